@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# PostgreSQL without Docker: Debian's packages, a cluster of this clone's own under .local/pg.
+#   deploy/postgres.sh install|start|stop|status|clean
+# Idempotent: `start` on a running cluster returns at once. Creates role and database `mesa`.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+HOST=${PGHOST_MESA:-127.0.0.1}
+PORT=${PG_PORT:-55432}
+DATA=$MESA_LOCAL/pg
+PGDATA_DIR=$DATA/data
+RUN=$DATA/run
+LOG=$DATA/postgres.log
+
+bindir() {
+  local d
+  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+    [ -x "$d/pg_ctl" ] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+
+install() {
+  bindir >/dev/null && return 0
+  say "installing PostgreSQL from Debian's packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q postgresql >/dev/null
+  bindir >/dev/null || die "postgresql installed but pg_ctl not found under /usr/lib/postgresql"
+}
+
+# as_owner CMD...: initdb and postgres refuse to run as root; run them as the `postgres` user then.
+as_owner() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+ready() { as_owner "$(bindir)/pg_isready" -q -h "$HOST" -p "$PORT"; }
+
+start() {
+  install
+  local bin; bin=$(bindir)
+  if [ -f "$PGDATA_DIR/postmaster.pid" ] && ready; then return 0; fi
+  if port_open "$HOST" "$PORT" && [ ! -f "$PGDATA_DIR/postmaster.pid" ]; then
+    die "port $HOST:$PORT is taken by another program; set PG_PORT to use another"
+  fi
+  mkdir -p "$DATA" "$RUN"
+  [ "$(id -u)" = 0 ] && chown postgres: "$DATA" "$RUN"
+  if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
+    say "creating PostgreSQL cluster in $PGDATA_DIR"
+    as_owner "$bin/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+    cat >> "$PGDATA_DIR/postgresql.conf" <<CONF
+listen_addresses = '$HOST'
+port = $PORT
+unix_socket_directories = '$RUN'
+max_connections = 300
+shared_buffers = 128MB
+# development cluster: a crashed machine may lose the last commits, a crashed process never does
+synchronous_commit = off
+fsync = off
+full_page_writes = off
+CONF
+  fi
+  say "starting PostgreSQL on $HOST:$PORT"
+  as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" -l "$LOG" -w -t 60 start >/dev/null \
+    || { tail -n 20 "$LOG" >&2; die "postgres did not start; see $LOG"; }
+  wait_for 60 "postgres ($HOST:$PORT)" ready || die "postgres does not answer"
+  psql_ "SELECT 1 FROM pg_roles WHERE rolname='mesa'" | grep -q 1 \
+    || psql_ "CREATE ROLE mesa LOGIN SUPERUSER PASSWORD 'mesa'" >/dev/null
+  psql_ "SELECT 1 FROM pg_database WHERE datname='mesa'" | grep -q 1 \
+    || psql_ "CREATE DATABASE mesa OWNER mesa" >/dev/null
+}
+
+psql_() { psql -X -q -t -A -h "$HOST" -p "$PORT" -U postgres -d postgres -c "$1"; }
+
+stop() {
+  local bin; bin=$(bindir) || return 0
+  [ -f "$PGDATA_DIR/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >/dev/null
+  say "postgres stopped"
+}
+
+status() {
+  if ready 2>/dev/null; then echo "postgres: running on $HOST:$PORT"; else echo "postgres: stopped"; return 1; fi
+}
+
+clean() { stop; rm -rf "$DATA"; say "postgres data removed"; }
+
+"${1:-start}"

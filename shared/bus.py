@@ -1,0 +1,78 @@
+"""The Kafka edge: an idempotent producer, group consumers with manual offsets, dead letters.
+
+Producers use `acks=all` and idempotence, so a retried send never duplicates or reorders within
+a partition. Consumers never auto-commit: the truth of "what was consumed" is the inbox in
+PostgreSQL (see `shared.inbox`); the Kafka commit that follows is only for lag monitoring.
+"""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.structs import ConsumerRecord
+
+from shared.events import Envelope, Headers
+from shared.settings import Settings
+from shared.topics import DLQ_SUFFIX
+
+
+async def start_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        request_timeout_ms=30_000,
+    )
+    await producer.start()
+    return producer
+
+
+def make_consumer(
+    settings: Settings, group_id: str, client_id: str, *, max_records: int | None = None
+) -> AIOKafkaConsumer:
+    """A group consumer with manual offsets; subscribe it with a rebalance listener."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        # Only reached for partitions the inbox has never seen (or whose offset retention removed).
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=max_records or settings.batch_size,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=1_000,
+        rebalance_timeout_ms=30_000,
+    )
+
+
+async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> None:
+    key, value, headers = envelope.to_kafka()
+    await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+
+
+def dead_letter(
+    record: ConsumerRecord[bytes, bytes], reason: str, code: str, consumer: str
+) -> tuple[str, bytes | None, bytes | None, Headers]:
+    """The DLQ copy of `record`: same key, value and headers, plus why and where it came from."""
+    headers: Headers = list(record.headers or ())
+    headers += [
+        ("dlq_reason", reason.encode("utf-8", "replace")[:4000]),
+        ("dlq_code", code.encode()),
+        ("dlq_topic", record.topic.encode()),
+        ("dlq_partition", str(record.partition).encode()),
+        ("dlq_offset", str(record.offset).encode()),
+        ("dlq_consumer", consumer.encode()),
+    ]
+    return record.topic + DLQ_SUFFIX, record.key, record.value, headers
+
+
+__all__ = [
+    "ConsumerRebalanceListener",
+    "dead_letter",
+    "make_consumer",
+    "publish",
+    "start_producer",
+]

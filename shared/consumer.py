@@ -1,0 +1,204 @@
+"""The inbox consumer: records in, state and outbox rows out, in one PostgreSQL transaction.
+
+For each batch of one partition:
+1. lock the partition's inbox row and skip records below its stored offset (redeliveries);
+2. decode each record; an undecodable one (`InvalidRecord`) becomes a dead letter, in the outbox;
+3. skip event ids already applied (the same event at another offset);
+4. call the handler in a savepoint; a `Rejected`/`InvalidRecord` it raises is dead-lettered too;
+5. store the next offset, commit; only then commit the offset to Kafka (for lag monitoring).
+Anything else raised is taken as transient: the transaction rolls back and the batch is retried
+with backoff. After a few failed tries the batch is replayed with each failing record
+dead-lettered, so one poisonous record cannot stop a partition for good.
+
+On partition assignment the consumer seeks to the offsets stored in the inbox (0 when none), so
+a dropped schema replays the log from the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
+from uuid import UUID
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import Counter
+
+from shared import inbox, outbox
+from shared.bus import dead_letter, make_consumer
+from shared.events import Envelope, InvalidRecord
+from shared.faults import fault_point
+from shared.logging import get_logger
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+APPLIED = Counter("mesa_records_applied_total", "Records applied", ["consumer", "topic"])
+DUPLICATES = Counter("mesa_records_duplicate_total", "Records skipped as duplicates", ["consumer", "kind"])
+DEAD = Counter("mesa_records_dead_lettered_total", "Records sent to a DLQ", ["consumer", "code"])
+RETRIES = Counter("mesa_batch_retries_total", "Batches retried after an error", ["consumer"])
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+Emitted = Sequence[tuple[str, Envelope]] | None
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> UUID: ...
+
+
+M = TypeVar("M", bound=HasId)
+Handler = Callable[[asyncpg.Connection, M, Record], Awaitable[Emitted]]
+Decoder = Callable[[Record], M]
+
+_TRANSIENT_DB = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncio.TimeoutError)
+POISON_AFTER = 3
+
+
+def decode_event(record: Record) -> Envelope:
+    return Envelope.from_kafka(record.key, record.value, list(record.headers or ()))
+
+
+class _SeekToInbox(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: InboxConsumer[Any]) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pass  # nothing to flush: every applied batch is already committed in PostgreSQL
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._owner.seek_to_inbox(assigned)
+
+
+class InboxConsumer(Generic[M]):
+    """Runs one consumer group member until `stop()`; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        *,
+        name: str,
+        group_id: str,
+        topics: list[str],
+        handler: Handler[M],
+        decode: Decoder[M] = decode_event,  # type: ignore[assignment]
+        client_id: str | None = None,
+    ) -> None:
+        self.name = name
+        self._settings = settings
+        self._pool = pool
+        self._topics = topics
+        self._handler = handler
+        self._decode = decode
+        self._consumer: AIOKafkaConsumer = make_consumer(settings, group_id, client_id or name)
+        self._stopping = False
+        self.assigned: set[TopicPartition] = set()
+        self.started = asyncio.Event()
+
+    async def seek_to_inbox(self, assigned: set[TopicPartition]) -> None:
+        stored = await inbox.stored_offsets(self._pool, self.name, self._topics)
+        for tp in assigned:
+            self._consumer.seek(tp, stored.get((tp.topic, tp.partition), 0))
+        self.assigned = set(assigned)
+        log.info("partitions assigned", consumer=self.name, partitions=len(assigned))
+
+    async def run(self) -> None:
+        self._consumer.subscribe(self._topics, listener=_SeekToInbox(self))
+        await self._consumer.start()
+        self.started.set()
+        try:
+            while not self._stopping:
+                batch = await self._consumer.getmany(timeout_ms=500)
+                for tp, records in batch.items():
+                    if self._stopping:
+                        break
+                    await self._apply_batch(tp, records)
+        finally:
+            await self._consumer.stop()
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def _apply_batch(self, tp: TopicPartition, records: list[Record]) -> None:
+        for attempt in itertools.count():
+            try:
+                applied_up_to = await self._apply_in_transaction(tp, records, attempt >= POISON_AFTER)
+                break
+            except (*_TRANSIENT_DB, asyncpg.PostgresError, KafkaError) as exc:
+                await self._back_off(attempt, exc)
+            except Exception as exc:  # a handler bug: retry, then isolate the poisonous record
+                await self._back_off(attempt, exc)
+        fault_point("after_state_commit")
+        if applied_up_to is not None:
+            try:
+                await self._consumer.commit({tp: applied_up_to})
+            except KafkaError as exc:  # rebalanced meanwhile: the inbox has the truth anyway
+                log.info("kafka commit skipped", consumer=self.name, error=str(exc))
+        fault_point("after_kafka_commit")
+
+    async def _back_off(self, attempt: int, exc: BaseException) -> None:
+        RETRIES.labels(self.name).inc()
+        log.warning("batch failed, retrying", consumer=self.name, attempt=attempt, error=repr(exc))
+        await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
+
+    async def _apply_in_transaction(
+        self, tp: TopicPartition, records: list[Record], isolate_failures: bool
+    ) -> int | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            next_offset = await inbox.claim_partition(conn, self.name, tp.topic, tp.partition)
+            todo = [r for r in records if r.offset >= next_offset]
+            if len(todo) < len(records):
+                DUPLICATES.labels(self.name, "offset").inc(len(records) - len(todo))
+            if not todo:
+                return None
+            for record in todo:
+                await self._apply_one(conn, record, isolate_failures)
+            await inbox.advance(conn, self.name, tp.topic, tp.partition, todo[-1].offset + 1)
+            fault_point("before_state_commit")
+        return int(todo[-1].offset) + 1
+
+    async def _apply_one(self, conn: asyncpg.Connection, record: Record, isolate: bool) -> None:
+        try:
+            message = self._decode(record)
+        except InvalidRecord as exc:
+            await self._dead_letter(conn, record, exc.reason, exc.code)
+            return
+        if not await inbox.first_seen(conn, self.name, message.id):
+            DUPLICATES.labels(self.name, "event_id").inc()
+            return
+        try:
+            async with conn.transaction():  # a savepoint: a refused record leaves no trace
+                emitted = await self._handler(conn, message, record)
+                await outbox.enqueue_all(conn, emitted or ())
+        except InvalidRecord as exc:
+            await self._dead_letter(conn, record, exc.reason, exc.code)
+            return
+        except _TRANSIENT_DB:
+            raise
+        except Exception as exc:
+            if not isolate:
+                raise
+            log.error("handler failed repeatedly; dead-lettering", consumer=self.name, error=repr(exc))
+            await self._dead_letter(conn, record, f"handler error: {exc!r}", "handler_error")
+            return
+        APPLIED.labels(self.name, record.topic).inc()
+
+    async def _dead_letter(self, conn: asyncpg.Connection, record: Record, reason: str, code: str) -> None:
+        topic, key, value, headers = dead_letter(record, reason, code, self.name)
+        await outbox.enqueue_raw(conn, topic, key, value, headers)
+        DEAD.labels(self.name, code).inc()
+        log.warning(
+            "record dead-lettered",
+            consumer=self.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            code=code,
+            reason=reason,
+        )

@@ -1,0 +1,357 @@
+"""The event catalogue: one versioned pydantic model per event type, and the registry.
+
+Events are past-tense facts. A payload model is registered with its CloudEvents `type` and its
+schema version; old versions are upcast on read (never rewritten in the log) by registering an
+upcaster from version n to n+1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.events.errors import InvalidPayload, UnknownEventType
+
+
+class Payload(BaseModel):
+    """Base of every event payload: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_type: ClassVar[str]
+    version: ClassVar[int]
+
+
+P = TypeVar("P", bound=type[Payload])
+_models: dict[str, type[Payload]] = {}
+_upcasters: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def event(event_type: str, version: int = 1) -> Callable[[P], P]:
+    """Class decorator: register a payload model as the current version of `event_type`."""
+
+    def register(cls: P) -> P:
+        if event_type in _models:
+            raise ValueError(f"event type {event_type} registered twice")
+        cls.event_type = event_type
+        cls.version = version
+        _models[event_type] = cls
+        return cls
+
+    return register
+
+
+def upcaster(
+    event_type: str, from_version: int
+) -> Callable[[Callable[[dict[str, Any]], dict[str, Any]]], Callable[[dict[str, Any]], dict[str, Any]]]:
+    """Register a function that turns a `from_version` payload dict into `from_version + 1`."""
+
+    def register(
+        fn: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        _upcasters[(event_type, from_version)] = fn
+        return fn
+
+    return register
+
+
+def model_for(event_type: str) -> type[Payload]:
+    try:
+        return _models[event_type]
+    except KeyError:
+        raise UnknownEventType(f"unknown event type {event_type!r}") from None
+
+
+def known_types() -> list[str]:
+    return sorted(_models)
+
+
+def parse_payload(event_type: str, version: int, data: Any) -> Payload:
+    """Validate `data` as `event_type` at `version`, upcasting older versions first."""
+    model = model_for(event_type)
+    if version > model.version or version < 1:
+        raise UnknownEventType(f"{event_type} has no schema version {version}")
+    if not isinstance(data, dict):
+        raise InvalidPayload(f"{event_type}: payload must be a JSON object")
+    while version < model.version:
+        step = _upcasters.get((event_type, version))
+        if step is None:
+            raise UnknownEventType(f"{event_type}: no upcaster from version {version}")
+        data = step(data)
+        version += 1
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidPayload(f"{event_type}: {_summary(exc)}") from None
+
+
+def _summary(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary shared by events, commands and views.
+
+
+class Category(StrEnum):
+    order_status = "order_status"
+    payment = "payment"
+    account = "account"
+    hardware = "hardware"
+    software = "software"
+    network = "network"
+    other = "other"
+
+
+class Level(StrEnum):
+    high = "high"
+    medium = "medium"
+    low = "low"
+
+
+class Priority(StrEnum):
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P4 = "P4"
+
+
+class Status(StrEnum):
+    new = "new"
+    assigned = "assigned"
+    in_progress = "in_progress"
+    waiting_on_customer = "waiting_on_customer"
+    resolved = "resolved"
+    closed = "closed"
+
+
+Text = Annotated[str, Field(min_length=1, max_length=20_000)]
+Short = Annotated[str, Field(min_length=1, max_length=300)]
+Id = Annotated[str, Field(min_length=1, max_length=120)]
+
+
+class Attachment(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    filename: Short
+    content_type: Short
+    size: Annotated[int, Field(ge=0)]
+
+
+# ---------------------------------------------------------------------------------------------
+# ticket.events: the lifecycle log.
+
+
+@event("ticket.opened")
+class TicketOpened(Payload):
+    ticket_id: Id
+    requester: Id
+    subject: Short
+    description: Text
+    category: Category
+    category_guessed: bool = False
+    impact: Level
+    urgency: Level
+    priority: Priority
+    order_id: Id | None = None
+    language: Annotated[str, Field(pattern=r"^(es|en)$")] = "es"
+    attachments: tuple[Attachment, ...] = ()
+    channel: Annotated[str, Field(max_length=40)] = "web"
+
+
+@event("ticket.categorized")
+class TicketCategorized(Payload):
+    ticket_id: Id
+    category: Category
+    priority: Priority
+    reason: Short
+
+
+@event("ticket.assigned")
+class TicketAssigned(Payload):
+    ticket_id: Id
+    agent_id: Id
+    level: Annotated[int, Field(ge=1, le=3)]
+    reason: Short
+    previous_agent_id: Id | None = None
+
+
+@event("ticket.unassigned")
+class TicketUnassigned(Payload):
+    ticket_id: Id
+    agent_id: Id
+    reason: Short
+
+
+@event("ticket.commented")
+class TicketCommented(Payload):
+    ticket_id: Id
+    author: Id
+    author_role: Annotated[str, Field(pattern=r"^(requester|agent|system)$")]
+    body: Text
+    internal: bool = False
+    attachments: tuple[Attachment, ...] = ()
+
+
+@event("ticket.info_requested")
+class TicketInfoRequested(Payload):
+    ticket_id: Id
+    agent_id: Id
+    question: Text
+
+
+@event("ticket.customer_replied")
+class TicketCustomerReplied(Payload):
+    ticket_id: Id
+    requester: Id
+    body: Text
+    attachments: tuple[Attachment, ...] = ()
+
+
+@event("ticket.sla_targets_set")
+class TicketSlaTargetsSet(Payload):
+    ticket_id: Id
+    priority: Priority
+    first_response_due: datetime
+    resolution_due: datetime
+    calendar: Short = "24x7"
+
+
+@event("ticket.sla_first_response_met")
+class TicketSlaFirstResponseMet(Payload):
+    ticket_id: Id
+    at: datetime
+
+
+@event("ticket.sla_paused")
+class TicketSlaPaused(Payload):
+    ticket_id: Id
+    at: datetime
+
+
+@event("ticket.sla_resumed")
+class TicketSlaResumed(Payload):
+    ticket_id: Id
+    at: datetime
+    resolution_due: datetime
+
+
+@event("ticket.sla_warning")
+class TicketSlaWarning(Payload):
+    ticket_id: Id
+    target: Annotated[str, Field(pattern=r"^(first_response|resolution)$")]
+    due: datetime
+
+
+@event("ticket.sla_breached")
+class TicketSlaBreached(Payload):
+    ticket_id: Id
+    target: Annotated[str, Field(pattern=r"^(first_response|resolution)$")]
+    due: datetime
+
+
+@event("ticket.escalated")
+class TicketEscalated(Payload):
+    ticket_id: Id
+    from_level: Annotated[int, Field(ge=1, le=3)]
+    to_level: Annotated[int, Field(ge=1, le=3)]
+    reason: Text
+    by: Id
+
+
+@event("ticket.resolved")
+class TicketResolved(Payload):
+    ticket_id: Id
+    agent_id: Id
+    summary: Text
+
+
+@event("ticket.resolution_confirmed")
+class TicketResolutionConfirmed(Payload):
+    ticket_id: Id
+    requester: Id
+
+
+@event("ticket.resolution_rejected")
+class TicketResolutionRejected(Payload):
+    ticket_id: Id
+    requester: Id
+    reason: Text
+
+
+@event("ticket.reopened")
+class TicketReopened(Payload):
+    ticket_id: Id
+    by: Id
+    reason: Text
+
+
+@event("ticket.closed")
+class TicketClosed(Payload):
+    ticket_id: Id
+    by: Id
+    reason: Short
+
+
+@event("ticket.feedback_given")
+class TicketFeedbackGiven(Payload):
+    ticket_id: Id
+    requester: Id
+    rating: Annotated[int, Field(ge=1, le=5)]
+    comment: Annotated[str, Field(max_length=5_000)] = ""
+
+
+@event("notification.sent")
+class NotificationSent(Payload):
+    ticket_id: Id
+    about_event_id: Id
+    channel: Annotated[str, Field(pattern=r"^(email|webhook)$")]
+    recipient: Short
+    template: Short
+
+
+@event("notification.failed")
+class NotificationFailed(Payload):
+    ticket_id: Id
+    about_event_id: Id
+    channel: Annotated[str, Field(pattern=r"^(email|webhook)$")]
+    recipient: Short
+    reason: Text
+    attempts: Annotated[int, Field(ge=1)]
+
+
+# ---------------------------------------------------------------------------------------------
+# agent.events: the roster.
+
+
+@event("agent.registered")
+class AgentRegistered(Payload):
+    agent_id: Id
+    name: Short
+    email: Short
+    skills: tuple[Category, ...]
+    level: Annotated[int, Field(ge=1, le=3)]
+    capacity: Annotated[int, Field(ge=1, le=200)]
+    available: bool = True
+
+
+@event("agent.updated")
+class AgentUpdated(Payload):
+    agent_id: Id
+    skills: tuple[Category, ...] | None = None
+    level: Annotated[int, Field(ge=1, le=3)] | None = None
+    capacity: Annotated[int, Field(ge=1, le=200)] | None = None
+
+
+@event("agent.availability_changed")
+class AgentAvailabilityChanged(Payload):
+    agent_id: Id
+    available: bool
+    reason: Annotated[str, Field(max_length=300)] = ""

@@ -1,0 +1,40 @@
+"""Typed errors for records that can never be processed: consumers dead-letter them with `reason`.
+
+Anything else a handler raises is taken as transient (database down, broker hiccup) and retried.
+"""
+
+from __future__ import annotations
+
+
+class InvalidRecord(Exception):
+    """A record that no retry will fix. `reason` goes into the DLQ header."""
+
+    code = "invalid"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MalformedRecord(InvalidRecord):
+    """Not JSON, not UTF-8, or required CloudEvents attributes missing."""
+
+    code = "malformed"
+
+
+class UnknownEventType(InvalidRecord):
+    """A `type` (or version of it) that the catalogue does not know."""
+
+    code = "unknown_type"
+
+
+class InvalidPayload(InvalidRecord):
+    """The payload does not validate against the model of its type."""
+
+    code = "invalid_payload"
+
+
+class Rejected(InvalidRecord):
+    """A well-formed command that the domain refuses in the current state (a 409 over HTTP)."""
+
+    code = "rejected"

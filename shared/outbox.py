@@ -1,0 +1,146 @@
+"""The outbox: events inserted in the state change's transaction, published by a relay.
+
+The relay sends rows in id order with the idempotent producer, waits for every ack, then deletes
+them. One relay per schema is active at a time (an advisory lock), which keeps per-ticket order;
+the others wait as hot standbys. A crash after the send and before the delete re-sends those rows
+on restart: consumers drop the duplicates by event id (the inbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Iterable
+from contextlib import suppress
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Histogram
+
+from shared.events import Envelope, Headers
+from shared.faults import fault_point
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+PUBLISHED = Counter("mesa_outbox_published_total", "Outbox rows published to Kafka", ["schema"])
+RELAY_BATCH = Histogram("mesa_outbox_batch_seconds", "Time to publish one outbox batch", ["schema"])
+
+
+def channel(schema: str) -> str:
+    return f"mesa_outbox_{schema}"
+
+
+async def enqueue(conn: asyncpg.Connection, topic: str, envelope: Envelope) -> None:
+    """Add `envelope` to the outbox, inside the caller's transaction."""
+    key, value, headers = envelope.to_kafka()
+    await enqueue_raw(conn, topic, key, value, headers, envelope)
+
+
+async def enqueue_raw(
+    conn: asyncpg.Connection,
+    topic: str,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Headers,
+    envelope: Envelope | None = None,
+) -> None:
+    """Add a ready-made record (a dead letter, say) to the outbox."""
+    # base64: header values are bytes, and a dead letter keeps whatever bytes the sender put there
+    hdrs = json.dumps([[k, base64.b64encode(v).decode()] for k, v in headers])
+    await conn.execute(
+        "INSERT INTO outbox(topic, key, value, headers, event_id) VALUES ($1, $2, $3, $4::jsonb, $5)",
+        topic,
+        key,
+        value,
+        hdrs,
+        envelope.id if envelope else None,
+    )
+    schema = await conn.fetchval("SELECT current_schema()")
+    await conn.execute("SELECT pg_notify($1, '')", channel(schema))
+
+
+async def enqueue_all(conn: asyncpg.Connection, items: Iterable[tuple[str, Envelope]]) -> None:
+    for topic, envelope in items:
+        await enqueue(conn, topic, envelope)
+
+
+class OutboxRelay:
+    """Publishes a schema's outbox to Kafka until stopped."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        schema: str,
+        *,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._schema = schema
+        self._batch = batch_size
+        self._poll = poll_seconds
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.published = 0
+
+    async def run(self) -> None:
+        listener = await self._pool.acquire()
+        try:
+            await listener.add_listener(channel(self._schema), self._on_notify)
+            while not self._stopping:
+                try:
+                    sent = await self.publish_batch()
+                except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                    log.warning("outbox relay retry", error=str(exc))
+                    sent = 0
+                    await asyncio.sleep(self._poll)
+                if sent == 0:
+                    self._wake.clear()
+                    with suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._poll)
+        finally:
+            with suppress(Exception):
+                await listener.remove_listener(channel(self._schema), self._on_notify)
+            await self._pool.release(listener)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def publish_batch(self) -> int:
+        """Publish one batch; return how many rows went out (0 when idle or not the leader)."""
+        started = time.perf_counter()
+        async with self._pool.acquire() as conn, conn.transaction():
+            leader = await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock(hashtext($1))", f"{self._schema}.outbox"
+            )
+            if not leader:
+                return 0
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1", self._batch
+            )
+            if not rows:
+                return 0
+            futures = []
+            for row in rows:
+                headers = [(k, base64.b64decode(v)) for k, v in json.loads(row["headers"])]
+                futures.append(
+                    await self._producer.send(
+                        row["topic"], value=row["value"], key=row["key"], headers=headers
+                    )
+                )
+            await asyncio.gather(*futures)
+            fault_point("relay_after_send")
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        self.published += len(rows)
+        PUBLISHED.labels(self._schema).inc(len(rows))
+        RELAY_BATCH.labels(self._schema).observe(time.perf_counter() - started)
+        return len(rows)

@@ -1,0 +1,137 @@
+"""What every service process does the same way: connect, migrate, relay, consume, serve.
+
+A service module provides a `build(rt) -> Parts` coroutine; `run_service` wires the real adapters
+(the one place that does), serves `/healthz`, `/readyz` and `/metrics` next to the service's own
+API, and shuts down cleanly on SIGTERM: stop polling, finish the batch in hand, stop the relay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared import db
+from shared.bus import start_producer
+from shared.clock import Clock, SystemClock
+from shared.consumer import InboxConsumer
+from shared.logging import configure_logging, get_logger
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+from shared.topics import ensure_topics
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    """The wired adapters a service's `build` receives."""
+
+    name: str
+    settings: Settings
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    clock: Clock
+    instance: str
+
+
+@dataclass
+class Parts:
+    """What a service adds to the runtime."""
+
+    consumers: list[InboxConsumer[Any]] = field(default_factory=list)
+    app: FastAPI | None = None
+    background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+
+
+Build = Callable[[Runtime], Awaitable[Parts]]
+
+
+def ops_routes(app: FastAPI, rt: Runtime, parts: Parts) -> None:
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": rt.name, "instance": rt.instance}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz() -> Response:
+        checks: dict[str, bool] = {}
+        try:
+            checks["database"] = await rt.pool.fetchval("SELECT true", timeout=2)
+        except Exception:
+            checks["database"] = False
+        checks["consumers"] = all(c.started.is_set() for c in parts.consumers)
+        ok = all(checks.values())
+        return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def start_runtime(
+    name: str, settings: Settings, migrations: Path, clock: Clock | None = None
+) -> Runtime:
+    pool = await db.create_pool(settings.database_url, name, max_size=10)
+    applied = await db.migrate(pool, name, migrations)
+    if applied:
+        log.info("migrations applied", names=applied)
+    await ensure_topics(settings)
+    instance = f"{name}-{socket.gethostname()}-{os.getpid()}"
+    producer = await start_producer(settings, instance)
+    return Runtime(name, settings, pool, producer, clock or SystemClock(), instance)
+
+
+async def serve(
+    name: str, port: int, migrations: Path, build: Build, settings: Settings | None = None
+) -> None:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format, service=name)
+    rt = await start_runtime(name, settings, migrations)
+    parts = await build(rt)
+    app = parts.app or FastAPI(title=f"Mesa {name}")
+    ops_routes(app, rt, parts)
+    relay = OutboxRelay(
+        rt.pool, rt.producer, name, batch_size=settings.batch_size, poll_seconds=settings.outbox_poll_seconds
+    )
+    tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
+    tasks += [asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in parts.consumers]
+    tasks += [asyncio.create_task(job(), name=job.__name__) for job in parts.background]
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.http_host, port=port, log_config=None, access_log=False)
+    )
+    log.info("service started", port=port, instance=rt.instance)
+    watchdog = asyncio.create_task(_fail_fast(tasks, server))
+    try:
+        await server.serve()
+    finally:
+        watchdog.cancel()
+        for c in parts.consumers:
+            c.stop()
+        relay.stop()
+        _done, pending = await asyncio.wait(tasks, timeout=15)
+        for t in pending:
+            t.cancel()
+        await rt.producer.stop()
+        await rt.pool.close()
+        log.info("service stopped")
+
+
+async def _fail_fast(tasks: list[asyncio.Task[None]], server: uvicorn.Server) -> None:
+    """A background task that dies takes the process down (its supervisor restarts it)."""
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    for t in done:
+        if not t.cancelled() and t.exception() is not None:
+            log.error("background task died", task=t.get_name(), error=repr(t.exception()))
+            os._exit(70)
+    server.should_exit = True

@@ -1,0 +1,65 @@
+"""The topics Mesa uses, and their idempotent creation.
+
+Logical names (`ticket.events`) are mapped to physical ones by `Settings.topic` (a prefix, for
+test isolation). `auto.create.topics.enable=false` on the broker: only this module creates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+
+from shared.settings import Settings
+
+TICKET_EVENTS = "ticket.events"
+TICKET_REQUESTS = "ticket.requests"
+AGENT_EVENTS = "agent.events"
+DLQ_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    forever = {"retention.ms": "-1"}
+    month = {"retention.ms": str(30 * 24 * 3600 * 1000)}
+    n = settings.topic_partitions
+    specs = [
+        TopicSpec(settings.topic(TICKET_EVENTS), n, forever),
+        TopicSpec(settings.topic(TICKET_REQUESTS), n, month),
+        # The roster is small and its history is its state: keep it forever too.
+        TopicSpec(settings.topic(AGENT_EVENTS), min(n, 3), forever),
+    ]
+    # Dead letters wait for a human: keep them.
+    specs += [TopicSpec(s.name + DLQ_SUFFIX, min(n, 3), forever) for s in list(specs)]
+    return specs
+
+
+async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create the missing topics; return the names created. Safe to run from every instance."""
+    specs = specs if specs is not None else topic_specs(settings)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if not missing:
+            return []
+        response = await admin.create_topics(
+            [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing]
+        )
+        created = []
+        for name, code, *rest in response.topic_errors:
+            if code == 0:
+                created.append(name)
+            elif code != TopicAlreadyExistsError.errno:  # another instance won the race
+                raise for_code(code)(f"creating topic {name}: {rest[0] if rest else ''}")
+        return created
+    finally:
+        await admin.close()
