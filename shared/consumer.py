@@ -118,22 +118,25 @@ class InboxConsumer(Generic[M]):
                 for tp, records in batch.items():
                     if self._stopping:
                         break
-                    await self._apply_batch(tp, records)
+                    await self._apply_and_commit(tp, records)
         finally:
             await self._consumer.stop()
 
     def stop(self) -> None:
         self._stopping = True
 
-    async def _apply_batch(self, tp: TopicPartition, records: list[Record]) -> None:
+    async def apply(self, tp: TopicPartition, records: list[Record]) -> int | None:
+        """Apply one partition's batch (retrying transient failures); return the next offset
+        to consume, or None when every record had been applied before."""
         for attempt in itertools.count():
             try:
-                applied_up_to = await self._apply_in_transaction(tp, records, attempt >= POISON_AFTER)
-                break
-            except (*_TRANSIENT_DB, asyncpg.PostgresError, KafkaError) as exc:
+                return await self._apply_in_transaction(tp, records, attempt >= POISON_AFTER)
+            except Exception as exc:  # transient, or a handler bug: retry, then isolate the culprit
                 await self._back_off(attempt, exc)
-            except Exception as exc:  # a handler bug: retry, then isolate the poisonous record
-                await self._back_off(attempt, exc)
+        raise AssertionError("unreachable")
+
+    async def _apply_and_commit(self, tp: TopicPartition, records: list[Record]) -> None:
+        applied_up_to = await self.apply(tp, records)
         fault_point("after_state_commit")
         if applied_up_to is not None:
             try:

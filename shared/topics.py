@@ -63,3 +63,16 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
         return created
     finally:
         await admin.close()
+
+
+async def delete_topics(settings: Settings, names: list[str]) -> None:
+    """Remove topics (tests clean up after themselves); missing ones are ignored."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [n for n in names if n in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()

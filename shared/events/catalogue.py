@@ -89,11 +89,13 @@ def parse_payload(event_type: str, version: int, data: Any) -> Payload:
 
 
 def _summary(exc: ValidationError) -> str:
+    errors = exc.errors()
     parts = []
-    for err in exc.errors()[:5]:
+    for err in errors[:10]:
         where = ".".join(str(p) for p in err["loc"]) or "payload"
         parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
+    more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
+    return "; ".join(parts) + more
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ Extensions: `correlationid`, `causationid`, `actor`, `traceparent`, `dataversion
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any, Self
@@ -31,6 +32,21 @@ Headers = list[tuple[str, bytes]]
 def new_id() -> UUID:
     """A UUIDv7: unique and ordered by creation time."""
     return UUID(str(uuid7()))
+
+
+def derived_id(cause: UUID, event_type: str, seq: int, time: datetime) -> UUID:
+    """A UUIDv7 that is a function of what caused it.
+
+    An event emitted in reaction to another gets the same id every time the reaction runs again
+    (a redelivery, a replay from offset 0), so consumers drop the repeat as a duplicate.
+    The 48-bit timestamp is `time`; the 74 other bits come from hashing the cause.
+    """
+    millis = int(time.timestamp() * 1000) & ((1 << 48) - 1)
+    digest = int.from_bytes(hashlib.sha256(f"{cause}|{event_type}|{seq}".encode()).digest()[:10])
+    rand_a = digest >> 68 & 0xFFF
+    rand_b = digest & ((1 << 62) - 1)
+    value = millis << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    return UUID(int=value)
 
 
 class Envelope(BaseModel):
@@ -61,9 +77,11 @@ class Envelope(BaseModel):
         actor: str = "system",
         cause: Envelope | None = None,
         correlationid: str | None = None,
+        seq: int = 0,
     ) -> Self:
-        """A fresh event. With `cause`, it inherits the correlation id and names the cause."""
-        event_id = new_id()
+        """A new event. With `cause`, it inherits the correlation id, names the cause, and its id
+        is derived from the cause (and `seq`, to tell apart several events of one type)."""
+        event_id = derived_id(cause.id, data.event_type, seq, cause.time) if cause else new_id()
         corr = correlationid or (cause.correlationid if cause else str(event_id))
         return cls(
             id=event_id,

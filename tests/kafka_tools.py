@@ -1,0 +1,94 @@
+"""Plain Kafka reads and writes for tests: they check the services from outside, so they use
+aiokafka directly rather than the project's bus code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from shared.events import Envelope, Headers
+from shared.settings import Settings
+
+RawRecord = tuple[bytes | None, bytes | None, Headers]
+
+
+async def produce(settings: Settings, topic: str, records: Iterable[Envelope | RawRecord]) -> int:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    n = 0
+    try:
+        for item in records:
+            key, value, headers = item.to_kafka() if isinstance(item, Envelope) else item
+            await producer.send(topic, value=value, key=key, headers=headers)
+            n += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return n
+
+
+async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer._client.force_metadata_update()  # a topic created a moment ago
+            parts = consumer.partitions_for_topic(topic) or set()
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
+        return {tp.partition: off for tp, off in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def read_all(settings: Settings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record now in `topic`, partition by partition, in offset order."""
+    ends = await end_offsets(settings, topic)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    await consumer.start()
+    out: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        tps = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        remaining = {tp: ends[tp.partition] for tp in tps}
+        while remaining:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for tp, recs in batch.items():
+                out.extend(r for r in recs if r.offset < remaining.get(tp, 0))
+                if tp in remaining and recs and recs[-1].offset + 1 >= remaining[tp]:
+                    del remaining[tp]
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def inbox_caught_up(settings: Settings, schema: str, consumer: str, topics: Sequence[str]) -> bool:
+    """True when `consumer`'s inbox has applied every record now in `topics`."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        rows = await conn.fetch(
+            f"SELECT topic, partition, next_offset FROM {schema}.inbox_offsets WHERE consumer = $1", consumer
+        )
+    except asyncpg.UndefinedTableError:
+        return False
+    finally:
+        await conn.close()
+    stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+    for topic in topics:
+        for partition, end in (await end_offsets(settings, topic)).items():
+            if end > 0 and stored.get((topic, partition), 0) < end:
+                return False
+    return True
+
+
+def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
+    for k, v in record.headers or ():
+        if k == name:
+            return bytes(v).decode()
+    return None
