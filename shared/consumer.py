@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 from uuid import UUID
 
@@ -53,7 +54,17 @@ class HasId(Protocol):
 
 
 M = TypeVar("M", bound=HasId)
-Handler = Callable[[asyncpg.Connection, M, Record], Awaitable[Emitted]]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a message came from, and whether it is history (fold it, do not act on it)."""
+
+    record: Record
+    replaying: bool
+
+
+Handler = Callable[[asyncpg.Connection, M, Delivery], Awaitable[Emitted]]
 Decoder = Callable[[Record], M]
 
 _TRANSIENT_DB = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncio.TimeoutError)
@@ -100,12 +111,17 @@ class InboxConsumer(Generic[M]):
         self._stopping = False
         self.assigned: set[TopicPartition] = set()
         self.started = asyncio.Event()
+        self.joined = asyncio.Event()
 
     async def seek_to_inbox(self, assigned: set[TopicPartition]) -> None:
-        stored = await inbox.stored_offsets(self._pool, self.name, self._topics)
+        ends = await self._consumer.end_offsets(list(assigned)) if assigned else {}
+        positions = await inbox.adopt_partitions(
+            self._pool, self.name, {(tp.topic, tp.partition): off for tp, off in ends.items()}
+        )
         for tp in assigned:
-            self._consumer.seek(tp, stored.get((tp.topic, tp.partition), 0))
+            self._consumer.seek(tp, positions[(tp.topic, tp.partition)][0])
         self.assigned = set(assigned)
+        self.joined.set()
         log.info("partitions assigned", consumer=self.name, partitions=len(assigned))
 
     async def run(self) -> None:
@@ -154,19 +170,20 @@ class InboxConsumer(Generic[M]):
         self, tp: TopicPartition, records: list[Record], isolate_failures: bool
     ) -> int | None:
         async with self._pool.acquire() as conn, conn.transaction():
-            next_offset = await inbox.claim_partition(conn, self.name, tp.topic, tp.partition)
+            next_offset, history_end = await inbox.claim_partition(conn, self.name, tp.topic, tp.partition)
             todo = [r for r in records if r.offset >= next_offset]
             if len(todo) < len(records):
                 DUPLICATES.labels(self.name, "offset").inc(len(records) - len(todo))
             if not todo:
                 return None
             for record in todo:
-                await self._apply_one(conn, record, isolate_failures)
+                await self._apply_one(conn, Delivery(record, record.offset < history_end), isolate_failures)
             await inbox.advance(conn, self.name, tp.topic, tp.partition, todo[-1].offset + 1)
             fault_point("before_state_commit")
         return int(todo[-1].offset) + 1
 
-    async def _apply_one(self, conn: asyncpg.Connection, record: Record, isolate: bool) -> None:
+    async def _apply_one(self, conn: asyncpg.Connection, delivery: Delivery, isolate: bool) -> None:
+        record = delivery.record
         try:
             message = self._decode(record)
         except InvalidRecord as exc:
@@ -177,7 +194,9 @@ class InboxConsumer(Generic[M]):
             return
         try:
             async with conn.transaction():  # a savepoint: a refused record leaves no trace
-                emitted = await self._handler(conn, message, record)
+                emitted = await self._handler(conn, message, delivery)
+                if delivery.replaying and emitted:
+                    emitted = ()  # history: what it caused is already in the log
                 await outbox.enqueue_all(conn, emitted or ())
         except InvalidRecord as exc:
             await self._dead_letter(conn, record, exc.reason, exc.code)

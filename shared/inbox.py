@@ -3,6 +3,10 @@
 `claim_partition` locks the partition's offset row for the length of the caller's transaction,
 so two instances that briefly both hold a partition during a rebalance serialise on it, and the
 second sees the first's progress and skips. `first_seen` makes a repeated event id a no-op.
+
+`history_end` is the partition's end offset when the consumer first met it. Records below it are
+history (a replay after a dropped schema, or a service joining an existing log): handlers fold
+them into state but do not act on them again: no new events, no emails.
 """
 
 from __future__ import annotations
@@ -11,9 +15,37 @@ from uuid import UUID
 
 import asyncpg
 
+Position = tuple[int, int]  # (next_offset, history_end)
 
-async def claim_partition(conn: asyncpg.Connection, consumer: str, topic: str, partition: int) -> int:
-    """Lock (consumer, topic, partition) until commit and return its next offset (0 if new)."""
+
+async def adopt_partitions(
+    pool: asyncpg.Pool, consumer: str, ends: dict[tuple[str, int], int]
+) -> dict[tuple[str, int], Position]:
+    """Create rows for partitions met for the first time, with their current end offset as
+    `history_end`; return the position of every partition in `ends`."""
+    async with pool.acquire() as conn, conn.transaction():
+        for (topic, partition), end in ends.items():
+            await conn.execute(
+                "INSERT INTO inbox_offsets(consumer, topic, partition, next_offset, history_end)"
+                " VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING",
+                consumer,
+                topic,
+                partition,
+                end,
+            )
+        rows = await conn.fetch(
+            "SELECT topic, partition, next_offset, history_end FROM inbox_offsets WHERE consumer = $1",
+            consumer,
+        )
+    return {
+        (r["topic"], r["partition"]): (r["next_offset"], r["history_end"])
+        for r in rows
+        if (r["topic"], r["partition"]) in ends
+    }
+
+
+async def claim_partition(conn: asyncpg.Connection, consumer: str, topic: str, partition: int) -> Position:
+    """Lock (consumer, topic, partition) until commit; return its position."""
     await conn.execute(
         "INSERT INTO inbox_offsets(consumer, topic, partition, next_offset) VALUES ($1, $2, $3, 0)"
         " ON CONFLICT DO NOTHING",
@@ -21,14 +53,14 @@ async def claim_partition(conn: asyncpg.Connection, consumer: str, topic: str, p
         topic,
         partition,
     )
-    offset: int = await conn.fetchval(
-        "SELECT next_offset FROM inbox_offsets WHERE consumer = $1 AND topic = $2 AND partition = $3"
-        " FOR UPDATE",
+    row = await conn.fetchrow(
+        "SELECT next_offset, history_end FROM inbox_offsets"
+        " WHERE consumer = $1 AND topic = $2 AND partition = $3 FOR UPDATE",
         consumer,
         topic,
         partition,
     )
-    return offset
+    return int(row["next_offset"]), int(row["history_end"])
 
 
 async def advance(
@@ -44,20 +76,13 @@ async def advance(
 
 
 async def first_seen(conn: asyncpg.Connection, consumer: str, event_id: UUID) -> bool:
-    """Record `event_id` as applied; False when it already was (a duplicate at another offset)."""
+    """Record `event_id` as applied; False when it already was (a duplicate at another offset).
+
+    A service that applies its own event when it decides it (not when it reads it back) calls
+    this at decision time, so the copy it later consumes is skipped."""
     row = await conn.fetchval(
         "INSERT INTO inbox_events(consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
         consumer,
         event_id,
     )
     return row is not None
-
-
-async def stored_offsets(pool: asyncpg.Pool, consumer: str, topics: list[str]) -> dict[tuple[str, int], int]:
-    rows = await pool.fetch(
-        "SELECT topic, partition, next_offset FROM inbox_offsets"
-        " WHERE consumer = $1 AND topic = ANY($2::text[])",
-        consumer,
-        topics,
-    )
-    return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}

@@ -70,7 +70,8 @@ def ops_routes(app: FastAPI, rt: Runtime, parts: Parts) -> None:
             checks["database"] = await rt.pool.fetchval("SELECT true", timeout=2)
         except Exception:
             checks["database"] = False
-        checks["consumers"] = all(c.started.is_set() for c in parts.consumers)
+        # joined: the group has given this instance its partitions (possibly none) at least once
+        checks["consumers"] = all(c.joined.is_set() for c in parts.consumers)
         ok = all(checks.values())
         return JSONResponse({"ready": ok, "checks": checks}, status_code=200 if ok else 503)
 

@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
+
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
@@ -45,8 +47,16 @@ def free_port() -> int:
 class Proc:
     """A service started as its own OS process, its output kept in a log file."""
 
-    def __init__(self, module: str, env: dict[str, str], log_dir: Path, name: str | None = None) -> None:
+    def __init__(
+        self,
+        module: str,
+        env: dict[str, str],
+        log_dir: Path,
+        name: str | None = None,
+        port: int | None = None,
+    ) -> None:
         self.module = module
+        self.port = port
         self.name = name or module.rsplit(".", 1)[-1]
         self.env = {**os.environ, **env}
         self.log_path = log_dir / f"{self.name}.log"
@@ -93,6 +103,21 @@ class Proc:
         proc = self.proc
         await eventually(lambda: _done(proc), timeout=timeout, what=f"{self.name} to exit")
         return int(proc.returncode)
+
+    async def ready(self, timeout: float = 60) -> Proc:
+        """Wait until the service answers /readyz with 200 (connected, migrated, joined)."""
+
+        async def probe() -> bool:
+            assert self.alive(), f"{self.name} died:\n{self.log_tail()}"
+            try:
+                async with httpx.AsyncClient(timeout=2) as client:
+                    r = await client.get(f"http://127.0.0.1:{self.port}/readyz")
+                return r.status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await eventually(probe, timeout=timeout, interval=0.2, what=f"{self.name} to be ready")
+        return self
 
     def log_tail(self, lines: int = 40) -> str:
         try:

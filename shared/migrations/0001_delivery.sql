@@ -2,11 +2,15 @@
 
 -- Inbox, part 1: the next offset to consume per (consumer, topic, partition). Written in the same
 -- transaction as the state change the records caused; consumers seek here on assignment.
+-- `history_end`: the partition's end offset when this consumer first met it. Records below it
+-- are history (a replay, or a service joining an existing log): folded into state, never acted
+-- on again (no new events, no emails).
 CREATE TABLE IF NOT EXISTS inbox_offsets (
     consumer    text    NOT NULL,
     topic       text    NOT NULL,
     partition   integer NOT NULL,
     next_offset bigint  NOT NULL,
+    history_end bigint  NOT NULL DEFAULT 0,
     PRIMARY KEY (consumer, topic, partition)
 );
 

@@ -22,7 +22,7 @@ from shared.events.catalogue import TicketCommented, TicketOpened
 from shared.topics import TICKET_EVENTS
 from tests.conftest import Isolated
 from tests.integration.ledger.__main__ import MIGRATIONS, NAME, chain, ledger_consumer
-from tests.kafka_tools import header, inbox_caught_up, produce, read_all
+from tests.kafka_tools import end_offsets, header, inbox_caught_up, produce, read_all
 from tests.support import Proc, eventually, free_port
 
 pytestmark = pytest.mark.timeout(240)
@@ -96,8 +96,9 @@ async def ack_rows(iso: Isolated) -> dict[str, tuple[str, int]]:
 
 
 def ledger(iso: Isolated, name: str = "ledger", **env: str) -> Proc:
+    port = free_port()
     return Proc(
-        "tests.integration.ledger", {**iso.env, "LEDGER_PORT": str(free_port()), **env}, iso.log_dir, name
+        "tests.integration.ledger", {**iso.env, "LEDGER_PORT": str(port), **env}, iso.log_dir, name, port
     )
 
 
@@ -165,8 +166,8 @@ async def test_record_delivered_twice_changes_state_once(fresh: Isolated) -> Non
 @pytest.mark.parametrize("point", ["before_state_commit", "after_state_commit", "after_kafka_commit"])
 async def test_sigkill_at_each_point_loses_and_duplicates_nothing(fresh: Isolated, point: str) -> None:
     events = ticket_stream(tickets=40, comments=4)
+    victim = await ledger(fresh, MESA_FAULTS=f"{point}=3", MESA_BATCH_SIZE="15").start().ready()
     await produce(fresh.settings, fresh.settings.topic(TICKET_EVENTS), events)
-    victim = ledger(fresh, MESA_FAULTS=f"{point}=3", MESA_BATCH_SIZE="15").start()
     assert await victim.wait_exit(90) == -9, victim.log_tail()
     partial = await ledger_rows(fresh)
     assert sum(n for n, _ in partial.values()) < len(events), "the crash came after all the work"
@@ -182,8 +183,8 @@ async def test_sigkill_at_each_point_loses_and_duplicates_nothing(fresh: Isolate
 
 async def test_relay_killed_mid_batch_delivers_every_row(fresh: Isolated) -> None:
     events = ticket_stream(tickets=120, comments=0)
+    victim = await ledger(fresh, MESA_FAULTS="relay_after_send=2", MESA_BATCH_SIZE="20").start().ready()
     await produce(fresh.settings, fresh.settings.topic(TICKET_EVENTS), events)
-    victim = ledger(fresh, MESA_FAULTS="relay_after_send=2", MESA_BATCH_SIZE="20").start()
     assert await victim.wait_exit(90) == -9, victim.log_tail()
 
     survivor = ledger(fresh, MESA_BATCH_SIZE="20").start()
@@ -207,6 +208,8 @@ async def test_group_member_killed_mid_stream_other_takes_over(fresh: Isolated) 
     a = ledger(fresh, "ledger-a", MESA_BATCH_SIZE="10").start()
     b = ledger(fresh, "ledger-b", MESA_BATCH_SIZE="10").start()
     try:
+        await a.ready()
+        await b.ready()
         half = len(events) // 2
         await produce(fresh.settings, topic, events[:half])
 
@@ -240,6 +243,7 @@ async def test_malformed_records_are_dead_lettered_and_consumption_goes_on(fresh
     k, v, h = good[1].to_kafka()
     unknown = [(n, b"ticket.teleported" if n == "ce_type" else x) for n, x in h]
     bad_payload = [(n, b"ticket.opened" if n == "ce_type" else x) for n, x in h]
+    proc = await ledger(fresh).start().ready()
     await produce(
         fresh.settings,
         topic,
@@ -251,7 +255,6 @@ async def test_malformed_records_are_dead_lettered_and_consumption_goes_on(fresh
             good[1],
         ],
     )
-    proc = ledger(fresh).start()
     try:
         await settle(fresh, [proc])
         assert await ledger_rows(fresh) == expected_ledger(good)
@@ -271,14 +274,16 @@ async def test_malformed_records_are_dead_lettered_and_consumption_goes_on(fresh
 
 async def test_drop_schema_and_replay_gives_identical_rows(fresh: Isolated) -> None:
     events = ticket_stream(tickets=60, comments=3, seed=3)
-    await produce(fresh.settings, fresh.settings.topic(TICKET_EVENTS), events)
-    first = ledger(fresh, "ledger-1").start()
+    topic = fresh.settings.topic(TICKET_EVENTS)
+    first = await ledger(fresh, "ledger-1").start().ready()
+    await produce(fresh.settings, topic, events)
     try:
         await settle(fresh, [first])
     finally:
         first.stop()
     before_ledger, before_acks = await ledger_rows(fresh), await ack_rows(fresh)
     assert before_ledger == expected_ledger(events)
+    log_before = await end_offsets(fresh.settings, topic)
 
     await db.drop_schema(fresh.settings.database_url, NAME)
     second = ledger(fresh, "ledger-2").start()
@@ -286,5 +291,7 @@ async def test_drop_schema_and_replay_gives_identical_rows(fresh: Isolated) -> N
         await settle(fresh, [second])
         assert await ledger_rows(fresh) == before_ledger
         assert await ack_rows(fresh) == before_acks
+        # history is folded, not acted on again: the replay appended nothing to the log
+        assert await end_offsets(fresh.settings, topic) == log_before
     finally:
         second.stop()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.consumer import InboxConsumer, Record
+from shared.consumer import Delivery, InboxConsumer
 from shared.events import Envelope
 from shared.events.catalogue import TicketCategorized, TicketOpened
 from shared.runtime import Parts, Runtime, serve
@@ -33,7 +33,9 @@ def chain(previous: str, event_id: str) -> str:
 def ledger_consumer(settings: Settings, pool: asyncpg.Pool) -> InboxConsumer[Envelope]:
     events_topic = settings.topic(TICKET_EVENTS)
 
-    async def apply(conn: asyncpg.Connection, env: Envelope, _record: Record) -> list[tuple[str, Envelope]]:
+    async def apply(
+        conn: asyncpg.Connection, env: Envelope, _delivery: Delivery
+    ) -> list[tuple[str, Envelope]]:
         if env.source == NAME:
             await conn.execute(
                 "INSERT INTO acks(event_id, cause, seen) VALUES ($1, $2, 1)"

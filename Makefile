@@ -1,0 +1,53 @@
+# Mesa: two commands for a newcomer.
+#   make up     real Kafka + PostgreSQL (installed if missing), topics, migrations, every service, demo data
+#   make test   the whole test suite against real Kafka + PostgreSQL
+#   make down   stop everything, keep data        make clean   stop and remove all local data
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
+export DATABASE_URL ?= postgresql://mesa:mesa@127.0.0.1:55432/mesa
+
+.PHONY: up test down clean infra venv lint status logs bench
+
+$(STAMP): pyproject.toml
+	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(VENV)/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+venv: $(STAMP)
+
+infra:
+	@bash deploy/kafka.sh start
+	@bash deploy/postgres.sh start
+
+up: venv infra
+	@$(VENV)/bin/mesa topics create
+	@bash deploy/services.sh start
+	@$(VENV)/bin/mesa demo load
+	@bash deploy/services.sh urls
+
+test: venv infra
+	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	@$(VENV)/bin/ruff check shared services tests bench
+	@$(VENV)/bin/ruff format --check shared services tests bench
+	@$(VENV)/bin/mypy shared services
+
+status:
+	@bash deploy/kafka.sh status || true
+	@bash deploy/postgres.sh status || true
+	@bash deploy/services.sh status || true
+
+down:
+	@bash deploy/services.sh stop
+	@bash deploy/kafka.sh stop
+	@bash deploy/postgres.sh stop
+
+clean: down
+	@bash deploy/kafka.sh clean
+	@bash deploy/postgres.sh clean
+	@rm -rf .local
