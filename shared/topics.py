@@ -6,9 +6,11 @@ test isolation). `auto.create.topics.enable=false` on the broker: only this modu
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from shared.settings import Settings
@@ -60,9 +62,25 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
                 created.append(name)
             elif code != TopicAlreadyExistsError.errno:  # another instance won the race
                 raise for_code(code)(f"creating topic {name}: {rest[0] if rest else ''}")
+        await _wait_until_known(admin, [s.name for s in missing])
         return created
     finally:
         await admin.close()
+
+
+async def _wait_until_known(admin: AIOKafkaAdminClient, names: list[str], deadline_s: float = 30) -> None:
+    """Creation is acknowledged before every broker's metadata has the topic: wait for it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + deadline_s
+    resources = [ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
+    while True:
+        responses = await admin.describe_configs(resources)
+        codes = [r[0] for resp in responses for r in resp.resources]
+        if all(c == 0 for c in codes):
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"topics not visible after {deadline_s}s: {names}")
+        await asyncio.sleep(0.05)
 
 
 async def delete_topics(settings: Settings, names: list[str]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self
 from uuid import UUID
 
@@ -27,6 +27,7 @@ _REQUIRED = ("id", "type", "source", "specversion")
 _EXTENSIONS = ("correlationid", "causationid", "actor", "traceparent")
 
 Headers = list[tuple[str, bytes]]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def new_id() -> UUID:
@@ -41,7 +42,7 @@ def derived_id(cause: UUID, event_type: str, seq: int, time: datetime) -> UUID:
     (a redelivery, a replay from offset 0), so consumers drop the repeat as a duplicate.
     The 48-bit timestamp is `time`; the 74 other bits come from hashing the cause.
     """
-    millis = int(time.timestamp() * 1000) & ((1 << 48) - 1)
+    millis = ((time - _EPOCH) // timedelta(milliseconds=1)) & ((1 << 48) - 1)
     digest = int.from_bytes(hashlib.sha256(f"{cause}|{event_type}|{seq}".encode()).digest()[:10])
     rand_a = digest >> 68 & 0xFFF
     rand_b = digest & ((1 << 62) - 1)
@@ -151,11 +152,11 @@ class Envelope(BaseModel):
             version = int(attrs.get("dataversion") or "1")
         except ValueError:
             raise MalformedRecord("dataversion must be an integer") from None
-        payload = parse_payload(attrs["type"], version, data)
+        time = _parse_time(attrs.get("time"))
         subject = attrs.get("subject") or (key.decode("utf-8", "replace") if key else "")
         if not subject:
             raise MalformedRecord("missing subject (and no record key)")
-        time = _parse_time(attrs.get("time"))
+        payload = parse_payload(attrs["type"], version, data)
         return cls(
             id=event_id,
             type=attrs["type"],

@@ -1,0 +1,44 @@
+"""Settings, clock and fault points."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.clock import ManualClock, SystemClock
+from shared.db import check_ident
+from shared.faults import _parse
+from shared.settings import Settings
+
+
+def test_settings_map_logical_topics_and_groups() -> None:
+    s = Settings.model_validate({"MESA_TOPIC_PREFIX": "t1.", "KAFKA_BOOTSTRAP_SERVERS": "h:1"})
+    assert s.topic("ticket.events") == "t1.ticket.events"
+    assert s.group("routing") == "t1.mesa.routing.main"
+    assert s.kafka_bootstrap_servers == "h:1"
+
+
+def test_manual_clock_moves_only_when_told() -> None:
+    c = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    assert c.now() == c.now()
+    assert c.advance(timedelta(hours=2)) == datetime(2026, 1, 1, 2, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        ManualClock(datetime(2026, 1, 1))
+    assert SystemClock().now().tzinfo is not None
+
+
+def test_fault_plan_parsing() -> None:
+    assert _parse("") == {}
+    assert _parse("a=3, b") == {"a": 3, "b": 1}
+
+
+@pytest.mark.parametrize("name", ["intake", "sla_2", "_x"])
+def test_plain_schema_names_pass(name: str) -> None:
+    assert check_ident(name) == name
+
+
+@pytest.mark.parametrize("name", ["Intake", "a;drop", "1x", "", "a" * 64])
+def test_other_schema_names_are_refused(name: str) -> None:
+    with pytest.raises(ValueError):
+        check_ident(name)
