@@ -78,6 +78,7 @@ class Envelope(BaseModel):
         actor: str = "system",
         cause: Envelope | None = None,
         correlationid: str | None = None,
+        causationid: str | None = None,
         seq: int = 0,
     ) -> Self:
         """A new event. With `cause`, it inherits the correlation id, names the cause, and its id
@@ -92,7 +93,7 @@ class Envelope(BaseModel):
             time=time,
             data=data,
             correlationid=corr,
-            causationid=str(cause.id) if cause else None,
+            causationid=str(cause.id) if cause else causationid,
             actor=actor,
             traceparent=cause.traceparent if cause else None,
         )
@@ -126,15 +127,7 @@ class Envelope(BaseModel):
     @classmethod
     def from_kafka(cls, key: bytes | None, value: bytes | None, headers: Headers) -> Self:
         """Decode a record in binary or structured mode. Raises a typed `InvalidRecord`."""
-        hdrs = _decode_headers(headers)
-        ctype = hdrs.get("content-type", "")
-        if ctype.startswith(STRUCTURED_CONTENT_TYPE):
-            doc = _json_object(value)
-            attrs = {k: _attr(v) for k, v in doc.items() if k not in ("data", "data_base64")}
-            data = doc.get("data")
-        else:
-            attrs = {k[3:]: v for k, v in hdrs.items() if k.startswith("ce_")}
-            data = _json_object(value)
+        attrs, data = parse_cloudevent(value, headers)
         return cls.from_parts(attrs, data, key)
 
     @classmethod
@@ -187,6 +180,18 @@ class Envelope(BaseModel):
         if self.causationid:
             doc["causationid"] = self.causationid
         return doc
+
+
+def parse_cloudevent(value: bytes | None, headers: Headers) -> tuple[dict[str, str], Any]:
+    """(attributes, data) of a Kafka record in binary or structured mode."""
+    hdrs = _decode_headers(headers)
+    if hdrs.get("content-type", "").startswith(STRUCTURED_CONTENT_TYPE):
+        doc = _json_object(value)
+        if not isinstance(doc, dict):
+            raise MalformedRecord("structured CloudEvent must be a JSON object")
+        attrs = {k: _attr(v) for k, v in doc.items() if k not in ("data", "data_base64")}
+        return attrs, doc.get("data")
+    return {k[3:]: v for k, v in hdrs.items() if k.startswith("ce_")}, _json_object(value)
 
 
 def _decode_headers(headers: Headers) -> dict[str, str]:

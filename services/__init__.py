@@ -1,0 +1,1 @@
+"""Mesa's services, each its own process: `python -m services.<name>`."""

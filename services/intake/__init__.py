@@ -1,0 +1,1 @@
+"""Intake: the only way in. Validates and decides commands, emits ticket events."""

@@ -1,0 +1,309 @@
+"""Intake's pure decisions: priority from impact x urgency, a category guess from the text, and
+`decide(command, ticket, actor)` for every command in every status. No I/O, no clock."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from shared import commands as c
+from shared.events import Payload, Rejected
+from shared.events import catalogue as ev
+from shared.events.catalogue import Category, Level, Priority, Status
+from shared.i18n import t
+from shared.ticket import MAX_LEVEL, OPEN_STATUSES, Ticket
+
+# ITIL's 3x3 matrix: rows impact, columns urgency.
+PRIORITY_MATRIX: dict[tuple[Level, Level], Priority] = {
+    (Level.high, Level.high): Priority.P1,
+    (Level.high, Level.medium): Priority.P2,
+    (Level.high, Level.low): Priority.P3,
+    (Level.medium, Level.high): Priority.P2,
+    (Level.medium, Level.medium): Priority.P3,
+    (Level.medium, Level.low): Priority.P4,
+    (Level.low, Level.high): Priority.P3,
+    (Level.low, Level.medium): Priority.P4,
+    (Level.low, Level.low): Priority.P4,
+}
+
+
+def priority(impact: Level, urgency: Level) -> Priority:
+    return PRIORITY_MATRIX[(impact, urgency)]
+
+
+# Words (accents folded, lower case) that point at a category, in Spanish and English.
+KEYWORDS: dict[Category, tuple[str, ...]] = {
+    Category.order_status: (
+        "pedido",
+        "envio",
+        "entrega",
+        "paquete",
+        "seguimiento",
+        "rastreo",
+        "llego",
+        "devolucion",
+        "order",
+        "shipping",
+        "shipment",
+        "delivery",
+        "package",
+        "tracking",
+        "parcel",
+        "return",
+    ),
+    Category.payment: (
+        "pago",
+        "cobro",
+        "cobrado",
+        "tarjeta",
+        "factura",
+        "reembolso",
+        "cargo",
+        "transferencia",
+        "payment",
+        "charge",
+        "charged",
+        "card",
+        "invoice",
+        "refund",
+        "billing",
+        "paypal",
+    ),
+    Category.account: (
+        "cuenta",
+        "contrasena",
+        "usuario",
+        "sesion",
+        "registro",
+        "correo",
+        "bloqueada",
+        "perfil",
+        "account",
+        "password",
+        "login",
+        "username",
+        "signin",
+        "locked",
+        "profile",
+        "2fa",
+    ),
+    Category.hardware: (
+        "impresora",
+        "pantalla",
+        "teclado",
+        "raton",
+        "portatil",
+        "monitor",
+        "disco",
+        "enciende",
+        "bateria",
+        "cargador",
+        "printer",
+        "screen",
+        "keyboard",
+        "mouse",
+        "laptop",
+        "battery",
+        "charger",
+        "hardware",
+        "device",
+        "dispositivo",
+    ),
+    Category.software: (
+        "aplicacion",
+        "programa",
+        "error",
+        "actualizacion",
+        "instalar",
+        "app",
+        "navegador",
+        "falla",
+        "software",
+        "application",
+        "update",
+        "install",
+        "crash",
+        "bug",
+        "browser",
+        "version",
+    ),
+    Category.network: (
+        "red",
+        "internet",
+        "wifi",
+        "conexion",
+        "vpn",
+        "router",
+        "lenta",
+        "senal",
+        "caido",
+        "network",
+        "connection",
+        "connectivity",
+        "slow",
+        "dns",
+        "offline",
+        "timeout",
+        "latency",
+    ),
+}
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def guess_category(text: str) -> Category:
+    """The category whose keywords appear most often; `other` when none (ties: first listed)."""
+    words = _WORD.findall(_fold(text))
+    best, best_score = Category.other, 0
+    for category, keys in KEYWORDS.items():
+        keyset = set(keys)
+        score = sum(1 for w in words if w in keyset)
+        if score > best_score:
+            best, best_score = category, score
+    return best
+
+
+class CommandRejected(Rejected):
+    """A command that does not apply: `code` and `params` make the message in any language."""
+
+    def __init__(self, code: str, http_status: int = 409, **params: object) -> None:
+        super().__init__(t(code, "es", **params))
+        self.code = code
+        self.params = params
+        self.http_status = http_status
+
+    def message(self, lang: str) -> str:
+        return t(self.code, lang, **self.params)
+
+
+def decide_open(cmd: c.OpenTicket, ticket_id: str, default_language: str) -> ev.TicketOpened:
+    category = cmd.category or guess_category(f"{cmd.subject} {cmd.description}")
+    return ev.TicketOpened(
+        ticket_id=ticket_id,
+        requester=cmd.requester,
+        subject=cmd.subject,
+        description=cmd.description,
+        category=category,
+        category_guessed=cmd.category is None,
+        impact=cmd.impact,
+        urgency=cmd.urgency,
+        priority=priority(cmd.impact, cmd.urgency),
+        order_id=cmd.order_id,
+        language=cmd.language or default_language,
+        attachments=cmd.attachments,
+        channel=cmd.channel,
+    )
+
+
+def decide(cmd: c.Command, ticket: Ticket, actor: c.Actor) -> list[Payload]:
+    """The events a command on an existing ticket produces, or CommandRejected."""
+    name = c.NAME_OF[type(cmd)]
+    tid, status = ticket.id, ticket.status
+
+    def need_status(*allowed: Status) -> None:
+        if status not in allowed:
+            if status == Status.closed and Status.closed not in allowed:
+                raise CommandRejected("closed_use_reopen")
+            raise CommandRejected("not_allowed_in_status", command=name, status=status.value)
+
+    def need_requester() -> None:
+        is_requester = actor.role == "requester" and actor.id == ticket.requester
+        if not is_requester and actor.role != "system":
+            raise CommandRejected("not_requester", 403, command=name)
+
+    def need_staff() -> None:
+        if not actor.is_staff:
+            raise CommandRejected("agents_only", 403, command=name)
+
+    match cmd:
+        case c.Comment():
+            need_status(*OPEN_STATUSES, Status.resolved)
+            if actor.role == "requester":
+                need_requester()
+                if cmd.internal:
+                    raise CommandRejected("agents_only", 403, command="comment (internal)")
+            role = (
+                "requester"
+                if actor.role == "requester"
+                else ("system" if actor.role == "system" else "agent")
+            )
+            return [
+                ev.TicketCommented(
+                    ticket_id=tid,
+                    author=actor.id,
+                    author_role=role,
+                    body=cmd.body,
+                    internal=cmd.internal,
+                    attachments=cmd.attachments,
+                )
+            ]
+        case c.RequestInfo():
+            need_staff()
+            need_status(Status.assigned, Status.in_progress)
+            return [ev.TicketInfoRequested(ticket_id=tid, agent_id=actor.id, question=cmd.question)]
+        case c.Reply():
+            need_requester()
+            need_status(*OPEN_STATUSES)
+            if not ticket.pending_question:
+                raise CommandRejected("no_pending_question")
+            return [
+                ev.TicketCustomerReplied(
+                    ticket_id=tid, requester=ticket.requester, body=cmd.body, attachments=cmd.attachments
+                )
+            ]
+        case c.Resolve():
+            need_staff()
+            need_status(Status.assigned, Status.in_progress, Status.waiting_on_customer)
+            return [ev.TicketResolved(ticket_id=tid, agent_id=actor.id, summary=cmd.summary)]
+        case c.Confirm():
+            need_requester()
+            need_status(Status.resolved)
+            return [
+                ev.TicketResolutionConfirmed(ticket_id=tid, requester=ticket.requester),
+                ev.TicketClosed(ticket_id=tid, by=actor.id, reason="resolution confirmed"),
+            ]
+        case c.Reject():
+            need_requester()
+            need_status(Status.resolved)
+            return [ev.TicketResolutionRejected(ticket_id=tid, requester=ticket.requester, reason=cmd.reason)]
+        case c.Reopen():
+            if actor.role == "requester":
+                need_requester()
+            need_status(Status.resolved, Status.closed)
+            return [ev.TicketReopened(ticket_id=tid, by=actor.id, reason=cmd.reason)]
+        case c.Close():
+            if actor.role == "requester":
+                need_requester()  # a requester may withdraw an open ticket
+                need_status(*OPEN_STATUSES, Status.resolved)
+            else:
+                need_status(Status.resolved)  # staff close only what is resolved
+            return [ev.TicketClosed(ticket_id=tid, by=actor.id, reason=cmd.reason)]
+        case c.Feedback():
+            need_requester()
+            need_status(Status.resolved, Status.closed)
+            if ticket.feedback_rating is not None:
+                raise CommandRejected("feedback_given")
+            return [
+                ev.TicketFeedbackGiven(
+                    ticket_id=tid, requester=ticket.requester, rating=cmd.rating, comment=cmd.comment
+                )
+            ]
+        case c.Escalate():
+            need_staff()
+            need_status(*OPEN_STATUSES)
+            if ticket.level >= MAX_LEVEL:
+                raise CommandRejected("top_level", level=ticket.level)
+            return [
+                ev.TicketEscalated(
+                    ticket_id=tid,
+                    from_level=ticket.level,
+                    to_level=ticket.level + 1,
+                    reason=cmd.reason,
+                    by=actor.id,
+                )
+            ]
+    raise CommandRejected("unknown_command", 400, command=name, valid=", ".join(c.TICKET_COMMANDS))

@@ -1,0 +1,218 @@
+"""Intake's handlers: load a ticket, ask the domain, append the events (outbox) and the new
+state in one transaction. Used by the HTTP API and by the ticket.requests consumer alike."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.intake.domain import CommandRejected, decide, decide_open
+from shared import inbox, outbox
+from shared.clock import Clock
+from shared.commands import Actor, Command, OpenTicket, Request
+from shared.consumer import Delivery
+from shared.events import Envelope
+from shared.settings import Settings
+from shared.ticket import Ticket, evolve
+from shared.topics import TICKET_EVENTS
+
+NAME = "intake"
+EVENTS_CONSUMER = "intake-events"
+REQUESTS_CONSUMER = "intake-requests"
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+
+
+def new_ticket_id() -> str:
+    n = secrets.randbits(40)
+    return "T-" + "".join(_ALPHABET[(n >> (5 * i)) & 31] for i in reversed(range(8)))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ticket: Ticket
+    events: list[Envelope]
+
+
+class Intake:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, clock: Clock) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.clock = clock
+        self.topic = settings.topic(TICKET_EVENTS)
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def open(
+        self,
+        cmd: OpenTicket,
+        actor: Actor,
+        *,
+        conn: asyncpg.Connection | None = None,
+        correlationid: str | None = None,
+        causationid: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[Outcome, bool]:
+        """Open a ticket; (outcome, created). With a known idempotency key, the first ticket."""
+        if conn is None:
+            async with self.pool.acquire() as own, own.transaction():
+                return await self.open(
+                    cmd,
+                    actor,
+                    conn=own,
+                    correlationid=correlationid,
+                    causationid=causationid,
+                    idempotency_key=idempotency_key,
+                )
+        if idempotency_key:
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"idem:{idempotency_key}")
+            known = await conn.fetchval(
+                "SELECT ticket_id FROM idempotency_keys WHERE key = $1", idempotency_key
+            )
+            if known:
+                ticket = await self._load(conn, known, lock=False)
+                assert ticket is not None
+                return Outcome(ticket, []), False
+        while True:
+            ticket_id = new_ticket_id()
+            if not await conn.fetchval("SELECT 1 FROM tickets WHERE id = $1", ticket_id):
+                break
+        payload = decide_open(cmd, ticket_id, self.settings.default_language)
+        outcome = await self._append(conn, None, [payload], actor, correlationid, causationid)
+        if idempotency_key:
+            await conn.execute(
+                "INSERT INTO idempotency_keys(key, ticket_id) VALUES ($1, $2)", idempotency_key, ticket_id
+            )
+        return outcome, True
+
+    async def command(
+        self,
+        ticket_id: str,
+        cmd: Command,
+        actor: Actor,
+        *,
+        expected_version: int | None = None,
+        conn: asyncpg.Connection | None = None,
+        correlationid: str | None = None,
+        causationid: str | None = None,
+    ) -> Outcome:
+        if conn is None:
+            async with self.pool.acquire() as own, own.transaction():
+                return await self.command(
+                    ticket_id,
+                    cmd,
+                    actor,
+                    expected_version=expected_version,
+                    conn=own,
+                    correlationid=correlationid,
+                    causationid=causationid,
+                )
+        ticket = await self._load(conn, ticket_id, lock=True)
+        if ticket is None:
+            raise CommandRejected("not_found", 404, ticket_id=ticket_id)
+        if expected_version is not None and expected_version != ticket.version:
+            raise CommandRejected("version_conflict", 409, expected=expected_version, actual=ticket.version)
+        payloads = decide(cmd, ticket, actor)
+        return await self._append(conn, ticket, payloads, actor, correlationid, causationid)
+
+    async def _append(
+        self,
+        conn: asyncpg.Connection,
+        ticket: Ticket | None,
+        payloads: list,  # type: ignore[type-arg]
+        actor: Actor,
+        correlationid: str | None,
+        causationid: str | None,
+    ) -> Outcome:
+        now = self.clock.now()
+        envelopes = []
+        correlation = correlationid
+        for p in payloads:
+            env = Envelope.new(
+                p,
+                source=NAME,
+                subject=p.ticket_id,
+                time=now,
+                actor=str(actor),
+                correlationid=correlation,
+                causationid=causationid,
+            )
+            correlation = env.correlationid  # one correlation id for what one command did
+            ticket = evolve(ticket, env)
+            await outbox.enqueue(conn, self.topic, env)
+            # applied now, so the copy read back from ticket.events is a no-op
+            await inbox.first_seen(conn, EVENTS_CONSUMER, env.id)
+            envelopes.append(env)
+        assert ticket is not None
+        await self._save(conn, ticket)
+        return Outcome(ticket, envelopes)
+
+    # -- state ------------------------------------------------------------------------------
+
+    async def _load(self, conn: asyncpg.Connection, ticket_id: str, *, lock: bool) -> Ticket | None:
+        sql = "SELECT state FROM tickets WHERE id = $1" + (" FOR UPDATE" if lock else "")
+        raw = await conn.fetchval(sql, ticket_id)
+        return Ticket.model_validate_json(raw) if raw else None
+
+    async def _save(self, conn: asyncpg.Connection, ticket: Ticket) -> None:
+        await conn.execute(
+            "INSERT INTO tickets(id, requester, status, version, state, updated_at)"
+            " VALUES ($1, $2, $3, $4, $5::jsonb, $6)"
+            " ON CONFLICT (id) DO UPDATE SET status = $3, version = $4, state = $5::jsonb, updated_at = $6",
+            ticket.id,
+            ticket.requester,
+            ticket.status.value,
+            ticket.version,
+            ticket.model_dump_json(),
+            ticket.updated_at,
+        )
+
+    async def get(self, ticket_id: str) -> Ticket | None:
+        async with self.pool.acquire() as conn:
+            return await self._load(conn, ticket_id, lock=False)
+
+    # -- consumers --------------------------------------------------------------------------
+
+    async def fold_event(self, conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:
+        """ticket.events written by others (and, on a replay, by intake itself)."""
+        ticket = await self._load(conn, env.subject, lock=True)
+        after = evolve(ticket, env)
+        if after is not None:
+            await self._save(conn, after)
+
+    async def on_request(self, conn: asyncpg.Connection, req: Request, delivery: Delivery) -> None:
+        """A command from another system. History (a replay) is skipped: its effects are
+        already in ticket.events. A refused command raises, and is dead-lettered with why."""
+        if delivery.replaying:
+            return
+        if isinstance(req.command, OpenTicket):
+            await self.open(
+                req.command, req.actor, conn=conn, correlationid=req.correlationid, causationid=str(req.id)
+            )
+        else:
+            assert req.ticket_id is not None
+            await self.command(
+                req.ticket_id,
+                req.command,
+                req.actor,
+                conn=conn,
+                correlationid=req.correlationid,
+                causationid=str(req.id),
+            )
+
+
+async def store_attachment(pool: asyncpg.Pool, sha256: str, content_type: str, content: bytes) -> None:
+    await pool.execute(
+        "INSERT INTO attachments(sha256, content_type, size, content) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (sha256) DO NOTHING",
+        sha256,
+        content_type,
+        len(content),
+        content,
+    )
+
+
+async def load_attachment(pool: asyncpg.Pool, sha256: str) -> tuple[str, bytes] | None:
+    row = await pool.fetchrow("SELECT content_type, content FROM attachments WHERE sha256 = $1", sha256)
+    return (row["content_type"], bytes(row["content"])) if row else None

@@ -1,0 +1,197 @@
+"""Commands: what people and other systems ask intake to do (imperative), validated by pydantic.
+
+Over HTTP they are `POST /tickets` and `POST /tickets/{id}/{command}`; on `ticket.requests` they
+are CloudEvents whose `type` is `ticket.<command>` (`ticket.open`, `ticket.request_info`, ...),
+whose `subject` is the ticket id (absent for `open`), whose `actor` extension is `role:id`, and
+whose data is the same JSON as the HTTP body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events.catalogue import Attachment, Category, Id, Level, Short, Text
+from shared.events.envelope import parse_cloudevent
+from shared.events.errors import InvalidPayload, MalformedRecord, UnknownEventType
+
+Role = Literal["requester", "agent", "supervisor", "system"]
+ROLES: tuple[str, ...] = ("requester", "agent", "supervisor", "system")
+
+
+@dataclass(frozen=True)
+class Actor:
+    role: Role
+    id: str
+
+    @classmethod
+    def parse(cls, raw: str) -> Actor:
+        """`role:id`, e.g. `agent:ana` or `requester:luis@example.com`. Raises ValueError."""
+        role, sep, ident = raw.strip().partition(":")
+        if not sep or role not in ROLES or not ident or len(ident) > 120:
+            raise ValueError(f"invalid actor {raw!r}")
+        return cls(role, ident)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return f"{self.role}:{self.id}"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("agent", "supervisor", "system")
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class OpenTicket(Command):
+    requester: Id
+    subject: Short
+    description: Text
+    category: Category | None = None
+    impact: Level = Level.medium
+    urgency: Level = Level.medium
+    order_id: Id | None = None
+    language: Annotated[str, Field(pattern=r"^(es|en)$")] | None = None
+    channel: Annotated[str, Field(max_length=40)] = "web"
+    attachments: tuple[Attachment, ...] = ()
+
+
+class Comment(Command):
+    body: Text
+    internal: bool = False
+    attachments: tuple[Attachment, ...] = ()
+
+
+class RequestInfo(Command):
+    question: Text
+
+
+class Reply(Command):
+    body: Text
+    attachments: tuple[Attachment, ...] = ()
+
+
+class Resolve(Command):
+    summary: Text
+
+
+class Confirm(Command):
+    pass
+
+
+class Reject(Command):
+    reason: Text
+
+
+class Reopen(Command):
+    reason: Text
+
+
+class Close(Command):
+    reason: Short = "closed"
+
+
+class Feedback(Command):
+    rating: Annotated[int, Field(ge=1, le=5)]
+    comment: Annotated[str, Field(max_length=5_000)] = ""
+
+
+class Escalate(Command):
+    reason: Text
+
+
+# The HTTP path segment of each command on an existing ticket, and its model.
+TICKET_COMMANDS: dict[str, type[Command]] = {
+    "comment": Comment,
+    "request-info": RequestInfo,
+    "reply": Reply,
+    "resolve": Resolve,
+    "confirm": Confirm,
+    "reject": Reject,
+    "reopen": Reopen,
+    "close": Close,
+    "feedback": Feedback,
+    "escalate": Escalate,
+}
+NAME_OF: dict[type[Command], str] = {model: name for name, model in TICKET_COMMANDS.items()}
+NAME_OF[OpenTicket] = "open"
+
+
+def request_type(command_name: str) -> str:
+    """The CloudEvents type on ticket.requests: `request-info` -> `ticket.request_info`."""
+    return "ticket." + command_name.replace("-", "_")
+
+
+REQUEST_TYPES: dict[str, type[Command]] = {request_type(n): m for n, m in TICKET_COMMANDS.items()}
+REQUEST_TYPES["ticket.open"] = OpenTicket
+
+
+@dataclass(frozen=True)
+class Request:
+    """A command that arrived on ticket.requests."""
+
+    id: UUID
+    type: str
+    source: str
+    ticket_id: str | None
+    actor: Actor
+    correlationid: str
+    command: Command
+
+
+def decode_request(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> Request:
+    """Decode a ticket.requests record (binary or structured mode). Raises a typed InvalidRecord."""
+    attrs, data = parse_cloudevent(value, headers)
+    for name in ("id", "type", "source"):
+        if not attrs.get(name):
+            raise MalformedRecord(f"missing CloudEvents attribute: {name}")
+    try:
+        request_id = UUID(attrs["id"])
+    except ValueError:
+        raise MalformedRecord(f"id {attrs['id']!r} is not a UUID") from None
+    model = REQUEST_TYPES.get(attrs["type"])
+    if model is None:
+        raise UnknownEventType(
+            f"unknown request type {attrs['type']!r}; expected one of {', '.join(sorted(REQUEST_TYPES))}"
+        )
+    if not isinstance(data, dict):
+        raise InvalidPayload(f"{attrs['type']}: data must be a JSON object")
+    try:
+        command = model.model_validate(data)
+    except Exception as exc:
+        raise InvalidPayload(f"{attrs['type']}: {_errors(exc)}") from None
+    ticket_id = attrs.get("subject") or None
+    if model is not OpenTicket and not ticket_id:
+        raise MalformedRecord(f"{attrs['type']} needs the ticket id as CloudEvents subject")
+    raw_actor = attrs.get("actor") or (
+        f"requester:{command.requester}" if isinstance(command, OpenTicket) else ""
+    )
+    try:
+        actor = Actor.parse(raw_actor)
+    except ValueError:
+        raise MalformedRecord(
+            f"actor {raw_actor!r} must be 'role:id' (requester, agent, supervisor, system)"
+        ) from None
+    return Request(
+        id=request_id,
+        type=attrs["type"],
+        source=attrs["source"],
+        ticket_id=ticket_id if model is not OpenTicket else None,
+        actor=actor,
+        correlationid=attrs.get("correlationid") or str(request_id),
+        command=command,
+    )
+
+
+def _errors(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in exc.errors()[:10]
+        )
+    return str(exc)

@@ -1,0 +1,100 @@
+"""Messages people read, in Spanish by default and English on request.
+
+`t(code, lang, **params)`; `pick_language("en-GB,en;q=0.8")` reads an Accept-Language header.
+"""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "not_found": {
+        "es": "El ticket {ticket_id} no existe.",
+        "en": "Ticket {ticket_id} does not exist.",
+    },
+    "version_conflict": {
+        "es": "El ticket cambió mientras lo editabas (versión esperada {expected}, actual {actual}). "
+        "Vuelve a cargarlo e inténtalo de nuevo.",
+        "en": "The ticket changed meanwhile (expected version {expected}, current {actual}). "
+        "Reload it and try again.",
+    },
+    "not_allowed_in_status": {
+        "es": "No se puede «{command}» un ticket en estado «{status}».",
+        "en": "Cannot '{command}' a ticket whose status is '{status}'.",
+    },
+    "not_requester": {
+        "es": "Solo quien abrió el ticket puede «{command}».",
+        "en": "Only the person who opened the ticket may '{command}'.",
+    },
+    "agents_only": {
+        "es": "Solo un agente de soporte puede «{command}».",
+        "en": "Only a support agent may '{command}'.",
+    },
+    "no_owner": {
+        "es": "El ticket aún no tiene responsable asignado.",
+        "en": "The ticket has no owner yet.",
+    },
+    "no_pending_question": {
+        "es": "No hay ninguna solicitud de información pendiente; usa «comment» para añadir detalles.",
+        "en": "There is no pending request for information; use 'comment' to add details.",
+    },
+    "feedback_given": {
+        "es": "Ya registraste tu valoración de este ticket.",
+        "en": "You have already rated this ticket.",
+    },
+    "top_level": {
+        "es": "El ticket ya está en el nivel más alto de soporte ({level}).",
+        "en": "The ticket is already at the highest support level ({level}).",
+    },
+    "closed_use_reopen": {
+        "es": "El ticket está cerrado; reábrelo para continuar.",
+        "en": "The ticket is closed; reopen it to continue.",
+    },
+    "bad_actor": {
+        "es": "Cabecera X-Mesa-Actor no válida: se espera «rol:id» con rol requester, agent, "
+        "supervisor o system.",
+        "en": "Invalid X-Mesa-Actor header: expected 'role:id' with role requester, agent, "
+        "supervisor or system.",
+    },
+    "unknown_command": {
+        "es": "Orden desconocida «{command}». Órdenes válidas: {valid}.",
+        "en": "Unknown command '{command}'. Valid commands: {valid}.",
+    },
+    "invalid_request": {
+        "es": "Solicitud no válida: {detail}",
+        "en": "Invalid request: {detail}",
+    },
+    "attachment_too_large": {
+        "es": "El archivo «{filename}» supera el máximo de {limit_mb} MB.",
+        "en": "File '{filename}' is larger than the {limit_mb} MB limit.",
+    },
+    "attachment_type": {
+        "es": "El archivo «{filename}» no es una imagen o PDF admitidos (PNG, JPEG, GIF, WebP, PDF, texto).",
+        "en": "File '{filename}' is not a supported image or PDF (PNG, JPEG, GIF, WebP, PDF, text).",
+    },
+}
+
+SUPPORTED = ("es", "en")
+
+
+def t(code: str, lang: str = "es", **params: object) -> str:
+    texts = MESSAGES.get(code)
+    if texts is None:
+        return code
+    return texts.get(lang, texts["es"]).format(**params)
+
+
+def pick_language(accept_language: str | None, default: str = "es") -> str:
+    """The first supported language in an Accept-Language header (quality order), else default."""
+    if not accept_language:
+        return default
+    choices: list[tuple[float, int, str]] = []
+    for i, part in enumerate(accept_language.split(",")):
+        lang, _, q = part.strip().partition(";q=")
+        try:
+            quality = float(q) if q else 1.0
+        except ValueError:
+            quality = 0.0
+        choices.append((-quality, i, lang.strip().lower()[:2]))
+    for _, _, lang in sorted(choices):
+        if lang in SUPPORTED:
+            return lang
+    return default
