@@ -80,10 +80,12 @@ class Envelope(BaseModel):
         correlationid: str | None = None,
         causationid: str | None = None,
         seq: int = 0,
+        event_id: UUID | None = None,
     ) -> Self:
         """A new event. With `cause`, it inherits the correlation id, names the cause, and its id
         is derived from the cause (and `seq`, to tell apart several events of one type)."""
-        event_id = derived_id(cause.id, data.event_type, seq, cause.time) if cause else new_id()
+        if event_id is None:
+            event_id = derived_id(cause.id, data.event_type, seq, cause.time) if cause else new_id()
         corr = correlationid or (cause.correlationid if cause else str(event_id))
         return cls(
             id=event_id,

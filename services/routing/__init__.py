@@ -1,0 +1,1 @@
+"""Routing: one owner per ticket, by skill, level, availability and load."""

@@ -1,0 +1,42 @@
+"""`python -m services.routing`: assignment consumer, roster consumer, roster admin API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from services.routing.api import create_app
+from services.routing.handlers import AGENTS_CONSUMER, NAME, TICKETS_CONSUMER, Routing
+from shared.consumer import InboxConsumer
+from shared.events import Envelope
+from shared.runtime import Parts, Runtime, serve
+from shared.topics import AGENT_EVENTS, TICKET_EVENTS
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+PORT = int(os.environ.get("ROUTING_PORT", "8082"))
+
+
+async def build(rt: Runtime) -> Parts:
+    routing = Routing(rt.settings, rt.pool, rt.clock)
+    tickets = InboxConsumer[Envelope](
+        rt.settings,
+        rt.pool,
+        name=TICKETS_CONSUMER,
+        group_id=rt.settings.group(NAME, "tickets"),
+        topics=[rt.settings.topic(TICKET_EVENTS)],
+        handler=routing.on_ticket_event,
+    )
+    agents = InboxConsumer[Envelope](
+        rt.settings,
+        rt.pool,
+        name=AGENTS_CONSUMER,
+        group_id=rt.settings.group(NAME, "agents"),
+        topics=[rt.settings.topic(AGENT_EVENTS)],
+        handler=routing.on_agent_event,
+    )
+    return Parts(consumers=[tickets, agents], app=create_app(routing))
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(NAME, PORT, MIGRATIONS, build))

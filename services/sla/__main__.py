@@ -1,0 +1,37 @@
+"""`python -m services.sla`: the SLA consumer of ticket.events and the timer loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from services.sla.handlers import CONSUMER, NAME, Sla
+from shared.consumer import InboxConsumer
+from shared.events import Envelope
+from shared.runtime import Parts, Runtime, serve
+from shared.topics import TICKET_EVENTS
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+PORT = int(os.environ.get("SLA_PORT", "8083"))
+
+
+async def build(rt: Runtime) -> Parts:
+    sla = Sla(rt.settings, rt.pool, rt.clock)
+    consumer = InboxConsumer[Envelope](
+        rt.settings,
+        rt.pool,
+        name=CONSUMER,
+        group_id=rt.settings.group(NAME),
+        topics=[rt.settings.topic(TICKET_EVENTS)],
+        handler=sla.on_ticket_event,
+    )
+
+    async def timers() -> None:
+        await sla.timer_loop()
+
+    return Parts(consumers=[consumer], background=[timers])
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(NAME, PORT, MIGRATIONS, build))
