@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Starts, stops and lists Mesa's processes: the dev mail sink and the five services, each its own
+# OS process with a pid file under .local/run and a log under .local/log.
+#   deploy/services.sh start|stop|status|urls
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+cd "$MESA_ROOT"
+RUN=$MESA_LOCAL/run
+LOGS=$MESA_LOCAL/log
+PY=$MESA_ROOT/.venv/bin/python
+mkdir -p "$RUN" "$LOGS" "$MESA_LOCAL/mail"
+
+# name:port:module
+SERVICES=(
+  "mailsink:${NOTIFY_SMTP_PORT:-8025}:services.notify.mailsink"
+  "projections:${PROJECTIONS_PORT:-8080}:services.projections"
+  "intake:${INTAKE_PORT:-8081}:services.intake"
+  "routing:${ROUTING_PORT:-8082}:services.routing"
+  "sla:${SLA_PORT:-8083}:services.sla"
+  "notify:${NOTIFY_PORT:-8084}:services.notify"
+)
+
+start_one() {
+  local name=$1 port=$2 module=$3 pidfile=$RUN/$1.pid
+  if pid_alive "$pidfile"; then return 0; fi
+  port_open 127.0.0.1 "$port" && die "port $port (for $name) is taken by another program"
+  # setsid: the service outlives the shell (and make) that started it; $! is the python process
+  MESA_MAIL_DIR="$MESA_LOCAL/mail" setsid nohup "$PY" -m "$module" >>"$LOGS/$name.log" 2>&1 < /dev/null &
+  echo $! > "$pidfile"
+}
+
+ready_one() {
+  local name=$1 port=$2
+  if [ "$name" = mailsink ]; then port_open 127.0.0.1 "$port"; return; fi
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" = 200 ]
+}
+
+start() {
+  for s in "${SERVICES[@]}"; do IFS=: read -r name port module <<<"$s"; start_one "$name" "$port" "$module"; done
+  for s in "${SERVICES[@]}"; do
+    IFS=: read -r name port module <<<"$s"
+    wait_for 90 "$name (:$port)" ready_one "$name" "$port" \
+      || { tail -n 30 "$LOGS/$name.log" >&2; die "$name did not become ready; see $LOGS/$name.log"; }
+  done
+}
+
+stop() {
+  for s in "${SERVICES[@]}"; do IFS=: read -r name _ _ <<<"$s"; stop_pid "$RUN/$name.pid"; done
+  say "services stopped"
+}
+
+status() {
+  local rc=0
+  for s in "${SERVICES[@]}"; do
+    IFS=: read -r name port _ <<<"$s"
+    if pid_alive "$RUN/$name.pid"; then echo "$name: running on :$port (pid $(cat "$RUN/$name.pid"))"
+    else echo "$name: stopped"; rc=1; fi
+  done
+  return $rc
+}
+
+urls() {
+  cat <<TXT
+
+Mesa está en marcha / Mesa is up:
+  consultas y web (projections)  http://127.0.0.1:${PROJECTIONS_PORT:-8080}/docs
+  alta de tickets (intake)        http://127.0.0.1:${INTAKE_PORT:-8081}/docs
+  asignación (routing)            http://127.0.0.1:${ROUTING_PORT:-8082}/docs
+  sla                             http://127.0.0.1:${SLA_PORT:-8083}/metrics
+  notificaciones (notify)         http://127.0.0.1:${NOTIFY_PORT:-8084}/metrics
+  correo de desarrollo            $MESA_LOCAL/mail/*.eml   (SMTP 127.0.0.1:${NOTIFY_SMTP_PORT:-8025})
+  kafka 127.0.0.1:9092   postgresql postgresql://mesa:mesa@127.0.0.1:55432/mesa
+  registros / logs                $LOGS/
+TXT
+}
+
+"${1:-start}"

@@ -1,0 +1,1 @@
+"""Notify: tells people what happened to their tickets, by email, once per event and recipient."""

@@ -1,0 +1,282 @@
+"""Notify: who should hear about an event, in which words (queued in the consumer's transaction,
+keyed by (event, recipient, channel)), and the delivery loop that sends them.
+
+A restart or a replay never sends twice: history queues nothing, and a queued message is sent
+by the loop that locks its row. A send that fails is retried with backoff; after the last try it
+is recorded as `notification.failed` (an event a supervisor sees) instead of being retried forever.
+The Message-ID is derived from the key, so even a send repeated after a crash between the SMTP
+answer and the commit is recognisable as the same message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from uuid import UUID
+
+import aiosmtplib
+import asyncpg
+
+from services.notify.templates import render
+from shared import outbox
+from shared.clock import Clock
+from shared.consumer import Delivery
+from shared.events import Envelope
+from shared.events import catalogue as ev
+from shared.events.envelope import derived_id
+from shared.logging import get_logger
+from shared.settings import Settings
+from shared.topics import TICKET_EVENTS
+
+NAME = "notify"
+TICKETS_CONSUMER = "notify-tickets"
+AGENTS_CONSUMER = "notify-agents"
+MAX_ATTEMPTS = 5
+log = get_logger(__name__)
+
+
+def _fmt(when: datetime, language: str) -> str:
+    return when.strftime("%d/%m/%Y %H:%M UTC") if language == "es" else when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+class Notify:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        *,
+        smtp_host: str,
+        smtp_port: int,
+        sender: str,
+        public_url: str,
+        user_domain: str,
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.clock = clock
+        self.smtp_host, self.smtp_port = smtp_host, smtp_port
+        self.sender = sender
+        self.public_url = public_url
+        self.user_domain = user_domain
+        self.topic = settings.topic(TICKET_EVENTS)
+
+    def requester_address(self, requester: str) -> str:
+        return requester if "@" in requester else f"{requester}@{self.user_domain}"
+
+    # -- consumers --------------------------------------------------------------------------
+
+    async def on_agent_event(self, conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:
+        if isinstance(env.data, ev.AgentRegistered):
+            await conn.execute(
+                "INSERT INTO agents(id, name, email) VALUES ($1, $2, $3)"
+                " ON CONFLICT (id) DO UPDATE SET name = $2, email = $3",
+                env.data.agent_id,
+                env.data.name,
+                env.data.email,
+            )
+
+    async def on_ticket_event(self, conn: asyncpg.Connection, env: Envelope, d: Delivery) -> None:
+        data = env.data
+        if isinstance(data, ev.TicketOpened):
+            await conn.execute(
+                "INSERT INTO tickets(id, requester, subject, language) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT (id) DO NOTHING",
+                data.ticket_id,
+                data.requester,
+                data.subject,
+                data.language,
+            )
+            return
+        if isinstance(data, ev.TicketAssigned):
+            await conn.execute("UPDATE tickets SET owner = $2 WHERE id = $1", data.ticket_id, data.agent_id)
+        if d.replaying:
+            return
+        t = await conn.fetchrow("SELECT * FROM tickets WHERE id = $1", env.subject)
+        if t is None:
+            return
+        lang = t["language"]
+        url = f"{self.public_url}/tickets/{t['id']}"
+        base = {"ticket_id": t["id"], "subject": t["subject"], "url": url}
+        to_requester = self.requester_address(t["requester"])
+        match data:
+            case ev.TicketSlaTargetsSet():
+                await self._queue(
+                    conn,
+                    env,
+                    to_requester,
+                    "received",
+                    lang,
+                    base
+                    | {
+                        "priority": data.priority.value,
+                        "first_response_due": _fmt(data.first_response_due, lang),
+                        "resolution_due": _fmt(data.resolution_due, lang),
+                    },
+                )
+            case ev.TicketAssigned():
+                agent = await conn.fetchrow("SELECT name, email FROM agents WHERE id = $1", data.agent_id)
+                if agent is not None:
+                    await self._queue(
+                        conn,
+                        env,
+                        agent["email"],
+                        "assigned",
+                        lang,
+                        base
+                        | {
+                            "agent_name": agent["name"],
+                            "reason": data.reason,
+                        },
+                    )
+            case ev.TicketInfoRequested():
+                await self._queue(
+                    conn, env, to_requester, "info_requested", lang, base | {"question": data.question}
+                )
+            case ev.TicketCommented() if data.author_role == "agent" and not data.internal:
+                await self._queue(conn, env, to_requester, "update", lang, base | {"body": data.body})
+            case ev.TicketResolved():
+                await self._queue(conn, env, to_requester, "resolved", lang, base | {"summary": data.summary})
+            case ev.TicketClosed():
+                await self._queue(conn, env, to_requester, "closed", lang, base)
+
+    async def _queue(
+        self,
+        conn: asyncpg.Connection,
+        env: Envelope,
+        recipient: str,
+        template: str,
+        lang: str,
+        params: dict[str, str],
+    ) -> None:
+        subject, body = render(template, lang, **params)
+        await conn.execute(
+            "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body,"
+            " next_at)"
+            " VALUES ($1, $2, 'email', $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            env.id,
+            recipient,
+            env.subject,
+            template,
+            subject,
+            body,
+            self.clock.now(),
+        )
+
+    # -- delivery ---------------------------------------------------------------------------
+
+    def _message(self, row: asyncpg.Record) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = self.sender
+        msg["To"] = row["recipient"]
+        msg["Subject"] = row["subject"]
+        msg["Date"] = format_datetime(self.clock.now())
+        key = hashlib.sha256(f"{row['event_id']}|{row['recipient']}|email".encode()).hexdigest()[:24]
+        msg["Message-ID"] = f"<{key}@mesa.local>"
+        msg["X-Mesa-Ticket"] = row["ticket_id"]
+        msg["X-Mesa-Event"] = str(row["event_id"])
+        msg["X-Mesa-Template"] = row["template"]
+        msg.set_content(row["body"])
+        return msg
+
+    async def deliver_due(self, limit: int = 20) -> int:
+        """Send what is due; return how many rows were handled (sent or given up or deferred)."""
+        now = self.clock.now()
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT * FROM deliveries WHERE status = 'pending' AND next_at <= $1"
+                " ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                now,
+                limit,
+            )
+            for row in rows:
+                await self._deliver(conn, row, now)
+        return len(rows)
+
+    async def _deliver(self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> None:
+        attempts = row["attempts"] + 1
+        try:
+            await aiosmtplib.send(
+                self._message(row), hostname=self.smtp_host, port=self.smtp_port, timeout=10
+            )
+        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            if attempts >= MAX_ATTEMPTS:
+                await conn.execute(
+                    "UPDATE deliveries SET status = 'failed', attempts = $4, last_error = $5"
+                    " WHERE event_id = $1 AND recipient = $2 AND channel = $3",
+                    row["event_id"],
+                    row["recipient"],
+                    row["channel"],
+                    attempts,
+                    str(exc)[:1000],
+                )
+                failed = ev.NotificationFailed(
+                    ticket_id=row["ticket_id"],
+                    about_event_id=str(row["event_id"]),
+                    channel="email",
+                    recipient=row["recipient"],
+                    reason=str(exc)[:1000] or type(exc).__name__,
+                    attempts=attempts,
+                )
+                await self._record(conn, row["event_id"], failed, 1)
+                log.error("notification failed", recipient=row["recipient"], error=str(exc))
+            else:
+                delay = timedelta(seconds=min(2**attempts, 300))
+                await conn.execute(
+                    "UPDATE deliveries SET attempts = $4, last_error = $5, next_at = $6"
+                    " WHERE event_id = $1 AND recipient = $2 AND channel = $3",
+                    row["event_id"],
+                    row["recipient"],
+                    row["channel"],
+                    attempts,
+                    str(exc)[:1000],
+                    now + delay,
+                )
+            return
+        await conn.execute(
+            "UPDATE deliveries SET status = 'sent', attempts = $4, sent_at = $5"
+            " WHERE event_id = $1 AND recipient = $2 AND channel = $3",
+            row["event_id"],
+            row["recipient"],
+            row["channel"],
+            attempts,
+            now,
+        )
+        sent = ev.NotificationSent(
+            ticket_id=row["ticket_id"],
+            about_event_id=str(row["event_id"]),
+            channel="email",
+            recipient=row["recipient"],
+            template=row["template"],
+        )
+        await self._record(conn, row["event_id"], sent, 0)
+
+    async def _record(
+        self,
+        conn: asyncpg.Connection,
+        about: UUID,
+        payload: ev.NotificationSent | ev.NotificationFailed,
+        seq: int,
+    ) -> None:
+        recipient_seq = int(hashlib.sha256(payload.recipient.encode()).hexdigest()[:6], 16) * 2 + seq
+        env = Envelope.new(
+            payload,
+            source=NAME,
+            subject=payload.ticket_id,
+            time=self.clock.now(),
+            causationid=str(about),
+            event_id=derived_id(about, payload.event_type, recipient_seq, self.clock.now()),
+        )
+        await outbox.enqueue(conn, self.topic, env)
+
+    async def delivery_loop(self, interval: float = 0.5) -> None:
+        while True:
+            try:
+                while await self.deliver_due():
+                    pass
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("delivery loop retry", error=str(exc))
+            await asyncio.sleep(interval)

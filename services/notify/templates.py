@@ -1,0 +1,99 @@
+"""The words of every message, in Spanish and English (jinja2, no HTML: plain text mail)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import Environment, StrictUndefined
+
+_env = Environment(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
+
+# template -> language -> (subject, body)
+TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
+    "received": {
+        "es": (
+            "[{{ ticket_id }}] Hemos recibido tu solicitud: {{ subject }}",
+            "Hola:\n\nHemos registrado tu ticket {{ ticket_id }} «{{ subject }}» con prioridad {{ priority }}.\n\n"
+            "Nuestro compromiso contigo:\n"
+            "  - Primera respuesta antes de: {{ first_response_due }}\n"
+            "  - Resolución prevista antes de: {{ resolution_due }}\n\n"
+            "Puedes consultar el estado en cualquier momento: {{ url }}\n\n"
+            "Equipo de soporte\n",
+        ),
+        "en": (
+            "[{{ ticket_id }}] We received your request: {{ subject }}",
+            "Hello,\n\nWe have logged your ticket {{ ticket_id }} '{{ subject }}' with priority {{ priority }}.\n\n"
+            "Our commitment to you:\n"
+            "  - First response by: {{ first_response_due }}\n"
+            "  - Resolution expected by: {{ resolution_due }}\n\n"
+            "You can check its status at any time: {{ url }}\n\n"
+            "The support team\n",
+        ),
+    },
+    "assigned": {
+        "es": (
+            "[{{ ticket_id }}] Ticket asignado: {{ subject }}",
+            "Hola {{ agent_name }}:\n\nTe hemos asignado el ticket {{ ticket_id }} «{{ subject }}».\n"
+            "Motivo: {{ reason }}\n\n{{ url }}\n",
+        ),
+        "en": (
+            "[{{ ticket_id }}] Ticket assigned: {{ subject }}",
+            "Hello {{ agent_name }},\n\nTicket {{ ticket_id }} '{{ subject }}' is now yours.\n"
+            "Why: {{ reason }}\n\n{{ url }}\n",
+        ),
+    },
+    "info_requested": {
+        "es": (
+            "[{{ ticket_id }}] Necesitamos más información",
+            "Hola:\n\nPara avanzar con tu ticket {{ ticket_id }} «{{ subject }}» necesitamos que nos respondas:\n\n"
+            "{{ question }}\n\nResponde desde {{ url }}\n",
+        ),
+        "en": (
+            "[{{ ticket_id }}] We need more information",
+            "Hello,\n\nTo move your ticket {{ ticket_id }} '{{ subject }}' forward, please answer:\n\n"
+            "{{ question }}\n\nReply at {{ url }}\n",
+        ),
+    },
+    "update": {
+        "es": (
+            "[{{ ticket_id }}] Novedades sobre tu ticket",
+            "Hola:\n\nHay una actualización en tu ticket {{ ticket_id }} «{{ subject }}»:\n\n{{ body }}\n\n{{ url }}\n",
+        ),
+        "en": (
+            "[{{ ticket_id }}] An update on your ticket",
+            "Hello,\n\nThere is an update on your ticket {{ ticket_id }} '{{ subject }}':\n\n{{ body }}\n\n{{ url }}\n",
+        ),
+    },
+    "resolved": {
+        "es": (
+            "[{{ ticket_id }}] Tu ticket está resuelto: ¿nos lo confirmas?",
+            "Hola:\n\nHemos resuelto tu ticket {{ ticket_id }} «{{ subject }}»:\n\n{{ summary }}\n\n"
+            "Confírmanos si el problema quedó solucionado (o dinos qué falta) y valora la atención "
+            "de 1 a 5 en {{ url }}\n",
+        ),
+        "en": (
+            "[{{ ticket_id }}] Your ticket is resolved: can you confirm?",
+            "Hello,\n\nWe have resolved your ticket {{ ticket_id }} '{{ subject }}':\n\n{{ summary }}\n\n"
+            "Please confirm the problem is solved (or tell us what is missing) and rate our help "
+            "from 1 to 5 at {{ url }}\n",
+        ),
+    },
+    "closed": {
+        "es": (
+            "[{{ ticket_id }}] Ticket cerrado",
+            "Hola:\n\nHemos cerrado tu ticket {{ ticket_id }} «{{ subject }}». ¡Gracias por tu paciencia!\n"
+            "Si el problema vuelve, puedes reabrirlo desde {{ url }}\n",
+        ),
+        "en": (
+            "[{{ ticket_id }}] Ticket closed",
+            "Hello,\n\nWe have closed your ticket {{ ticket_id }} '{{ subject }}'. Thank you for your patience!\n"
+            "If the problem comes back, you can reopen it at {{ url }}\n",
+        ),
+    },
+}
+
+
+def render(template: str, language: str, **params: Any) -> tuple[str, str]:
+    texts = TEMPLATES[template]
+    subject, body = texts.get(language, texts["es"])
+    return _env.from_string(subject).render(**params), _env.from_string(body).render(**params)

@@ -1,0 +1,55 @@
+"""`mesa`: operator commands (typer)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.settings import Settings
+from shared.topics import ensure_topics, topic_specs
+
+app = typer.Typer(help="Mesa: operator commands.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+app.add_typer(demo_app, name="demo")
+console = Console()
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every topic Mesa needs (idempotent)."""
+    settings = Settings()
+    created = asyncio.run(ensure_topics(settings))
+    for spec in topic_specs(settings):
+        mark = "created" if spec.name in created else "exists"
+        console.print(f"  {spec.name:<28} {spec.partitions:>3} partitions  {mark}")
+
+
+@demo_app.command("load")
+def demo_load(
+    file: Path = typer.Option(Path(__file__).parent / "demo.json", help="roster and tickets"),
+    intake_url: str = typer.Option("http://127.0.0.1:8081", envvar="MESA_INTAKE_URL"),
+    routing_url: str = typer.Option("http://127.0.0.1:8082", envvar="MESA_ROUTING_URL"),
+    query_url: str = typer.Option("http://127.0.0.1:8080", envvar="MESA_PUBLIC_URL"),
+) -> None:
+    """Register the demo roster and open the demo tickets through the public APIs (idempotent)."""
+    from shared.demo import load
+
+    data = json.loads(file.read_text())
+    result = asyncio.run(load(data, intake_url, routing_url, query_url))
+    table = Table(title="Tickets de demostración")
+    for col in ("id", "asunto", "prioridad", "estado", "responsable"):
+        table.add_column(col)
+    for row in result:
+        table.add_row(*(str(row.get(k, "")) for k in ("id", "subject", "priority", "status", "owner")))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()
