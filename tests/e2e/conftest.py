@@ -1,0 +1,144 @@
+"""The five services and the mail sink as separate OS processes on the module's isolated corner
+of the real broker and database."""
+
+from __future__ import annotations
+
+import email
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import Isolated
+from tests.support import Proc, eventually, free_port
+
+SERVICES = ("projections", "intake", "routing", "sla", "notify")
+
+
+@dataclass
+class Mesa:
+    iso: Isolated
+    ports: dict[str, int]
+    mail_dir: Path
+    procs: dict[str, Proc] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    async def get_ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        async with httpx.AsyncClient(timeout=5) as http:
+            r = await http.get(f"{self.url('projections')}/tickets/{ticket_id}")
+        return r.json() if r.status_code == 200 else None
+
+    async def ticket_when(
+        self, ticket_id: str, predicate: Any, what: str, timeout: float = 30
+    ) -> dict[str, Any]:
+        async def probe() -> dict[str, Any] | None:
+            t = await self.get_ticket(ticket_id)
+            return t if t is not None and predicate(t) else None
+
+        result: dict[str, Any] = await eventually(probe, timeout=timeout, what=what)
+        return result
+
+    def mails(self) -> list[Message]:
+        return [email.message_from_bytes(p.read_bytes()) for p in sorted(self.mail_dir.glob("*.eml"))]
+
+    async def mail_when(self, predicate: Any, what: str, timeout: float = 30) -> Message:
+        async def probe() -> Message | None:
+            return next((m for m in self.mails() if predicate(m)), None)
+
+        found: Message = await eventually(probe, timeout=timeout, what=what)
+        return found
+
+    def proc(self, service: str) -> Proc:
+        env = {**self.iso.env, **{f"{s.upper()}_PORT": str(p) for s, p in self.ports.items()}}
+        env |= {"NOTIFY_SMTP_PORT": str(self.ports["smtp"]), "MESA_MAIL_DIR": str(self.mail_dir)}
+        module = "services.notify.mailsink" if service == "smtp" else f"services.{service}"
+        return Proc(
+            module, env, self.iso.log_dir, service, None if service == "smtp" else self.ports[service]
+        )
+
+    async def start(self, service: str) -> Proc:
+        proc = self.proc(service).start()
+        self.procs[service] = proc
+        if service != "smtp":
+            await proc.ready(90)
+        return proc
+
+
+def body_of(m: Message) -> str:
+    payload = m.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode("utf-8")
+
+
+@pytest.fixture(scope="module")
+async def mesa(isolated: Isolated) -> AsyncIterator[Mesa]:
+    ports = {s: free_port() for s in (*SERVICES, "smtp")}
+    system = Mesa(isolated, ports, isolated.log_dir / "mail")
+    try:
+        smtp = system.proc("smtp").start()
+        system.procs["smtp"] = smtp
+        for s in SERVICES:
+            system.procs[s] = system.proc(s).start()
+        for s in SERVICES:
+            await system.procs[s].ready(90)
+        yield system
+    finally:
+        for p in system.procs.values():
+            p.stop()
+
+
+ROSTER = [
+    {
+        "id": "ana",
+        "name": "Ana",
+        "email": "ana@soporte.test",
+        "skills": ["order_status", "payment"],
+        "level": 1,
+        "capacity": 200,
+    },
+    {
+        "id": "bea",
+        "name": "Bea",
+        "email": "bea@soporte.test",
+        "skills": ["hardware", "software"],
+        "level": 1,
+        "capacity": 200,
+    },
+    {
+        "id": "ciro",
+        "name": "Ciro",
+        "email": "ciro@soporte.test",
+        "skills": ["hardware", "network", "software"],
+        "level": 2,
+        "capacity": 200,
+    },
+    {
+        "id": "dani",
+        "name": "Dani",
+        "email": "dani@soporte.test",
+        "skills": ["order_status", "payment", "account", "other"],
+        "level": 1,
+        "capacity": 200,
+    },
+]
+
+
+async def register_roster(mesa: Mesa, roster: list[dict[str, Any]] = ROSTER) -> None:
+    async with httpx.AsyncClient(timeout=5) as http:
+        for agent in roster:
+            r = await http.post(f"{mesa.url('routing')}/agents", json=agent)
+            assert r.status_code == 202, r.text
+
+        async def known() -> bool:
+            got = {a["id"] for a in (await http.get(f"{mesa.url('projections')}/agents")).json()}
+            routed = {a["id"] for a in (await http.get(f"{mesa.url('routing')}/agents")).json()}
+            wanted = {a["id"] for a in roster}
+            return got >= wanted and routed >= wanted
+
+        await eventually(known, timeout=30, what="the roster to be folded")
