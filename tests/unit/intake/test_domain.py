@@ -1,0 +1,216 @@
+"""Intake's pure decisions: the priority matrix, the category guess, and every command in every
+status (hypothesis walks random command sequences against a model of the rules)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.intake.domain import CommandRejected, decide, decide_open, guess_category, priority
+from shared import commands as c
+from shared.events import Envelope
+from shared.events import catalogue as ev
+from shared.events.catalogue import Category, Level, Priority, Status
+from shared.ticket import OPEN_STATUSES, Ticket, evolve
+
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+REQ = c.Actor("requester", "ana@example.com")
+AGENT = c.Actor("agent", "bea")
+
+
+@pytest.mark.parametrize(
+    ("impact", "urgency", "expected"),
+    [
+        ("high", "high", "P1"),
+        ("high", "medium", "P2"),
+        ("medium", "high", "P2"),
+        ("high", "low", "P3"),
+        ("medium", "medium", "P3"),
+        ("low", "high", "P3"),
+        ("medium", "low", "P4"),
+        ("low", "medium", "P4"),
+        ("low", "low", "P4"),
+    ],
+)
+def test_priority_matrix(impact: str, urgency: str, expected: str) -> None:
+    assert priority(Level(impact), Level(urgency)) == Priority(expected)
+
+
+@given(st.sampled_from(Level), st.sampled_from(Level), st.sampled_from(Level))
+def test_more_urgency_never_lowers_priority(impact: Level, u1: Level, u2: Level) -> None:
+    rank = {Level.low: 0, Level.medium: 1, Level.high: 2}
+    if rank[u1] <= rank[u2]:
+        assert priority(impact, u2) <= priority(impact, u1)  # "P1" < "P2": smaller is more urgent
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("Mi pedido no llegó y el seguimiento no se actualiza", Category.order_status),
+        ("Where is my ORDER? Tracking shows nothing", Category.order_status),
+        ("Me cobraron dos veces en la tarjeta", Category.payment),
+        ("Refund for a double charge", Category.payment),
+        ("No puedo iniciar sesión, olvidé la contraseña", Category.account),
+        ("La impresora no enciende", Category.hardware),
+        ("La aplicación se cierra con un error al actualizar", Category.software),
+        ("Sin conexión a internet, el WiFi está caído", Category.network),
+        ("Quiero felicitar al equipo", Category.other),
+        ("", Category.other),
+    ],
+)
+def test_category_guess_in_spanish_and_english(text: str, category: Category) -> None:
+    assert guess_category(text) == category
+
+
+@given(st.text(max_size=300))
+def test_category_guess_is_total(text: str) -> None:
+    assert guess_category(text) in set(Category)
+
+
+def test_open_keeps_a_given_category_and_guesses_a_missing_one() -> None:
+    given_cat = decide_open(
+        c.OpenTicket(requester="a", subject="Pago", description="x", category="network"), "T-1", "es"
+    )
+    assert (given_cat.category, given_cat.category_guessed) == (Category.network, False)
+    guessed = decide_open(
+        c.OpenTicket(requester="a", subject="Pago duplicado", description="tarjeta"), "T-1", "en"
+    )
+    assert (guessed.category, guessed.category_guessed, guessed.language) == (Category.payment, True, "en")
+
+
+# -- the status machine ------------------------------------------------------------------------
+
+COMMANDS: dict[str, c.Command] = {
+    "comment": c.Comment(body="nota"),
+    "comment-internal": c.Comment(body="nota interna", internal=True),
+    "request-info": c.RequestInfo(question="¿Qué error sale?"),
+    "reply": c.Reply(body="Sale E-1"),
+    "resolve": c.Resolve(summary="Arreglado"),
+    "confirm": c.Confirm(),
+    "reject": c.Reject(reason="Sigue fallando"),
+    "reopen": c.Reopen(reason="Volvió a pasar"),
+    "close": c.Close(reason="done"),
+    "feedback": c.Feedback(rating=4),
+    "escalate": c.Escalate(reason="Necesita nivel 2"),
+}
+ACTORS = {"requester": REQ, "agent": AGENT, "stranger": c.Actor("requester", "otro@example.com")}
+
+
+def fresh_ticket() -> Ticket:
+    opened = ev.TicketOpened(
+        ticket_id="T-1",
+        requester=REQ.id,
+        subject="s",
+        description="d",
+        category="hardware",
+        impact="high",
+        urgency="high",
+        priority="P1",
+    )
+    t = evolve(None, Envelope.new(opened, source="intake", subject="T-1", time=T0))
+    assert t is not None
+    return t
+
+
+def apply_all(t: Ticket, payloads: list[Any], minutes: int) -> Ticket:
+    for p in payloads:
+        nxt = evolve(t, Envelope.new(p, source="test", subject="T-1", time=T0 + timedelta(minutes=minutes)))
+        assert nxt is not None
+        t = nxt
+    return t
+
+
+def allowed(name: str, actor: str, t: Ticket) -> bool:
+    """The rules, written a second time as a table, independently of the domain's code."""
+    s = t.status
+    open_ = s in OPEN_STATUSES
+    if actor == "stranger":
+        return False  # another requester may do nothing to this ticket
+    rules = {
+        ("comment", "requester"): open_ or s == Status.resolved,
+        ("comment", "agent"): open_ or s == Status.resolved,
+        ("comment-internal", "agent"): open_ or s == Status.resolved,
+        ("request-info", "agent"): s in (Status.assigned, Status.in_progress),
+        ("reply", "requester"): open_ and t.pending_question,
+        ("resolve", "agent"): s in (Status.assigned, Status.in_progress, Status.waiting_on_customer),
+        ("confirm", "requester"): s == Status.resolved,
+        ("reject", "requester"): s == Status.resolved,
+        ("reopen", "requester"): s in (Status.resolved, Status.closed),
+        ("reopen", "agent"): s in (Status.resolved, Status.closed),
+        ("close", "requester"): open_ or s == Status.resolved,
+        ("close", "agent"): s == Status.resolved,
+        ("feedback", "requester"): s in (Status.resolved, Status.closed) and t.feedback_rating is None,
+        ("escalate", "agent"): open_ and t.level < 3,
+    }
+    return rules.get((name, actor), False)
+
+
+steps = st.lists(
+    st.tuples(st.sampled_from(sorted(COMMANDS)), st.sampled_from(sorted(ACTORS)), st.booleans()), max_size=25
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(steps)
+def test_every_command_in_every_status_follows_the_rules(walk: list[tuple[str, str, bool]]) -> None:
+    t = fresh_ticket()
+    for i, (name, who, assign_first) in enumerate(walk):
+        if assign_first and t.owner is None:
+            t = apply_all(t, [ev.TicketAssigned(ticket_id="T-1", agent_id="bea", level=1, reason="r")], i)
+        before = t
+        try:
+            payloads = decide(COMMANDS[name], t, ACTORS[who])
+        except CommandRejected as exc:
+            assert not allowed(name, who, before), f"{name} by {who} in {before.status} refused: {exc.reason}"
+            assert exc.http_status in (403, 409)
+            continue
+        assert allowed(name, who, before), f"{name} by {who} accepted in {before.status}"
+        assert payloads, "an accepted command records at least one fact"
+        t = apply_all(t, payloads, i)
+        assert t.version == before.version + len(payloads)
+        expected_status = {
+            "request-info": Status.waiting_on_customer,
+            "reply": Status.in_progress,
+            "resolve": Status.resolved,
+            "confirm": Status.closed,
+            "reject": Status.in_progress,
+            "close": Status.closed,
+        }.get(name)
+        if expected_status:
+            assert t.status == expected_status
+        if name == "reopen":
+            assert t.status in (Status.assigned, Status.new) and t.reopen_count == before.reopen_count + 1
+        if name == "escalate":
+            assert t.level == before.level + 1
+
+
+def test_feedback_only_once_and_messages_in_both_languages() -> None:
+    t = fresh_ticket()
+    t = apply_all(t, [ev.TicketAssigned(ticket_id="T-1", agent_id="bea", level=1, reason="r")], 1)
+    t = apply_all(t, decide(COMMANDS["resolve"], t, AGENT), 2)
+    t = apply_all(t, decide(COMMANDS["feedback"], t, REQ), 3)
+    with pytest.raises(CommandRejected) as info:
+        decide(COMMANDS["feedback"], t, REQ)
+    assert "Ya registraste" in info.value.message("es")
+    assert "already rated" in info.value.message("en")
+
+
+def test_events_from_other_services_move_the_status() -> None:
+    t = fresh_ticket()
+    assert t.status == Status.new
+    t = apply_all(t, [ev.TicketAssigned(ticket_id="T-1", agent_id="bea", level=1, reason="r")], 1)
+    assert (t.status, t.owner) == (Status.assigned, "bea")
+    t = apply_all(
+        t,
+        [ev.TicketCommented(ticket_id="T-1", author="bea", author_role="agent", body="x", internal=True)],
+        2,
+    )
+    assert t.status == Status.assigned  # an internal note is not an answer
+    t = apply_all(t, [ev.TicketCommented(ticket_id="T-1", author="bea", author_role="agent", body="x")], 3)
+    assert t.status == Status.in_progress
+    sla = ev.TicketSlaBreached(ticket_id="T-1", target="resolution", due=T0)
+    assert apply_all(t, [sla], 4).status == Status.in_progress
