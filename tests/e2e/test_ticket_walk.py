@@ -7,7 +7,11 @@ from typing import Any
 import httpx
 import pytest
 
+from shared import db
+from shared.topics import AGENT_EVENTS, TICKET_EVENTS
 from tests.e2e.conftest import Mesa, body_of, register_roster
+from tests.kafka_tools import end_offsets, inbox_caught_up
+from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(300)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -130,22 +134,25 @@ async def test_open_to_closed_with_every_step_visible(staffed: Mesa) -> None:
     )
 
     types = [e["type"] for e in t["timeline"]]
-    story = [
-        "ticket.opened",
-        "ticket.sla_targets_set",
-        "ticket.assigned",
+    at = {kind: types.index(kind) for kind in set(types)}
+    assert types[0] == "ticket.opened"
+    # what the people did, in the order they did it
+    walk = [
         "ticket.info_requested",
-        "ticket.sla_paused",
         "ticket.customer_replied",
-        "ticket.sla_resumed",
         "ticket.commented",
         "ticket.resolved",
         "ticket.resolution_confirmed",
         "ticket.closed",
         "ticket.feedback_given",
     ]
-    assert [x for x in types if x in story] == [x for x in story if x in types]
-    assert set(story) <= set(types)
+    assert [at[k] for k in walk] == sorted(at[k] for k in walk)
+    # what the services did in reaction, after its cause
+    assert at["ticket.opened"] < at["ticket.assigned"] < at["ticket.info_requested"]
+    assert at["ticket.opened"] < at["ticket.sla_targets_set"] < at["ticket.info_requested"]
+    assert at["ticket.info_requested"] < at["ticket.sla_paused"] < at["ticket.customer_replied"]
+    assert at["ticket.customer_replied"] < at["ticket.sla_resumed"]
+    assert "notification.sent" in types
     assert [e["seq"] for e in t["timeline"]] == list(range(1, len(types) + 1))
     assert t["version"] == len(types)
 
@@ -201,3 +208,63 @@ async def test_wrong_commands_get_clear_errors_in_the_asked_language(staffed: Me
     assert not {"ticket.customer_replied", "ticket.resolved", "ticket.feedback_given"} & {
         e["type"] for e in t["timeline"]
     }
+
+
+async def _snapshot(mesa: Mesa) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        listing = (await http.get(f"{mesa.url('projections')}/tickets", params={"limit": 200})).json()[
+            "items"
+        ]
+        details = [(await http.get(f"{mesa.url('projections')}/tickets/{t['id']}")).json() for t in listing]
+        roster = (await http.get(f"{mesa.url('routing')}/agents")).json()
+    return details, roster, (await http_agents(mesa))
+
+
+async def http_agents(mesa: Mesa) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient(timeout=10) as http:
+        result: list[dict[str, Any]] = (await http.get(f"{mesa.url('projections')}/agents")).json()
+    return result
+
+
+async def test_projections_and_routing_rebuilt_from_offset_zero_are_identical(staffed: Mesa) -> None:
+    mesa = staffed
+    settings = mesa.iso.settings
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets",
+            json={
+                "requester": "replay@example.com",
+                "subject": "Router sin señal",
+                "description": "La red cae",
+            },
+        )
+    tid = r.json()["id"]
+    await mesa.ticket_when(tid, lambda t: t["owner"] and t["sla"]["state"], "the ticket to settle")
+    topics = [settings.topic(TICKET_EVENTS), settings.topic(AGENT_EVENTS)]
+
+    async def quiet() -> bool:
+        checks = [
+            ("projections", "projections-tickets", topics[:1]),
+            ("projections", "projections-agents", topics[1:]),
+            ("routing", "routing-tickets", topics[:1]),
+            ("routing", "routing-agents", topics[1:]),
+            ("notify", "notify-tickets", topics[:1]),
+            ("sla", "sla-tickets", topics[:1]),
+        ]
+        return all([await inbox_caught_up(settings, s, c, t) for s, c, t in checks])
+
+    await eventually(quiet, timeout=60, what="every consumer to catch up")
+    before = await _snapshot(mesa)
+    log_before = await end_offsets(settings, topics[0])
+
+    for service in ("projections", "routing"):
+        mesa.procs[service].stop()
+        await db.drop_schema(settings.database_url, service)
+    for service in ("projections", "routing"):
+        await mesa.start(service)
+    await eventually(quiet, timeout=90, what="the rebuilt services to catch up")
+
+    after = await _snapshot(mesa)
+    assert after == before
+    assert len(before[0]) >= 1 and any(a["load"] for a in before[1])
+    assert await end_offsets(settings, topics[0]) == log_before  # the rebuild emitted nothing

@@ -1,0 +1,38 @@
+"""docker-compose.yml cannot run here (no Docker engine); keep it honest by checking it says the
+same things as `make up`: every service, its module, the variables the settings read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from shared.settings import Settings
+from tests.support import ROOT
+
+SERVICES = ("intake", "routing", "sla", "notify", "projections")
+
+
+def test_compose_runs_every_service_with_the_same_commands_and_variables() -> None:
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = doc["services"]
+    assert {"kafka", "postgres", "topics", "mailsink", *SERVICES} <= set(services)
+    read_by_settings = {f.validation_alias for f in Settings.model_fields.values()}
+    for name in SERVICES:
+        svc = services[name]
+        assert svc["command"] == ["python", "-m", f"services.{name}"]
+        assert (ROOT / "services" / name / "__main__.py").exists()
+        env = svc["environment"]
+        assert {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "MESA_HTTP_HOST"} <= set(env)
+        assert {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL"} <= read_by_settings
+        assert str(svc["deploy"]["replicas"]).startswith("${")
+    assert services["topics"]["command"] == ["mesa", "topics", "create"]
+    kafka_image = services["kafka"]["image"]
+    pom = (ROOT / "deploy" / "kafka" / "pom.xml").read_text()
+    assert kafka_image.split(":")[1] in pom, "compose and deploy/ pin the same Kafka version"
+
+
+def test_the_image_installs_the_project() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install" in dockerfile and "COPY services" in dockerfile
+    assert Path(ROOT / "pyproject.toml").exists()
