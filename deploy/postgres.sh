@@ -40,6 +40,11 @@ start() {
   local bin; bin=$(bindir)
   if [ -f "$PGDATA_DIR/postmaster.pid" ] && ready; then return 0; fi
   if port_open "$HOST" "$PORT" && [ ! -f "$PGDATA_DIR/postmaster.pid" ]; then
+    # another clone's cluster (or any server that knows role mesa): use it, as kafka.sh does
+    if PGPASSWORD=mesa psql -X -q -t -A -h "$HOST" -p "$PORT" -U mesa -d mesa -c 'SELECT 1' >/dev/null 2>&1; then
+      say "a PostgreSQL server with database mesa already listens on $HOST:$PORT; using it"
+      return 0
+    fi
     die "port $HOST:$PORT is taken by another program; set PG_PORT to use another"
   fi
   mkdir -p "$DATA" "$RUN"

@@ -3,6 +3,7 @@ aiokafka directly rather than the project's bus code."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 
 import asyncpg
@@ -34,10 +35,15 @@ async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer._client.force_metadata_update()  # a topic created a moment ago
-            parts = consumer.partitions_for_topic(topic) or set()
+        parts: set[int] = set()
+        for _ in range(100):  # a topic created a moment ago may not be in the metadata yet
+            cluster = await consumer._client.fetch_all_metadata()  # fresh, not the client's cache
+            parts = cluster.partitions_for_topic(topic) or set()
+            if parts:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"topic {topic} has no partitions in the broker's metadata")
         ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
         return {tp.partition: off for tp, off in ends.items()}
     finally:
