@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +20,7 @@ demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(demo_app, name="demo")
 console = Console()
+DEMO_FILE = Path(__file__).parent / "demo.json"
 
 
 @topics_app.command("create")
@@ -33,10 +35,10 @@ def topics_create() -> None:
 
 @demo_app.command("load")
 def demo_load(
-    file: Path = typer.Option(Path(__file__).parent / "demo.json", help="roster and tickets"),
-    intake_url: str = typer.Option("http://127.0.0.1:8081", envvar="MESA_INTAKE_URL"),
-    routing_url: str = typer.Option("http://127.0.0.1:8082", envvar="MESA_ROUTING_URL"),
-    query_url: str = typer.Option("http://127.0.0.1:8080", envvar="MESA_PUBLIC_URL"),
+    file: Annotated[Path, typer.Option(help="roster and tickets")] = DEMO_FILE,
+    intake_url: Annotated[str, typer.Option(envvar="MESA_INTAKE_URL")] = "http://127.0.0.1:8081",
+    routing_url: Annotated[str, typer.Option(envvar="MESA_ROUTING_URL")] = "http://127.0.0.1:8082",
+    query_url: Annotated[str, typer.Option(envvar="MESA_PUBLIC_URL")] = "http://127.0.0.1:8080",
 ) -> None:
     """Register the demo roster and open the demo tickets through the public APIs (idempotent)."""
     from shared.demo import load

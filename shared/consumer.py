@@ -71,6 +71,10 @@ _TRANSIENT_DB = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionErro
 POISON_AFTER = 3
 
 
+class _NeedsSavepoints(Exception):
+    """The fast path met a record the handler refused: redo the batch a savepoint per record."""
+
+
 def decode_event(record: Record) -> Envelope:
     return Envelope.from_kafka(record.key, record.value, list(record.headers or ()))
 
@@ -144,10 +148,14 @@ class InboxConsumer(Generic[M]):
     async def apply(self, tp: TopicPartition, records: list[Record]) -> int | None:
         """Apply one partition's batch (retrying transient failures); return the next offset
         to consume, or None when every record had been applied before."""
+        careful = False  # savepoint per record: only after the fast path met a refused record
         for attempt in itertools.count():
             try:
-                return await self._apply_in_transaction(tp, records, attempt >= POISON_AFTER)
+                return await self._apply_in_transaction(tp, records, careful, attempt >= POISON_AFTER)
+            except _NeedsSavepoints:
+                careful = True
             except Exception as exc:  # transient, or a handler bug: retry, then isolate the culprit
+                careful = True
                 await self._back_off(attempt, exc)
         raise AssertionError("unreachable")
 
@@ -167,7 +175,7 @@ class InboxConsumer(Generic[M]):
         await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
 
     async def _apply_in_transaction(
-        self, tp: TopicPartition, records: list[Record], isolate_failures: bool
+        self, tp: TopicPartition, records: list[Record], careful: bool, isolate_failures: bool
     ) -> int | None:
         async with self._pool.acquire() as conn, conn.transaction():
             next_offset, history_end = await inbox.claim_partition(conn, self.name, tp.topic, tp.partition)
@@ -176,28 +184,42 @@ class InboxConsumer(Generic[M]):
                 DUPLICATES.labels(self.name, "offset").inc(len(records) - len(todo))
             if not todo:
                 return None
+            decoded: list[tuple[Record, M | None]] = []
             for record in todo:
-                await self._apply_one(conn, Delivery(record, record.offset < history_end), isolate_failures)
+                try:
+                    decoded.append((record, self._decode(record)))
+                except InvalidRecord as exc:
+                    await self._dead_letter(conn, record, exc.reason, exc.code)
+                    decoded.append((record, None))
+            fresh = await inbox.first_seen_many(conn, self.name, [m.id for _, m in decoded if m is not None])
+            for record, message in decoded:
+                if message is None:
+                    continue
+                if message.id not in fresh:
+                    DUPLICATES.labels(self.name, "event_id").inc()
+                    continue
+                fresh.discard(message.id)  # the same id twice in one batch: the first one counts
+                delivery = Delivery(record, record.offset < history_end)
+                await self._apply_one(conn, message, delivery, careful, isolate_failures)
             await inbox.advance(conn, self.name, tp.topic, tp.partition, todo[-1].offset + 1)
             fault_point("before_state_commit")
         return int(todo[-1].offset) + 1
 
-    async def _apply_one(self, conn: asyncpg.Connection, delivery: Delivery, isolate: bool) -> None:
+    async def _apply_one(
+        self, conn: asyncpg.Connection, message: M, delivery: Delivery, careful: bool, isolate: bool
+    ) -> None:
         record = delivery.record
-        try:
-            message = self._decode(record)
-        except InvalidRecord as exc:
-            await self._dead_letter(conn, record, exc.reason, exc.code)
-            return
-        if not await inbox.first_seen(conn, self.name, message.id):
-            DUPLICATES.labels(self.name, "event_id").inc()
+        if not careful:
+            # the fast path: no savepoint. A refusal aborts the batch, which is re-run carefully.
+            try:
+                await self._handle(conn, message, delivery)
+            except InvalidRecord:
+                raise _NeedsSavepoints() from None
+            APPLIED.labels(self.name, record.topic).inc()
             return
         try:
             async with conn.transaction():  # a savepoint: a refused record leaves no trace
-                emitted = await self._handler(conn, message, delivery)
-                if delivery.replaying and emitted:
-                    emitted = ()  # history: what it caused is already in the log
-                await outbox.enqueue_all(conn, emitted or ())
+                await self._handle(conn, message, delivery)
         except InvalidRecord as exc:
             await self._dead_letter(conn, record, exc.reason, exc.code)
             return
@@ -210,6 +232,12 @@ class InboxConsumer(Generic[M]):
             await self._dead_letter(conn, record, f"handler error: {exc!r}", "handler_error")
             return
         APPLIED.labels(self.name, record.topic).inc()
+
+    async def _handle(self, conn: asyncpg.Connection, message: M, delivery: Delivery) -> None:
+        emitted = await self._handler(conn, message, delivery)
+        if delivery.replaying and emitted:
+            emitted = ()  # history: what it caused is already in the log
+        await outbox.enqueue_all(conn, emitted or ())
 
     async def _dead_letter(self, conn: asyncpg.Connection, record: Record, reason: str, code: str) -> None:
         topic, key, value, headers = dead_letter(record, reason, code, self.name)

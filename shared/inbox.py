@@ -86,3 +86,16 @@ async def first_seen(conn: asyncpg.Connection, consumer: str, event_id: UUID) ->
         event_id,
     )
     return row is not None
+
+
+async def first_seen_many(conn: asyncpg.Connection, consumer: str, event_ids: list[UUID]) -> set[UUID]:
+    """`first_seen` for a batch in one round trip: the ids not applied before."""
+    if not event_ids:
+        return set()
+    rows = await conn.fetch(
+        "INSERT INTO inbox_events(consumer, event_id) SELECT $1, unnest($2::uuid[])"
+        " ON CONFLICT DO NOTHING RETURNING event_id",
+        consumer,
+        event_ids,
+    )
+    return {r["event_id"] for r in rows}

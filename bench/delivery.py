@@ -1,0 +1,171 @@
+"""Benchmark of the delivery path, against the raw limit of the same broker and database.
+
+    .venv/bin/python -m bench.delivery [--events 20000] [--tickets 1000]
+
+Measures, on a private topic prefix and database:
+1. raw: a plain aiokafka consumer reading the records (no database): the ceiling;
+2. inbox: the shared InboxConsumer folding them into a table, one transaction per partition batch;
+3. relay: the outbox relay publishing the same number of rows to Kafka.
+Prints one line per figure; docs/benchmarks.md keeps the results with the machine and date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import time
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from shared import db, outbox
+from shared.consumer import Delivery, InboxConsumer
+from shared.events import Envelope
+from shared.events.catalogue import TicketCommented
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+from shared.topics import TICKET_EVENTS, delete_topics, ensure_topics, topic_specs
+
+SCHEMA = "bench"
+TABLE = "CREATE TABLE IF NOT EXISTS folds (ticket_id text PRIMARY KEY, events integer NOT NULL)"
+
+
+def events(n: int, tickets: int) -> list[Envelope]:
+    now = datetime.now(UTC)
+    return [
+        Envelope.new(
+            TicketCommented(
+                ticket_id=f"T-{i % tickets}", author="bench", author_role="agent", body=f"nota {i}"
+            ),
+            source="bench",
+            subject=f"T-{i % tickets}",
+            time=now,
+        )
+        for i in range(n)
+    ]
+
+
+async def produce(settings: Settings, topic: str, evs: list[Envelope]) -> float:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=5
+    )
+    await producer.start()
+    start = time.perf_counter()
+    try:
+        for e in evs:
+            k, v, h = e.to_kafka()
+            await producer.send(topic, v, key=k, headers=h)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return time.perf_counter() - start
+
+
+async def raw_read(settings: Settings, topic: str, n: int) -> float:
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=500,
+    )
+    await consumer.start()
+    try:
+        seen, start = 0, time.perf_counter()
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=1000)
+            seen += sum(len(r) for r in batch.values())
+        return time.perf_counter() - start
+    finally:
+        await consumer.stop()
+
+
+async def inbox_fold(settings: Settings, pool: asyncpg.Pool, topic: str, n: int) -> float:
+    async def fold(conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:
+        await conn.execute(
+            "INSERT INTO folds(ticket_id, events) VALUES ($1, 1)"
+            " ON CONFLICT (ticket_id) DO UPDATE SET events = folds.events + 1",
+            env.subject,
+        )
+
+    consumer = InboxConsumer[Envelope](
+        settings,
+        pool,
+        name="bench",
+        group_id=f"bench-inbox-{uuid.uuid4().hex[:6]}",
+        topics=[topic],
+        handler=fold,
+    )
+    task = asyncio.create_task(consumer.run())
+    await consumer.joined.wait()
+    start = time.perf_counter()
+    while (await pool.fetchval("SELECT coalesce(sum(events), 0) FROM folds")) < n:
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    consumer.stop()
+    await task
+    return elapsed
+
+
+async def relay(settings: Settings, pool: asyncpg.Pool, evs: list[Envelope]) -> float:
+    topic = settings.topic(TICKET_EVENTS)
+    async with pool.acquire() as conn, conn.transaction():
+        for e in evs:
+            await outbox.enqueue(conn, topic, e)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True
+    )
+    await producer.start()
+    try:
+        r = OutboxRelay(pool, producer, SCHEMA, batch_size=500)
+        start = time.perf_counter()
+        while await r.publish_batch():
+            pass
+        return time.perf_counter() - start
+    finally:
+        await producer.stop()
+
+
+async def main(n: int, tickets: int) -> None:
+    base = Settings()
+    tag = f"bench{uuid.uuid4().hex[:6]}"
+    settings = base.model_copy(update={"topic_prefix": f"{tag}."})
+    await ensure_topics(settings)
+    topic = settings.topic(TICKET_EVENTS)
+    pool = await db.create_pool(settings.database_url, SCHEMA, max_size=4)
+    try:
+        await db.drop_schema(settings.database_url, SCHEMA)
+        await pool.close()
+        pool = await db.create_pool(settings.database_url, SCHEMA, max_size=4)
+        await db.migrate(pool, SCHEMA)
+        await pool.execute(TABLE)
+        evs = events(n, tickets)
+        print(
+            f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}"
+        )
+        print(f"events: {n} over {tickets} tickets, {settings.topic_partitions} partitions")
+        t = await produce(settings, topic, evs)
+        print(f"produce (idempotent, acks=all): {n / t:,.0f} records/s")
+        t = await raw_read(settings, topic, n)
+        print(f"raw consume (no database):      {n / t:,.0f} records/s")
+        t = await inbox_fold(settings, pool, topic, n)
+        print(f"inbox consume + fold:           {n / t:,.0f} records/s")
+        t = await relay(settings, pool, evs)
+        print(f"outbox relay publish:           {n / t:,.0f} records/s")
+    finally:
+        await pool.close()
+        await db.drop_schema(settings.database_url, SCHEMA)
+        await delete_topics(settings, [s.name for s in topic_specs(settings)])
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--tickets", type=int, default=1_000)
+    args = parser.parse_args()
+    asyncio.run(main(args.events, args.tickets))
