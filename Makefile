@@ -35,7 +35,7 @@ test: venv infra
 lint: venv
 	@$(VENV)/bin/ruff check shared services tests bench
 	@$(VENV)/bin/ruff format --check shared services tests bench
-	@$(VENV)/bin/mypy shared services
+	@$(VENV)/bin/mypy shared services tests bench
 
 status:
 	@bash deploy/kafka.sh status || true

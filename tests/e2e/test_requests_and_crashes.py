@@ -206,7 +206,7 @@ async def test_two_hundred_tickets_while_routing_is_killed(staffed: Mesa) -> Non
             a["id"]: a["load"] for a in (await http.get(f"{mesa.url('routing')}/agents")).json()
         }
         view = {a["id"]: a["load"] for a in (await http.get(f"{mesa.url('projections')}/agents")).json()}
-        owners = Counter()
+        owners: Counter[str] = Counter()
         for offset in range(0, 400, 200):
             r = await http.get(f"{mesa.url('projections')}/tickets", params={"limit": 200, "offset": offset})
             owners.update(

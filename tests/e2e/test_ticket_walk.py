@@ -268,3 +268,50 @@ async def test_projections_and_routing_rebuilt_from_offset_zero_are_identical(st
     assert after == before
     assert len(before[0]) >= 1 and any(a["load"] for a in before[1])
     assert await end_offsets(settings, topics[0]) == log_before  # the rebuild emitted nothing
+
+
+async def test_escalation_moves_the_ticket_up_a_level_and_reopen_returns_it(staffed: Mesa) -> None:
+    mesa = staffed
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets",
+            json={
+                "requester": "nora@example.com",
+                "subject": "El portátil no enciende",
+                "description": "No carga la batería",
+                "category": "hardware",
+            },
+        )
+    tid = r.json()["id"]
+    t = await mesa.ticket_when(tid, lambda t: t["owner"], "first assignment")
+    assert t["owner"] == "bea" and t["level"] == 1
+
+    r = await act(
+        mesa, tid, "escalate", "agent:bea", {"reason": "Posible fallo de placa: requiere técnico de nivel 2"}
+    )
+    assert r.status_code == 200, r.text
+    t = await mesa.ticket_when(tid, lambda t: t["owner"] == "ciro", "reassignment at level 2")
+    assert t["level"] == 2
+    escalated = next(e for e in t["timeline"] if e["type"] == "ticket.escalated")["data"]
+    assert (escalated["from_level"], escalated["to_level"]) == (1, 2)
+    assert "placa" in escalated["reason"]
+    second = [e for e in t["timeline"] if e["type"] == "ticket.assigned"][-1]["data"]
+    assert second["previous_agent_id"] == "bea" and second["level"] == 2
+
+    assert (await act(mesa, tid, "resolve", "agent:ciro", {"summary": "Placa sustituida"})).status_code == 200
+    await mesa.ticket_when(tid, lambda t: t["status"] == "resolved", "resolved")
+    r = await act(mesa, tid, "reopen", "requester:nora@example.com", {"reason": "Vuelve a apagarse"})
+    assert r.status_code == 200
+    t = await mesa.ticket_when(
+        tid,
+        lambda t: sum(e["type"] == "ticket.assigned" for e in t["timeline"]) == 3,
+        "reassignment on reopen",
+    )
+    assert t["owner"] == "ciro" and t["status"] == "assigned"
+    assert (
+        "previous owner" in [e for e in t["timeline"] if e["type"] == "ticket.assigned"][-1]["data"]["reason"]
+    )
+    r = await act(mesa, tid, "escalate", "agent:ciro", {"reason": "Nivel 3"})
+    assert r.status_code == 200
+    r = await act(mesa, tid, "escalate", "agent:ciro", {"reason": "Más arriba"})
+    assert r.status_code == 409 and r.json()["error"] == "top_level"

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.events import Envelope, InvalidPayload, MalformedRecord, UnknownEventType, new_id
+from shared.events import Envelope, InvalidPayload, InvalidRecord, MalformedRecord, UnknownEventType, new_id
 from shared.events.catalogue import Category, Level, Priority, TicketCommented, TicketOpened
 from shared.events.envelope import STRUCTURED_CONTENT_TYPE, derived_id
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=200)
+text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=200)
 
 
 def opened(**over: object) -> TicketOpened:
@@ -122,7 +122,7 @@ def _headers(env: Envelope) -> list[tuple[str, bytes]]:
     ],
 )
 def test_bad_records_raise_typed_errors(
-    value: bytes | None, mutate: tuple[str, bytes] | None, error: type, fragment: str
+    value: bytes | None, mutate: tuple[str, bytes] | None, error: type[InvalidRecord], fragment: str
 ) -> None:
     headers = _headers(Envelope.new(opened(), source="x", subject="T-1", time=T0))
     if mutate:
