@@ -17,7 +17,9 @@ from shared.topics import ensure_topics, topic_specs
 app = typer.Typer(help="Mesa: operator commands.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 demo_app = typer.Typer(help="Demo data.", no_args_is_help=True)
+catalogue_app = typer.Typer(help="The event catalogue as JSON Schema and AsyncAPI.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(demo_app, name="demo")
 console = Console()
 DEMO_FILE = Path(__file__).parent / "demo.json"
@@ -51,6 +53,17 @@ def demo_load(
     for row in result:
         table.add_row(*(str(row.get(k, "")) for k in ("id", "subject", "priority", "status", "owner")))
     console.print(table)
+
+
+@catalogue_app.command("export")
+def catalogue_export(
+    out: Annotated[Path, typer.Option(help="target folder")] = Path("docs/catalogue"),
+) -> None:
+    """Write events/<type>.v<n>.json, requests/<type>.json and asyncapi.json."""
+    from shared.events.schema import write_catalogue
+
+    files = write_catalogue(out)
+    console.print(f"{len(files)} files written to {out}")
 
 
 if __name__ == "__main__":

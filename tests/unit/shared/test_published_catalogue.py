@@ -1,0 +1,39 @@
+"""docs/catalogue/ is what other systems read: it must match the code (run `mesa catalogue export`)."""
+
+from __future__ import annotations
+
+import jsonschema
+
+from shared.events.schema import asyncapi, catalogue_files
+from tests.support import ROOT
+
+
+def test_committed_catalogue_matches_the_code() -> None:
+    folder = ROOT / "docs" / "catalogue"
+    expected = catalogue_files()
+    on_disk = {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*.json")}
+    assert on_disk.keys() == expected.keys(), "run: .venv/bin/mesa catalogue export"
+    stale = [name for name, text in expected.items() if on_disk[name] != text]
+    assert not stale, f"stale files (run `mesa catalogue export`): {stale}"
+
+
+def test_schemas_are_valid_and_describe_real_payloads() -> None:
+    files = catalogue_files()
+    opened = __import__("json").loads(files["events/ticket.opened.v1.json"])
+    jsonschema.Draft202012Validator.check_schema(opened)
+    good = {
+        "ticket_id": "T-1",
+        "requester": "a",
+        "subject": "s",
+        "description": "d",
+        "category": "hardware",
+        "impact": "low",
+        "urgency": "low",
+        "priority": "P4",
+    }
+    jsonschema.validate(good, opened)
+    bad = dict(good, priority="P9")
+    assert not jsonschema.Draft202012Validator(opened).is_valid(bad)
+    doc = asyncapi()
+    assert set(doc["channels"]) == {"ticketEvents", "ticketRequests", "agentEvents"}
+    assert "ticket_open" in doc["channels"]["ticketRequests"]["messages"]
