@@ -30,7 +30,7 @@ RELAY_BATCH = Histogram("mesa_outbox_batch_seconds", "Time to publish one outbox
 
 
 def channel(schema: str) -> str:
-    return f"mesa_outbox_{schema}"
+    return f"mesa_outbox_{schema}"  # the same name enqueue_raw builds in SQL
 
 
 async def enqueue(conn: asyncpg.Connection, topic: str, envelope: Envelope) -> None:
@@ -50,16 +50,17 @@ async def enqueue_raw(
     """Add a ready-made record (a dead letter, say) to the outbox."""
     # base64: header values are bytes, and a dead letter keeps whatever bytes the sender put there
     hdrs = json.dumps([[k, base64.b64encode(v).decode()] for k, v in headers])
+    # one round trip: the row, and a wake-up for the relay (delivered at commit, once per channel)
     await conn.execute(
-        "INSERT INTO outbox(topic, key, value, headers, event_id) VALUES ($1, $2, $3, $4::jsonb, $5)",
+        "WITH row AS (INSERT INTO outbox(topic, key, value, headers, event_id)"
+        " VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING 1)"
+        " SELECT pg_notify('mesa_outbox_' || current_schema(), '') FROM row",
         topic,
         key,
         value,
         hdrs,
         envelope.id if envelope else None,
     )
-    schema = await conn.fetchval("SELECT current_schema()")
-    await conn.execute("SELECT pg_notify($1, '')", channel(schema))
 
 
 async def enqueue_all(conn: asyncpg.Connection, items: Iterable[tuple[str, Envelope]]) -> None:

@@ -94,9 +94,11 @@ async def start_runtime(
 
 
 async def serve(
-    name: str, port: int, migrations: Path, build: Build, settings: Settings | None = None
+    name: str, migrations: Path, build: Build, settings: Settings | None = None, port: int | None = None
 ) -> None:
+    """Run service `name` until SIGTERM; it listens on `port`, else on its `<NAME>_PORT` setting."""
     settings = settings or Settings()
+    port = port if port is not None else settings.port(name)
     configure_logging(settings.log_level, settings.log_format, service=name)
     rt = await start_runtime(name, settings, migrations)
     parts = await build(rt)

@@ -29,6 +29,30 @@ class Settings(BaseSettings):
     # Language of messages when a request does not ask for one.
     default_language: str = Field(default="es", validation_alias="MESA_LANGUAGE")
 
+    # Where each service listens.
+    projections_port: int = Field(default=8080, validation_alias="PROJECTIONS_PORT")
+    intake_port: int = Field(default=8081, validation_alias="INTAKE_PORT")
+    routing_port: int = Field(default=8082, validation_alias="ROUTING_PORT")
+    sla_port: int = Field(default=8083, validation_alias="SLA_PORT")
+    notify_port: int = Field(default=8084, validation_alias="NOTIFY_PORT")
+    # The address people use to reach the query API and the web (links in mails, Location).
+    public_url_override: str | None = Field(default=None, validation_alias="MESA_PUBLIC_URL")
+
+    # Mail.
+    smtp_host: str = Field(default="127.0.0.1", validation_alias="NOTIFY_SMTP_HOST")
+    smtp_port: int = Field(default=8025, validation_alias="NOTIFY_SMTP_PORT")
+    mail_from: str = Field(default="Soporte Mesa <soporte@mesa.local>", validation_alias="NOTIFY_FROM")
+    # Requesters known by an id rather than an address are written to <id>@<this domain>.
+    user_email_domain: str = Field(default="clientes.mesa.local", validation_alias="MESA_USER_EMAIL_DOMAIN")
+
+    def port(self, service: str) -> int:
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+    @property
+    def public_url(self) -> str:
+        return self.public_url_override or f"http://127.0.0.1:{self.projections_port}"
+
     def topic(self, name: str) -> str:
         """The physical name of a logical topic such as `ticket.events`."""
         return f"{self.topic_prefix}{name}"

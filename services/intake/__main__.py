@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 from services.intake.api import create_app
@@ -15,7 +14,6 @@ from shared.runtime import Parts, Runtime, serve
 from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PORT = int(os.environ.get("INTAKE_PORT", "8081"))
 
 
 def _decode(record: Record) -> Request:
@@ -24,9 +22,6 @@ def _decode(record: Record) -> Request:
 
 async def build(rt: Runtime) -> Parts:
     intake = Intake(rt.settings, rt.pool, rt.clock)
-    public = os.environ.get(
-        "MESA_PUBLIC_URL", f"http://127.0.0.1:{os.environ.get('PROJECTIONS_PORT', '8080')}"
-    )
     events = InboxConsumer[Envelope](
         rt.settings,
         rt.pool,
@@ -44,8 +39,8 @@ async def build(rt: Runtime) -> Parts:
         handler=intake.on_request,
         decode=_decode,
     )
-    return Parts(consumers=[events, requests], app=create_app(intake, public))
+    return Parts(consumers=[events, requests], app=create_app(intake, rt.settings.public_url))
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(NAME, PORT, MIGRATIONS, build))
+    asyncio.run(serve(NAME, MIGRATIONS, build))

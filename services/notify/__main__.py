@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 from services.notify.handlers import AGENTS_CONSUMER, NAME, TICKETS_CONSUMER, Notify
@@ -13,22 +12,10 @@ from shared.runtime import Parts, Runtime, serve
 from shared.topics import AGENT_EVENTS, TICKET_EVENTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PORT = int(os.environ.get("NOTIFY_PORT", "8084"))
 
 
 async def build(rt: Runtime) -> Parts:
-    notify = Notify(
-        rt.settings,
-        rt.pool,
-        rt.clock,
-        smtp_host=os.environ.get("NOTIFY_SMTP_HOST", "127.0.0.1"),
-        smtp_port=int(os.environ.get("NOTIFY_SMTP_PORT", "8025")),
-        sender=os.environ.get("NOTIFY_FROM", "Soporte Mesa <soporte@mesa.local>"),
-        public_url=os.environ.get(
-            "MESA_PUBLIC_URL", f"http://127.0.0.1:{os.environ.get('PROJECTIONS_PORT', '8080')}"
-        ),
-        user_domain=os.environ.get("MESA_USER_EMAIL_DOMAIN", "clientes.mesa.local"),
-    )
+    notify = Notify(rt.settings, rt.pool, rt.clock)
     tickets = InboxConsumer[Envelope](
         rt.settings,
         rt.pool,
@@ -53,4 +40,4 @@ async def build(rt: Runtime) -> Parts:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(NAME, PORT, MIGRATIONS, build))
+    asyncio.run(serve(NAME, MIGRATIONS, build))

@@ -43,25 +43,14 @@ def _fmt(when: datetime, language: str) -> str:
 
 
 class Notify:
-    def __init__(
-        self,
-        settings: Settings,
-        pool: asyncpg.Pool,
-        clock: Clock,
-        *,
-        smtp_host: str,
-        smtp_port: int,
-        sender: str,
-        public_url: str,
-        user_domain: str,
-    ) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, clock: Clock) -> None:
         self.settings = settings
         self.pool = pool
         self.clock = clock
-        self.smtp_host, self.smtp_port = smtp_host, smtp_port
-        self.sender = sender
-        self.public_url = public_url
-        self.user_domain = user_domain
+        self.smtp_host, self.smtp_port = settings.smtp_host, settings.smtp_port
+        self.sender = settings.mail_from
+        self.public_url = settings.public_url
+        self.user_domain = settings.user_email_domain
         self.topic = settings.topic(TICKET_EVENTS)
 
     def requester_address(self, requester: str) -> str:

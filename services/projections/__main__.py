@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 from services.projections.api import create_app
@@ -20,7 +19,6 @@ from shared.runtime import Parts, Runtime, serve
 from shared.topics import AGENT_EVENTS, TICKET_EVENTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PORT = int(os.environ.get("PROJECTIONS_PORT", "8080"))
 
 
 async def build(rt: Runtime) -> Parts:
@@ -44,4 +42,4 @@ async def build(rt: Runtime) -> Parts:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(NAME, PORT, MIGRATIONS, build))
+    asyncio.run(serve(NAME, MIGRATIONS, build))

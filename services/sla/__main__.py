@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 from services.sla.handlers import CONSUMER, NAME, Sla
@@ -13,7 +12,6 @@ from shared.runtime import Parts, Runtime, serve
 from shared.topics import TICKET_EVENTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-PORT = int(os.environ.get("SLA_PORT", "8083"))
 
 
 async def build(rt: Runtime) -> Parts:
@@ -34,4 +32,4 @@ async def build(rt: Runtime) -> Parts:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(NAME, PORT, MIGRATIONS, build))
+    asyncio.run(serve(NAME, MIGRATIONS, build))

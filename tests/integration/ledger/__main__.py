@@ -75,4 +75,4 @@ async def build(rt: Runtime) -> Parts:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(NAME, int(os.environ.get("LEDGER_PORT", "0")), MIGRATIONS, build, Settings()))
+    asyncio.run(serve(NAME, MIGRATIONS, build, Settings(), port=int(os.environ.get("LEDGER_PORT", "0"))))
