@@ -38,9 +38,7 @@ def events(n: int, tickets: int) -> list[Envelope]:
     now = datetime.now(UTC)
     return [
         Envelope.new(
-            TicketCommented(
-                ticket_id=f"T-{i % tickets}", author="bench", author_role="agent", body=f"nota {i}"
-            ),
+            TicketCommented(ticket_id=f"T-{i % tickets}", author="bench", author_role="agent", body=f"nota {i}"),
             source="bench",
             subject=f"T-{i % tickets}",
             time=now,
@@ -117,9 +115,7 @@ async def relay(settings: Settings, pool: asyncpg.Pool, evs: list[Envelope]) -> 
     async with pool.acquire() as conn, conn.transaction():
         for e in evs:
             await outbox.enqueue(conn, topic, e)
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         r = OutboxRelay(pool, producer, SCHEMA, batch_size=500)

@@ -167,15 +167,11 @@ def decode_request(key: bytes | None, value: bytes | None, headers: list[tuple[s
     ticket_id = attrs.get("subject") or None
     if model is not OpenTicket and not ticket_id:
         raise MalformedRecord(f"{attrs['type']} needs the ticket id as CloudEvents subject")
-    raw_actor = attrs.get("actor") or (
-        f"requester:{command.requester}" if isinstance(command, OpenTicket) else ""
-    )
+    raw_actor = attrs.get("actor") or (f"requester:{command.requester}" if isinstance(command, OpenTicket) else "")
     try:
         actor = Actor.parse(raw_actor)
     except ValueError:
-        raise MalformedRecord(
-            f"actor {raw_actor!r} must be 'role:id' (requester, agent, supervisor, system)"
-        ) from None
+        raise MalformedRecord(f"actor {raw_actor!r} must be 'role:id' (requester, agent, supervisor, system)") from None
     return Request(
         id=request_id,
         type=attrs["type"],
@@ -191,7 +187,5 @@ def _errors(exc: Exception) -> str:
     from pydantic import ValidationError
 
     if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in exc.errors()[:10]
-        )
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in exc.errors()[:10])
     return str(exc)

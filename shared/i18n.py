@@ -13,8 +13,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "version_conflict": {
         "es": "El ticket cambió mientras lo editabas (versión esperada {expected}, actual {actual}). "
         "Vuelve a cargarlo e inténtalo de nuevo.",
-        "en": "The ticket changed meanwhile (expected version {expected}, current {actual}). "
-        "Reload it and try again.",
+        "en": "The ticket changed meanwhile (expected version {expected}, current {actual}). Reload it and try again.",
     },
     "not_allowed_in_status": {
         "es": "No se puede «{command}» un ticket en estado «{status}».",
@@ -49,10 +48,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The ticket is closed; reopen it to continue.",
     },
     "bad_actor": {
-        "es": "Cabecera X-Mesa-Actor no válida: se espera «rol:id» con rol requester, agent, "
-        "supervisor o system.",
-        "en": "Invalid X-Mesa-Actor header: expected 'role:id' with role requester, agent, "
-        "supervisor or system.",
+        "es": "Cabecera X-Mesa-Actor no válida: se espera «rol:id» con rol requester, agent, supervisor o system.",
+        "en": "Invalid X-Mesa-Actor header: expected 'role:id' with role requester, agent, supervisor or system.",
     },
     "unknown_command": {
         "es": "Orden desconocida «{command}». Órdenes válidas: {valid}.",

@@ -63,9 +63,7 @@ async def claim_partition(conn: asyncpg.Connection, consumer: str, topic: str, p
     return int(row["next_offset"]), int(row["history_end"])
 
 
-async def advance(
-    conn: asyncpg.Connection, consumer: str, topic: str, partition: int, next_offset: int
-) -> None:
+async def advance(conn: asyncpg.Connection, consumer: str, topic: str, partition: int, next_offset: int) -> None:
     await conn.execute(
         "UPDATE inbox_offsets SET next_offset = $4 WHERE consumer = $1 AND topic = $2 AND partition = $3",
         consumer,

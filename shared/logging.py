@@ -11,9 +11,7 @@ import structlog
 def configure_logging(level: str = "INFO", fmt: str = "json", service: str | None = None) -> None:
     lvl = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer(colors=False)
-        if fmt == "console"
-        else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer(colors=False) if fmt == "console" else structlog.processors.JSONRenderer()
     )
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,

@@ -120,9 +120,7 @@ class OutboxRelay:
         """Publish one batch; return how many rows went out (0 when idle or not the leader)."""
         started = time.perf_counter()
         async with self._pool.acquire() as conn, conn.transaction():
-            leader = await conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock(hashtext($1))", f"{self._schema}.outbox"
-            )
+            leader = await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"{self._schema}.outbox")
             if not leader:
                 return 0
             rows = await conn.fetch(
@@ -134,9 +132,7 @@ class OutboxRelay:
             for row in rows:
                 headers = [(k, base64.b64decode(v)) for k, v in json.loads(row["headers"])]
                 futures.append(
-                    await self._producer.send(
-                        row["topic"], value=row["value"], key=row["key"], headers=headers
-                    )
+                    await self._producer.send(row["topic"], value=row["value"], key=row["key"], headers=headers)
                 )
             await asyncio.gather(*futures)
             fault_point("relay_after_send")

@@ -80,9 +80,7 @@ def ops_routes(app: FastAPI, rt: Runtime, parts: Parts) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-async def start_runtime(
-    name: str, settings: Settings, migrations: Path, clock: Clock | None = None
-) -> Runtime:
+async def start_runtime(name: str, settings: Settings, migrations: Path, clock: Clock | None = None) -> Runtime:
     pool = await db.create_pool(settings.database_url, name, max_size=10)
     applied = await db.migrate(pool, name, migrations)
     if applied:
@@ -110,9 +108,7 @@ async def serve(
     tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
     tasks += [asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in parts.consumers]
     tasks += [asyncio.create_task(job(), name=job.__name__) for job in parts.background]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.http_host, port=port, log_config=None, access_log=False)
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=port, log_config=None, access_log=False))
     log.info("service started", port=port, instance=rt.instance)
     watchdog = asyncio.create_task(_fail_fast(tasks, server))
     try:

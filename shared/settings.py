@@ -14,9 +14,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
-    database_url: str = Field(
-        default="postgresql://mesa:mesa@127.0.0.1:55432/mesa", validation_alias="DATABASE_URL"
-    )
+    database_url: str = Field(default="postgresql://mesa:mesa@127.0.0.1:55432/mesa", validation_alias="DATABASE_URL")
     topic_prefix: str = Field(default="", validation_alias="MESA_TOPIC_PREFIX")
     topic_partitions: int = Field(default=12, validation_alias="MESA_TOPIC_PARTITIONS")
     log_level: str = Field(default="INFO", validation_alias="MESA_LOG_LEVEL")
@@ -37,6 +35,11 @@ class Settings(BaseSettings):
     notify_port: int = Field(default=8084, validation_alias="NOTIFY_PORT")
     # The address people use to reach the query API and the web (links in mails, Location).
     public_url_override: str | None = Field(default=None, validation_alias="MESA_PUBLIC_URL")
+
+    # Routing: tickets waiting on the customer move off an absent owner after this long.
+    routing_reassign_waiting_after_s: float = Field(
+        default=24 * 3600, validation_alias="ROUTING_REASSIGN_WAITING_AFTER_S"
+    )
 
     # Mail.
     smtp_host: str = Field(default="127.0.0.1", validation_alias="NOTIFY_SMTP_HOST")

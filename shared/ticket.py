@@ -18,6 +18,9 @@ from shared.events.catalogue import Category, Level, Priority, Status
 OPEN_STATUSES = frozenset({Status.new, Status.assigned, Status.in_progress, Status.waiting_on_customer})
 MAX_LEVEL = 3
 
+# What an open ticket costs its owner: capacity and load are counted in these units.
+PRIORITY_WEIGHT: dict[Priority, int] = {Priority.P1: 3, Priority.P2: 2, Priority.P3: 1, Priority.P4: 1}
+
 
 class Ticket(BaseModel):
     model_config = ConfigDict(frozen=True)

@@ -107,9 +107,7 @@ async def isolated(
     infra: Infra, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Isolated]:
     """One per test module; a module sets `PARTITIONS = n` to change the partition count."""
-    async with isolate(
-        infra, getattr(request.module, "PARTITIONS", 3), tmp_path_factory.mktemp("logs")
-    ) as iso:
+    async with isolate(infra, getattr(request.module, "PARTITIONS", 3), tmp_path_factory.mktemp("logs")) as iso:
         yield iso
 
 

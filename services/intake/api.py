@@ -56,9 +56,7 @@ def _version(if_match: str | None) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise ApiError(
-            400, "invalid_request", detail=f"If-Match {if_match!r} is not a ticket version"
-        ) from None
+        raise ApiError(400, "invalid_request", detail=f"If-Match {if_match!r} is not a ticket version") from None
 
 
 def ticket_body(ticket: Ticket, outcome: Outcome | None = None) -> dict[str, Any]:
@@ -94,8 +92,7 @@ def create_app(intake: Intake, public_url: str) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}"
-            for e in exc.errors()[:10]
+            f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()[:10]
         )
         return _error(422, "invalid_request", t("invalid_request", _lang(request), detail=detail))
 
@@ -155,9 +152,7 @@ def create_app(intake: Intake, public_url: str) -> FastAPI:
             raise RequestValidationError(exc.errors()) from None
         actor = _actor(x_mesa_actor)
         outcome = await intake.command(ticket_id, cmd, actor, expected_version=_version(if_match))
-        return JSONResponse(
-            ticket_body(outcome.ticket, outcome), headers={"ETag": f'"{outcome.ticket.version}"'}
-        )
+        return JSONResponse(ticket_body(outcome.ticket, outcome), headers={"ETag": f'"{outcome.ticket.version}"'})
 
     @app.get("/attachments/{sha256}", tags=["tickets"])
     async def attachment(sha256: str) -> Response:

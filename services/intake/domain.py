@@ -226,11 +226,7 @@ def decide(cmd: c.Command, ticket: Ticket, actor: c.Actor) -> list[Payload]:
                 need_requester()
                 if cmd.internal:
                     raise CommandRejected("agents_only", 403, command="comment (internal)")
-            role = (
-                "requester"
-                if actor.role == "requester"
-                else ("system" if actor.role == "system" else "agent")
-            )
+            role = "requester" if actor.role == "requester" else ("system" if actor.role == "system" else "agent")
             return [
                 ev.TicketCommented(
                     ticket_id=tid,

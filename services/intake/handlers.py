@@ -67,9 +67,7 @@ class Intake:
                 )
         if idempotency_key:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"idem:{idempotency_key}")
-            known = await conn.fetchval(
-                "SELECT ticket_id FROM idempotency_keys WHERE key = $1", idempotency_key
-            )
+            known = await conn.fetchval("SELECT ticket_id FROM idempotency_keys WHERE key = $1", idempotency_key)
             if known:
                 ticket = await self._load(conn, known, lock=False)
                 assert ticket is not None
@@ -187,9 +185,7 @@ class Intake:
         if delivery.replaying:
             return
         if isinstance(req.command, OpenTicket):
-            await self.open(
-                req.command, req.actor, conn=conn, correlationid=req.correlationid, causationid=str(req.id)
-            )
+            await self.open(req.command, req.actor, conn=conn, correlationid=req.correlationid, causationid=str(req.id))
         else:
             assert req.ticket_id is not None
             await self.command(

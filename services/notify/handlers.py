@@ -122,9 +122,7 @@ class Notify:
                         },
                     )
             case ev.TicketInfoRequested():
-                await self._queue(
-                    conn, env, to_requester, "info_requested", lang, base | {"question": data.question}
-                )
+                await self._queue(conn, env, to_requester, "info_requested", lang, base | {"question": data.question})
             case ev.TicketCommented() if data.author_role == "agent" and not data.internal:
                 await self._queue(conn, env, to_requester, "update", lang, base | {"body": data.body})
             case ev.TicketResolved():
@@ -188,9 +186,7 @@ class Notify:
     async def _deliver(self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> None:
         attempts = row["attempts"] + 1
         try:
-            await aiosmtplib.send(
-                self._message(row), hostname=self.smtp_host, port=self.smtp_port, timeout=10
-            )
+            await aiosmtplib.send(self._message(row), hostname=self.smtp_host, port=self.smtp_port, timeout=10)
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             if attempts >= MAX_ATTEMPTS:
                 await conn.execute(

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from shared.events.catalogue import Category, Priority, Status
 from shared.i18n import pick_language, t
-from shared.ticket import OPEN_STATUSES
+from shared.ticket import OPEN_STATUSES, PRIORITY_WEIGHT
 
 _OPEN = [s.value for s in OPEN_STATUSES]
 
@@ -55,12 +55,9 @@ def create_app(pool: asyncpg.Pool) -> FastAPI:
         row = await pool.fetchrow("SELECT * FROM tickets WHERE id = $1", ticket_id)
         if row is None:
             lang = pick_language(request.headers.get("accept-language"))
-            return JSONResponse(
-                {"error": "not_found", "message": t("not_found", lang, ticket_id=ticket_id)}, 404
-            )
+            return JSONResponse({"error": "not_found", "message": t("not_found", lang, ticket_id=ticket_id)}, 404)
         events = await pool.fetch(
-            "SELECT seq, event_id, type, time, source, actor, data FROM timeline"
-            " WHERE ticket_id = $1 ORDER BY seq",
+            "SELECT seq, event_id, type, time, source, actor, data FROM timeline WHERE ticket_id = $1 ORDER BY seq",
             ticket_id,
         )
         body = summary(row)
@@ -121,19 +118,32 @@ def create_app(pool: asyncpg.Pool) -> FastAPI:
 
     @app.get("/agents", tags=["agents"])
     async def agents() -> list[dict[str, Any]]:
+        # load: open tickets weighted by priority (what capacity is counted in), as routing counts it
         rows = await pool.fetch(
-            "SELECT a.*, (SELECT count(*) FROM tickets t WHERE t.owner = a.id AND t.status = ANY($1::text[]))"
-            " AS load FROM agents a ORDER BY a.id",
+            "SELECT a.*, count(t.id) AS open_tickets,"
+            " coalesce(sum(CASE t.priority WHEN 'P1' THEN $2::int WHEN 'P2' THEN $3::int"
+            " WHEN 'P3' THEN $4::int ELSE $5::int END), 0)"
+            " AS load"
+            " FROM agents a LEFT JOIN tickets t ON t.owner = a.id AND t.status = ANY($1::text[])"
+            " WHERE NOT a.removed GROUP BY a.id ORDER BY a.id",
             _OPEN,
+            PRIORITY_WEIGHT[Priority.P1],
+            PRIORITY_WEIGHT[Priority.P2],
+            PRIORITY_WEIGHT[Priority.P3],
+            PRIORITY_WEIGHT[Priority.P4],
         )
         return [
             {
                 "id": r["id"],
                 "name": r["name"],
                 "skills": list(r["skills"]),
+                "proficiency": json.loads(r["proficiency"]),
                 "level": r["level"],
-                "availability": "available" if r["available"] else "away",
+                "availability": r["availability"],
+                "languages": list(r["languages"]),
+                "teams": list(r["teams"]),
                 "load": r["load"],
+                "open_tickets": r["open_tickets"],
                 "capacity": r["capacity"],
             }
             for r in rows

@@ -88,9 +88,7 @@ async def _sla(conn: asyncpg.Connection, env: Envelope) -> None:
         case ev.TicketSlaFirstResponseMet():
             await conn.execute("UPDATE tickets SET first_response_at = $2 WHERE id = $1", tid, d.at)
         case ev.TicketSlaPaused():
-            await conn.execute(
-                "UPDATE tickets SET sla_state = 'paused' WHERE id = $1 AND sla_state = 'running'", tid
-            )
+            await conn.execute("UPDATE tickets SET sla_state = 'paused' WHERE id = $1 AND sla_state = 'running'", tid)
         case ev.TicketSlaResumed():
             await conn.execute(
                 "UPDATE tickets SET resolution_due = $2, sla_state = CASE WHEN sla_state = 'paused'"
@@ -111,9 +109,11 @@ async def _sla(conn: asyncpg.Connection, env: Envelope) -> None:
                 tid,
             )
         case ev.TicketReopened():
-            await conn.execute(
-                "UPDATE tickets SET sla_state = 'running' WHERE id = $1 AND sla_state = 'met'", tid
-            )
+            await conn.execute("UPDATE tickets SET sla_state = 'running' WHERE id = $1 AND sla_state = 'met'", tid)
+        case ev.TicketQueued():
+            await conn.execute("UPDATE tickets SET queued_at = coalesce(queued_at, $2) WHERE id = $1", tid, env.time)
+        case ev.TicketAssigned():
+            await conn.execute("UPDATE tickets SET queued_at = NULL WHERE id = $1", tid)
         case ev.TicketFeedbackGiven():
             await conn.execute(
                 "UPDATE tickets SET feedback_rating = $2, feedback_comment = $3 WHERE id = $1",
@@ -128,25 +128,35 @@ async def on_agent_event(conn: asyncpg.Connection, env: Envelope, _d: Delivery) 
     match d:
         case ev.AgentRegistered():
             await conn.execute(
-                "INSERT INTO agents(id, name, email, skills, level, capacity, available)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET name = $2, email = $3,"
-                " skills = $4, level = $5, capacity = $6, available = $7",
+                "INSERT INTO agents(id, name, email, skills, level, capacity, availability, languages, teams,"
+                " proficiency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb)"
+                " ON CONFLICT (id) DO UPDATE SET name = $2, email = $3, skills = $4, level = $5, capacity = $6,"
+                " availability = $7, languages = $8, teams = $9, proficiency = $10::jsonb, removed = false",
                 d.agent_id,
                 d.name,
                 d.email,
                 [s.value for s in d.skills],
                 d.level,
                 d.capacity,
-                d.available,
+                d.availability,
+                list(d.languages),
+                list(d.teams),
+                json.dumps({k.value: v for k, v in d.proficiency.items()}),
             )
         case ev.AgentUpdated():
             await conn.execute(
                 "UPDATE agents SET skills = coalesce($2, skills), level = coalesce($3, level),"
-                " capacity = coalesce($4, capacity) WHERE id = $1",
+                " capacity = coalesce($4, capacity), languages = coalesce($5, languages), teams = coalesce($6, teams),"
+                " proficiency = coalesce($7::jsonb, proficiency) WHERE id = $1",
                 d.agent_id,
                 [s.value for s in d.skills] if d.skills is not None else None,
                 d.level,
                 d.capacity,
+                list(d.languages) if d.languages is not None else None,
+                list(d.teams) if d.teams is not None else None,
+                json.dumps({k.value: v for k, v in d.proficiency.items()}) if d.proficiency is not None else None,
             )
         case ev.AgentAvailabilityChanged():
-            await conn.execute("UPDATE agents SET available = $2 WHERE id = $1", d.agent_id, d.available)
+            await conn.execute("UPDATE agents SET availability = $2 WHERE id = $1", d.agent_id, d.availability)
+        case ev.AgentRemoved():
+            await conn.execute("UPDATE agents SET removed = true, availability = 'offline' WHERE id = $1", d.agent_id)

@@ -33,7 +33,14 @@ async def build(rt: Runtime) -> Parts:
         topics=[rt.settings.topic(AGENT_EVENTS)],
         handler=routing.on_agent_event,
     )
-    return Parts(consumers=[tickets, agents], app=create_app(routing))
+
+    async def sweep() -> None:
+        await routing.sweep_loop()
+
+    async def gauges() -> None:
+        await routing.metrics_loop()
+
+    return Parts(consumers=[tickets, agents], app=create_app(routing), background=[sweep, gauges])
 
 
 if __name__ == "__main__":

@@ -1,48 +1,74 @@
-"""Routing's admin API: the roster. Changes are published to agent.events (through the outbox)
-and applied when consumed back, so the roster, too, is a fold of its log."""
+"""Routing's admin API: the roster, and moving a ticket by hand. Roster changes are published to
+agent.events (through the outbox) and applied when consumed back, so the roster, too, is a fold
+of its log. Who acts comes from `X-Mesa-Actor` (supervisor or admin for changes)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.routing.handlers import NAME, Routing
+from services.routing.handlers import NAME, Rejected, Routing
 from shared import outbox
 from shared.events import Envelope, Payload
 from shared.events import catalogue as ev
-from shared.events.catalogue import Category
+from shared.events.catalogue import Category, Shift
 from shared.topics import AGENT_EVENTS
+
+AgentId = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.@-]+$")]
 
 
 class AgentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.@-]+$")]
+    id: AgentId
     name: Annotated[str, Field(min_length=1, max_length=300)]
     email: Annotated[str, Field(min_length=3, max_length=300)]
     skills: Annotated[list[Category], Field(min_length=1)]
+    proficiency: dict[Category, Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)
     level: Annotated[int, Field(ge=1, le=3)] = 1
     capacity: Annotated[int, Field(ge=1, le=200)] = 10
-    available: bool = True
+    availability: Literal["online", "away", "offline"] = "online"
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] = Field(default_factory=lambda: ["es"])
+    teams: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(default_factory=list)
+    shift: Shift | None = None
 
 
 class AgentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     skills: list[Category] | None = None
+    proficiency: dict[Category, Annotated[int, Field(ge=1, le=5)]] | None = None
     level: Annotated[int, Field(ge=1, le=3)] | None = None
     capacity: Annotated[int, Field(ge=1, le=200)] | None = None
+    languages: list[Annotated[str, Field(pattern=r"^[a-z]{2}$")]] | None = None
+    teams: list[Annotated[str, Field(min_length=1, max_length=300)]] | None = None
+    shift: Shift | None = None
 
 
 class Availability(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    available: bool
+    availability: Literal["online", "away", "offline"]
     reason: Annotated[str, Field(max_length=300)] = ""
 
 
+class Removal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: Annotated[str, Field(max_length=300)] = ""
+
+
+class Reassign(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agent_id: AgentId
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
 def create_app(routing: Routing) -> FastAPI:
-    app = FastAPI(title="Mesa routing", description="Roster and assignment. Plantilla y asignación.")
+    app = FastAPI(title="Mesa routing", description="Plantilla y asignación. Roster and assignment.")
     topic = routing.settings.topic(AGENT_EVENTS)
 
     async def publish(payload: Payload, agent_id: str, actor: str | None) -> dict[str, str]:
@@ -52,6 +78,12 @@ def create_app(routing: Routing) -> FastAPI:
         async with routing.pool.acquire() as conn, conn.transaction():
             await outbox.enqueue(conn, topic, env)
         return {"event_id": str(env.id), "type": env.type}
+
+    async def known(agent_id: str) -> bool:
+        return bool(await routing.pool.fetchval("SELECT 1 FROM agents WHERE id = $1 AND NOT removed", agent_id))
+
+    def not_found(agent_id: str) -> JSONResponse:
+        return _error(404, "not_found", f"El agente {agent_id} no existe. Agent {agent_id} does not exist.")
 
     @app.get("/agents", tags=["roster"])
     async def agents() -> list[dict[str, Any]]:
@@ -64,9 +96,13 @@ def create_app(routing: Routing) -> FastAPI:
             name=body.name,
             email=body.email,
             skills=tuple(body.skills),
+            proficiency=body.proficiency,
             level=body.level,
             capacity=body.capacity,
-            available=body.available,
+            availability=body.availability,
+            languages=tuple(body.languages),
+            teams=tuple(body.teams),
+            shift=body.shift,
         )
         return await publish(payload, body.id, x_mesa_actor)
 
@@ -74,13 +110,17 @@ def create_app(routing: Routing) -> FastAPI:
     async def update(
         agent_id: str, body: AgentPatch, x_mesa_actor: Annotated[str | None, Header()] = None
     ) -> JSONResponse:
-        if not await routing.pool.fetchval("SELECT 1 FROM agents WHERE id = $1", agent_id):
-            return JSONResponse({"error": "not_found", "message": f"agente {agent_id} no existe"}, 404)
+        if not await known(agent_id):
+            return not_found(agent_id)
         payload = ev.AgentUpdated(
             agent_id=agent_id,
             skills=tuple(body.skills) if body.skills is not None else None,
+            proficiency=body.proficiency,
             level=body.level,
             capacity=body.capacity,
+            languages=tuple(body.languages) if body.languages is not None else None,
+            teams=tuple(body.teams) if body.teams is not None else None,
+            shift=body.shift,
         )
         return JSONResponse(await publish(payload, agent_id, x_mesa_actor), 202)
 
@@ -88,9 +128,31 @@ def create_app(routing: Routing) -> FastAPI:
     async def availability(
         agent_id: str, body: Availability, x_mesa_actor: Annotated[str | None, Header()] = None
     ) -> JSONResponse:
-        if not await routing.pool.fetchval("SELECT 1 FROM agents WHERE id = $1", agent_id):
-            return JSONResponse({"error": "not_found", "message": f"agente {agent_id} no existe"}, 404)
-        payload = ev.AgentAvailabilityChanged(agent_id=agent_id, available=body.available, reason=body.reason)
+        if not await known(agent_id):
+            return not_found(agent_id)
+        payload = ev.AgentAvailabilityChanged(agent_id=agent_id, availability=body.availability, reason=body.reason)
         return JSONResponse(await publish(payload, agent_id, x_mesa_actor), 202)
+
+    @app.delete("/agents/{agent_id}", status_code=202, tags=["roster"])
+    async def remove(agent_id: str, x_mesa_actor: Annotated[str | None, Header()] = None) -> JSONResponse:
+        if not await known(agent_id):
+            return not_found(agent_id)
+        return JSONResponse(await publish(ev.AgentRemoved(agent_id=agent_id), agent_id, x_mesa_actor), 202)
+
+    @app.post("/tickets/{ticket_id}/assign", tags=["assignment"])
+    async def assign(
+        ticket_id: str, body: Reassign, x_mesa_actor: Annotated[str | None, Header()] = None
+    ) -> JSONResponse:
+        """A supervisor moves a ticket to a chosen agent."""
+        role, _, who = (x_mesa_actor or "").partition(":")
+        if role not in ("supervisor", "system") or not who:
+            return _error(
+                403, "supervisors_only", "Solo un supervisor puede reasignar. Only a supervisor may reassign."
+            )
+        try:
+            env = await routing.reassign(ticket_id, body.agent_id, body.reason, x_mesa_actor or "")
+        except Rejected as exc:
+            return _error(409, "rejected", str(exc))
+        return JSONResponse({"event_id": str(env.id), "type": env.type, "agent_id": body.agent_id})
 
     return app

@@ -65,9 +65,7 @@ class Sla:
                 if row and row["paused_at"] is None and row["stopped_at"] is None:
                     out += await self._emit(
                         conn,
-                        self._new(
-                            ev.TicketSlaPaused(ticket_id=data.ticket_id, at=env.time), data.ticket_id, env
-                        ),
+                        self._new(ev.TicketSlaPaused(ticket_id=data.ticket_id, at=env.time), data.ticket_id, env),
                     )
                 return out
             case ev.TicketCustomerReplied() | ev.TicketResolved() | ev.TicketClosed():
@@ -84,9 +82,7 @@ class Sla:
         )
 
     async def _resume_if_paused(self, conn: asyncpg.Connection, ticket_id: str, cause: Envelope) -> Emitted:
-        row = await conn.fetchrow(
-            "SELECT paused_at, resolution_due FROM clocks WHERE ticket_id = $1", ticket_id
-        )
+        row = await conn.fetchrow("SELECT paused_at, resolution_due FROM clocks WHERE ticket_id = $1", ticket_id)
         if row is None or row["paused_at"] is None:
             return []
         due = resumed_due(row["resolution_due"], row["paused_at"], cause.time)
@@ -111,8 +107,7 @@ class Sla:
                 )
             case ev.TicketSlaFirstResponseMet():
                 await conn.execute(
-                    "UPDATE clocks SET first_response_at = coalesce(first_response_at, $2)"
-                    " WHERE ticket_id = $1",
+                    "UPDATE clocks SET first_response_at = coalesce(first_response_at, $2) WHERE ticket_id = $1",
                     tid,
                     data.at,
                 )

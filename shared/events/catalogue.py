@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -176,13 +176,41 @@ class TicketCategorized(Payload):
     reason: Short
 
 
+class CandidateView(BaseModel):
+    """One agent that could have taken the ticket, as routing saw it when it chose."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    agent_id: Id
+    load: Annotated[int, Field(ge=0)]
+    capacity: Annotated[int, Field(ge=1)]
+    proficiency: Proficiency
+    level: Annotated[int, Field(ge=1, le=3)]
+
+
 @event("ticket.assigned")
 class TicketAssigned(Payload):
+    """`reason` is for people; `criterion` and `candidates` say the same for machines.
+    (Added fields have defaults: records written before them still read.)"""
+
     ticket_id: Id
     agent_id: Id
     level: Annotated[int, Field(ge=1, le=3)]
-    reason: Short
+    reason: Annotated[str, Field(min_length=1, max_length=2_000)]
     previous_agent_id: Id | None = None
+    criterion: Annotated[str, Field(max_length=60)] = ""
+    candidates: tuple[CandidateView, ...] = ()
+    weight: Annotated[int, Field(ge=1, le=10)] = 1
+    by: Id | None = None  # a supervisor's manual reassignment
+
+
+@event("ticket.queued")
+class TicketQueued(Payload):
+    """Nobody fits now: the ticket waits in its level's queue until someone frees up."""
+
+    ticket_id: Id
+    level: Annotated[int, Field(ge=1, le=3)]
+    category: Category
+    reason: Annotated[str, Field(min_length=1, max_length=2_000)]
 
 
 @event("ticket.unassigned")
@@ -332,28 +360,77 @@ class NotificationFailed(Payload):
 # ---------------------------------------------------------------------------------------------
 # agent.events: the roster.
 
+Availability = Literal["online", "away", "offline"]
+Proficiency = Annotated[int, Field(ge=1, le=5)]
+Language = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
 
-@event("agent.registered")
+
+class ShiftDay(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    start: Annotated[str, Field(pattern=_HHMM)]
+    end: Annotated[str, Field(pattern=_HHMM)]
+
+
+class Shift(BaseModel):
+    """When an agent takes new tickets: local working hours per weekday (mon..sun) in a zone."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    timezone: Annotated[str, Field(min_length=1, max_length=60)] = "UTC"
+    days: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], tuple[ShiftDay, ...]]
+
+
+@event("agent.registered", version=2)
 class AgentRegistered(Payload):
     agent_id: Id
     name: Short
     email: Short
     skills: tuple[Category, ...]
+    proficiency: dict[Category, Proficiency] = Field(default_factory=dict)  # 3 when not given
     level: Annotated[int, Field(ge=1, le=3)]
-    capacity: Annotated[int, Field(ge=1, le=200)]
-    available: bool = True
+    capacity: Annotated[int, Field(ge=1, le=200)]  # the most weighted load the agent takes
+    availability: Availability = "online"
+    languages: tuple[Language, ...] = ("es",)
+    teams: tuple[Short, ...] = ()
+    shift: Shift | None = None
+
+
+@upcaster("agent.registered", 1)
+def _registered_v1(data: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in data.items() if k != "available"}
+    out["availability"] = "online" if data.get("available", True) else "offline"
+    return out
 
 
 @event("agent.updated")
 class AgentUpdated(Payload):
+    """Only the fields given change."""
+
     agent_id: Id
     skills: tuple[Category, ...] | None = None
+    proficiency: dict[Category, Proficiency] | None = None
     level: Annotated[int, Field(ge=1, le=3)] | None = None
     capacity: Annotated[int, Field(ge=1, le=200)] | None = None
+    languages: tuple[Language, ...] | None = None
+    teams: tuple[Short, ...] | None = None
+    shift: Shift | None = None
 
 
-@event("agent.availability_changed")
+@event("agent.availability_changed", version=2)
 class AgentAvailabilityChanged(Payload):
     agent_id: Id
-    available: bool
+    availability: Availability
+    reason: Annotated[str, Field(max_length=300)] = ""
+
+
+@upcaster("agent.availability_changed", 1)
+def _availability_v1(data: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in data.items() if k != "available"}
+    out["availability"] = "online" if data.get("available") else "offline"
+    return out
+
+
+@event("agent.removed")
+class AgentRemoved(Payload):
+    agent_id: Id
     reason: Annotated[str, Field(max_length=300)] = ""

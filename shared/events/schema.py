@@ -105,6 +105,9 @@ def catalogue_files() -> dict[str, str]:
 
 
 def write_catalogue(out: Path) -> list[Path]:
+    """Write the catalogue, removing files of types or versions that are no longer current."""
+    for old in out.rglob("*.json") if out.exists() else ():
+        old.unlink()
     written = []
     for rel, text in catalogue_files().items():
         path = out / rel

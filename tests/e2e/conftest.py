@@ -34,9 +34,7 @@ class Mesa:
             r = await http.get(f"{self.url('projections')}/tickets/{ticket_id}")
         return r.json() if r.status_code == 200 else None
 
-    async def ticket_when(
-        self, ticket_id: str, predicate: Any, what: str, timeout: float = 30
-    ) -> dict[str, Any]:
+    async def ticket_when(self, ticket_id: str, predicate: Any, what: str, timeout: float = 30) -> dict[str, Any]:
         async def probe() -> dict[str, Any] | None:
             t = await self.get_ticket(ticket_id)
             return t if t is not None and predicate(t) else None
@@ -58,9 +56,7 @@ class Mesa:
         env = {**self.iso.env, **{f"{s.upper()}_PORT": str(p) for s, p in self.ports.items()}}
         env |= {"NOTIFY_SMTP_PORT": str(self.ports["smtp"]), "MESA_MAIL_DIR": str(self.mail_dir)}
         module = "services.notify.mailsink" if service == "smtp" else f"services.{service}"
-        return Proc(
-            module, env, self.iso.log_dir, service, None if service == "smtp" else self.ports[service]
-        )
+        return Proc(module, env, self.iso.log_dir, service, None if service == "smtp" else self.ports[service])
 
     async def start(self, service: str) -> Proc:
         proc = self.proc(service).start()

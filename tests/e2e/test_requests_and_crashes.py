@@ -12,6 +12,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from shared.events.catalogue import Priority
+from shared.ticket import PRIORITY_WEIGHT
 from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
 from tests.e2e.conftest import Mesa, register_roster
 from tests.kafka_tools import header, read_all
@@ -69,9 +71,7 @@ async def test_a_plain_kafka_client_opens_and_comments_and_bad_records_are_dead_
         await producer.send_and_wait(
             topic, json.dumps(open_body).encode(), key=b"tienda-norte", headers=ce_headers("ticket.open")
         )
-        await producer.send_and_wait(
-            topic, b"\x00not json", key=b"tienda-norte", headers=ce_headers("ticket.open")
-        )
+        await producer.send_and_wait(topic, b"\x00not json", key=b"tienda-norte", headers=ce_headers("ticket.open"))
         await producer.send_and_wait(
             topic, b'{"requester": "x"}', key=b"tienda-norte", headers=ce_headers("ticket.open")
         )
@@ -97,12 +97,8 @@ async def test_a_plain_kafka_client_opens_and_comments_and_bad_records_are_dead_
     finally:
         await producer.stop()
 
-    [north] = await eventually(
-        lambda: find_by_requester(mesa, "tienda-norte@example.com"), what="the ERP ticket"
-    )
-    await eventually(
-        lambda: find_by_requester(mesa, "tienda-sur@example.com"), what="the structured-mode ticket"
-    )
+    [north] = await eventually(lambda: find_by_requester(mesa, "tienda-norte@example.com"), what="the ERP ticket")
+    await eventually(lambda: find_by_requester(mesa, "tienda-sur@example.com"), what="the structured-mode ticket")
     assert north["priority"] == "P1" and north["category"] == "payment"
 
     # a command on the ticket, from the same system, acting for an agent
@@ -197,25 +193,25 @@ async def test_two_hundred_tickets_while_routing_is_killed(staffed: Mesa) -> Non
     for r in records:
         if header(r, "ce_type") == "ticket.assigned":
             assignments[header(r, "ce_subject") or ""].add(header(r, "ce_id") or "")
-    assert all(len(assignments[t]) == 1 for t in ids), {
-        t: assignments[t] for t in ids if len(assignments[t]) != 1
-    }
+    assert all(len(assignments[t]) == 1 for t in ids), {t: assignments[t] for t in ids if len(assignments[t]) != 1}
 
     async with httpx.AsyncClient(timeout=10) as http:
-        routing_roster = {
-            a["id"]: a["load"] for a in (await http.get(f"{mesa.url('routing')}/agents")).json()
+        routed = {
+            a["id"]: (a["load"], a["open_count"]) for a in (await http.get(f"{mesa.url('routing')}/agents")).json()
         }
-        view = {a["id"]: a["load"] for a in (await http.get(f"{mesa.url('projections')}/agents")).json()}
-        owners: Counter[str] = Counter()
+        view = {
+            a["id"]: (a["load"], a["open_tickets"])
+            for a in (await http.get(f"{mesa.url('projections')}/agents")).json()
+        }
+        recount: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for offset in range(0, 400, 200):
             r = await http.get(f"{mesa.url('projections')}/tickets", params={"limit": 200, "offset": offset})
-            owners.update(
-                t["owner"]
-                for t in r.json()["items"]
-                if t["status"] not in ("resolved", "closed") and t["owner"]
-            )
-    assert routing_roster == view == {a: owners.get(a, 0) for a in view}
-    assert sum(view.values()) >= 200
+            for t in r.json()["items"]:
+                if t["status"] not in ("resolved", "closed") and t["owner"]:
+                    recount[t["owner"]][0] += PRIORITY_WEIGHT[Priority(t["priority"])]
+                    recount[t["owner"]][1] += 1
+    assert routed == view == {a: tuple(recount.get(a, [0, 0])) for a in view}
+    assert sum(n for _, n in view.values()) >= 200
 
 
 async def _at_least(items: list[str], n: int) -> bool:

@@ -48,12 +48,8 @@ def ticket_stream(tickets: int, comments: int, seed: int = 7) -> list[Envelope]:
         )
         evs = [Envelope.new(opened, source="test", subject=tid, time=T0 + timedelta(seconds=i))]
         for j in range(comments):
-            body = TicketCommented(
-                ticket_id=tid, author=f"user{i}", author_role="requester", body=f"nota {j}"
-            )
-            evs.append(
-                Envelope.new(body, source="test", subject=tid, time=T0 + timedelta(seconds=i, milliseconds=j))
-            )
+            body = TicketCommented(ticket_id=tid, author=f"user{i}", author_role="requester", body=f"nota {j}")
+            evs.append(Envelope.new(body, source="test", subject=tid, time=T0 + timedelta(seconds=i, milliseconds=j)))
         per_ticket[tid] = evs
     out: list[Envelope] = []
     queues = list(per_ticket.values())
@@ -97,9 +93,7 @@ async def ack_rows(iso: Isolated) -> dict[str, tuple[str, int]]:
 
 def ledger(iso: Isolated, name: str = "ledger", **env: str) -> Proc:
     port = free_port()
-    return Proc(
-        "tests.integration.ledger", {**iso.env, "LEDGER_PORT": str(port), **env}, iso.log_dir, name, port
-    )
+    return Proc("tests.integration.ledger", {**iso.env, "LEDGER_PORT": str(port), **env}, iso.log_dir, name, port)
 
 
 async def settle(iso: Isolated, procs: list[Proc], timeout: float = 90) -> None:

@@ -27,23 +27,17 @@ async def test_every_protocol_call_mesa_uses(isolated: Isolated) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers)
     await admin.start()
     try:
-        [resource] = (await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)]))[
-            0
-        ].resources
+        [resource] = (await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)]))[0].resources
         configs = {entry[0]: entry[1] for entry in resource[4]}
         assert configs["retention.ms"] == "-1"
     finally:
         await admin.close()
 
-    producer = AIOKafkaProducer(
-        bootstrap_servers=s.kafka_bootstrap_servers, acks="all", enable_idempotence=True
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for i in range(30):
-            await producer.send_and_wait(
-                name, f"v{i}".encode(), key=f"k{i % 5}".encode(), headers=[("ce_id", b"x")]
-            )
+            await producer.send_and_wait(name, f"v{i}".encode(), key=f"k{i % 5}".encode(), headers=[("ce_id", b"x")])
     finally:
         await producer.stop()
 

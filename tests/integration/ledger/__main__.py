@@ -33,9 +33,7 @@ def chain(previous: str, event_id: str) -> str:
 def ledger_consumer(settings: Settings, pool: asyncpg.Pool) -> InboxConsumer[Envelope]:
     events_topic = settings.topic(TICKET_EVENTS)
 
-    async def apply(
-        conn: asyncpg.Connection, env: Envelope, _delivery: Delivery
-    ) -> list[tuple[str, Envelope]]:
+    async def apply(conn: asyncpg.Connection, env: Envelope, _delivery: Delivery) -> list[tuple[str, Envelope]]:
         if env.source == NAME:
             await conn.execute(
                 "INSERT INTO acks(event_id, cause, seen) VALUES ($1, $2, 1)"
@@ -60,9 +58,7 @@ def ledger_consumer(settings: Settings, pool: asyncpg.Pool) -> InboxConsumer[Env
                 priority=env.data.priority,
                 reason="ledger acknowledgement",
             )
-            return [
-                (events_topic, Envelope.new(ack, source=NAME, subject=env.subject, time=env.time, cause=env))
-            ]
+            return [(events_topic, Envelope.new(ack, source=NAME, subject=env.subject, time=env.time, cause=env))]
         return []
 
     return InboxConsumer[Envelope](

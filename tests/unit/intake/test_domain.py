@@ -76,9 +76,7 @@ def test_open_keeps_a_given_category_and_guesses_a_missing_one() -> None:
         c.OpenTicket(requester="a", subject="Pago", description="x", category="network"), "T-1", "es"
     )
     assert (given_cat.category, given_cat.category_guessed) == (Category.network, False)
-    guessed = decide_open(
-        c.OpenTicket(requester="a", subject="Pago duplicado", description="tarjeta"), "T-1", "en"
-    )
+    guessed = decide_open(c.OpenTicket(requester="a", subject="Pago duplicado", description="tarjeta"), "T-1", "en")
     assert (guessed.category, guessed.category_guessed, guessed.language) == (Category.payment, True, "en")
 
 

@@ -1,72 +1,169 @@
-"""Routing's choice: eligibility and preference, checked against brute force."""
+"""Routing's policy, pure: eligibility, preference, the reason given, queue discipline, and a
+simulation over random rosters and ticket streams (hypothesis)."""
 
 from __future__ import annotations
 
-from hypothesis import given
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.routing.domain import Candidate, choose, eligible
+from services.routing.domain import Agent, Need, choose, eligible, on_shift, queue_key, queue_reason, weight
+from shared.events.catalogue import Priority, Shift, ShiftDay
 
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday
 SKILLS = ["hardware", "software", "network", "payment"]
 
 
-def agent(
-    i: str, skills: list[str], level: int = 1, capacity: int = 5, load: int = 0, available: bool = True
-) -> Candidate:
-    return Candidate(i, frozenset(skills), level, capacity, load, available)
+def agent(i: str, skills: list[str], **kw: object) -> Agent:
+    base: dict[str, object] = {"level": 1, "capacity": 10}
+    return Agent(id=i, skills=frozenset(skills), **(base | kw))  # type: ignore[arg-type]
 
 
-def test_least_loaded_at_the_needed_level_wins_and_says_why() -> None:
+def need(category: str = "hardware", level: int = 1, priority: str = "P3", language: str = "es") -> Need:
+    return Need(category, level, Priority(priority), language)
+
+
+def test_least_weighted_load_wins_and_the_reason_names_the_criterion() -> None:
+    team = [agent("a", ["hardware"], load=3), agent("b", ["hardware"], load=1), agent("c", ["network"])]
+    choice = choose(team, need(), NOW)
+    assert choice is not None and choice.agent_id == "b" and choice.criterion == "least load"
+    assert "2 eligible" in choice.reason and "b 1/10" in choice.reason
+    assert [c.agent_id for c in choice.candidates] == ["b", "a"]
+
+
+def test_ties_go_to_proficiency_then_to_the_longest_idle() -> None:
+    a = agent("a", ["hardware"], proficiency={"hardware": 5})
+    b = agent("b", ["hardware"], proficiency={"hardware": 2})
+    assert choose([b, a], need(), NOW).criterion == "best proficiency"  # type: ignore[union-attr]
+    c = agent("c", ["hardware"], last_assigned_at=NOW - timedelta(hours=3))
+    d = agent("d", ["hardware"], last_assigned_at=NOW - timedelta(minutes=5))
+    choice = choose([d, c], need(), NOW)
+    assert choice is not None and choice.agent_id == "c" and choice.criterion == "longest since last assignment"
+    only = choose([c], need(), NOW)
+    assert only is not None and only.criterion == "only eligible agent"
+
+
+def test_a_p1_weighs_more_and_must_fit_under_capacity() -> None:
+    assert weight("P1") > weight("P2") > weight("P3") == weight("P4")
+    nearly_full = agent("a", ["hardware"], capacity=4, load=2)
+    assert eligible(nearly_full, need(priority="P4"), NOW)
+    assert not eligible(nearly_full, need(priority="P1"), NOW)
+
+
+def test_availability_level_language_and_shift() -> None:
+    away = agent("a", ["hardware"], availability="away")
+    junior = agent("b", ["hardware"], level=1)
+    assert not eligible(away, need(), NOW) and not eligible(junior, need(level=2), NOW)
+    es, en = agent("es", ["hardware"], load=0), agent("en", ["hardware"], load=5, languages=frozenset({"en"}))
+    assert choose([es, en], need(language="en"), NOW).agent_id == "en"  # type: ignore[union-attr]
+    fallback = choose([es], need(language="en"), NOW)
+    assert fallback is not None and "nobody eligible speaks en" in fallback.reason
+    madrid = Shift(timezone="Europe/Madrid", days={"wed": (ShiftDay(start="09:00", end="14:00"),)})
+    assert on_shift(madrid, NOW)  # 11:00 in Madrid
+    assert not on_shift(madrid, NOW + timedelta(hours=4))  # 15:00
+    assert not on_shift(madrid, NOW + timedelta(days=1))  # Thursday
+    assert on_shift(None, NOW)
+
+
+def test_queue_reason_counts_why_each_skilled_agent_cannot_take_it() -> None:
     team = [
-        agent("a", ["hardware"], load=3),
-        agent("b", ["hardware"], load=1),
-        agent("c", ["hardware"], level=2, load=0),
-        agent("d", ["network"], load=0),
+        agent("a", ["hardware"], availability="offline"),
+        agent("b", ["hardware"], load=10),
+        agent("c", ["hardware"], load=10),
+        agent("d", ["network"]),
     ]
-    choice = choose(team, "hardware", 1)
-    assert choice is not None and choice.agent_id == "b"
-    assert (
-        "skill hardware" in choice.reason and "load 1/5" in choice.reason and "of 3 eligible" in choice.reason
-    )
-    escalated = choose(team, "hardware", 2)
-    assert escalated is not None and escalated.agent_id == "c"
+    assert queue_reason(team, need(), NOW) == "3 agents with hardware: 2 at capacity, 1 offline"
+    assert queue_reason(team, need("payment"), NOW) == "no agent has the skill payment"
 
 
-def test_nobody_when_all_full_away_or_unskilled() -> None:
-    team = [
-        agent("a", ["hardware"], load=5),
-        agent("b", ["hardware"], available=False),
-        agent("c", ["payment"]),
+def test_queue_discipline_higher_level_then_urgency_then_age() -> None:
+    t0 = NOW
+    waiting = [
+        ("old-p4", 1, "P4", t0),
+        ("new-p1", 1, "P1", t0 + timedelta(minutes=5)),
+        ("escalated", 2, "P3", t0 + timedelta(minutes=9)),
+        ("old-p1", 1, "P1", t0 + timedelta(minutes=1)),
     ]
-    assert choose(team, "hardware", 1) is None
+    order = [w[0] for w in sorted(waiting, key=lambda w: queue_key(w[1], w[2], w[3]))]
+    assert order == ["escalated", "old-p1", "new-p1", "old-p4"]
 
 
-candidates = st.lists(
+# -- simulation -------------------------------------------------------------------------------
+
+agents_st = st.lists(
     st.builds(
         agent,
-        st.sampled_from("abcdefgh"),
-        st.lists(st.sampled_from(SKILLS), min_size=1, max_size=3),
-        st.integers(1, 3),
-        st.integers(1, 6),
-        st.integers(0, 6),
-        st.booleans(),
+        st.sampled_from("abcdefghij"),
+        st.lists(st.sampled_from(SKILLS), min_size=1, max_size=3, unique=True),
+        level=st.integers(1, 3),
+        capacity=st.integers(1, 8),
+        availability=st.sampled_from(["online", "online", "online", "away", "offline"]),
+        proficiency=st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 5), max_size=2),
     ),
+    min_size=1,
     max_size=8,
     unique_by=lambda a: a.id,
 )
+ops_st = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("open"), st.sampled_from(SKILLS), st.integers(1, 3), st.sampled_from(["P1", "P2", "P3", "P4"])
+        ),
+        st.tuples(st.just("resolve"), st.integers(0, 1000)),
+    ),
+    max_size=60,
+)
 
 
-@given(candidates, st.sampled_from(SKILLS), st.integers(1, 3))
-def test_choice_is_eligible_and_no_eligible_agent_is_preferable(
-    team: list[Candidate], skill: str, level: int
-) -> None:
-    choice = choose(team, skill, level)
-    pool = [a for a in team if eligible(a, skill, level)]
-    if not pool:
-        assert choice is None
-        return
-    assert choice is not None
-    chosen = next(a for a in team if a.id == choice.agent_id)
-    assert eligible(chosen, skill, level)
-    for other in pool:
-        assert (chosen.level, chosen.load / chosen.capacity) <= (other.level, other.load / other.capacity)
+@settings(max_examples=300, deadline=None)
+@given(agents_st, ops_st)
+def test_simulated_streams_never_break_the_rules(team: list[Agent], ops: list[tuple]) -> None:  # type: ignore[type-arg]
+    roster = {a.id: a for a in team}
+    owned: list[tuple[str, str, int]] = []  # (ticket, agent, weight)
+    queue: list[Need] = []
+    clock = NOW
+
+    def assign(n: Need) -> bool:
+        nonlocal clock
+        clock += timedelta(seconds=1)
+        choice = choose(list(roster.values()), n, clock)
+        pool = [a for a in roster.values() if eligible(a, n, clock)]
+        if choice is None:
+            assert not pool
+            return False
+        chosen = roster[choice.agent_id]
+        assert chosen in pool and n.category in chosen.skills and chosen.level >= n.level
+        speakers = [a for a in pool if n.language in a.languages] or pool
+        assert all(chosen.load <= other.load for other in speakers), "least load first"
+        roster[chosen.id] = replace(chosen, load=chosen.load + n.weight, last_assigned_at=clock)
+        owned.append((f"t{len(owned)}", chosen.id, n.weight))
+        return True
+
+    for op in ops:
+        if op[0] == "open":
+            n = need(op[1], op[2], op[3])
+            if not assign(n):
+                queue.append(n)
+        elif owned:
+            _, who, w = owned.pop(op[1] % len(owned))
+            roster[who] = replace(roster[who], load=roster[who].load - w)
+            queue.sort(key=lambda q: queue_key(q.level, q.priority, NOW))
+            queue = [q for q in queue if not assign(q)]
+        for a in roster.values():
+            assert 0 <= a.load <= a.capacity, f"{a.id} over capacity"
+
+
+@given(st.integers(2, 6), st.integers(1, 60), st.sampled_from(["P1", "P2", "P3", "P4"]))
+def test_identical_agents_share_a_stream_within_one_ticket(n_agents: int, n_tickets: int, priority: str) -> None:
+    roster = {f"a{i}": agent(f"a{i}", ["hardware"], capacity=200) for i in range(n_agents)}
+    clock = NOW
+    for _ in range(n_tickets):
+        clock += timedelta(seconds=1)
+        choice = choose(list(roster.values()), need(priority=priority), clock)
+        assert choice is not None
+        a = roster[choice.agent_id]
+        roster[a.id] = replace(a, load=a.load + weight(priority), last_assigned_at=clock)
+    loads = [a.load for a in roster.values()]
+    assert max(loads) - min(loads) <= weight(priority)

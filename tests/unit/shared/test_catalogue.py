@@ -60,3 +60,21 @@ def test_old_versions_are_upcast_on_read() -> None:
     assert parse_payload("test.renamed", 3, {"full_name": "Bo", "locale": "en"}).locale == "en"  # type: ignore[attr-defined]
     with pytest.raises(UnknownEventType):
         parse_payload("test.renamed", 4, {})
+
+
+def test_roster_records_written_before_v2_still_read() -> None:
+    from shared.events.catalogue import AgentAvailabilityChanged, AgentRegistered
+
+    old = {
+        "agent_id": "ana",
+        "name": "Ana",
+        "email": "a@x",
+        "skills": ["payment"],
+        "level": 1,
+        "capacity": 5,
+        "available": False,
+    }
+    agent = parse_payload("agent.registered", 1, old)
+    assert isinstance(agent, AgentRegistered) and agent.availability == "offline" and agent.languages == ("es",)
+    back = parse_payload("agent.availability_changed", 1, {"agent_id": "ana", "available": True})
+    assert isinstance(back, AgentAvailabilityChanged) and back.availability == "online"

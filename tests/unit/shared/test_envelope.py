@@ -59,9 +59,7 @@ def test_binary_mode_round_trip(
         urgency=urgency,
         priority=priority,
     )
-    env = Envelope.new(
-        data, source="intake", subject="T-1", time=T0 + timedelta(microseconds=offset), actor=actor
-    )
+    env = Envelope.new(data, source="intake", subject="T-1", time=T0 + timedelta(microseconds=offset), actor=actor)
     key, value, headers = env.to_kafka()
     assert key == b"T-1"
     assert Envelope.from_kafka(key, value, headers) == env
@@ -70,9 +68,7 @@ def test_binary_mode_round_trip(
 def test_structured_mode_is_accepted() -> None:
     env = Envelope.new(opened(), source="erp", subject="T-1", time=T0)
     doc = env.to_json()
-    back = Envelope.from_kafka(
-        b"T-1", json.dumps(doc).encode(), [("content-type", STRUCTURED_CONTENT_TYPE.encode())]
-    )
+    back = Envelope.from_kafka(b"T-1", json.dumps(doc).encode(), [("content-type", STRUCTURED_CONTENT_TYPE.encode())])
     assert back == env
 
 
