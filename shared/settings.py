@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     routing_reassign_waiting_after_s: float = Field(
         default=24 * 3600, validation_alias="ROUTING_REASSIGN_WAITING_AFTER_S"
     )
+    routing_sweep_interval_s: float = Field(default=5.0, validation_alias="ROUTING_SWEEP_INTERVAL_S")
 
     # Mail.
     smtp_host: str = Field(default="127.0.0.1", validation_alias="NOTIFY_SMTP_HOST")

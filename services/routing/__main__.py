@@ -35,7 +35,7 @@ async def build(rt: Runtime) -> Parts:
     )
 
     async def sweep() -> None:
-        await routing.sweep_loop()
+        await routing.sweep_loop(rt.settings.routing_sweep_interval_s)
 
     async def gauges() -> None:
         await routing.metrics_loop()
