@@ -8,9 +8,11 @@ API, and shuts down cleanly on SIGTERM: stop polling, finish the batch in hand, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import socket
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,21 @@ from shared.settings import Settings
 from shared.topics import ensure_topics
 
 log = get_logger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM once its own shutdown is done, which kills the process before the
+    consumers leave their groups (the next instance then waits a whole session timeout for its
+    partitions). Here the signal only asks to stop; `serve` finishes the orderly shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 @dataclass
@@ -105,22 +122,27 @@ async def serve(
     relay = OutboxRelay(
         rt.pool, rt.producer, name, batch_size=settings.batch_size, poll_seconds=settings.outbox_poll_seconds
     )
-    tasks = [asyncio.create_task(relay.run(), name="outbox-relay")]
-    tasks += [asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in parts.consumers]
-    tasks += [asyncio.create_task(job(), name=job.__name__) for job in parts.background]
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=port, log_config=None, access_log=False))
+    # consumers and the relay finish what they hold when asked; background loops are just cancelled
+    draining = [asyncio.create_task(relay.run(), name="outbox-relay")]
+    draining += [asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in parts.consumers]
+    loops = [asyncio.create_task(job(), name=job.__name__) for job in parts.background]
+    tasks = draining + loops
+    server = _Server(uvicorn.Config(app, host=settings.http_host, port=port, log_config=None, access_log=False))
     log.info("service started", port=port, instance=rt.instance)
     watchdog = asyncio.create_task(_fail_fast(tasks, server))
     try:
         await server.serve()
     finally:
         watchdog.cancel()
+        for loop_task in loops:
+            loop_task.cancel()
         for c in parts.consumers:
             c.stop()
         relay.stop()
-        _done, pending = await asyncio.wait(tasks, timeout=15)
+        _done, pending = await asyncio.wait(draining, timeout=15)
         for t in pending:
             t.cancel()
+        await asyncio.gather(*loops, *pending, return_exceptions=True)
         await rt.producer.stop()
         await rt.pool.close()
         log.info("service stopped")

@@ -224,10 +224,10 @@ class Routing:
         return [(self.topic, env)]
 
     async def _candidates(self, conn: asyncpg.Connection, need: Need) -> list[Agent]:
-        # lock the rows we may update: the load we read is the load we write
+        # read without locks; the chosen agent's capacity is taken with a conditional UPDATE
         rows = await conn.fetch(
             "SELECT * FROM agents WHERE NOT removed AND availability = 'online' AND $1 = ANY(skills)"
-            " AND level >= $2 AND load + $3 <= capacity ORDER BY id FOR UPDATE",
+            " AND level >= $2 AND load + $3 <= capacity ORDER BY id",
             need.category,
             need.level,
             need.weight,
@@ -263,6 +263,10 @@ class Routing:
                     kept.candidates,
                 )
         choice = choice or choose(candidates, need, now)
+        while choice is not None and not await self._take_capacity(conn, choice.agent_id, t["weight"], now):
+            # another instance filled this agent since we read the roster: choose among the rest
+            candidates = [a for a in candidates if a.id != choice.agent_id]
+            choice = choose(candidates, need, now)
         if choice is None:
             if t["waiting_since"] is not None:
                 return []  # already queued
@@ -287,8 +291,27 @@ class Routing:
             weight=need.weight,
         )
         env = self._envelope(payload, ticket_id, cause, seq, event_id)
-        await self._apply_assignment(conn, ticket_id, choice.agent_id, need.level, env.time)
+        await conn.execute(
+            "UPDATE tickets SET owner = $2, counted = true, open = true, waiting_since = NULL,"
+            " level = greatest(level, $3) WHERE id = $1",
+            ticket_id,
+            choice.agent_id,
+            need.level,
+        )
         return await self._emit(conn, env)
+
+    async def _take_capacity(self, conn: asyncpg.Connection, agent_id: str, weight: int, when: datetime) -> bool:
+        """Add `weight` to the agent's load if it still fits and the agent can still take work.
+        The row lock this takes is held to commit: concurrent instances serialise per agent."""
+        taken = await conn.fetchval(
+            "UPDATE agents SET load = load + $2, open_count = open_count + 1,"
+            " last_assigned_at = greatest(last_assigned_at, $3)"
+            " WHERE id = $1 AND NOT removed AND availability = 'online' AND load + $2 <= capacity RETURNING 1",
+            agent_id,
+            weight,
+            when,
+        )
+        return taken is not None
 
     async def _apply_assignment(
         self, conn: asyncpg.Connection, ticket_id: str, agent_id: str, level: int, when: datetime
