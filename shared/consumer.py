@@ -68,7 +68,7 @@ Handler = Callable[[asyncpg.Connection, M, Delivery], Awaitable[Emitted]]
 Decoder = Callable[[Record], M]
 
 _TRANSIENT_DB = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncio.TimeoutError)
-POISON_AFTER = 3
+POISON_AFTER = 5  # tries (about 3 s of backoff) before a failing record is dead-lettered
 
 
 class _NeedsSavepoints(Exception):

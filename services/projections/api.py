@@ -52,14 +52,17 @@ def create_app(pool: asyncpg.Pool) -> FastAPI:
 
     @app.get("/tickets/{ticket_id}", tags=["tickets"])
     async def ticket(ticket_id: str, request: Request) -> JSONResponse:
-        row = await pool.fetchrow("SELECT * FROM tickets WHERE id = $1", ticket_id)
+        # one snapshot for the ticket and its timeline, or a change committed between the two
+        # reads would show a timeline ahead of the ticket's own fields
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            row = await conn.fetchrow("SELECT * FROM tickets WHERE id = $1", ticket_id)
+            events = await conn.fetch(
+                "SELECT seq, event_id, type, time, source, actor, data FROM timeline WHERE ticket_id = $1 ORDER BY seq",
+                ticket_id,
+            )
         if row is None:
             lang = pick_language(request.headers.get("accept-language"))
             return JSONResponse({"error": "not_found", "message": t("not_found", lang, ticket_id=ticket_id)}, 404)
-        events = await pool.fetch(
-            "SELECT seq, event_id, type, time, source, actor, data FROM timeline WHERE ticket_id = $1 ORDER BY seq",
-            ticket_id,
-        )
         body = summary(row)
         state = json.loads(row["state"])
         body |= {
@@ -110,10 +113,11 @@ def create_app(pool: asyncpg.Pool) -> FastAPI:
                 args.append(value)
                 where.append(f"{column} = ${len(args)}")
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        total = await pool.fetchval(f"SELECT count(*) FROM tickets {clause}", *args)
-        rows = await pool.fetch(
-            f"SELECT * FROM tickets {clause} ORDER BY opened_at DESC, id LIMIT {limit} OFFSET {offset}", *args
-        )
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            total = await conn.fetchval(f"SELECT count(*) FROM tickets {clause}", *args)
+            rows = await conn.fetch(
+                f"SELECT * FROM tickets {clause} ORDER BY opened_at DESC, id LIMIT {limit} OFFSET {offset}", *args
+            )
         return {"items": [summary(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
     @app.get("/agents", tags=["agents"])

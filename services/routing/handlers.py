@@ -207,13 +207,20 @@ class Routing:
     # -- decisions --------------------------------------------------------------------------
 
     def _envelope(
-        self, payload: Payload, ticket_id: str, cause: Envelope | None, seq: int, event_id: UUID | None = None
+        self,
+        payload: Payload,
+        ticket_id: str,
+        cause: Envelope | None,
+        seq: int,
+        event_id: UUID | None,
+        time: datetime,
     ) -> Envelope:
+        # `time` is the decision's instant: the one the state change used, so a replay agrees
         return Envelope.new(
             payload,
             source=NAME,
             subject=ticket_id,
-            time=self.clock.now(),
+            time=time,
             cause=cause,
             seq=seq,
             event_id=event_id,
@@ -277,7 +284,7 @@ class Routing:
                 category=need.category,
                 reason=queue_reason(everyone, need, now),
             )
-            env = self._envelope(queued, ticket_id, cause, seq, event_id)
+            env = self._envelope(queued, ticket_id, cause, seq, event_id, now)
             await conn.execute("UPDATE tickets SET waiting_since = $2 WHERE id = $1", ticket_id, env.time)
             return await self._emit(conn, env)
         payload = ev.TicketAssigned(
@@ -290,7 +297,7 @@ class Routing:
             candidates=choice.candidates,
             weight=need.weight,
         )
-        env = self._envelope(payload, ticket_id, cause, seq, event_id)
+        env = self._envelope(payload, ticket_id, cause, seq, event_id, now)
         await conn.execute(
             "UPDATE tickets SET owner = $2, counted = true, open = true, waiting_since = NULL,"
             " level = greatest(level, $3) WHERE id = $1",
@@ -325,6 +332,13 @@ class Routing:
                 t["owner"],
                 t["weight"],
             )
+        # ticket.events and agent.events are separate logs: on a replay an assignment can be read
+        # before its agent's registration. The load waits on a placeholder the registration fills in.
+        await conn.execute(
+            "INSERT INTO agents(id, name, email, skills, level, capacity, availability)"
+            " VALUES ($1, '', '', '{}', 1, 1, 'offline') ON CONFLICT (id) DO NOTHING",
+            agent_id,
+        )
         await conn.execute(
             "UPDATE agents SET load = load + $2, open_count = open_count + 1,"
             " last_assigned_at = greatest(last_assigned_at, $3) WHERE id = $1",

@@ -249,6 +249,9 @@ async def test_projections_and_routing_rebuilt_from_offset_zero_are_identical(st
     await eventually(quiet, timeout=90, what="the rebuilt services to catch up")
 
     after = await _snapshot(mesa)
+    for part, (b, a) in enumerate(zip(before, after, strict=True)):
+        for x, y in zip(b, a, strict=True):
+            assert x == y, f"part {part} {x.get('id')}: {[(k, x[k], y.get(k)) for k in x if x[k] != y.get(k)]}"
     assert after == before
     assert len(before[0]) >= 1 and any(a["load"] for a in before[1])
     assert await end_offsets(settings, topics[0]) == log_before  # the rebuild emitted nothing

@@ -34,7 +34,7 @@ CREATE TABLE tickets (
     weight              integer     NOT NULL,
     language            text        NOT NULL,
     level               integer     NOT NULL DEFAULT 1,
-    owner               text REFERENCES agents (id),
+    owner               text,  -- no foreign key: agent.events and ticket.events are separate logs
     counted             boolean     NOT NULL DEFAULT false,  -- in the owner's load?
     open                boolean     NOT NULL DEFAULT true,
     waiting_on_customer boolean     NOT NULL DEFAULT false,
