@@ -182,3 +182,119 @@ async def test_an_agent_going_offline_hands_over_open_tickets_but_keeps_waiting_
 
 async def _caught_up(iso: Isolated, topics: list[str]) -> bool:
     return await inbox_caught_up(iso.settings, "routing", "routing-tickets", topics)
+
+
+async def test_queued_tickets_go_to_whoever_frees_up_or_comes_online(fresh: Isolated) -> None:
+    proc = routing(fresh, "routing").start()
+    await proc.ready()
+    agents_topic, tickets_topic = fresh.settings.topic(AGENT_EVENTS), fresh.settings.topic(TICKET_EVENTS)
+    try:
+        # capacity 3: one P3 (weight 1) and one P2 (weight 2) fit, a P1 (weight 3) then does not
+        await produce(fresh.settings, agents_topic, [agent("zoe", ["payment"], capacity=3)])
+        await eventually(lambda: _has(roster(proc), 1), what="zoe")
+        await produce(fresh.settings, tickets_topic, [opened("T-Q1", "payment", "P3"), opened("T-Q2", "payment", "P2")])
+        await eventually(lambda: _caught_up(fresh, [tickets_topic]), what="two assignments")
+        await produce(fresh.settings, tickets_topic, [opened("T-Q3", "payment", "P1")])
+
+        async def queued() -> list[str]:
+            records = await read_all(fresh.settings, tickets_topic)
+            return [header(r, "ce_subject") or "" for r in records if header(r, "ce_type") == "ticket.queued"]
+
+        assert await eventually(queued, what="T-Q3 to be queued") == ["T-Q3"]
+        records = await read_all(fresh.settings, tickets_topic)
+        [why] = [
+            Envelope.from_kafka(r.key, r.value, list(r.headers)).data
+            for r in records
+            if header(r, "ce_type") == "ticket.queued"
+        ]
+        assert isinstance(why, ev.TicketQueued) and why.reason == "1 agents with payment: 1 at capacity"
+
+        # zoe finishes T-Q2: weight 2 frees up, still not enough for a P1 ...
+        resolved = envelope(ev.TicketResolved(ticket_id="T-Q2", agent_id="zoe", summary="ok"), "T-Q2")
+        await produce(fresh.settings, tickets_topic, [resolved])
+        await eventually(lambda: _caught_up(fresh, [tickets_topic]), what="the resolution")
+        assert "T-Q3" not in await assignments(fresh)
+        # ... until a colleague comes online
+        await produce(fresh.settings, agents_topic, [agent("yuri", ["payment"], capacity=5)])
+
+        async def q3_assigned() -> list[dict[str, str]]:
+            return (await assignments(fresh)).get("T-Q3", [])
+
+        assert (await eventually(q3_assigned, what="T-Q3 assigned"))[-1]["agent"] == "yuri"
+
+        # a queued ticket is also taken when its only agent comes back from being away
+        away = envelope(ev.AgentAvailabilityChanged(agent_id="zoe", availability="away"), "zoe")
+        await produce(fresh.settings, agents_topic, [away])
+        await eventually(lambda: _away(proc, "zoe"), what="zoe away")
+        await produce(fresh.settings, tickets_topic, [opened("T-Q4", "payment", "P4"), opened("T-Q5", "payment", "P4")])
+        await produce(fresh.settings, tickets_topic, [opened("T-Q6", "payment", "P3")])
+
+        async def yuri_full() -> bool:
+            return bool((await roster(proc))["yuri"]["load"] == 5)
+
+        await eventually(yuri_full, what="yuri to fill up")
+        await eventually(queued, what="queue")
+        back = envelope(ev.AgentAvailabilityChanged(agent_id="zoe", availability="online"), "zoe")
+        await produce(fresh.settings, agents_topic, [back])
+
+        async def q6_to_zoe() -> list[dict[str, str]]:
+            return [a for a in (await assignments(fresh)).get("T-Q6", []) if a["agent"] == "zoe"]
+
+        await eventually(q6_to_zoe, what="T-Q6 to zoe once back online")
+    finally:
+        proc.stop()
+
+
+async def _away(proc: Proc, agent_id: str) -> bool:
+    return bool((await roster(proc))[agent_id]["availability"] == "away")
+
+
+async def test_supervisor_reassigns_by_hand_and_removal_moves_every_ticket(fresh: Isolated) -> None:
+    proc = routing(fresh, "routing").start()
+    await proc.ready()
+    agents_topic, tickets_topic = fresh.settings.topic(AGENT_EVENTS), fresh.settings.topic(TICKET_EVENTS)
+    try:
+        await produce(fresh.settings, agents_topic, [agent("ines", ["account"]), agent("juan", ["account"], level=2)])
+        await eventually(lambda: _has(roster(proc), 2), what="roster")
+        await produce(fresh.settings, tickets_topic, [opened(f"T-R{i}", "account", "P3") for i in range(4)])
+        await eventually(lambda: _caught_up(fresh, [tickets_topic]), what="assignments")
+        waiting = envelope(ev.TicketInfoRequested(ticket_id="T-R0", agent_id="x", question="?"), "T-R0")
+        await produce(fresh.settings, tickets_topic, [waiting])
+        await eventually(lambda: _caught_up(fresh, [tickets_topic]), what="the question")
+        owners = {t: v[-1]["agent"] for t, v in (await assignments(fresh)).items()}
+
+        async with httpx.AsyncClient(timeout=5) as http:
+            url = f"http://127.0.0.1:{proc.port}"
+            other = "juan" if owners["T-R1"] == "ines" else "ines"
+            body = {"agent_id": other, "reason": "Conoce al cliente"}
+            refused = await http.post(f"{url}/tickets/T-R1/assign", json=body, headers={"X-Mesa-Actor": "agent:ines"})
+            assert refused.status_code == 403
+            unknown = await http.post(
+                f"{url}/tickets/T-R1/assign",
+                json={"agent_id": "nadie", "reason": "x"},
+                headers={"X-Mesa-Actor": "supervisor:sara"},
+            )
+            assert unknown.status_code == 409
+            moved = await http.post(
+                f"{url}/tickets/T-R1/assign", json=body, headers={"X-Mesa-Actor": "supervisor:sara"}
+            )
+            assert moved.status_code == 200, moved.text
+
+            async def manual() -> dict[str, str] | None:
+                last = (await assignments(fresh))["T-R1"][-1]
+                return last if last["agent"] == other else None
+
+            assert (await eventually(manual, what="the manual move"))["previous"] == owners["T-R1"]
+
+            # removing juan moves all of his open tickets, even one waiting on the customer
+            await http.delete(f"{url}/agents/juan", headers={"X-Mesa-Actor": "supervisor:sara"})
+
+        async def nothing_left_on_juan() -> bool:
+            log = await assignments(fresh)
+            return all(v[-1]["agent"] == "ines" for v in log.values())
+
+        await eventually(nothing_left_on_juan, timeout=30, what="juan's tickets to move")
+        state = await roster(proc)
+        assert "juan" not in state and state["ines"]["open_count"] == 4 and state["ines"]["load"] == 4
+    finally:
+        proc.stop()
