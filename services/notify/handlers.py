@@ -67,6 +67,36 @@ class Notify:
                 env.data.name,
                 env.data.email,
             )
+            # assignments that arrived before this registration: their mails can go now
+            waiting = await conn.fetch("DELETE FROM awaiting_agent WHERE agent_id = $1 RETURNING *", env.data.agent_id)
+            for w in waiting:
+                await self._tell_owner(conn, w["event_id"], w["ticket_id"], w["agent_id"], w["reason"])
+
+    async def _tell_owner(
+        self, conn: asyncpg.Connection, event_id: UUID, ticket_id: str, agent_id: str, reason: str
+    ) -> None:
+        t = await conn.fetchrow("SELECT * FROM tickets WHERE id = $1", ticket_id)
+        agent = await conn.fetchrow("SELECT name, email FROM agents WHERE id = $1", agent_id)
+        if t is None:
+            return
+        if agent is None:
+            await conn.execute(
+                "INSERT INTO awaiting_agent(event_id, agent_id, ticket_id, reason) VALUES ($1, $2, $3, $4)"
+                " ON CONFLICT DO NOTHING",
+                event_id,
+                agent_id,
+                ticket_id,
+                reason,
+            )
+            return
+        params = {
+            "ticket_id": t["id"],
+            "subject": t["subject"],
+            "url": f"{self.public_url}/tickets/{t['id']}",
+            "agent_name": agent["name"],
+            "reason": reason,
+        }
+        await self._queue_id(conn, event_id, ticket_id, agent["email"], "assigned", t["language"], params)
 
     async def on_ticket_event(self, conn: asyncpg.Connection, env: Envelope, d: Delivery) -> None:
         data = env.data
@@ -107,20 +137,7 @@ class Notify:
                     },
                 )
             case ev.TicketAssigned():
-                agent = await conn.fetchrow("SELECT name, email FROM agents WHERE id = $1", data.agent_id)
-                if agent is not None:
-                    await self._queue(
-                        conn,
-                        env,
-                        agent["email"],
-                        "assigned",
-                        lang,
-                        base
-                        | {
-                            "agent_name": agent["name"],
-                            "reason": data.reason,
-                        },
-                    )
+                await self._tell_owner(conn, env.id, data.ticket_id, data.agent_id, data.reason)
             case ev.TicketInfoRequested():
                 await self._queue(conn, env, to_requester, "info_requested", lang, base | {"question": data.question})
             case ev.TicketCommented() if data.author_role == "agent" and not data.internal:
@@ -139,14 +156,26 @@ class Notify:
         lang: str,
         params: dict[str, str],
     ) -> None:
+        await self._queue_id(conn, env.id, env.subject, recipient, template, lang, params)
+
+    async def _queue_id(
+        self,
+        conn: asyncpg.Connection,
+        event_id: UUID,
+        ticket_id: str,
+        recipient: str,
+        template: str,
+        lang: str,
+        params: dict[str, str],
+    ) -> None:
         subject, body = render(template, lang, **params)
         await conn.execute(
             "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body,"
             " next_at)"
             " VALUES ($1, $2, 'email', $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            env.id,
+            event_id,
             recipient,
-            env.subject,
+            ticket_id,
             template,
             subject,
             body,
