@@ -15,7 +15,7 @@ import hashlib
 import json
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 import asyncpg
 from prometheus_client import Gauge
@@ -466,7 +466,8 @@ class Routing:
         moved = 0
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT t.id, a.id AS agent, a.away_event_id FROM tickets t JOIN agents a ON a.id = t.owner"
+                "SELECT t.id, a.id AS agent, a.away_event_id, a.away_since"
+                " FROM tickets t JOIN agents a ON a.id = t.owner"
                 " WHERE t.counted AND t.open AND t.waiting_on_customer AND a.availability <> 'online'"
                 " AND a.away_since <= $1 ORDER BY t.id LIMIT 100 FOR UPDATE OF t SKIP LOCKED",
                 now - self.reassign_waiting_after,
@@ -478,16 +479,34 @@ class Routing:
                     r["away_event_id"],
                     "ticket.assigned",
                     int(hashlib.sha256(r["id"].encode()).hexdigest()[:8], 16),
-                    now,
+                    r["away_since"],
                 )
                 for topic, env in await self._assign(conn, r["id"], None, previous=r["agent"], event_id=eid):
                     await outbox.enqueue(conn, topic, env)
                     moved += 1
         return moved
 
+    async def drain_queue(self, now: datetime) -> int:
+        """Offer queued tickets again: a shift that started frees capacity without any event."""
+        assigned = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, level, priority, waiting_since FROM tickets"
+                " WHERE waiting_since IS NOT NULL AND open AND owner IS NULL FOR UPDATE SKIP LOCKED"
+            )
+            for r in sorted(rows, key=lambda r: queue_key(r["level"], r["priority"], r["waiting_since"])):
+                # one id per (ticket, stay in the queue), however many sweeps find it
+                stay = uuid5(NAMESPACE_URL, f"mesa:queue:{r['id']}:{r['waiting_since'].isoformat()}")
+                eid = derived_id(stay, "ticket.assigned", 0, r["waiting_since"])
+                for topic, env in await self._assign(conn, r["id"], None, event_id=eid):
+                    await outbox.enqueue(conn, topic, env)
+                    assigned += 1
+        return assigned
+
     async def sweep_loop(self, interval: float = 5.0) -> None:
         while True:
             try:
+                await self.drain_queue(self.clock.now())
                 await self.sweep_long_absences(self.clock.now())
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("routing sweep retry", error=str(exc))
