@@ -69,7 +69,7 @@ async def scenario(base: Settings, tickets: int, instances: int, log_dir: str) -
                     agent_id=f"agent{i}",
                     name=f"Agent {i}",
                     email=f"a{i}@x",
-                    skills=tuple(CATEGORIES),  # type: ignore[arg-type]
+                    skills=tuple(CATEGORIES),
                     level=1 + i % 3,
                     capacity=200,
                 ),
@@ -97,7 +97,7 @@ async def scenario(base: Settings, tickets: int, instances: int, log_dir: str) -
                     impact="low",
                     urgency="low",
                     priority="P4",
-                ),  # type: ignore[arg-type]
+                ),
                 source="bench",
                 subject=f"T-{i}",
                 time=now,

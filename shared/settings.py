@@ -6,6 +6,8 @@ optional prefix so that test modules can share one broker without seeing each ot
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -41,6 +43,9 @@ class Settings(BaseSettings):
         default=24 * 3600, validation_alias="ROUTING_REASSIGN_WAITING_AFTER_S"
     )
     routing_sweep_interval_s: float = Field(default=5.0, validation_alias="ROUTING_SWEEP_INTERVAL_S")
+
+    # SLA policy file (targets, calendars, warnings, escalation); None: deploy/sla-policy.yaml
+    sla_policy: Path | None = Field(default=None, validation_alias="MESA_SLA_POLICY")
 
     # Mail.
     smtp_host: str = Field(default="127.0.0.1", validation_alias="NOTIFY_SMTP_HOST")

@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from services.sla.handlers import CONSUMER, NAME, Sla
+from services.sla.policy import load_policy
 from shared.consumer import InboxConsumer
 from shared.events import Envelope
 from shared.runtime import Parts, Runtime, serve
@@ -15,7 +16,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 async def build(rt: Runtime) -> Parts:
-    sla = Sla(rt.settings, rt.pool, rt.clock)
+    sla = Sla(rt.settings, rt.pool, rt.clock, load_policy(rt.settings.sla_policy))
     consumer = InboxConsumer[Envelope](
         rt.settings,
         rt.pool,

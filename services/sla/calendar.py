@@ -55,6 +55,38 @@ class Calendar:
             left -= hi - lo
         raise AssertionError("unreachable: a calendar with no working time")  # pragma: no cover
 
+    def subtract(self, end: datetime, duration: timedelta) -> datetime:
+        """The last instant from which `duration` of business time passes by `end`."""
+        if duration <= timedelta(0):
+            return end
+        if self.always:
+            return end - duration
+        left = duration
+        for lo, hi in self._intervals_backward(end):
+            hi = min(hi, end)
+            if hi - lo >= left:
+                return hi - left
+            left -= hi - lo
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _intervals_backward(self, end: datetime) -> Iterator[tuple[datetime, datetime]]:
+        if not any(self.hours.values()):
+            raise ValueError("this calendar has no working hours")
+        zone = ZoneInfo(self.timezone)
+        day = end.astimezone(zone).date() + DAY
+        idle_days = 0
+        while True:
+            found = False
+            spans = _day_intervals(self.timezone, day, self.hours.get(day.weekday(), ()), day in self.holidays)
+            for lo, hi in reversed(spans):
+                found = True
+                if lo < end:
+                    yield lo, hi
+            idle_days = 0 if found else idle_days + 1
+            if idle_days > 800:
+                raise ValueError("no working time within two years")
+            day -= DAY
+
     def _intervals(self, start: datetime, end: datetime | None) -> Iterator[tuple[datetime, datetime]]:
         """Working intervals (UTC) that overlap [start, end), in order; endless when end is None."""
         if not any(self.hours.values()):

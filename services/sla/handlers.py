@@ -1,14 +1,26 @@
-"""SLA handlers: the clock of each ticket, moved by ticket.events, and the timer loop that
-records breaches. Events SLA emits are applied when emitted and pre-marked in its inbox."""
+"""SLA: the clock of each ticket, moved by ticket.events, and the timers that fire warnings,
+breaches and escalations.
+
+Targets come from the policy file (services/sla/policy.py) and are measured in the business
+calendar of the ticket's priority. Waiting on the customer pauses the resolution clock and the
+pause is credited exactly (the business time left is kept and counted again from the reply);
+resolving stops it the same way, so a reopen continues with the time already spent. Every future
+moment SLA must act at is a row in `timers`; the loop claims due rows with SKIP LOCKED.
+
+Events SLA emits are applied when emitted and pre-marked in its inbox; on a replay they are folded
+from the log instead (history is never acted on again).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from services.sla.domain import due_times, resumed_due
+from services.sla.calendar import Calendar
+from services.sla.policy import Policy
 from shared import inbox, outbox
 from shared.clock import Clock
 from shared.consumer import Delivery
@@ -17,20 +29,36 @@ from shared.events import catalogue as ev
 from shared.events.envelope import derived_id
 from shared.logging import get_logger
 from shared.settings import Settings
+from shared.ticket import MAX_LEVEL
 from shared.topics import TICKET_EVENTS
 
 NAME = "sla"
 CONSUMER = "sla-tickets"
+TARGETS = ("first_response", "resolution")
 Emitted = list[tuple[str, Envelope]]
 log = get_logger(__name__)
 
 
+def _human(delta: timedelta) -> str:
+    """'2 h 5 min', '7 min', '40 s': the same in Spanish and English."""
+    seconds = max(int(delta.total_seconds()), 0)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h} h {m} min"
+    return f"{m} min" if m else f"{s} s"
+
+
 class Sla:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, clock: Clock) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, clock: Clock, policy: Policy) -> None:
         self.settings = settings
         self.pool = pool
         self.clock = clock
+        self.policy = policy
         self.topic = settings.topic(TICKET_EVENTS)
+
+    def _cal(self, name: str) -> Calendar:
+        return self.policy.calendar(name) if name in self.policy.calendars else self.policy.calendar("24x7")
 
     async def _emit(self, conn: asyncpg.Connection, env: Envelope) -> Emitted:
         await self._fold(conn, env)
@@ -40,148 +68,276 @@ class Sla:
     def _new(self, payload: Payload, ticket_id: str, cause: Envelope) -> Envelope:
         return Envelope.new(payload, source=NAME, subject=ticket_id, time=self.clock.now(), cause=cause)
 
+    # -- ticket.events ----------------------------------------------------------------------
+
     async def on_ticket_event(self, conn: asyncpg.Connection, env: Envelope, d: Delivery) -> Emitted:
         await self._fold(conn, env)
         if d.replaying:
             return []
         data = env.data
-        match data:
-            case ev.TicketOpened():
-                first, resolution = due_times(data.priority, env.time)
-                payload = ev.TicketSlaTargetsSet(
-                    ticket_id=data.ticket_id,
-                    priority=data.priority,
-                    first_response_due=first,
-                    resolution_due=resolution,
-                )
-                return await self._emit(conn, self._new(payload, data.ticket_id, env))
-            case ev.TicketCommented() if data.author_role == "agent" and not data.internal:
-                return await self._first_response(conn, data.ticket_id, env)
-            case ev.TicketInfoRequested():
-                out = await self._first_response(conn, data.ticket_id, env)
-                row = await conn.fetchrow(
-                    "SELECT paused_at, stopped_at FROM clocks WHERE ticket_id = $1", data.ticket_id
-                )
-                if row and row["paused_at"] is None and row["stopped_at"] is None:
-                    out += await self._emit(
-                        conn,
-                        self._new(ev.TicketSlaPaused(ticket_id=data.ticket_id, at=env.time), data.ticket_id, env),
-                    )
-                return out
-            case ev.TicketCustomerReplied() | ev.TicketResolved() | ev.TicketClosed():
-                return await self._resume_if_paused(conn, data.ticket_id, env)
-        return []
-
-    async def _first_response(self, conn: asyncpg.Connection, ticket_id: str, cause: Envelope) -> Emitted:
-        row = await conn.fetchrow("SELECT first_response_at FROM clocks WHERE ticket_id = $1", ticket_id)
-        if row is None or row["first_response_at"] is not None:
-            return []
-        return await self._emit(
-            conn,
-            self._new(ev.TicketSlaFirstResponseMet(ticket_id=ticket_id, at=cause.time), ticket_id, cause),
-        )
-
-    async def _resume_if_paused(self, conn: asyncpg.Connection, ticket_id: str, cause: Envelope) -> Emitted:
-        row = await conn.fetchrow("SELECT paused_at, resolution_due FROM clocks WHERE ticket_id = $1", ticket_id)
-        if row is None or row["paused_at"] is None:
-            return []
-        due = resumed_due(row["resolution_due"], row["paused_at"], cause.time)
-        payload = ev.TicketSlaResumed(ticket_id=ticket_id, at=cause.time, resolution_due=due)
-        return await self._emit(conn, self._new(payload, ticket_id, cause))
-
-    async def _fold(self, conn: asyncpg.Connection, env: Envelope) -> None:
-        """Apply a fact to the clock; the same fact twice changes nothing."""
-        data = env.data
         tid = env.subject
         match data:
-            case ev.TicketSlaTargetsSet():
+            case ev.TicketOpened():
+                spec = self.policy.priorities[data.priority]
+                cal = self._cal(spec.calendar)
+                payload = ev.TicketSlaTargetsSet(
+                    ticket_id=tid,
+                    priority=data.priority,
+                    first_response_due=cal.add(env.time, spec.first_response),
+                    resolution_due=cal.add(env.time, spec.resolution),
+                    calendar=spec.calendar,
+                )
+                return await self._emit(conn, self._new(payload, tid, env))
+            case ev.TicketCommented() if data.author_role == "agent" and not data.internal:
+                return await self._first_response(conn, tid, env)
+            case ev.TicketInfoRequested():
+                out = await self._first_response(conn, tid, env)
+                row = await conn.fetchrow("SELECT paused_at, stopped_at FROM clocks WHERE ticket_id = $1", tid)
+                if row and row["paused_at"] is None and row["stopped_at"] is None:
+                    out += await self._emit(conn, self._new(ev.TicketSlaPaused(ticket_id=tid, at=env.time), tid, env))
+                return out
+            case ev.TicketCustomerReplied():
+                return await self._resume(conn, tid, env)
+            case ev.TicketResolved():
+                row = await conn.fetchrow("SELECT * FROM clocks WHERE ticket_id = $1", tid)
+                if row is not None and not row["resolution_breached"] and "met" not in row["fired"]:
+                    met = ev.TicketSlaMet(ticket_id=tid, due=row["resolution_due"], at=env.time)
+                    return await self._emit(conn, self._new(met, tid, env))
+            case ev.TicketReopened():
+                return await self._resume(conn, tid, env)
+        return []
+
+    async def _first_response(self, conn: asyncpg.Connection, tid: str, cause: Envelope) -> Emitted:
+        row = await conn.fetchrow("SELECT first_response_at FROM clocks WHERE ticket_id = $1", tid)
+        if row is None or row["first_response_at"] is not None:
+            return []
+        return await self._emit(conn, self._new(ev.TicketSlaFirstResponseMet(ticket_id=tid, at=cause.time), tid, cause))
+
+    async def _resume(self, conn: asyncpg.Connection, tid: str, cause: Envelope) -> Emitted:
+        row = await conn.fetchrow("SELECT * FROM clocks WHERE ticket_id = $1", tid)
+        if row is None or row["remaining"] is None:
+            return []
+        due = self._cal(row["calendar"]).add(cause.time, row["remaining"])
+        return await self._emit(
+            conn, self._new(ev.TicketSlaResumed(ticket_id=tid, at=cause.time, resolution_due=due), tid, cause)
+        )
+
+    # -- state ------------------------------------------------------------------------------
+
+    async def _fold(self, conn: asyncpg.Connection, env: Envelope) -> None:
+        """Apply a fact to the clock, the ticket and the timers; the same fact twice changes nothing."""
+        data = env.data
+        tid = env.subject
+        await conn.execute(
+            "INSERT INTO tickets(id, last_event, last_event_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (id) DO UPDATE SET last_event = $2, last_event_at = $3",
+            tid,
+            env.type,
+            env.time,
+        )
+        match data:
+            case ev.TicketAssigned():
                 await conn.execute(
-                    "INSERT INTO clocks(ticket_id, priority, targets_event_id,"
-                    " first_response_due, resolution_due)"
-                    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ticket_id) DO NOTHING",
+                    "UPDATE tickets SET owner = $2, level = greatest(level, $3) WHERE id = $1",
+                    tid,
+                    data.agent_id,
+                    data.level,
+                )
+            case ev.TicketEscalated():
+                await conn.execute("UPDATE tickets SET level = greatest(level, $2) WHERE id = $1", tid, data.to_level)
+            case ev.TicketSlaTargetsSet():
+                spec = self.policy.priorities[data.priority]
+                inserted = await conn.fetchval(
+                    "INSERT INTO clocks(ticket_id, priority, targets_event_id, calendar, first_response_due,"
+                    " resolution_due, first_target, resolution_target) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    " ON CONFLICT (ticket_id) DO NOTHING RETURNING 1",
                     tid,
                     data.priority.value,
                     env.id,
+                    data.calendar,
                     data.first_response_due,
                     data.resolution_due,
+                    spec.first_response,
+                    spec.resolution,
                 )
+                if inserted:
+                    await self._schedule(conn, tid)
             case ev.TicketSlaFirstResponseMet():
                 await conn.execute(
                     "UPDATE clocks SET first_response_at = coalesce(first_response_at, $2) WHERE ticket_id = $1",
                     tid,
                     data.at,
                 )
+                await conn.execute("DELETE FROM timers WHERE ticket_id = $1 AND kind LIKE '%first_response%'", tid)
             case ev.TicketSlaPaused():
+                await self._stop_resolution(conn, tid, data.at, paused=True)
+            case ev.TicketResolved():
+                await self._stop_resolution(conn, tid, env.time, paused=False)
+                await conn.execute("DELETE FROM timers WHERE ticket_id = $1", tid)
+            case ev.TicketClosed():
                 await conn.execute(
-                    "UPDATE clocks SET paused_at = coalesce(paused_at, $2) WHERE ticket_id = $1", tid, data.at
+                    "UPDATE clocks SET stopped_at = coalesce(stopped_at, $2) WHERE ticket_id = $1", tid, env.time
                 )
+                await conn.execute("DELETE FROM timers WHERE ticket_id = $1", tid)
+                await conn.execute("UPDATE tickets SET open = false WHERE id = $1", tid)
             case ev.TicketSlaResumed():
                 await conn.execute(
-                    "UPDATE clocks SET paused_at = NULL, resolution_due = $2 WHERE ticket_id = $1",
+                    "UPDATE clocks SET paused_at = NULL, stopped_at = NULL, remaining = NULL, resolution_due = $2"
+                    " WHERE ticket_id = $1",
                     tid,
                     data.resolution_due,
                 )
+                await conn.execute("UPDATE tickets SET open = true WHERE id = $1", tid)
+                await self._schedule(conn, tid)
+            case ev.TicketSlaWarning():
+                await self._mark(conn, tid, f"warn:{data.target}:{data.fraction}")
             case ev.TicketSlaBreached():
                 column = "first_breached" if data.target == "first_response" else "resolution_breached"
                 await conn.execute(f"UPDATE clocks SET {column} = true WHERE ticket_id = $1", tid)
-            case ev.TicketResolved() | ev.TicketClosed():
-                await conn.execute(
-                    "UPDATE clocks SET stopped_at = coalesce(stopped_at, $2) WHERE ticket_id = $1",
-                    tid,
-                    env.time,
-                )
-            case ev.TicketReopened():
-                await conn.execute("UPDATE clocks SET stopped_at = NULL WHERE ticket_id = $1", tid)
+                await self._mark(conn, tid, f"breach:{data.target}")
+            case ev.TicketSlaMet():
+                await self._mark(conn, tid, "met")
+
+    async def _mark(self, conn: asyncpg.Connection, tid: str, kind: str) -> None:
+        await conn.execute(
+            "UPDATE clocks SET fired = array_append(fired, $2) WHERE ticket_id = $1 AND NOT ($2 = ANY(fired))",
+            tid,
+            kind,
+        )
+        await conn.execute("DELETE FROM timers WHERE ticket_id = $1 AND kind = $2", tid, kind)
+
+    async def _stop_resolution(self, conn: asyncpg.Connection, tid: str, at: datetime, *, paused: bool) -> None:
+        row = await conn.fetchrow("SELECT * FROM clocks WHERE ticket_id = $1", tid)
+        if row is None or row["remaining"] is not None:
+            return
+        left = self._cal(row["calendar"]).elapsed(at, row["resolution_due"])
+        await conn.execute(
+            "UPDATE clocks SET remaining = $2, paused_at = CASE WHEN $3 THEN $4::timestamptz ELSE paused_at END,"
+            " stopped_at = CASE WHEN $3 THEN stopped_at ELSE $4::timestamptz END WHERE ticket_id = $1",
+            tid,
+            left,
+            paused,
+            at,
+        )
+        await conn.execute(
+            "DELETE FROM timers WHERE ticket_id = $1 AND (kind LIKE '%resolution%' OR kind LIKE 'escalate:%')", tid
+        )
+
+    async def _schedule(self, conn: asyncpg.Connection, tid: str) -> None:
+        """(Re)write the ticket's timers from its clock: what has fired stays fired."""
+        c = await conn.fetchrow("SELECT * FROM clocks WHERE ticket_id = $1", tid)
+        if c is None or c["stopped_at"] is not None or c["paused_at"] is not None:
+            return
+        cal = self._cal(c["calendar"])
+        plan: dict[str, datetime] = {}
+        targets = [("resolution", c["resolution_due"], c["resolution_target"])]
+        if c["first_response_at"] is None:
+            targets.append(("first_response", c["first_response_due"], c["first_target"]))
+        for target, due, length in targets:
+            for f in self.policy.warn_at:
+                plan[f"warn:{target}:{f}"] = cal.subtract(due, length * (1 - f))
+            plan[f"breach:{target}"] = due
+        for i, step in enumerate(self.policy.escalation):
+            plan[f"escalate:{i}"] = (
+                cal.add(c["resolution_due"], step.after_overdue) if step.after_overdue else c["resolution_due"]
+            )
+        for kind, due in plan.items():
+            if kind in c["fired"]:
+                continue
+            await conn.execute(
+                "INSERT INTO timers(ticket_id, kind, due_at) VALUES ($1, $2, $3)"
+                " ON CONFLICT (ticket_id, kind) DO UPDATE SET due_at = $3",
+                tid,
+                kind,
+                due,
+            )
 
     # -- timers -----------------------------------------------------------------------------
 
     async def fire_due(self, now: datetime, limit: int = 200) -> int:
-        """Record the breaches due at `now`; return how many. Safe to run on every instance."""
+        """Emit what is due at `now`; return how many timers fired. Safe on every instance."""
         fired = 0
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT * FROM clocks WHERE stopped_at IS NULL AND ("
-                " (first_response_at IS NULL AND NOT first_breached AND first_response_due <= $1)"
-                " OR (paused_at IS NULL AND NOT resolution_breached AND resolution_due <= $1))"
-                " ORDER BY least(first_response_due, resolution_due) LIMIT $2 FOR UPDATE SKIP LOCKED",
+                "SELECT t.ticket_id, t.kind, t.due_at FROM timers t WHERE t.due_at <= $1"
+                " ORDER BY t.due_at, t.kind LIMIT $2 FOR UPDATE SKIP LOCKED",
                 now,
                 limit,
             )
             for r in rows:
-                checks = [
-                    (
-                        "first_response",
-                        r["first_response_due"],
-                        r["first_response_at"] is None and not r["first_breached"],
-                    ),
-                    (
-                        "resolution",
-                        r["resolution_due"],
-                        r["paused_at"] is None and not r["resolution_breached"],
-                    ),
-                ]
-                for seq, (target, due, armed) in enumerate(checks):
-                    if not armed or due > now:
-                        continue
-                    payload = ev.TicketSlaBreached(ticket_id=r["ticket_id"], target=target, due=due)
-                    # the id follows from the targets it breaches: a second instance, or a
-                    # restart, that fires the same breach produces the same event
-                    env = Envelope.new(
-                        payload,
-                        source=NAME,
-                        subject=r["ticket_id"],
-                        time=now,
-                        correlationid=None,
-                        causationid=str(r["targets_event_id"]),
-                        event_id=derived_id(r["targets_event_id"], payload.event_type, seq, due),
-                    )
-                    await self._fold(conn, env)
-                    await inbox.first_seen(conn, CONSUMER, env.id)
-                    await outbox.enqueue(conn, self.topic, env)
-                    fired += 1
+                await conn.execute("DELETE FROM timers WHERE ticket_id = $1 AND kind = $2", r["ticket_id"], r["kind"])
+                payload = await self._timer_event(conn, r["ticket_id"], r["kind"], r["due_at"], now)
+                if payload is None:
+                    continue
+                c = await conn.fetchrow("SELECT targets_event_id FROM clocks WHERE ticket_id = $1", r["ticket_id"])
+                # the id follows from the targets and the timer: a second instance, or a restart,
+                # that fires the same timer produces the same event
+                seq = int.from_bytes(r["kind"].encode()[:8].ljust(8, b"\0")) ^ int(r["due_at"].timestamp())
+                env = Envelope.new(
+                    payload,
+                    source=NAME,
+                    subject=r["ticket_id"],
+                    time=now,
+                    actor=f"system:{NAME}",
+                    causationid=str(c["targets_event_id"]),
+                    event_id=derived_id(c["targets_event_id"], payload.event_type, seq, r["due_at"]),
+                )
+                await self._fold(conn, env)
+                await inbox.first_seen(conn, CONSUMER, env.id)
+                await outbox.enqueue(conn, self.topic, env)
+                fired += 1
         return fired
 
-    async def timer_loop(self, interval: float = 1.0) -> None:
+    async def _timer_event(
+        self, conn: asyncpg.Connection, tid: str, kind: str, due: datetime, now: datetime
+    ) -> Payload | None:
+        c = await conn.fetchrow("SELECT * FROM clocks WHERE ticket_id = $1", tid)
+        if c is None or c["stopped_at"] is not None or c["paused_at"] is not None or kind in c["fired"]:
+            return None
+        parts = kind.split(":")
+        if parts[0] == "warn":
+            target_due = c["first_response_due"] if parts[1] == "first_response" else c["resolution_due"]
+            return ev.TicketSlaWarning(ticket_id=tid, target=parts[1], due=target_due, fraction=float(parts[2]))
+        if parts[0] == "breach":
+            target_due = c["first_response_due"] if parts[1] == "first_response" else c["resolution_due"]
+            return ev.TicketSlaBreached(ticket_id=tid, target=parts[1], due=target_due)
+        step = self.policy.escalation[int(parts[1])]
+        t = await conn.fetchrow("SELECT * FROM tickets WHERE id = $1", tid)
+        if t is None or not t["open"] or t["level"] >= min(step.to_level, MAX_LEVEL):
+            await self._mark(conn, tid, kind)
+            return None
+        es, en = self._reasons(c, t, now)
+        await self._mark(conn, tid, kind)
+        return ev.TicketEscalated(
+            ticket_id=tid,
+            from_level=t["level"],
+            to_level=step.to_level,
+            reason=es,
+            reason_en=en,
+            by=f"system:{NAME}",
+            target="resolution",
+        )
+
+    def _reasons(self, c: asyncpg.Record, t: asyncpg.Record, now: datetime) -> tuple[str, str]:
+        zone = ZoneInfo(self._cal(c["calendar"]).timezone)
+        due = c["resolution_due"].astimezone(zone).strftime("%d/%m/%Y %H:%M %Z")
+        late = now - c["resolution_due"]
+        owner = t["owner"] or "sin asignar"
+        last = t["last_event_at"].astimezone(zone).strftime("%d/%m/%Y %H:%M %Z")
+        es = (
+            f"Objetivo de resolución ({c['priority']}) incumplido: vencía el {due} "
+            f"y lleva {_human(late)} de retraso. "
+            f"Responsable: {owner} (nivel {t['level']}). Último movimiento: {t['last_event']} el {last}. "
+            f"Se escala al nivel siguiente según la política de SLA v{self.policy.version}."
+        )
+        en = (
+            f"Resolution target ({c['priority']}) missed: it was due {due} and is {_human(late)} overdue. "
+            f"Owner: {t['owner'] or 'unassigned'} (level {t['level']}). Last activity: {t['last_event']} at {last}. "
+            f"Escalated one level as SLA policy v{self.policy.version} says."
+        )
+        return es, en
+
+    async def timer_loop(self, interval: float = 0.5) -> None:
         while True:
             try:
                 while await self.fire_due(self.clock.now()):

@@ -278,6 +278,16 @@ class TicketSlaWarning(Payload):
     ticket_id: Id
     target: Annotated[str, Field(pattern=r"^(first_response|resolution)$")]
     due: datetime
+    fraction: Annotated[float, Field(gt=0, lt=1)] = 0.75
+
+
+@event("ticket.sla_met")
+class TicketSlaMet(Payload):
+    """The ticket was resolved within its resolution target."""
+
+    ticket_id: Id
+    due: datetime
+    at: datetime
 
 
 @event("ticket.sla_breached")
@@ -289,11 +299,15 @@ class TicketSlaBreached(Payload):
 
 @event("ticket.escalated")
 class TicketEscalated(Payload):
+    """`reason` in the ticket's language; `reason_en` in English when SLA wrote it."""
+
     ticket_id: Id
     from_level: Annotated[int, Field(ge=1, le=3)]
     to_level: Annotated[int, Field(ge=1, le=3)]
     reason: Text
     by: Id
+    reason_en: Annotated[str, Field(max_length=20_000)] = ""
+    target: Annotated[str, Field(pattern=r"^(first_response|resolution)$")] | None = None
 
 
 @event("ticket.resolved")

@@ -93,6 +93,17 @@ def test_add_matches_the_definition_and_inverts_elapsed(cal: Calendar, a: dateti
         assert due == brute_add(cal, a, d)
 
 
+@settings(max_examples=150, deadline=None)
+@given(calendars(), instants, st.integers(0, 12 * 60))
+def test_subtract_is_the_mirror_of_add(cal: Calendar, b: datetime, minutes: int) -> None:
+    d = timedelta(minutes=minutes)
+    start = cal.subtract(b, d)
+    assert cal.elapsed(start, b) == d
+    # and it is the latest such instant: a minute later, less than d remains
+    if d > timedelta(0):
+        assert cal.elapsed(start + MINUTE, b) < d
+
+
 def test_a_friday_evening_ticket_in_madrid_waits_for_monday() -> None:
     office = weekly("Europe/Madrid", {d: [("09:00", "18:00")] for d in range(5)})
     friday_5pm = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)  # 17:00 in Madrid

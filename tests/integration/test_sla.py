@@ -1,0 +1,251 @@
+"""SLA with an injected clock, on the real broker and database: warnings, breaches, escalation
+re-routed by a real routing process, exact pause credit, and timers that survive a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import yaml
+from aiokafka import AIOKafkaProducer
+
+from services.sla.__main__ import MIGRATIONS
+from services.sla.handlers import CONSUMER, Sla
+from services.sla.policy import DEFAULT_POLICY, Policy
+from shared import db
+from shared.bus import start_producer
+from shared.clock import ManualClock
+from shared.consumer import InboxConsumer
+from shared.events import Envelope, Payload
+from shared.events import catalogue as ev
+from shared.outbox import OutboxRelay
+from shared.topics import AGENT_EVENTS, TICKET_EVENTS
+from tests.conftest import Isolated
+from tests.kafka_tools import header, inbox_caught_up, produce, read_all
+from tests.support import Proc, eventually, free_port
+
+pytestmark = pytest.mark.timeout(180)
+T0 = datetime.now(UTC).replace(microsecond=0)
+
+
+def small_policy() -> Policy:
+    doc = yaml.safe_load(DEFAULT_POLICY.read_text())
+    doc["priorities"]["P1"] = {"first_response": 120, "resolution": 300, "calendar": "24x7"}
+    doc["escalation"] = [{"after_overdue": 0, "to_level": 2}, {"after_overdue": 60, "to_level": 3}]
+    return Policy.model_validate(doc)
+
+
+def envelope(payload: Payload, subject: str, at: datetime) -> Envelope:
+    return Envelope.new(payload, source="test", subject=subject, time=at)
+
+
+@dataclass
+class SlaRig:
+    iso: Isolated
+    clock: ManualClock
+    sla: Sla
+    tasks: list[asyncio.Task[None]]
+
+    async def settle(self) -> None:
+        """Everything in ticket.events applied and SLA's outbox empty."""
+        topic = self.iso.settings.topic(TICKET_EVENTS)
+
+        async def quiet() -> bool:
+            pending = await self.sla.pool.fetchval("SELECT count(*) FROM outbox")
+            return pending == 0 and await inbox_caught_up(self.iso.settings, "sla", CONSUMER, [topic])
+
+        await eventually(quiet, timeout=30, what="SLA to settle")
+
+    async def at(self, seconds: float) -> int:
+        self.clock.set(T0 + timedelta(seconds=seconds))
+        fired = await self.sla.fire_due(self.clock.now())
+        await self.settle()
+        return fired
+
+    async def emitted(self, ticket_id: str) -> list[Envelope]:
+        records = await read_all(self.iso.settings, self.iso.settings.topic(TICKET_EVENTS))
+        seen: set[str] = set()
+        out = []
+        for r in records:
+            if (
+                header(r, "ce_subject") == ticket_id
+                and header(r, "ce_source") == "sla"
+                and header(r, "ce_id") not in seen
+            ):
+                seen.add(header(r, "ce_id") or "")
+                out.append(Envelope.from_kafka(r.key, r.value, list(r.headers)))
+        return out
+
+
+async def start_rig(iso: Isolated, clock: ManualClock) -> SlaRig:
+    pool = await db.create_pool(iso.settings.database_url, "sla")
+    await db.migrate(pool, "sla", MIGRATIONS)
+    producer = await start_producer(iso.settings, "sla-test")
+    sla = Sla(iso.settings, pool, clock, small_policy())
+    consumer = InboxConsumer[Envelope](
+        iso.settings,
+        pool,
+        name=CONSUMER,
+        group_id=iso.settings.group("sla"),
+        topics=[iso.settings.topic(TICKET_EVENTS)],
+        handler=sla.on_ticket_event,
+    )
+    relay = OutboxRelay(pool, producer, "sla", poll_seconds=0.2)
+    tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
+    await asyncio.wait_for(consumer.joined.wait(), 30)
+    rig = SlaRig(iso, clock, sla, tasks)
+    rig.stop_all = lambda: _stop(consumer, relay, producer, pool, tasks)  # type: ignore[attr-defined]
+    return rig
+
+
+async def _stop(
+    consumer: Any, relay: Any, producer: AIOKafkaProducer, pool: Any, tasks: list[asyncio.Task[None]]
+) -> None:
+    consumer.stop()
+    relay.stop()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await producer.stop()
+    await pool.close()
+
+
+@pytest.fixture
+async def rig(fresh: Isolated) -> AsyncIterator[SlaRig]:
+    r = await start_rig(fresh, ManualClock(T0))
+    yield r
+    await r.stop_all()  # type: ignore[attr-defined]
+
+
+def opened(ticket_id: str, priority: str = "P1") -> ev.TicketOpened:
+    return ev.TicketOpened(
+        ticket_id=ticket_id,
+        requester="r@example.com",
+        subject="Caída total",
+        description="Nada funciona",
+        category="hardware",
+        impact="high",
+        urgency="high",
+        priority=priority,
+    )
+
+
+async def test_p1_warns_breaches_and_escalates_twice_with_a_reason(rig: SlaRig) -> None:
+    iso = rig.iso
+    routing_port = free_port()
+    routing = Proc(
+        "services.routing", {**iso.env, "ROUTING_PORT": str(routing_port)}, iso.log_dir, "routing", routing_port
+    )
+    routing.start()
+    try:
+        await routing.ready()
+        team = [
+            ev.AgentRegistered(agent_id="ana", name="Ana", email="a@x", skills=("hardware",), level=1, capacity=10),
+            ev.AgentRegistered(agent_id="leo", name="Leo", email="l@x", skills=("hardware",), level=2, capacity=10),
+        ]
+        await produce(iso.settings, iso.settings.topic(AGENT_EVENTS), [envelope(a, a.agent_id, T0) for a in team])
+        await eventually(lambda: _roster_size(routing_port, 2), what="the roster")
+        await produce(iso.settings, iso.settings.topic(TICKET_EVENTS), [envelope(opened("T-S1"), "T-S1", T0)])
+
+        async def owned_by_ana() -> bool:
+            return any(e.type == "ticket.assigned" for e in await _all(rig, "T-S1"))
+
+        await eventually(owned_by_ana, what="the first assignment")
+        await rig.settle()
+        [targets] = [e for e in await rig.emitted("T-S1") if e.type == "ticket.sla_targets_set"]
+        assert targets.data.first_response_due == T0 + timedelta(seconds=120)  # type: ignore[attr-defined]
+
+        assert await rig.at(89) == 0
+        assert await rig.at(90) == 1  # 75% of the first response
+        assert await rig.at(119) == 1  # 90%
+        assert await rig.at(120) == 1  # breach
+        assert await rig.at(299) == 2  # the resolution warnings, late but in order
+        assert await rig.at(300) == 2  # breach and the first escalation step
+        got = [
+            (e.type, getattr(e.data, "target", None), getattr(e.data, "fraction", None))
+            for e in await rig.emitted("T-S1")
+        ]
+        assert got[:8] == [
+            ("ticket.sla_targets_set", None, None),
+            ("ticket.sla_warning", "first_response", 0.75),
+            ("ticket.sla_warning", "first_response", 0.9),
+            ("ticket.sla_breached", "first_response", None),
+            ("ticket.sla_warning", "resolution", 0.75),
+            ("ticket.sla_warning", "resolution", 0.9),
+            ("ticket.sla_breached", "resolution", None),
+            ("ticket.escalated", "resolution", None),
+        ]
+        escalated = next(e.data for e in await rig.emitted("T-S1") if e.type == "ticket.escalated")
+        assert isinstance(escalated, ev.TicketEscalated)
+        assert (escalated.from_level, escalated.to_level) == (1, 2)
+        assert "Objetivo de resolución (P1) incumplido" in escalated.reason
+        assert "Responsable: ana (nivel 1)" in escalated.reason
+        assert "Owner: ana (level 1)" in escalated.reason_en
+
+        async def leo_has_it() -> bool:
+            assigned = [e for e in await _all(rig, "T-S1") if e.type == "ticket.assigned"]
+            return len(assigned) == 2 and assigned[-1].data.agent_id == "leo"  # type: ignore[attr-defined]
+
+        await eventually(leo_has_it, what="routing to re-route to the level-2 agent")
+        await rig.settle()
+        assert await rig.at(360) == 1  # the second step: level 3
+        steps = [e.data for e in await rig.emitted("T-S1") if e.type == "ticket.escalated"]
+        assert [(s.from_level, s.to_level) for s in steps] == [(1, 2), (2, 3)]  # type: ignore[attr-defined]
+        assert "Responsable: leo (nivel 2)" in steps[1].reason  # type: ignore[attr-defined]
+        assert await rig.at(3600) == 0  # nothing left to fire
+    finally:
+        routing.stop()
+
+
+async def _all(rig: SlaRig, ticket_id: str) -> list[Envelope]:
+    records = await read_all(rig.iso.settings, rig.iso.settings.topic(TICKET_EVENTS))
+    return [
+        Envelope.from_kafka(r.key, r.value, list(r.headers)) for r in records if header(r, "ce_subject") == ticket_id
+    ]
+
+
+async def _roster_size(port: int, n: int) -> bool:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=5) as http:
+        return len((await http.get(f"http://127.0.0.1:{port}/agents")).json()) >= n
+
+
+async def test_waiting_on_the_customer_never_breaches_and_the_pause_is_credited_exactly(rig: SlaRig) -> None:
+    topic = rig.iso.settings.topic(TICKET_EVENTS)
+    await produce(rig.iso.settings, topic, [envelope(opened("T-S2"), "T-S2", T0)])
+    await rig.settle()
+    ask = ev.TicketInfoRequested(ticket_id="T-S2", agent_id="ana", question="¿Modelo?")
+    await produce(rig.iso.settings, topic, [envelope(ask, "T-S2", T0 + timedelta(seconds=100))])
+    await rig.settle()
+    assert await rig.at(3600) == 0  # an hour waiting: nothing fires
+    reply = ev.TicketCustomerReplied(ticket_id="T-S2", requester="r@example.com", body="XJ-9")
+    await produce(rig.iso.settings, topic, [envelope(reply, "T-S2", T0 + timedelta(seconds=3600))])
+    await rig.settle()
+    [resumed] = [e for e in await rig.emitted("T-S2") if e.type == "ticket.sla_resumed"]
+    # 200 s of the 300 s resolution target were left when the question was asked
+    assert resumed.data.resolution_due == T0 + timedelta(seconds=3600 + 200)  # type: ignore[attr-defined]
+    types = [e.type for e in await rig.emitted("T-S2")]
+    assert "ticket.sla_breached" not in types[: types.index("ticket.sla_resumed")]
+    assert "ticket.sla_first_response_met" in types
+
+
+async def test_a_due_timer_fires_once_after_a_restart_even_with_two_instances(fresh: Isolated) -> None:
+    clock = ManualClock(T0)
+    first = await start_rig(fresh, clock)
+    await produce(fresh.settings, fresh.settings.topic(TICKET_EVENTS), [envelope(opened("T-S3"), "T-S3", T0)])
+    await first.settle()
+    await first.stop_all()  # type: ignore[attr-defined]
+    clock.set(T0 + timedelta(seconds=130))  # the first-response warnings and breach came due while down
+    a, b = await start_rig(fresh, clock), await start_rig(fresh, clock)
+    try:
+        counts = await asyncio.gather(a.sla.fire_due(clock.now()), b.sla.fire_due(clock.now()))
+        assert sum(counts) == 3
+        await a.settle()
+        kinds = [e.type for e in await a.emitted("T-S3")]
+        assert kinds.count("ticket.sla_warning") == 2 and kinds.count("ticket.sla_breached") == 1
+    finally:
+        await a.stop_all()  # type: ignore[attr-defined]
+        await b.stop_all()  # type: ignore[attr-defined]
