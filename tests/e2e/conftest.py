@@ -25,6 +25,7 @@ class Mesa:
     ports: dict[str, int]
     mail_dir: Path
     procs: dict[str, Proc] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -55,6 +56,7 @@ class Mesa:
     def proc(self, service: str) -> Proc:
         env = {**self.iso.env, **{f"{s.upper()}_PORT": str(p) for s, p in self.ports.items()}}
         env |= {"NOTIFY_SMTP_PORT": str(self.ports["smtp"]), "MESA_MAIL_DIR": str(self.mail_dir)}
+        env |= self.extra_env
         module = "services.notify.mailsink" if service == "smtp" else f"services.{service}"
         return Proc(module, env, self.iso.log_dir, service, None if service == "smtp" else self.ports[service])
 
@@ -73,9 +75,10 @@ def body_of(m: Message) -> str:
 
 
 @pytest.fixture(scope="module")
-async def mesa(isolated: Isolated) -> AsyncIterator[Mesa]:
+async def mesa(isolated: Isolated, request: pytest.FixtureRequest) -> AsyncIterator[Mesa]:
+    """A module may set `EXTRA_ENV = {...}` (a small SLA policy, say) for its services."""
     ports = {s: free_port() for s in (*SERVICES, "smtp")}
-    system = Mesa(isolated, ports, isolated.log_dir / "mail")
+    system = Mesa(isolated, ports, isolated.log_dir / "mail", extra_env=getattr(request.module, "EXTRA_ENV", {}))
     try:
         smtp = system.proc("smtp").start()
         system.procs["smtp"] = smtp
