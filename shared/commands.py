@@ -104,6 +104,15 @@ class Escalate(Command):
     reason: Text
 
 
+class Categorize(Command):
+    """Staff correct the category or re-judge impact and urgency (the priority follows)."""
+
+    category: Category | None = None
+    impact: Level | None = None
+    urgency: Level | None = None
+    reason: Short
+
+
 # The HTTP path segment of each command on an existing ticket, and its model.
 TICKET_COMMANDS: dict[str, type[Command]] = {
     "comment": Comment,
@@ -116,6 +125,7 @@ TICKET_COMMANDS: dict[str, type[Command]] = {
     "close": Close,
     "feedback": Feedback,
     "escalate": Escalate,
+    "categorize": Categorize,
 }
 NAME_OF: dict[type[Command], str] = {model: name for name, model in TICKET_COMMANDS.items()}
 NAME_OF[OpenTicket] = "open"

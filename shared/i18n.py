@@ -51,6 +51,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Cabecera X-Mesa-Actor no válida: se espera «rol:id» con rol requester, agent, supervisor o system.",
         "en": "Invalid X-Mesa-Actor header: expected 'role:id' with role requester, agent, supervisor or system.",
     },
+    "nothing_changes": {
+        "es": "El ticket ya tiene esa categoría, impacto y urgencia.",
+        "en": "The ticket already has that category, impact and urgency.",
+    },
     "unknown_command": {
         "es": "Orden desconocida «{command}». Órdenes válidas: {valid}.",
         "en": "Unknown command '{command}'. Valid commands: {valid}.",

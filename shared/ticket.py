@@ -75,6 +75,10 @@ def evolve(ticket: Ticket | None, env: Envelope) -> Ticket | None:
     match d:
         case ev.TicketCategorized():
             changes |= {"category": d.category, "priority": d.priority}
+            if d.impact is not None:
+                changes["impact"] = d.impact
+            if d.urgency is not None:
+                changes["urgency"] = d.urgency
         case ev.TicketAssigned():
             changes |= {"owner": d.agent_id, "level": max(ticket.level, d.level)}
             if status == Status.new:

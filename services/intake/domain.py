@@ -302,4 +302,22 @@ def decide(cmd: c.Command, ticket: Ticket, actor: c.Actor) -> list[Payload]:
                     by=actor.id,
                 )
             ]
+        case c.Categorize():
+            need_staff()
+            need_status(*OPEN_STATUSES)
+            category = cmd.category or ticket.category
+            impact, urgency = cmd.impact or ticket.impact, cmd.urgency or ticket.urgency
+            if (category, impact, urgency) == (ticket.category, ticket.impact, ticket.urgency):
+                raise CommandRejected("nothing_changes")
+            return [
+                ev.TicketCategorized(
+                    ticket_id=tid,
+                    category=category,
+                    priority=priority(impact, urgency),
+                    reason=cmd.reason,
+                    impact=impact,
+                    urgency=urgency,
+                    by=actor.id,
+                )
+            ]
     raise CommandRejected("unknown_command", 400, command=name, valid=", ".join(c.TICKET_COMMANDS))

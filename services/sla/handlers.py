@@ -105,7 +105,33 @@ class Sla:
                     return await self._emit(conn, self._new(met, tid, env))
             case ev.TicketReopened():
                 return await self._resume(conn, tid, env)
+            case ev.TicketCategorized():
+                return await self._retarget(conn, tid, data.priority, env)
         return []
+
+    async def _retarget(self, conn: asyncpg.Connection, tid: str, new: ev.Priority, cause: Envelope) -> Emitted:
+        """A new priority gets the new priority's targets; the time already spent still counts.
+        The log keeps both ticket.sla_targets_set events."""
+        c = await conn.fetchrow("SELECT * FROM clocks WHERE ticket_id = $1", tid)
+        t = await conn.fetchrow("SELECT opened_at FROM tickets WHERE id = $1", tid)
+        if c is None or t is None or t["opened_at"] is None or c["priority"] == new.value or c["stopped_at"]:
+            return []
+        now = cause.time
+        old_cal, spec = self._cal(c["calendar"]), self.policy.priorities[new]
+        cal = self._cal(spec.calendar)
+        left = c["remaining"] if c["paused_at"] is not None else old_cal.elapsed(now, c["resolution_due"])
+        spent = max(c["resolution_target"] - left, timedelta(0))
+        remaining = max(spec.resolution - spent, timedelta(0))
+        first_due = c["first_response_due"] if c["first_response_at"] else cal.add(t["opened_at"], spec.first_response)
+        payload = ev.TicketSlaTargetsSet(
+            ticket_id=tid,
+            priority=new,
+            first_response_due=first_due,
+            resolution_due=cal.add(now, remaining),
+            calendar=spec.calendar,
+            remaining=remaining if c["paused_at"] is not None else None,
+        )
+        return await self._emit(conn, self._new(payload, tid, cause))
 
     async def _first_response(self, conn: asyncpg.Connection, tid: str, cause: Envelope) -> Emitted:
         row = await conn.fetchrow("SELECT first_response_at FROM clocks WHERE ticket_id = $1", tid)
@@ -136,6 +162,8 @@ class Sla:
             env.time,
         )
         match data:
+            case ev.TicketOpened():
+                await conn.execute("UPDATE tickets SET opened_at = $2 WHERE id = $1", tid, env.time)
             case ev.TicketAssigned():
                 await conn.execute(
                     "UPDATE tickets SET owner = $2, level = greatest(level, $3) WHERE id = $1",
@@ -147,10 +175,14 @@ class Sla:
                 await conn.execute("UPDATE tickets SET level = greatest(level, $2) WHERE id = $1", tid, data.to_level)
             case ev.TicketSlaTargetsSet():
                 spec = self.policy.priorities[data.priority]
-                inserted = await conn.fetchval(
+                await conn.execute(
                     "INSERT INTO clocks(ticket_id, priority, targets_event_id, calendar, first_response_due,"
                     " resolution_due, first_target, resolution_target) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-                    " ON CONFLICT (ticket_id) DO NOTHING RETURNING 1",
+                    " ON CONFLICT (ticket_id) DO UPDATE SET priority = $2, targets_event_id = $3, calendar = $4,"
+                    " first_response_due = $5, first_target = $7, resolution_target = $8,"
+                    # a re-target while paused keeps the clock paused, with the new time left
+                    " resolution_due = CASE WHEN clocks.paused_at IS NULL THEN $6 ELSE clocks.resolution_due END,"
+                    " remaining = CASE WHEN clocks.paused_at IS NULL THEN clocks.remaining ELSE $9 END",
                     tid,
                     data.priority.value,
                     env.id,
@@ -159,9 +191,10 @@ class Sla:
                     data.resolution_due,
                     spec.first_response,
                     spec.resolution,
+                    data.remaining,
                 )
-                if inserted:
-                    await self._schedule(conn, tid)
+                await conn.execute("DELETE FROM timers WHERE ticket_id = $1", tid)
+                await self._schedule(conn, tid)
             case ev.TicketSlaFirstResponseMet():
                 await conn.execute(
                     "UPDATE clocks SET first_response_at = coalesce(first_response_at, $2) WHERE ticket_id = $1",

@@ -8,7 +8,7 @@ upcaster from version n to n+1.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -170,10 +170,15 @@ class TicketOpened(Payload):
 
 @event("ticket.categorized")
 class TicketCategorized(Payload):
+    """Category, impact or urgency changed by hand; `priority` follows from the matrix."""
+
     ticket_id: Id
     category: Category
     priority: Priority
     reason: Short
+    impact: Level | None = None
+    urgency: Level | None = None
+    by: Id | None = None
 
 
 class CandidateView(BaseModel):
@@ -247,11 +252,15 @@ class TicketCustomerReplied(Payload):
 
 @event("ticket.sla_targets_set")
 class TicketSlaTargetsSet(Payload):
+    """Set at opening, and again when the priority changes. `remaining`: set when the new
+    targets arrive while the clock is paused (the business time left once it resumes)."""
+
     ticket_id: Id
     priority: Priority
     first_response_due: datetime
     resolution_due: datetime
     calendar: Short = "24x7"
+    remaining: timedelta | None = None
 
 
 @event("ticket.sla_first_response_met")

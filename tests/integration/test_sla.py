@@ -249,3 +249,24 @@ async def test_a_due_timer_fires_once_after_a_restart_even_with_two_instances(fr
     finally:
         await a.stop_all()  # type: ignore[attr-defined]
         await b.stop_all()  # type: ignore[attr-defined]
+
+
+async def test_a_priority_change_retargets_and_the_log_keeps_both(rig: SlaRig) -> None:
+    topic = rig.iso.settings.topic(TICKET_EVENTS)
+    await produce(rig.iso.settings, topic, [envelope(opened("T-S4", "P3"), "T-S4", T0)])
+    await rig.settle()
+    change = ev.TicketCategorized(
+        ticket_id="T-S4", category="hardware", priority="P1", reason="Afecta a todas las cajas", urgency="high"
+    )
+    later = T0 + timedelta(seconds=60)
+    await produce(rig.iso.settings, topic, [envelope(change, "T-S4", later)])
+    await rig.settle()
+    targets = [e.data for e in await rig.emitted("T-S4") if e.type == "ticket.sla_targets_set"]
+    assert [t.priority for t in targets] == ["P3", "P1"]  # type: ignore[attr-defined]
+    policy = small_policy()
+    spent = policy.calendar(policy.priorities["P3"].calendar).elapsed(T0, later)  # type: ignore[index]
+    assert targets[1].resolution_due == later + timedelta(seconds=300) - spent  # type: ignore[attr-defined]
+    assert targets[1].first_response_due == T0 + timedelta(seconds=120)  # type: ignore[attr-defined]
+    assert await rig.at(120) >= 1  # the P1 first-response breach (and warnings) now apply
+    kinds = [e.type for e in await rig.emitted("T-S4")]
+    assert "ticket.sla_breached" in kinds

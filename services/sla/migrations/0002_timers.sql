@@ -27,6 +27,7 @@ CREATE TABLE clocks (
 -- What SLA knows of the ticket, for the escalation's reason.
 CREATE TABLE tickets (
     id            text PRIMARY KEY,
+    opened_at     timestamptz,
     owner         text,
     level         integer     NOT NULL DEFAULT 1,
     last_event    text        NOT NULL,

@@ -94,6 +94,7 @@ COMMANDS: dict[str, c.Command] = {
     "close": c.Close(reason="done"),
     "feedback": c.Feedback(rating=4),
     "escalate": c.Escalate(reason="Necesita nivel 2"),
+    "categorize": c.Categorize(category="network", urgency="low", reason="Es la red"),
 }
 ACTORS = {"requester": REQ, "agent": AGENT, "stranger": c.Actor("requester", "otro@example.com")}
 
@@ -143,6 +144,7 @@ def allowed(name: str, actor: str, t: Ticket) -> bool:
         ("close", "agent"): s == Status.resolved,
         ("feedback", "requester"): s in (Status.resolved, Status.closed) and t.feedback_rating is None,
         ("escalate", "agent"): open_ and t.level < 3,
+        ("categorize", "agent"): open_ and (t.category, t.urgency) != ("network", "low"),
     }
     return rules.get((name, actor), False)
 
@@ -184,6 +186,8 @@ def test_every_command_in_every_status_follows_the_rules(walk: list[tuple[str, s
             assert t.status in (Status.assigned, Status.new) and t.reopen_count == before.reopen_count + 1
         if name == "escalate":
             assert t.level == before.level + 1
+        if name == "categorize":
+            assert (t.category, t.urgency, t.priority) == ("network", "low", "P3")  # high impact, low urgency
 
 
 def test_feedback_only_once_and_messages_in_both_languages() -> None:
