@@ -142,6 +142,8 @@ class Notify:
                 await self._queue(conn, env, to_requester, "info_requested", lang, base | {"question": data.question})
             case ev.TicketCommented() if data.author_role == "agent" and not data.internal:
                 await self._queue(conn, env, to_requester, "update", lang, base | {"body": data.body})
+            case ev.TicketInfoReminder():
+                await self._queue(conn, env, to_requester, "reminder", lang, base)
             case ev.TicketResolved():
                 await self._queue(conn, env, to_requester, "resolved", lang, base | {"summary": data.summary})
             case ev.TicketClosed():

@@ -64,6 +64,20 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "Hello,\n\nThere is an update on your ticket {{ ticket_id }} '{{ subject }}':\n\n{{ body }}\n\n{{ url }}\n",
         ),
     },
+    "reminder": {
+        "es": (
+            "[{{ ticket_id }}] Seguimos esperando tu respuesta",
+            "Hola:\n\nTu ticket {{ ticket_id }} «{{ subject }}» está a la espera de la información que te pedimos. "
+            "Sin ella no podemos avanzar; si no recibimos respuesta, lo daremos por resuelto más adelante.\n\n"
+            "Responde desde {{ url }}\n",
+        ),
+        "en": (
+            "[{{ ticket_id }}] We are still waiting for your answer",
+            "Hello,\n\nYour ticket {{ ticket_id }} '{{ subject }}' is waiting for the information we asked for. "
+            "We cannot move forward without it; if we hear nothing, we will mark it resolved later on.\n\n"
+            "Reply at {{ url }}\n",
+        ),
+    },
     "resolved": {
         "es": (
             "[{{ ticket_id }}] Tu ticket está resuelto: ¿nos lo confirmas?",

@@ -103,7 +103,7 @@ class Sla:
                 if row is not None and not row["resolution_breached"] and "met" not in row["fired"]:
                     met = ev.TicketSlaMet(ticket_id=tid, due=row["resolution_due"], at=env.time)
                     return await self._emit(conn, self._new(met, tid, env))
-            case ev.TicketReopened():
+            case ev.TicketReopened() | ev.TicketResolutionRejected():
                 return await self._resume(conn, tid, env)
             case ev.TicketCategorized():
                 return await self._retarget(conn, tid, data.priority, env)
@@ -163,7 +163,9 @@ class Sla:
         )
         match data:
             case ev.TicketOpened():
-                await conn.execute("UPDATE tickets SET opened_at = $2 WHERE id = $1", tid, env.time)
+                await conn.execute(
+                    "UPDATE tickets SET opened_at = $2, language = $3 WHERE id = $1", tid, env.time, data.language
+                )
             case ev.TicketAssigned():
                 await conn.execute(
                     "UPDATE tickets SET owner = $2, level = greatest(level, $3) WHERE id = $1",
@@ -204,9 +206,18 @@ class Sla:
                 await conn.execute("DELETE FROM timers WHERE ticket_id = $1 AND kind LIKE '%first_response%'", tid)
             case ev.TicketSlaPaused():
                 await self._stop_resolution(conn, tid, data.at, paused=True)
+                life = self.policy.lifecycle
+                await self._timer(conn, tid, "remind", data.at + life.waiting_reminder)
+                await self._timer(conn, tid, "autoresolve", data.at + life.auto_resolve_after)
             case ev.TicketResolved():
                 await self._stop_resolution(conn, tid, env.time, paused=False)
                 await conn.execute("DELETE FROM timers WHERE ticket_id = $1", tid)
+                await conn.execute(
+                    "UPDATE clocks SET fired = array_remove(fired, 'autoclose') WHERE ticket_id = $1", tid
+                )
+                await self._timer(conn, tid, "autoclose", env.time + self.policy.lifecycle.auto_close_after)
+            case ev.TicketResolutionRejected() | ev.TicketReopened():
+                await conn.execute("DELETE FROM timers WHERE ticket_id = $1 AND kind = 'autoclose'", tid)
             case ev.TicketClosed():
                 await conn.execute(
                     "UPDATE clocks SET stopped_at = coalesce(stopped_at, $2) WHERE ticket_id = $1", tid, env.time
@@ -215,10 +226,13 @@ class Sla:
                 await conn.execute("UPDATE tickets SET open = false WHERE id = $1", tid)
             case ev.TicketSlaResumed():
                 await conn.execute(
-                    "UPDATE clocks SET paused_at = NULL, stopped_at = NULL, remaining = NULL, resolution_due = $2"
-                    " WHERE ticket_id = $1",
+                    "UPDATE clocks SET paused_at = NULL, stopped_at = NULL, remaining = NULL, resolution_due = $2,"
+                    " fired = array_remove(array_remove(fired, 'remind'), 'autoresolve') WHERE ticket_id = $1",
                     tid,
                     data.resolution_due,
+                )
+                await conn.execute(
+                    "DELETE FROM timers WHERE ticket_id = $1 AND kind IN ('remind', 'autoresolve', 'autoclose')", tid
                 )
                 await conn.execute("UPDATE tickets SET open = true WHERE id = $1", tid)
                 await self._schedule(conn, tid)
@@ -230,6 +244,18 @@ class Sla:
                 await self._mark(conn, tid, f"breach:{data.target}")
             case ev.TicketSlaMet():
                 await self._mark(conn, tid, "met")
+            case ev.TicketInfoReminder():
+                await self._mark(conn, tid, "remind")
+
+    async def _timer(self, conn: asyncpg.Connection, tid: str, kind: str, due: datetime) -> None:
+        await conn.execute(
+            "INSERT INTO timers(ticket_id, kind, due_at) SELECT $1, $2, $3 FROM clocks"
+            " WHERE ticket_id = $1 AND NOT ($2 = ANY(fired))"
+            " ON CONFLICT (ticket_id, kind) DO UPDATE SET due_at = $3",
+            tid,
+            kind,
+            due,
+        )
 
     async def _mark(self, conn: asyncpg.Connection, tid: str, kind: str) -> None:
         await conn.execute(
@@ -241,12 +267,17 @@ class Sla:
 
     async def _stop_resolution(self, conn: asyncpg.Connection, tid: str, at: datetime, *, paused: bool) -> None:
         row = await conn.fetchrow("SELECT * FROM clocks WHERE ticket_id = $1", tid)
-        if row is None or row["remaining"] is not None:
+        if row is None:
             return
-        left = self._cal(row["calendar"]).elapsed(at, row["resolution_due"])
+        # already paused (a resolution while waiting on the customer): the time left was kept then
+        left = row["remaining"]
+        if left is None:
+            left = self._cal(row["calendar"]).elapsed(at, row["resolution_due"])
         await conn.execute(
-            "UPDATE clocks SET remaining = $2, paused_at = CASE WHEN $3 THEN $4::timestamptz ELSE paused_at END,"
-            " stopped_at = CASE WHEN $3 THEN stopped_at ELSE $4::timestamptz END WHERE ticket_id = $1",
+            "UPDATE clocks SET remaining = $2,"
+            " paused_at = CASE WHEN $3 THEN coalesce(paused_at, $4::timestamptz) ELSE paused_at END,"
+            " stopped_at = CASE WHEN $3 THEN stopped_at ELSE coalesce(stopped_at, $4::timestamptz) END"
+            " WHERE ticket_id = $1",
             tid,
             left,
             paused,
@@ -325,7 +356,11 @@ class Sla:
         self, conn: asyncpg.Connection, tid: str, kind: str, due: datetime, now: datetime
     ) -> Payload | None:
         c = await conn.fetchrow("SELECT * FROM clocks WHERE ticket_id = $1", tid)
-        if c is None or c["stopped_at"] is not None or c["paused_at"] is not None or kind in c["fired"]:
+        if c is None or kind in c["fired"]:
+            return None
+        if kind in ("remind", "autoresolve", "autoclose"):
+            return await self._lifecycle_event(conn, c, kind)
+        if c["stopped_at"] is not None or c["paused_at"] is not None:
             return None
         parts = kind.split(":")
         if parts[0] == "warn":
@@ -350,6 +385,32 @@ class Sla:
             by=f"system:{NAME}",
             target="resolution",
         )
+
+    async def _lifecycle_event(self, conn: asyncpg.Connection, c: asyncpg.Record, kind: str) -> Payload | None:
+        tid = c["ticket_id"]
+        t = await conn.fetchrow("SELECT * FROM tickets WHERE id = $1", tid)
+        if t is None or not t["open"]:
+            return None
+        if kind == "autoclose":
+            if c["stopped_at"] is None:
+                return None  # no longer resolved
+            return ev.TicketClosed(ticket_id=tid, by="system", reason="auto")
+        if c["paused_at"] is None:
+            return None  # the customer answered meanwhile
+        if kind == "remind":
+            return ev.TicketInfoReminder(ticket_id=tid, asked_at=c["paused_at"])
+        span = self.policy.lifecycle.auto_resolve_after
+        whole_days = span >= timedelta(days=1) and span % timedelta(days=1) == timedelta(0)
+        es_span = f"{span.days} días" if whole_days else _human(span)
+        en_span = f"{span.days} days" if whole_days else _human(span)
+        summary = (
+            f"Resuelto automáticamente: no recibimos respuesta a nuestra pregunta en {es_span}. "
+            "Si el problema continúa, puedes reabrir el ticket."
+            if t["language"] == "es"
+            else f"Resolved automatically: we got no answer to our question in {en_span}. "
+            "If the problem continues, you can reopen the ticket."
+        )
+        return ev.TicketResolved(ticket_id=tid, agent_id="system", summary=summary)
 
     def _reasons(self, c: asyncpg.Record, t: asyncpg.Record, now: datetime) -> tuple[str, str]:
         zone = ZoneInfo(self._cal(c["calendar"]).timezone)

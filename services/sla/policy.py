@@ -68,6 +68,15 @@ class EscalationStep(BaseModel):
     to_level: Annotated[int, Field(ge=2, le=3)]
 
 
+class Lifecycle(BaseModel):
+    """Wall-clock timers of a ticket's life (days of silence are days, not working hours)."""
+
+    model_config = ConfigDict(extra="forbid")
+    waiting_reminder: Duration = timedelta(days=2)  # remind the requester of an open question
+    auto_resolve_after: Duration = timedelta(days=7)  # no answer: resolve, saying why
+    auto_close_after: Duration = timedelta(days=3)  # resolved, neither confirmed nor rejected: close
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int
@@ -75,6 +84,7 @@ class Policy(BaseModel):
     priorities: dict[Priority, TargetSpec]
     warn_at: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default_factory=lambda: [0.75, 0.9])
     escalation: list[EscalationStep] = Field(default_factory=list)
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle)
     _built: dict[str, Calendar] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, _: Any) -> None:

@@ -290,6 +290,14 @@ class TicketSlaWarning(Payload):
     fraction: Annotated[float, Field(gt=0, lt=1)] = 0.75
 
 
+@event("ticket.info_reminder")
+class TicketInfoReminder(Payload):
+    """The requester has not answered our question for a while: remind them."""
+
+    ticket_id: Id
+    asked_at: datetime
+
+
 @event("ticket.sla_met")
 class TicketSlaMet(Payload):
     """The ticket was resolved within its resolution target."""

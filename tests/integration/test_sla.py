@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from services.sla.__main__ import MIGRATIONS
 from services.sla.handlers import CONSUMER, Sla
-from services.sla.policy import DEFAULT_POLICY, Policy
+from services.sla.policy import DEFAULT_POLICY, Lifecycle, Policy
 from shared import db
 from shared.bus import start_producer
 from shared.clock import ManualClock
@@ -36,6 +36,7 @@ def small_policy() -> Policy:
     doc = yaml.safe_load(DEFAULT_POLICY.read_text())
     doc["priorities"]["P1"] = {"first_response": 120, "resolution": 300, "calendar": "24x7"}
     doc["escalation"] = [{"after_overdue": 0, "to_level": 2}, {"after_overdue": 60, "to_level": 3}]
+    doc["lifecycle"] = {"waiting_reminder": "1m", "auto_resolve_after": "2m", "auto_close_after": "90s"}
     return Policy.model_validate(doc)
 
 
@@ -214,6 +215,7 @@ async def _roster_size(port: int, n: int) -> bool:
 
 
 async def test_waiting_on_the_customer_never_breaches_and_the_pause_is_credited_exactly(rig: SlaRig) -> None:
+    rig.sla.policy.lifecycle = Lifecycle()  # days, not minutes: an hour of waiting reminds nobody
     topic = rig.iso.settings.topic(TICKET_EVENTS)
     await produce(rig.iso.settings, topic, [envelope(opened("T-S2"), "T-S2", T0)])
     await rig.settle()
@@ -270,3 +272,52 @@ async def test_a_priority_change_retargets_and_the_log_keeps_both(rig: SlaRig) -
     assert await rig.at(120) >= 1  # the P1 first-response breach (and warnings) now apply
     kinds = [e.type for e in await rig.emitted("T-S4")]
     assert "ticket.sla_breached" in kinds
+
+
+async def test_silence_gets_a_reminder_then_an_automatic_resolution_then_an_automatic_close(rig: SlaRig) -> None:
+    topic = rig.iso.settings.topic(TICKET_EVENTS)
+    await produce(rig.iso.settings, topic, [envelope(opened("T-S5", "P4"), "T-S5", T0)])
+    await rig.settle()
+    asked = T0 + timedelta(seconds=10)
+    question = ev.TicketInfoRequested(ticket_id="T-S5", agent_id="ana", question="¿Número de serie?")
+    await produce(rig.iso.settings, topic, [envelope(question, "T-S5", asked)])
+    await rig.settle()
+    assert await rig.at(69) == 0
+    assert await rig.at(70) == 1  # a minute of silence: remind
+    assert await rig.at(129) == 0
+    assert await rig.at(130) == 1  # two minutes: resolve, saying why
+    assert await rig.at(219) == 0
+    assert await rig.at(220) == 1  # resolved 90 s ago, neither confirmed nor rejected: close
+    got = [
+        e for e in await rig.emitted("T-S5") if e.type in ("ticket.info_reminder", "ticket.resolved", "ticket.closed")
+    ]
+    assert [e.type for e in got] == ["ticket.info_reminder", "ticket.resolved", "ticket.closed"]
+    assert got[0].data.asked_at == asked  # type: ignore[attr-defined]
+    assert "no recibimos respuesta a nuestra pregunta en 2 min" in got[1].data.summary  # type: ignore[attr-defined]
+    assert got[2].data.reason == "auto"  # type: ignore[attr-defined]
+    assert await rig.at(10_000) == 0
+
+
+async def test_an_answer_cancels_the_reminder_and_a_confirmation_the_auto_close(rig: SlaRig) -> None:
+    topic = rig.iso.settings.topic(TICKET_EVENTS)
+    await produce(rig.iso.settings, topic, [envelope(opened("T-S6", "P4"), "T-S6", T0)])
+    question = ev.TicketInfoRequested(ticket_id="T-S6", agent_id="ana", question="¿Modelo?")
+    answer = ev.TicketCustomerReplied(ticket_id="T-S6", requester="r@example.com", body="XJ-9")
+    await produce(
+        rig.iso.settings,
+        topic,
+        [envelope(question, "T-S6", T0 + timedelta(seconds=5)), envelope(answer, "T-S6", T0 + timedelta(seconds=30))],
+    )
+    await rig.settle()
+    resolved = ev.TicketResolved(ticket_id="T-S6", agent_id="ana", summary="Cambiado")
+    closed = ev.TicketClosed(ticket_id="T-S6", by="r@example.com", reason="resolution confirmed")
+    await produce(
+        rig.iso.settings,
+        topic,
+        [envelope(resolved, "T-S6", T0 + timedelta(seconds=40)), envelope(closed, "T-S6", T0 + timedelta(seconds=50))],
+    )
+    await rig.settle()
+    assert await rig.at(10_000) == 0
+    kinds = [e.type for e in await rig.emitted("T-S6")]
+    assert not {"ticket.info_reminder", "ticket.resolved", "ticket.closed"} & set(kinds)
+    assert "ticket.sla_met" in kinds

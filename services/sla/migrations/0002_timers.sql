@@ -28,6 +28,7 @@ CREATE TABLE clocks (
 CREATE TABLE tickets (
     id            text PRIMARY KEY,
     opened_at     timestamptz,
+    language      text        NOT NULL DEFAULT 'es',
     owner         text,
     level         integer     NOT NULL DEFAULT 1,
     last_event    text        NOT NULL,
@@ -37,7 +38,7 @@ CREATE TABLE tickets (
 
 CREATE TABLE timers (
     ticket_id text        NOT NULL,
-    kind      text        NOT NULL,  -- warn:<target>:<fraction> | breach:<target> | escalate:<step>
+    kind      text        NOT NULL,  -- warn:<target>:<f> | breach:<target> | escalate:<n> | remind | autoresolve | autoclose
     due_at    timestamptz NOT NULL,
     PRIMARY KEY (ticket_id, kind)
 );
