@@ -86,6 +86,8 @@ class Sla:
                     first_response_due=cal.add(env.time, spec.first_response),
                     resolution_due=cal.add(env.time, spec.resolution),
                     calendar=spec.calendar,
+                    first_response_target=spec.first_response,
+                    resolution_target=spec.resolution,
                 )
                 return await self._emit(conn, self._new(payload, tid, env))
             case ev.TicketCommented() if data.author_role == "agent" and not data.internal:
@@ -130,6 +132,8 @@ class Sla:
             resolution_due=cal.add(now, remaining),
             calendar=spec.calendar,
             remaining=remaining if c["paused_at"] is not None else None,
+            first_response_target=spec.first_response,
+            resolution_target=spec.resolution,
         )
         return await self._emit(conn, self._new(payload, tid, cause))
 
@@ -191,8 +195,8 @@ class Sla:
                     data.calendar,
                     data.first_response_due,
                     data.resolution_due,
-                    spec.first_response,
-                    spec.resolution,
+                    data.first_response_target or spec.first_response,
+                    data.resolution_target or spec.resolution,
                     data.remaining,
                 )
                 await conn.execute("DELETE FROM timers WHERE ticket_id = $1", tid)

@@ -261,6 +261,9 @@ class TicketSlaTargetsSet(Payload):
     resolution_due: datetime
     calendar: Short = "24x7"
     remaining: timedelta | None = None
+    # the policy's target lengths when these were set: a later policy change does not alter them
+    first_response_target: timedelta | None = None
+    resolution_target: timedelta | None = None
 
 
 @event("ticket.sla_first_response_met")
