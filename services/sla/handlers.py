@@ -88,6 +88,7 @@ class Sla:
                     calendar=spec.calendar,
                     first_response_target=spec.first_response,
                     resolution_target=spec.resolution,
+                    next_response_target=spec.next_response,
                 )
                 return await self._emit(conn, self._new(payload, tid, env))
             case ev.TicketCommented() if data.author_role == "agent" and not data.internal:
@@ -134,6 +135,7 @@ class Sla:
             remaining=remaining if c["paused_at"] is not None else None,
             first_response_target=spec.first_response,
             resolution_target=spec.resolution,
+            next_response_target=spec.next_response,
         )
         return await self._emit(conn, self._new(payload, tid, cause))
 
@@ -183,12 +185,14 @@ class Sla:
                 spec = self.policy.priorities[data.priority]
                 await conn.execute(
                     "INSERT INTO clocks(ticket_id, priority, targets_event_id, calendar, first_response_due,"
-                    " resolution_due, first_target, resolution_target) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                    " resolution_due, first_target, resolution_target, next_target)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10)"
                     " ON CONFLICT (ticket_id) DO UPDATE SET priority = $2, targets_event_id = $3, calendar = $4,"
                     " first_response_due = $5, first_target = $7, resolution_target = $8,"
                     # a re-target while paused keeps the clock paused, with the new time left
                     " resolution_due = CASE WHEN clocks.paused_at IS NULL THEN $6 ELSE clocks.resolution_due END,"
-                    " remaining = CASE WHEN clocks.paused_at IS NULL THEN clocks.remaining ELSE $9 END",
+                    " remaining = CASE WHEN clocks.paused_at IS NULL THEN clocks.remaining ELSE $9 END,"
+                    " next_target = $10",
                     tid,
                     data.priority.value,
                     env.id,
@@ -198,9 +202,14 @@ class Sla:
                     data.first_response_target or spec.first_response,
                     data.resolution_target or spec.resolution,
                     data.remaining,
+                    data.next_response_target if data.next_response_target is not None else spec.next_response,
                 )
                 await conn.execute("DELETE FROM timers WHERE ticket_id = $1", tid)
                 await self._schedule(conn, tid)
+            case ev.TicketCommented() if data.author_role == "agent" and not data.internal:
+                await self._next_response_cycle(conn, tid, env.time)
+            case ev.TicketInfoRequested():
+                await self._next_response_cycle(conn, tid, env.time)
             case ev.TicketSlaFirstResponseMet():
                 await conn.execute(
                     "UPDATE clocks SET first_response_at = coalesce(first_response_at, $2) WHERE ticket_id = $1",
@@ -229,6 +238,14 @@ class Sla:
                 await conn.execute("DELETE FROM timers WHERE ticket_id = $1", tid)
                 await conn.execute("UPDATE tickets SET open = false WHERE id = $1", tid)
             case ev.TicketSlaResumed():
+                c = await conn.fetchrow("SELECT calendar, next_remaining FROM clocks WHERE ticket_id = $1", tid)
+                if c is not None and c["next_remaining"] is not None:
+                    next_due = self._cal(c["calendar"]).add(data.at, c["next_remaining"])
+                    await conn.execute(
+                        "UPDATE clocks SET next_response_due = $2, next_remaining = NULL WHERE ticket_id = $1",
+                        tid,
+                        next_due,
+                    )
                 await conn.execute(
                     "UPDATE clocks SET paused_at = NULL, stopped_at = NULL, remaining = NULL, resolution_due = $2,"
                     " fired = array_remove(array_remove(fired, 'remind'), 'autoresolve') WHERE ticket_id = $1",
@@ -243,13 +260,29 @@ class Sla:
             case ev.TicketSlaWarning():
                 await self._mark(conn, tid, f"warn:{data.target}:{data.fraction}")
             case ev.TicketSlaBreached():
-                column = "first_breached" if data.target == "first_response" else "resolution_breached"
-                await conn.execute(f"UPDATE clocks SET {column} = true WHERE ticket_id = $1", tid)
+                column = {"first_response": "first_breached", "resolution": "resolution_breached"}.get(data.target)
+                if column:
+                    await conn.execute(f"UPDATE clocks SET {column} = true WHERE ticket_id = $1", tid)
                 await self._mark(conn, tid, f"breach:{data.target}")
             case ev.TicketSlaMet():
                 await self._mark(conn, tid, "met")
             case ev.TicketInfoReminder():
                 await self._mark(conn, tid, "remind")
+
+    async def _next_response_cycle(self, conn: asyncpg.Connection, tid: str, at: datetime) -> None:
+        """A public answer from an agent: the next update is due one next-response target later."""
+        c = await conn.fetchrow("SELECT calendar, next_target, stopped_at FROM clocks WHERE ticket_id = $1", tid)
+        if c is None or c["next_target"] is None or c["stopped_at"] is not None:
+            return
+        due = self._cal(c["calendar"]).add(at, c["next_target"])
+        await conn.execute(
+            "UPDATE clocks SET next_response_due = $2, next_remaining = NULL,"
+            " fired = array(SELECT f FROM unnest(fired) f WHERE f NOT LIKE '%next_response%') WHERE ticket_id = $1",
+            tid,
+            due,
+        )
+        await conn.execute("DELETE FROM timers WHERE ticket_id = $1 AND kind LIKE '%next_response%'", tid)
+        await self._schedule(conn, tid)
 
     async def _timer(self, conn: asyncpg.Connection, tid: str, kind: str, due: datetime) -> None:
         await conn.execute(
@@ -287,8 +320,20 @@ class Sla:
             paused,
             at,
         )
+        if row["next_response_due"] is not None and row["next_remaining"] is None:
+            # waiting on the customer pauses the next-response clock too; resolving ends it
+            next_left = self._cal(row["calendar"]).elapsed(at, row["next_response_due"]) if paused else None
+            await conn.execute(
+                "UPDATE clocks SET next_remaining = $2, next_response_due = CASE WHEN $3 THEN next_response_due END"
+                " WHERE ticket_id = $1",
+                tid,
+                next_left,
+                paused,
+            )
         await conn.execute(
-            "DELETE FROM timers WHERE ticket_id = $1 AND (kind LIKE '%resolution%' OR kind LIKE 'escalate:%')", tid
+            "DELETE FROM timers WHERE ticket_id = $1"
+            " AND (kind LIKE '%resolution%' OR kind LIKE '%next_response%' OR kind LIKE 'escalate:%')",
+            tid,
         )
 
     async def _schedule(self, conn: asyncpg.Connection, tid: str) -> None:
@@ -301,6 +346,8 @@ class Sla:
         targets = [("resolution", c["resolution_due"], c["resolution_target"])]
         if c["first_response_at"] is None:
             targets.append(("first_response", c["first_response_due"], c["first_target"]))
+        if c["next_response_due"] is not None and c["next_target"] is not None:
+            targets.append(("next_response", c["next_response_due"], c["next_target"]))
         for target, due, length in targets:
             for f in self.policy.warn_at:
                 plan[f"warn:{target}:{f}"] = cal.subtract(due, length * (1 - f))
@@ -368,10 +415,10 @@ class Sla:
             return None
         parts = kind.split(":")
         if parts[0] == "warn":
-            target_due = c["first_response_due"] if parts[1] == "first_response" else c["resolution_due"]
+            target_due = c[f"{parts[1]}_due"]
             return ev.TicketSlaWarning(ticket_id=tid, target=parts[1], due=target_due, fraction=float(parts[2]))
         if parts[0] == "breach":
-            target_due = c["first_response_due"] if parts[1] == "first_response" else c["resolution_due"]
+            target_due = c[f"{parts[1]}_due"]
             return ev.TicketSlaBreached(ticket_id=tid, target=parts[1], due=target_due)
         step = self.policy.escalation[int(parts[1])]
         t = await conn.fetchrow("SELECT * FROM tickets WHERE id = $1", tid)

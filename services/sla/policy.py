@@ -59,6 +59,7 @@ class TargetSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     first_response: Duration
     resolution: Duration
+    next_response: Duration | None = None  # an update at least this often once answered
     calendar: str = "24x7"
 
 

@@ -264,6 +264,7 @@ class TicketSlaTargetsSet(Payload):
     # the policy's target lengths when these were set: a later policy change does not alter them
     first_response_target: timedelta | None = None
     resolution_target: timedelta | None = None
+    next_response_target: timedelta | None = None
 
 
 @event("ticket.sla_first_response_met")
@@ -288,7 +289,7 @@ class TicketSlaResumed(Payload):
 @event("ticket.sla_warning")
 class TicketSlaWarning(Payload):
     ticket_id: Id
-    target: Annotated[str, Field(pattern=r"^(first_response|resolution)$")]
+    target: Annotated[str, Field(pattern=r"^(first_response|next_response|resolution)$")]
     due: datetime
     fraction: Annotated[float, Field(gt=0, lt=1)] = 0.75
 
@@ -313,7 +314,7 @@ class TicketSlaMet(Payload):
 @event("ticket.sla_breached")
 class TicketSlaBreached(Payload):
     ticket_id: Id
-    target: Annotated[str, Field(pattern=r"^(first_response|resolution)$")]
+    target: Annotated[str, Field(pattern=r"^(first_response|next_response|resolution)$")]
     due: datetime
 
 

@@ -34,7 +34,7 @@ T0 = datetime.now(UTC).replace(microsecond=0)
 
 def small_policy() -> Policy:
     doc = yaml.safe_load(DEFAULT_POLICY.read_text())
-    doc["priorities"]["P1"] = {"first_response": 120, "resolution": 300, "calendar": "24x7"}
+    doc["priorities"]["P1"] = {"first_response": 120, "next_response": 60, "resolution": 300, "calendar": "24x7"}
     doc["escalation"] = [{"after_overdue": 0, "to_level": 2}, {"after_overdue": 60, "to_level": 3}]
     doc["lifecycle"] = {"waiting_reminder": "1m", "auto_resolve_after": "2m", "auto_close_after": "90s"}
     return Policy.model_validate(doc)
@@ -321,3 +321,32 @@ async def test_an_answer_cancels_the_reminder_and_a_confirmation_the_auto_close(
     kinds = [e.type for e in await rig.emitted("T-S6")]
     assert not {"ticket.info_reminder", "ticket.resolved", "ticket.closed"} & set(kinds)
     assert "ticket.sla_met" in kinds
+
+
+async def test_once_answered_the_requester_hears_from_us_every_next_response_target(rig: SlaRig) -> None:
+    topic = rig.iso.settings.topic(TICKET_EVENTS)
+    await produce(rig.iso.settings, topic, [envelope(opened("T-S7"), "T-S7", T0)])
+    answer = ev.TicketCommented(ticket_id="T-S7", author="ana", author_role="agent", body="Lo estamos mirando")
+    await produce(rig.iso.settings, topic, [envelope(answer, "T-S7", T0 + timedelta(seconds=10))])
+    await rig.settle()
+    assert await rig.at(54) == 0
+    assert await rig.at(55) == 1  # 75% of the 60 s next-response target
+    assert await rig.at(70) == 2  # 90%, then the breach
+    breach = [e.data for e in await rig.emitted("T-S7") if e.type == "ticket.sla_breached"]
+    assert [(b.target, b.due) for b in breach] == [("next_response", T0 + timedelta(seconds=70))]  # type: ignore[attr-defined]
+    # a new update starts a new cycle; a question pauses it with the time left
+    again = ev.TicketCommented(ticket_id="T-S7", author="ana", author_role="agent", body="Sigue en curso")
+    await produce(rig.iso.settings, topic, [envelope(again, "T-S7", T0 + timedelta(seconds=80))])
+    await rig.settle()
+    assert await rig.at(125) == 1  # 75% of the new cycle: due at 140
+    question = ev.TicketInfoRequested(ticket_id="T-S7", agent_id="ana", question="¿Desde cuándo?")
+    await produce(rig.iso.settings, topic, [envelope(question, "T-S7", T0 + timedelta(seconds=130))])
+    await rig.settle()
+    reply = ev.TicketCustomerReplied(ticket_id="T-S7", requester="r@example.com", body="Desde ayer")
+    await produce(rig.iso.settings, topic, [envelope(reply, "T-S7", T0 + timedelta(seconds=1000))])
+    await rig.settle()
+    # the question itself was an update: a fresh 60 s, paused at once, resumed at the reply
+    count = len([e for e in await rig.emitted("T-S7") if e.type == "ticket.sla_breached"])
+    assert await rig.at(1059) == 2  # warnings of the resumed cycle (75% at 1045, 90% at 1054)
+    assert await rig.at(1060) == 1  # and its breach
+    assert len([e for e in await rig.emitted("T-S7") if e.type == "ticket.sla_breached"]) == count + 1

@@ -16,6 +16,9 @@ CREATE TABLE clocks (
     first_target        interval    NOT NULL,
     resolution_target   interval    NOT NULL,
     first_response_at   timestamptz,
+    next_target         interval,              -- none: no periodic-update target
+    next_response_due   timestamptz,           -- the next public update is due by then
+    next_remaining      interval,              -- business time left on it while paused
     paused_at           timestamptz,
     remaining           interval,              -- business time left when paused or resolved
     stopped_at          timestamptz,
