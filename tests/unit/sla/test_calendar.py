@@ -128,3 +128,20 @@ def test_twenty_four_seven_is_plain_time_and_empty_calendars_are_refused() -> No
     assert TWENTY_FOUR_SEVEN.elapsed(a, a + timedelta(days=2)) == timedelta(days=2)
     with pytest.raises(ValueError):
         Calendar(timezone="UTC", hours={}).add(a, timedelta(hours=1))
+
+
+@settings(max_examples=150, deadline=None)
+@given(calendars(), instants, st.integers(1, 12 * 60), st.integers(0, 24 * 60), st.integers(0, 48 * 60))
+def test_a_pause_is_credited_exactly(
+    cal: Calendar, start: datetime, target_min: int, run_min: int, wait_min: int
+) -> None:
+    """What SLA does on pause and resume: keep the business time left, count it again from the
+    reply. The business time counted on the clock is then exactly the target."""
+    target = timedelta(minutes=target_min)
+    due = cal.add(start, target)
+    paused = min(start + timedelta(minutes=run_min), due)
+    left = cal.elapsed(paused, due)
+    resumed = paused + timedelta(minutes=wait_min)
+    new_due = cal.add(resumed, left)
+    assert cal.elapsed(start, paused) + cal.elapsed(resumed, new_due) == target
+    assert new_due >= due
