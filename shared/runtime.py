@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shared import db
 from shared.bus import start_producer
 from shared.clock import Clock, SystemClock
-from shared.consumer import InboxConsumer
+from shared.consumer import Decoder, Handler, InboxConsumer, M
 from shared.logging import configure_logging, get_logger
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -61,6 +61,21 @@ class Runtime:
     producer: AIOKafkaProducer
     clock: Clock
     instance: str
+
+    def consumer(
+        self, name: str, topic: str, handler: Handler[M], *, group: str = "main", decode: Decoder[M] | None = None
+    ) -> InboxConsumer[M]:
+        """An inbox consumer of logical `topic`, in this service's consumer group `group`."""
+        extra: dict[str, Any] = {"decode": decode} if decode is not None else {}
+        return InboxConsumer[M](
+            self.settings,
+            self.pool,
+            name=name,
+            group_id=self.settings.group(self.name, group),
+            topics=[self.settings.topic(topic)],
+            handler=handler,
+            **extra,
+        )
 
 
 @dataclass

@@ -8,8 +8,7 @@ from pathlib import Path
 from services.intake.api import create_app
 from services.intake.handlers import EVENTS_CONSUMER, NAME, REQUESTS_CONSUMER, Intake
 from shared.commands import Request, decode_request
-from shared.consumer import InboxConsumer, Record
-from shared.events import Envelope
+from shared.consumer import Record
 from shared.runtime import Parts, Runtime, serve
 from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
 
@@ -22,24 +21,13 @@ def _decode(record: Record) -> Request:
 
 async def build(rt: Runtime) -> Parts:
     intake = Intake(rt.settings, rt.pool, rt.clock)
-    events = InboxConsumer[Envelope](
-        rt.settings,
-        rt.pool,
-        name=EVENTS_CONSUMER,
-        group_id=rt.settings.group(NAME, "events"),
-        topics=[rt.settings.topic(TICKET_EVENTS)],
-        handler=intake.fold_event,
+    return Parts(
+        consumers=[
+            rt.consumer(EVENTS_CONSUMER, TICKET_EVENTS, intake.fold_event, group="events"),
+            rt.consumer(REQUESTS_CONSUMER, TICKET_REQUESTS, intake.on_request, group="requests", decode=_decode),
+        ],
+        app=create_app(intake, rt.settings.public_url),
     )
-    requests = InboxConsumer[Request](
-        rt.settings,
-        rt.pool,
-        name=REQUESTS_CONSUMER,
-        group_id=rt.settings.group(NAME, "requests"),
-        topics=[rt.settings.topic(TICKET_REQUESTS)],
-        handler=intake.on_request,
-        decode=_decode,
-    )
-    return Parts(consumers=[events, requests], app=create_app(intake, rt.settings.public_url))
 
 
 if __name__ == "__main__":

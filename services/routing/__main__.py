@@ -1,4 +1,4 @@
-"""`python -m services.routing`: assignment consumer, roster consumer, roster admin API."""
+"""`python -m services.routing`: assignment and roster consumers, the sweep, the admin API."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ from pathlib import Path
 
 from services.routing.api import create_app
 from services.routing.handlers import AGENTS_CONSUMER, NAME, TICKETS_CONSUMER, Routing
-from shared.consumer import InboxConsumer
-from shared.events import Envelope
 from shared.runtime import Parts, Runtime, serve
 from shared.topics import AGENT_EVENTS, TICKET_EVENTS
 
@@ -17,22 +15,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 async def build(rt: Runtime) -> Parts:
     routing = Routing(rt.settings, rt.pool, rt.clock)
-    tickets = InboxConsumer[Envelope](
-        rt.settings,
-        rt.pool,
-        name=TICKETS_CONSUMER,
-        group_id=rt.settings.group(NAME, "tickets"),
-        topics=[rt.settings.topic(TICKET_EVENTS)],
-        handler=routing.on_ticket_event,
-    )
-    agents = InboxConsumer[Envelope](
-        rt.settings,
-        rt.pool,
-        name=AGENTS_CONSUMER,
-        group_id=rt.settings.group(NAME, "agents"),
-        topics=[rt.settings.topic(AGENT_EVENTS)],
-        handler=routing.on_agent_event,
-    )
 
     async def sweep() -> None:
         await routing.sweep_loop(rt.settings.routing_sweep_interval_s)
@@ -40,7 +22,14 @@ async def build(rt: Runtime) -> Parts:
     async def gauges() -> None:
         await routing.metrics_loop()
 
-    return Parts(consumers=[tickets, agents], app=create_app(routing), background=[sweep, gauges])
+    return Parts(
+        consumers=[
+            rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, routing.on_ticket_event, group="tickets"),
+            rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, routing.on_agent_event, group="agents"),
+        ],
+        app=create_app(routing),
+        background=[sweep, gauges],
+    )
 
 
 if __name__ == "__main__":

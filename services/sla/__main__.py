@@ -7,8 +7,6 @@ from pathlib import Path
 
 from services.sla.handlers import CONSUMER, NAME, Sla
 from services.sla.policy import load_policy
-from shared.consumer import InboxConsumer
-from shared.events import Envelope
 from shared.runtime import Parts, Runtime, serve
 from shared.topics import TICKET_EVENTS
 
@@ -17,19 +15,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 async def build(rt: Runtime) -> Parts:
     sla = Sla(rt.settings, rt.pool, rt.clock, load_policy(rt.settings.sla_policy))
-    consumer = InboxConsumer[Envelope](
-        rt.settings,
-        rt.pool,
-        name=CONSUMER,
-        group_id=rt.settings.group(NAME),
-        topics=[rt.settings.topic(TICKET_EVENTS)],
-        handler=sla.on_ticket_event,
-    )
 
     async def timers() -> None:
         await sla.timer_loop()
 
-    return Parts(consumers=[consumer], background=[timers])
+    return Parts(consumers=[rt.consumer(CONSUMER, TICKET_EVENTS, sla.on_ticket_event)], background=[timers])
 
 
 if __name__ == "__main__":
