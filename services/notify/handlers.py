@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import aiosmtplib
 import asyncpg
@@ -38,8 +39,11 @@ MAX_ATTEMPTS = 5
 log = get_logger(__name__)
 
 
-def _fmt(when: datetime, language: str) -> str:
-    return when.strftime("%d/%m/%Y %H:%M UTC") if language == "es" else when.strftime("%Y-%m-%d %H:%M UTC")
+def _fmt(when: datetime, language: str, timezone: str = "UTC") -> str:
+    """A due time as people read it: in the support calendar's zone, named."""
+    local = when.astimezone(ZoneInfo(timezone))
+    zone = local.tzname() or timezone
+    return local.strftime(f"%d/%m/%Y %H:%M {zone}") if language == "es" else local.strftime(f"%Y-%m-%d %H:%M {zone}")
 
 
 class Notify:
@@ -132,8 +136,8 @@ class Notify:
                     base
                     | {
                         "priority": data.priority.value,
-                        "first_response_due": _fmt(data.first_response_due, lang),
-                        "resolution_due": _fmt(data.resolution_due, lang),
+                        "first_response_due": _fmt(data.first_response_due, lang, data.timezone),
+                        "resolution_due": _fmt(data.resolution_due, lang, data.timezone),
                     },
                 )
             case ev.TicketAssigned():

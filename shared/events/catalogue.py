@@ -260,6 +260,7 @@ class TicketSlaTargetsSet(Payload):
     first_response_due: datetime
     resolution_due: datetime
     calendar: Short = "24x7"
+    timezone: Short = "UTC"  # the calendar's zone: how due times are told to people
     remaining: timedelta | None = None
     # the policy's target lengths when these were set: a later policy change does not alter them
     first_response_target: timedelta | None = None

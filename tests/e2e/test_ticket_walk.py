@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -76,6 +77,7 @@ async def test_open_to_closed_with_every_step_visible(staffed: Mesa) -> None:
     assert received["To"] == "laura@example.com"
     text = body_of(received)
     assert "Primera respuesta antes de" in text and "P2" in text
+    assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d CES?T", text), "due times in the office's zone (Madrid)"
     await mesa.mail_when(
         lambda m: m["X-Mesa-Ticket"] == tid and m["To"] == f"{t['owner']}@soporte.test", "the owner's assignment mail"
     )
