@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     smtp_host: str = Field(default="127.0.0.1", validation_alias="NOTIFY_SMTP_HOST")
     smtp_port: int = Field(default=8025, validation_alias="NOTIFY_SMTP_PORT")
     mail_from: str = Field(default="Soporte Mesa <soporte@mesa.local>", validation_alias="NOTIFY_FROM")
+    smtp_starttls: bool = Field(default=False, validation_alias="NOTIFY_SMTP_STARTTLS")
+    smtp_username: str | None = Field(default=None, validation_alias="NOTIFY_SMTP_USERNAME")
+    smtp_password: str | None = Field(default=None, validation_alias="NOTIFY_SMTP_PASSWORD")
+    # a failing send is retried this many times, waiting base * 2^attempt (capped at 5 min)
+    notify_max_attempts: int = Field(default=5, validation_alias="NOTIFY_MAX_ATTEMPTS")
+    notify_backoff_s: float = Field(default=1.0, validation_alias="NOTIFY_BACKOFF_S")
+    mail_domain: str = Field(default="mesa.local", validation_alias="NOTIFY_MAIL_DOMAIN")
     # Requesters known by an id rather than an address are written to <id>@<this domain>.
     user_email_domain: str = Field(default="clientes.mesa.local", validation_alias="MESA_USER_EMAIL_DOMAIN")
 

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import aiosmtplib
 import asyncpg
 
-from services.notify.templates import render
+from services.notify.templates import render, to_html
 from shared import outbox
 from shared.clock import Clock
 from shared.consumer import Delivery
@@ -35,7 +35,6 @@ from shared.topics import TICKET_EVENTS
 NAME = "notify"
 TICKETS_CONSUMER = "notify-tickets"
 AGENTS_CONSUMER = "notify-agents"
-MAX_ATTEMPTS = 5
 log = get_logger(__name__)
 
 
@@ -196,12 +195,18 @@ class Notify:
         msg["To"] = row["recipient"]
         msg["Subject"] = row["subject"]
         msg["Date"] = format_datetime(self.clock.now())
+        domain = self.settings.mail_domain
         key = hashlib.sha256(f"{row['event_id']}|{row['recipient']}|email".encode()).hexdigest()[:24]
-        msg["Message-ID"] = f"<{key}@mesa.local>"
+        msg["Message-ID"] = f"<{key}@{domain}>"
+        # one conversation per ticket in the recipient's mail client
+        thread = f"<ticket.{row['ticket_id']}@{domain}>"
+        msg["In-Reply-To"] = thread
+        msg["References"] = thread
         msg["X-Mesa-Ticket"] = row["ticket_id"]
         msg["X-Mesa-Event"] = str(row["event_id"])
         msg["X-Mesa-Template"] = row["template"]
         msg.set_content(row["body"])
+        msg.add_alternative(to_html(row["subject"], row["body"]), subtype="html")
         return msg
 
     async def deliver_due(self, limit: int = 20) -> int:
@@ -221,9 +226,17 @@ class Notify:
     async def _deliver(self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> None:
         attempts = row["attempts"] + 1
         try:
-            await aiosmtplib.send(self._message(row), hostname=self.smtp_host, port=self.smtp_port, timeout=10)
+            await aiosmtplib.send(
+                self._message(row),
+                hostname=self.smtp_host,
+                port=self.smtp_port,
+                timeout=10,
+                start_tls=self.settings.smtp_starttls,
+                username=self.settings.smtp_username,
+                password=self.settings.smtp_password,
+            )
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-            if attempts >= MAX_ATTEMPTS:
+            if attempts >= self.settings.notify_max_attempts:
                 await conn.execute(
                     "UPDATE deliveries SET status = 'failed', attempts = $4, last_error = $5"
                     " WHERE event_id = $1 AND recipient = $2 AND channel = $3",
@@ -244,7 +257,7 @@ class Notify:
                 await self._record(conn, row["event_id"], failed, 1)
                 log.error("notification failed", recipient=row["recipient"], error=str(exc))
             else:
-                delay = timedelta(seconds=min(2**attempts, 300))
+                delay = timedelta(seconds=min(self.settings.notify_backoff_s * 2**attempts, 300))
                 await conn.execute(
                     "UPDATE deliveries SET attempts = $4, last_error = $5, next_at = $6"
                     " WHERE event_id = $1 AND recipient = $2 AND channel = $3",

@@ -111,3 +111,18 @@ def render(template: str, language: str, **params: Any) -> tuple[str, str]:
     texts = TEMPLATES[template]
     subject, body = texts.get(language, texts["es"])
     return _env.from_string(subject).render(**params), _env.from_string(body).render(**params)
+
+
+_html = Environment(undefined=StrictUndefined, autoescape=True, trim_blocks=True, lstrip_blocks=True)
+_PAGE = _html.from_string(
+    '<!doctype html><html><head><meta charset="utf-8"><title>{{ subject }}</title></head>'
+    '<body style="font-family: sans-serif; max-width: 40em">'
+    "{% for para in paragraphs %}<p>{% for line in para %}{{ line }}{% if not loop.last %}<br>{% endif %}"
+    "{% endfor %}</p>{% endfor %}</body></html>"
+)
+
+
+def to_html(subject: str, body: str) -> str:
+    """The HTML part of a message: the same words, escaped, paragraph by paragraph."""
+    paragraphs = [p.split("\n") for p in body.strip().split("\n\n")]
+    return _PAGE.render(subject=subject, paragraphs=paragraphs)

@@ -4,9 +4,10 @@ of the real broker and database."""
 from __future__ import annotations
 
 import email
+import email.policy
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from email.message import Message
+from email.message import EmailMessage, Message
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,10 @@ class Mesa:
         return result
 
     def mails(self) -> list[Message]:
-        return [email.message_from_bytes(p.read_bytes()) for p in sorted(self.mail_dir.glob("*.eml"))]
+        return [
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+            for p in sorted(self.mail_dir.glob("*.eml"))
+        ]
 
     async def mail_when(self, predicate: Any, what: str, timeout: float = 30) -> Message:
         async def probe() -> Message | None:
@@ -69,9 +73,12 @@ class Mesa:
 
 
 def body_of(m: Message) -> str:
-    payload = m.get_payload(decode=True)
-    assert isinstance(payload, bytes)
-    return payload.decode("utf-8")
+    """The plain-text part (messages also carry an HTML alternative)."""
+    assert isinstance(m, EmailMessage)
+    part = m.get_body(preferencelist=("plain",))
+    assert part is not None
+    text: str = part.get_content()
+    return text
 
 
 @pytest.fixture(scope="module")

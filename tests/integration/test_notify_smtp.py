@@ -1,0 +1,159 @@
+"""Notify against a real SMTP server started by the test (aiosmtpd): both languages, threading,
+HTML and text, a server that refuses then accepts, and a server that is down."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import asyncpg
+import pytest
+from aiosmtpd.controller import Controller
+
+from shared.events import Envelope, Payload
+from shared.events import catalogue as ev
+from shared.topics import TICKET_EVENTS
+from tests.conftest import Isolated
+from tests.kafka_tools import header, produce, read_all
+from tests.support import Proc, eventually, free_port
+
+pytestmark = pytest.mark.timeout(120)
+T0 = datetime.now(UTC)
+
+
+class Inbox:
+    """An SMTP server that refuses each recipient's first message once when asked to."""
+
+    def __init__(self, refuse_first: bool = False) -> None:
+        self.messages: list[EmailMessage] = []
+        self.refuse_first = refuse_first
+        self.refused: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        if self.refuse_first and msg["Message-ID"] not in self.refused:
+            self.refused.append(msg["Message-ID"])
+            return "451 4.3.0 try again later"
+        self.messages.append(msg)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(refuse_first=True), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+def envelope(payload: Payload, subject: str, seconds: int) -> Envelope:
+    return Envelope.new(payload, source="test", subject=subject, time=T0 + timedelta(seconds=seconds))
+
+
+def opened(tid: str, language: str, requester: str) -> ev.TicketOpened:
+    return ev.TicketOpened(
+        ticket_id=tid,
+        requester=requester,
+        subject="Pedido sin llegar",
+        description="d",
+        category="order_status",
+        impact="low",
+        urgency="low",
+        priority="P4",
+        language=language,
+    )
+
+
+def notify(iso: Isolated, smtp_port: int, **env: str) -> Proc:
+    port = free_port()
+    base = {"NOTIFY_SMTP_PORT": str(smtp_port), "NOTIFY_PORT": str(port), "NOTIFY_BACKOFF_S": "0.1"}
+    return Proc("services.notify", {**iso.env, **base, **env}, iso.log_dir, "notify", port)
+
+
+async def test_messages_in_both_languages_threaded_and_retried_after_a_refusal(
+    fresh: Isolated, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    proc = await notify(fresh, port).start().ready()
+    try:
+        due = T0 + timedelta(hours=4)
+        events = []
+        for tid, lang, who in (("T-E1", "es", "eva@example.com"), ("T-E2", "en", "liam@example.com")):
+            targets = ev.TicketSlaTargetsSet(
+                ticket_id=tid, priority="P4", first_response_due=due, resolution_due=due, timezone="Europe/Madrid"
+            )
+            resolved = ev.TicketResolved(ticket_id=tid, agent_id="ana", summary="Reenviado <urgente> & pagado")
+            events += [envelope(opened(tid, lang, who), tid, 0), envelope(targets, tid, 1), envelope(resolved, tid, 2)]
+        await produce(fresh.settings, fresh.settings.topic(TICKET_EVENTS), events)
+
+        async def four() -> list[EmailMessage]:
+            return inbox.messages if len(inbox.messages) >= 4 else []
+
+        messages = await eventually(four, timeout=30, what="four messages")
+        assert len(inbox.refused) == 4  # each refused once, then accepted on a retry
+        by = {(m["X-Mesa-Ticket"], m["X-Mesa-Template"]): m for m in messages}
+        es, en = by[("T-E1", "received")], by[("T-E2", "received")]
+        assert es["Subject"].startswith("[T-E1] Hemos recibido tu solicitud")
+        assert en["Subject"].startswith("[T-E2] We received your request")
+        plain = es.get_body(("plain",))
+        assert plain is not None and ("CET" in plain.get_content() or "CEST" in plain.get_content())
+        # one thread per ticket, whatever the message
+        assert es["References"] == by[("T-E1", "resolved")]["References"] == "<ticket.T-E1@mesa.local>"
+        assert es["In-Reply-To"] == es["References"] != en["References"]
+        html = by[("T-E1", "resolved")].get_body(("html",))
+        assert html is not None and "Reenviado &lt;urgente&gt; &amp; pagado" in html.get_content()  # escaped
+
+        async def sent_events() -> bool:
+            recs = await read_all(fresh.settings, fresh.settings.topic(TICKET_EVENTS))
+            return sum(header(r, "ce_type") == "notification.sent" for r in recs) >= 4
+
+        await eventually(sent_events, what="notification.sent for each message")
+    finally:
+        proc.stop()
+
+
+async def test_a_server_that_is_down_fails_after_retries_and_nothing_is_lost(fresh: Isolated) -> None:
+    dead_port = free_port()  # nothing listens there
+    proc = await notify(fresh, dead_port, NOTIFY_MAX_ATTEMPTS="3").start().ready()
+    try:
+        targets = ev.TicketSlaTargetsSet(ticket_id="T-D1", priority="P4", first_response_due=T0, resolution_due=T0)
+        await produce(
+            fresh.settings,
+            fresh.settings.topic(TICKET_EVENTS),
+            [envelope(opened("T-D1", "es", "d@example.com"), "T-D1", 0), envelope(targets, "T-D1", 1)],
+        )
+
+        async def failed() -> list[Any]:
+            recs = await read_all(fresh.settings, fresh.settings.topic(TICKET_EVENTS))
+            return [r for r in recs if header(r, "ce_type") == "notification.failed"]
+
+        [record] = await eventually(failed, timeout=30, what="notification.failed")
+        data = Envelope.from_kafka(record.key, record.value, list(record.headers)).data
+        assert isinstance(data, ev.NotificationFailed) and data.attempts == 3 and data.recipient == "d@example.com"
+        conn = await asyncpg.connect(fresh.settings.database_url)
+        try:
+            row = await conn.fetchrow("SELECT status, attempts, last_error FROM notify.deliveries")
+        finally:
+            await conn.close()
+        assert row["status"] == "failed" and row["attempts"] == 3 and row["last_error"]
+        # the consumer kept going: a later event is still taken in
+        later = opened("T-D2", "es", "e@example.com")
+        await produce(fresh.settings, fresh.settings.topic(TICKET_EVENTS), [envelope(later, "T-D2", 2)])
+
+        async def known() -> bool:
+            c = await asyncpg.connect(fresh.settings.database_url)
+            try:
+                return bool(await c.fetchval("SELECT count(*) FROM notify.tickets WHERE id = 'T-D2'"))
+            finally:
+                await c.close()
+
+        await eventually(known, what="the next event")
+        assert proc.alive()
+    finally:
+        proc.stop()
