@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(default=5, validation_alias="NOTIFY_MAX_ATTEMPTS")
     notify_backoff_s: float = Field(default=1.0, validation_alias="NOTIFY_BACKOFF_S")
     mail_domain: str = Field(default="mesa.local", validation_alias="NOTIFY_MAIL_DOMAIN")
+    # who hears about SLA breaches and escalations besides the owner (comma-separated addresses)
+    supervisors: str = Field(default="supervision@soporte.mesa.local", validation_alias="NOTIFY_SUPERVISORS")
     # Requesters known by an id rather than an address are written to <id>@<this domain>.
     user_email_domain: str = Field(default="clientes.mesa.local", validation_alias="MESA_USER_EMAIL_DOMAIN")
 

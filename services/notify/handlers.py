@@ -56,6 +56,20 @@ class Notify:
         self.user_domain = settings.user_email_domain
         self.topic = settings.topic(TICKET_EVENTS)
 
+    @property
+    def supervisors(self) -> list[str]:
+        return [a.strip() for a in self.settings.supervisors.split(",") if a.strip()]
+
+    @property
+    def staff_language(self) -> str:
+        return self.settings.default_language
+
+    async def _owner(self, conn: asyncpg.Connection, agent_id: str | None) -> tuple[str, str] | None:
+        if not agent_id:
+            return None
+        row = await conn.fetchrow("SELECT name, email FROM agents WHERE id = $1", agent_id)
+        return (row["name"], row["email"]) if row else None
+
     def requester_address(self, requester: str) -> str:
         return requester if "@" in requester else f"{requester}@{self.user_domain}"
 
@@ -145,6 +159,38 @@ class Notify:
                 await self._queue(conn, env, to_requester, "info_requested", lang, base | {"question": data.question})
             case ev.TicketCommented() if data.author_role == "agent" and not data.internal:
                 await self._queue(conn, env, to_requester, "update", lang, base | {"body": data.body})
+            case ev.TicketSlaWarning() if data.target != "next_response":
+                owner = await self._owner(conn, t["owner"])
+                if owner:
+                    await self._queue(
+                        conn,
+                        env,
+                        owner[1],
+                        "sla_warning",
+                        self.staff_language,
+                        base
+                        | {
+                            "target": data.target,
+                            "due": _fmt(data.due, self.staff_language),
+                        },
+                    )
+            case ev.TicketSlaBreached() if data.target == "next_response":
+                # no public update within the interval: tell the requester we are on it
+                await self._queue(conn, env, to_requester, "status_update", lang, base)
+            case ev.TicketSlaBreached():
+                owner = await self._owner(conn, t["owner"])
+                params = base | {
+                    "target": data.target,
+                    "due": _fmt(data.due, self.staff_language),
+                    "owner": owner[0] if owner else "-",
+                }
+                for who in [*([owner[1]] if owner else []), *self.supervisors]:
+                    await self._queue(conn, env, who, "sla_breached", self.staff_language, params)
+            case ev.TicketEscalated():
+                reason = data.reason if self.staff_language == "es" or not data.reason_en else data.reason_en
+                params = base | {"from_level": str(data.from_level), "to_level": str(data.to_level), "reason": reason}
+                for who in self.supervisors:
+                    await self._queue(conn, env, who, "escalated", self.staff_language, params)
             case ev.TicketInfoReminder():
                 await self._queue(conn, env, to_requester, "reminder", lang, base)
             case ev.TicketResolved():

@@ -78,6 +78,52 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "Reply at {{ url }}\n",
         ),
     },
+    "status_update": {
+        "es": (
+            "[{{ ticket_id }}] Seguimos con tu ticket",
+            "Hola:\n\nTu ticket {{ ticket_id }} «{{ subject }}» sigue abierto y en manos de nuestro equipo. "
+            "Te escribiremos en cuanto haya novedades.\n\nEstado en todo momento: {{ url }}\n",
+        ),
+        "en": (
+            "[{{ ticket_id }}] Your ticket is still being worked on",
+            "Hello,\n\nYour ticket {{ ticket_id }} '{{ subject }}' is still open and in our team's hands. "
+            "We will write as soon as there is news.\n\nIts status at any time: {{ url }}\n",
+        ),
+    },
+    "sla_warning": {
+        "es": (
+            "[{{ ticket_id }}] Aviso de SLA: {{ target }} vence pronto",
+            "El objetivo «{{ target }}» del ticket {{ ticket_id }} «{{ subject }}» vence el {{ due }}.\n\n{{ url }}\n",
+        ),
+        "en": (
+            "[{{ ticket_id }}] SLA warning: {{ target }} due soon",
+            "The '{{ target }}' target of ticket {{ ticket_id }} '{{ subject }}' is due {{ due }}.\n\n{{ url }}\n",
+        ),
+    },
+    "sla_breached": {
+        "es": (
+            "[{{ ticket_id }}] SLA incumplido: {{ target }}",
+            "El objetivo «{{ target }}» del ticket {{ ticket_id }} «{{ subject }}» venció el {{ due }} sin cumplirse.\n"
+            "Responsable: {{ owner }}.\n\n{{ url }}\n",
+        ),
+        "en": (
+            "[{{ ticket_id }}] SLA breached: {{ target }}",
+            "The '{{ target }}' target of ticket {{ ticket_id }} '{{ subject }}' was due {{ due }} and was missed.\n"
+            "Owner: {{ owner }}.\n\n{{ url }}\n",
+        ),
+    },
+    "escalated": {
+        "es": (
+            "[{{ ticket_id }}] Escalado al nivel {{ to_level }}",
+            "El ticket {{ ticket_id }} «{{ subject }}» pasa del nivel {{ from_level }} al {{ to_level }}.\n\n"
+            "Motivo: {{ reason }}\n\n{{ url }}\n",
+        ),
+        "en": (
+            "[{{ ticket_id }}] Escalated to level {{ to_level }}",
+            "Ticket {{ ticket_id }} '{{ subject }}' moves from level {{ from_level }} to {{ to_level }}.\n\n"
+            "Why: {{ reason }}\n\n{{ url }}\n",
+        ),
+    },
     "resolved": {
         "es": (
             "[{{ ticket_id }}] Tu ticket está resuelto: ¿nos lo confirmas?",

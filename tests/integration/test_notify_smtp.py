@@ -157,3 +157,57 @@ async def test_a_server_that_is_down_fails_after_retries_and_nothing_is_lost(fre
         assert proc.alive()
     finally:
         proc.stop()
+
+
+async def test_breaches_and_escalations_reach_owner_and_supervisors_and_silence_gets_a_status_update(
+    fresh: Isolated, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    inbox.refuse_first = False
+    proc = await notify(fresh, port, NOTIFY_SUPERVISORS="sara@soporte.test, tomas@soporte.test").start().ready()
+    try:
+        olga = ev.AgentRegistered(
+            agent_id="olga", name="Olga", email="olga@soporte.test", skills=("network",), level=1, capacity=5
+        )
+        await produce(fresh.settings, fresh.settings.topic("agent.events"), [envelope(olga, "olga", 0)])
+        due = T0 + timedelta(minutes=5)
+        story = [
+            envelope(opened("T-B1", "es", "marta@example.com"), "T-B1", 0),
+            envelope(ev.TicketAssigned(ticket_id="T-B1", agent_id="olga", level=1, reason="r"), "T-B1", 1),
+            envelope(ev.TicketSlaBreached(ticket_id="T-B1", target="next_response", due=due), "T-B1", 2),
+            envelope(ev.TicketSlaBreached(ticket_id="T-B1", target="resolution", due=due), "T-B1", 3),
+            envelope(
+                ev.TicketEscalated(
+                    ticket_id="T-B1",
+                    from_level=1,
+                    to_level=2,
+                    reason="Objetivo incumplido: 5 min de retraso",
+                    by="system:sla",
+                    reason_en="Target missed",
+                    target="resolution",
+                ),
+                "T-B1",
+                4,
+            ),
+        ]
+        await produce(fresh.settings, fresh.settings.topic(TICKET_EVENTS), story)
+
+        async def all_sent() -> list[EmailMessage]:
+            return inbox.messages if len(inbox.messages) >= 7 else []
+
+        got = await eventually(all_sent, timeout=30, what="seven messages")
+        to = sorted((m["X-Mesa-Template"], m["To"]) for m in got)
+        assert to == [
+            ("assigned", "olga@soporte.test"),
+            ("escalated", "sara@soporte.test"),
+            ("escalated", "tomas@soporte.test"),
+            ("sla_breached", "olga@soporte.test"),
+            ("sla_breached", "sara@soporte.test"),
+            ("sla_breached", "tomas@soporte.test"),
+            ("status_update", "marta@example.com"),
+        ]
+        escalated = next(m for m in got if m["X-Mesa-Template"] == "escalated")
+        body = escalated.get_body(("plain",))
+        assert body is not None and "Motivo: Objetivo incumplido: 5 min de retraso" in body.get_content()
+    finally:
+        proc.stop()
