@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from services.notify.api import create_app
 from services.notify.handlers import AGENTS_CONSUMER, NAME, TICKETS_CONSUMER, Notify
 from shared.runtime import Parts, Runtime, serve
 from shared.topics import AGENT_EVENTS, TICKET_EVENTS
@@ -24,6 +25,7 @@ async def build(rt: Runtime) -> Parts:
             rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, notify.on_agent_event, group="agents"),
         ],
         background=[deliveries],
+        app=create_app(notify),
     )
 
 

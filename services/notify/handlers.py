@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
+import json
+import random
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -20,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import aiosmtplib
 import asyncpg
+import httpx
 
 from services.notify.templates import render, to_html
 from shared import outbox
@@ -36,6 +40,32 @@ NAME = "notify"
 TICKETS_CONSUMER = "notify-tickets"
 AGENTS_CONSUMER = "notify-agents"
 log = get_logger(__name__)
+WEBHOOK_PAUSE_AFTER = 3  # deliveries given up in a row before a subscription is paused
+
+
+class SendFailed(Exception):
+    """One delivery attempt did not go through; retried with backoff, then given up."""
+
+
+def signature(secret: str, timestamp: str, body: str) -> str:
+    """`X-Mesa-Signature`: HMAC-SHA256 over "<timestamp>.<body>" with the subscription's secret."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    return f"sha256={mac}"
+
+
+async def post_webhook(http: httpx.AsyncClient, url: str, secret: str, body: str, now: datetime) -> None:
+    ts = str(int(now.timestamp()))
+    headers = {
+        "content-type": "application/cloudevents+json",
+        "X-Mesa-Timestamp": ts,
+        "X-Mesa-Signature": signature(secret, ts, body),
+    }
+    try:
+        r = await http.post(url, content=body.encode(), headers=headers)
+    except httpx.HTTPError as exc:
+        raise SendFailed(f"{type(exc).__name__}: {exc}") from exc
+    if not 200 <= r.status_code < 300:
+        raise SendFailed(f"HTTP {r.status_code}")
 
 
 def _fmt(when: datetime, language: str, timezone: str = "UTC") -> str:
@@ -55,6 +85,7 @@ class Notify:
         self.public_url = settings.public_url
         self.user_domain = settings.user_email_domain
         self.topic = settings.topic(TICKET_EVENTS)
+        self.http = httpx.AsyncClient(timeout=10)
 
     @property
     def supervisors(self) -> list[str]:
@@ -88,6 +119,27 @@ class Notify:
             waiting = await conn.fetch("DELETE FROM awaiting_agent WHERE agent_id = $1 RETURNING *", env.data.agent_id)
             for w in waiting:
                 await self._tell_owner(conn, w["event_id"], w["ticket_id"], w["agent_id"], w["reason"])
+
+    async def _queue_webhooks(self, conn: asyncpg.Connection, env: Envelope) -> None:
+        """One delivery per matching subscription. Notification facts are never sent to webhooks:
+        each webhook delivery is itself one, and they would feed each other."""
+        if env.type.startswith("notification."):
+            return
+        subs = await conn.fetch(
+            "SELECT id FROM webhook_subscriptions WHERE $1 = ANY(event_types) OR '*' = ANY(event_types)", env.type
+        )
+        body = json.dumps(env.to_json(), ensure_ascii=False)
+        for sub in subs:
+            await conn.execute(
+                "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body, next_at)"
+                " VALUES ($1, $2, 'webhook', $3, 'cloudevent', $4, $5, $6) ON CONFLICT DO NOTHING",
+                env.id,
+                sub["id"],
+                env.subject,
+                env.type,
+                body,
+                self.clock.now(),
+            )
 
     async def _tell_owner(
         self, conn: asyncpg.Connection, event_id: UUID, ticket_id: str, agent_id: str, reason: str
@@ -126,11 +178,13 @@ class Notify:
                 data.subject,
                 data.language,
             )
-            return
         if isinstance(data, ev.TicketAssigned):
             await conn.execute("UPDATE tickets SET owner = $2 WHERE id = $1", data.ticket_id, data.agent_id)
         if d.replaying:
             return
+        await self._queue_webhooks(conn, env)
+        if isinstance(data, ev.TicketOpened):
+            return  # the requester hears once the targets are set (ticket.sla_targets_set)
         t = await conn.fetchrow("SELECT * FROM tickets WHERE id = $1", env.subject)
         if t is None:
             return
@@ -260,8 +314,10 @@ class Notify:
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT * FROM deliveries WHERE status = 'pending' AND next_at <= $1"
-                " ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                "SELECT d.* FROM deliveries d WHERE d.status = 'pending' AND d.next_at <= $1"
+                " AND (d.channel <> 'webhook' OR EXISTS (SELECT 1 FROM webhook_subscriptions w"
+                " WHERE w.id = d.recipient AND w.active))"
+                " ORDER BY d.next_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED",
                 now,
                 limit,
             )
@@ -269,8 +325,14 @@ class Notify:
                 await self._deliver(conn, row, now)
         return len(rows)
 
-    async def _deliver(self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> None:
-        attempts = row["attempts"] + 1
+    async def _send(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+        """One attempt on the row's channel; raises SendFailed."""
+        if row["channel"] == "webhook":
+            sub = await conn.fetchrow("SELECT * FROM webhook_subscriptions WHERE id = $1", row["recipient"])
+            if sub is None:
+                raise SendFailed("subscription removed")
+            await post_webhook(self.http, sub["url"], sub["secret"], row["body"], self.clock.now())
+            return
         try:
             await aiosmtplib.send(
                 self._message(row),
@@ -282,6 +344,26 @@ class Notify:
                 password=self.settings.smtp_password,
             )
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            raise SendFailed(str(exc) or type(exc).__name__) from exc
+
+    async def _deliver(self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> None:
+        attempts = row["attempts"] + 1
+        try:
+            await self._send(conn, row)
+        except SendFailed as exc:
+            if row["channel"] == "webhook":
+                await conn.execute(
+                    "UPDATE webhook_subscriptions SET failures = failures + $2 WHERE id = $1",
+                    row["recipient"],
+                    1 if attempts >= self.settings.notify_max_attempts else 0,
+                )
+                await conn.execute(
+                    "UPDATE webhook_subscriptions SET active = false, paused_reason = $2"
+                    " WHERE id = $1 AND failures >= $3 AND active",
+                    row["recipient"],
+                    f"{WEBHOOK_PAUSE_AFTER} deliveries failed in a row; last error: {exc}"[:1000],
+                    WEBHOOK_PAUSE_AFTER,
+                )
             if attempts >= self.settings.notify_max_attempts:
                 await conn.execute(
                     "UPDATE deliveries SET status = 'failed', attempts = $4, last_error = $5"
@@ -295,7 +377,7 @@ class Notify:
                 failed = ev.NotificationFailed(
                     ticket_id=row["ticket_id"],
                     about_event_id=str(row["event_id"]),
-                    channel="email",
+                    channel=row["channel"],
                     recipient=row["recipient"],
                     reason=str(exc)[:1000] or type(exc).__name__,
                     attempts=attempts,
@@ -303,7 +385,10 @@ class Notify:
                 await self._record(conn, row["event_id"], failed, 1)
                 log.error("notification failed", recipient=row["recipient"], error=str(exc))
             else:
-                delay = timedelta(seconds=min(self.settings.notify_backoff_s * 2**attempts, 300))
+                # exponential backoff with jitter, so retries of many messages do not arrive together
+                delay = timedelta(
+                    seconds=min(self.settings.notify_backoff_s * 2**attempts, 300) * random.uniform(1, 1.25)
+                )
                 await conn.execute(
                     "UPDATE deliveries SET attempts = $4, last_error = $5, next_at = $6"
                     " WHERE event_id = $1 AND recipient = $2 AND channel = $3",
@@ -315,6 +400,8 @@ class Notify:
                     now + delay,
                 )
             return
+        if row["channel"] == "webhook":
+            await conn.execute("UPDATE webhook_subscriptions SET failures = 0 WHERE id = $1", row["recipient"])
         await conn.execute(
             "UPDATE deliveries SET status = 'sent', attempts = $4, sent_at = $5"
             " WHERE event_id = $1 AND recipient = $2 AND channel = $3",
@@ -327,7 +414,7 @@ class Notify:
         sent = ev.NotificationSent(
             ticket_id=row["ticket_id"],
             about_event_id=str(row["event_id"]),
-            channel="email",
+            channel=row["channel"],
             recipient=row["recipient"],
             template=row["template"],
         )

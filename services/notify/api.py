@@ -1,0 +1,61 @@
+"""Notify's admin API: webhook subscriptions for other internal systems."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from services.notify.handlers import Notify
+from shared.events import known_types
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.-]+$")]
+    url: HttpUrl
+    secret: Annotated[str, Field(min_length=16, max_length=200)]
+    event_types: Annotated[list[str], Field(min_length=1)]
+
+
+def create_app(notify: Notify) -> FastAPI:
+    app = FastAPI(title="Mesa notify", description="Webhooks: suscripciones de otros sistemas. Subscriptions.")
+
+    @app.get("/webhooks", tags=["webhooks"])
+    async def subscriptions() -> list[dict[str, Any]]:
+        rows = await notify.pool.fetch(
+            "SELECT id, url, event_types, active, failures, paused_reason FROM webhook_subscriptions ORDER BY id"
+        )
+        return [dict(r) for r in rows]
+
+    @app.post("/webhooks", status_code=201, tags=["webhooks"])
+    async def subscribe(body: SubscriptionIn) -> JSONResponse:
+        unknown = [t for t in body.event_types if t != "*" and t not in known_types()]
+        if unknown:
+            message = f"tipos de evento desconocidos / unknown event types: {', '.join(unknown)}"
+            return JSONResponse({"error": "unknown_event_type", "message": message}, 422)
+        await notify.pool.execute(
+            "INSERT INTO webhook_subscriptions(id, url, secret, event_types) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (id) DO UPDATE SET url = $2, secret = $3, event_types = $4, active = true, failures = 0,"
+            " paused_reason = NULL",
+            body.id,
+            str(body.url),
+            body.secret,
+            body.event_types,
+        )
+        return JSONResponse({"id": body.id, "active": True}, 201)
+
+    @app.post("/webhooks/{subscription_id}/resume", tags=["webhooks"])
+    async def resume(subscription_id: str) -> JSONResponse:
+        done = await notify.pool.fetchval(
+            "UPDATE webhook_subscriptions SET active = true, failures = 0, paused_reason = NULL WHERE id = $1"
+            " RETURNING 1",
+            subscription_id,
+        )
+        if not done:
+            return JSONResponse({"error": "not_found", "message": f"no subscription {subscription_id}"}, 404)
+        return JSONResponse({"id": subscription_id, "active": True})
+
+    return app
