@@ -180,6 +180,23 @@ class Notify:
             )
         if isinstance(data, ev.TicketAssigned):
             await conn.execute("UPDATE tickets SET owner = $2 WHERE id = $1", data.ticket_id, data.agent_id)
+        if isinstance(data, ev.NotificationSent | ev.NotificationFailed):
+            # the ledger is a fold too: a replay into an empty schema learns what was already sent
+            await conn.execute(
+                "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body, status,"
+                " attempts, next_at, sent_at) VALUES ($1, $2, $3, $4, $5, '', '', $6, $7, $8, $9)"
+                " ON CONFLICT DO NOTHING",
+                UUID(data.about_event_id),
+                data.recipient,
+                data.channel,
+                data.ticket_id,
+                data.template if isinstance(data, ev.NotificationSent) else "",
+                "sent" if isinstance(data, ev.NotificationSent) else "failed",
+                data.attempts if isinstance(data, ev.NotificationFailed) else 1,
+                env.time,
+                env.time if isinstance(data, ev.NotificationSent) else None,
+            )
+            return
         if d.replaying:
             return
         await self._queue_webhooks(conn, env)

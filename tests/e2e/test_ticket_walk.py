@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -212,6 +213,15 @@ async def http_agents(mesa: Mesa) -> list[dict[str, Any]]:
     return result
 
 
+async def _ledger(mesa: Mesa) -> set[tuple[str, str, str, str]]:
+    conn = await asyncpg.connect(mesa.iso.settings.database_url)
+    try:
+        rows = await conn.fetch("SELECT event_id, recipient, channel, status FROM notify.deliveries")
+    finally:
+        await conn.close()
+    return {(str(r["event_id"]), r["recipient"], r["channel"], r["status"]) for r in rows}
+
+
 async def test_projections_and_routing_rebuilt_from_offset_zero_are_identical(staffed: Mesa) -> None:
     mesa = staffed
     settings = mesa.iso.settings
@@ -240,13 +250,26 @@ async def test_projections_and_routing_rebuilt_from_offset_zero_are_identical(st
         return all([await inbox_caught_up(settings, s, c, t) for s, c, t in checks])
 
     await eventually(quiet, timeout=60, what="every consumer to catch up")
+
+    async def mail_settled() -> bool:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            pending = await conn.fetchval("SELECT count(*) FROM notify.deliveries WHERE status = 'pending'")
+            unpublished = await conn.fetchval("SELECT count(*) FROM notify.outbox")
+            return bool(pending == 0 and unpublished == 0)
+        finally:
+            await conn.close()
+
+    await eventually(mail_settled, timeout=30, what="every message to go out")
+    await eventually(quiet, timeout=60, what="every consumer to catch up")
     before = await _snapshot(mesa)
+    ledger_before, mails_before = await _ledger(mesa), len(mesa.mails())
     log_before = await end_offsets(settings, topics[0])
 
-    for service in ("projections", "routing"):
+    for service in ("projections", "routing", "notify"):
         mesa.procs[service].stop()
         await db.drop_schema(settings.database_url, service)
-    for service in ("projections", "routing"):
+    for service in ("projections", "routing", "notify"):
         await mesa.start(service)
     await eventually(quiet, timeout=90, what="the rebuilt services to catch up")
 
@@ -257,6 +280,10 @@ async def test_projections_and_routing_rebuilt_from_offset_zero_are_identical(st
     assert after == before
     assert len(before[0]) >= 1 and any(a["load"] for a in before[1])
     assert await end_offsets(settings, topics[0]) == log_before  # the rebuild emitted nothing
+    # notify's ledger came back from the notification facts in the log, and nobody got mail again
+    sent_before = {k for k in ledger_before if k[3] == "sent"}
+    assert sent_before and sent_before == {k for k in await _ledger(mesa) if k[3] == "sent"}
+    assert len(mesa.mails()) == mails_before
 
 
 async def test_escalation_moves_the_ticket_up_a_level_and_reopen_returns_it(staffed: Mesa) -> None:
