@@ -34,7 +34,7 @@ from shared.events import catalogue as ev
 from shared.events.envelope import derived_id
 from shared.logging import get_logger
 from shared.settings import Settings
-from shared.topics import TICKET_EVENTS
+from shared.topics import DLQ_SUFFIX, TICKET_EVENTS
 
 NAME = "notify"
 TICKETS_CONSUMER = "notify-tickets"
@@ -400,6 +400,21 @@ class Notify:
                     attempts=attempts,
                 )
                 await self._record(conn, row["event_id"], failed, 1)
+                # and a dead letter for a human: the message itself, with why it could not go
+                letter = {k: row[k] for k in ("recipient", "channel", "ticket_id", "template", "subject", "body")}
+                letter["event_id"] = str(row["event_id"])
+                await outbox.enqueue_raw(
+                    conn,
+                    self.topic + DLQ_SUFFIX,
+                    row["ticket_id"].encode(),
+                    json.dumps(letter, ensure_ascii=False).encode(),
+                    [
+                        ("dlq_reason", f"{row['channel']} to {row['recipient']}: {exc}"[:4000].encode()),
+                        ("dlq_code", b"notification_failed"),
+                        ("dlq_consumer", NAME.encode()),
+                        ("content-type", b"application/json"),
+                    ],
+                )
                 log.error("notification failed", recipient=row["recipient"], error=str(exc))
             else:
                 # exponential backoff with jitter, so retries of many messages do not arrive together

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -142,6 +143,14 @@ async def test_a_server_that_is_down_fails_after_retries_and_nothing_is_lost(fre
         finally:
             await conn.close()
         assert row["status"] == "failed" and row["attempts"] == 3 and row["last_error"]
+
+        async def dead_letter() -> list[Any]:
+            return await read_all(fresh.settings, fresh.settings.topic(TICKET_EVENTS) + ".dlq")
+
+        [letter] = await eventually(dead_letter, what="the dead letter")
+        assert header(letter, "dlq_code") == "notification_failed"
+        assert "d@example.com" in (header(letter, "dlq_reason") or "")
+        assert json.loads(letter.value)["template"] == "received"
         # the consumer kept going: a later event is still taken in
         later = opened("T-D2", "es", "e@example.com")
         await produce(fresh.settings, fresh.settings.topic(TICKET_EVENTS), [envelope(later, "T-D2", 2)])
