@@ -1,0 +1,127 @@
+"""Benchmark: messages per second to a local SMTP sink, and the lag from event to accepted mail.
+
+    .venv/bin/python -m bench.notify [--tickets 1000] [--comments 9]
+
+Starts notify as its own process against a private topic prefix and database, and an SMTP sink
+in this process; then produces, per ticket, `ticket.opened` and `--comments` public agent
+comments (each one an "update" mail to the requester): 10,000 events and 9,000 mails by default.
+Reports mails per second and the lag from each event's time to its mail's arrival (p50/p99).
+Needs `make infra`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import os
+import platform
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiosmtpd.controller import Controller
+
+from shared.events import Envelope
+from shared.events import catalogue as ev
+from shared.settings import Settings
+from shared.topics import TICKET_EVENTS, delete_topics, ensure_topics, topic_specs
+from tests.kafka_tools import produce
+from tests.support import Proc, free_port
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.arrivals: dict[str, float] = {}
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.original_content or envelope.content)
+        self.arrivals[msg["X-Mesa-Event"]] = time.time()
+        return "250 OK"
+
+
+async def main(tickets: int, comments: int) -> None:
+    base = Settings()
+    tag = f"benchn{uuid.uuid4().hex[:6]}"
+    admin = await asyncpg.connect(base.database_url)
+    await admin.execute(f"CREATE DATABASE {tag}")
+    await admin.close()
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": base.kafka_bootstrap_servers,
+        "DATABASE_URL": base.database_url.rsplit("/", 1)[0] + f"/{tag}",
+        "MESA_TOPIC_PREFIX": f"{tag}.",
+        "MESA_LOG_LEVEL": "WARNING",
+    }
+    settings = Settings.model_validate(env)
+    await ensure_topics(settings)
+    sink, smtp_port = Sink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    port = free_port()
+    logs = Path(f"/tmp/mesa-bench-{tag}")
+    os.makedirs(logs)
+    proc = Proc(
+        "services.notify", env | {"NOTIFY_PORT": str(port), "NOTIFY_SMTP_PORT": str(smtp_port)}, logs, "notify", port
+    )
+    try:
+        proc.start()
+        await proc.ready(90)
+        events: list[Envelope] = []
+        sent_at: dict[str, float] = {}
+        for i in range(tickets):
+            tid = f"T-{i}"
+            now = datetime.now(UTC)
+            events.append(
+                Envelope.new(
+                    ev.TicketOpened(
+                        ticket_id=tid,
+                        requester=f"c{i}@example.com",
+                        subject="s",
+                        description="d",
+                        category="other",
+                        impact="low",
+                        urgency="low",
+                        priority="P4",
+                    ),
+                    source="bench",
+                    subject=tid,
+                    time=now,
+                )
+            )
+            for j in range(comments):
+                body = ev.TicketCommented(ticket_id=tid, author="ana", author_role="agent", body=f"avance {j}")
+                events.append(Envelope.new(body, source="bench", subject=tid, time=now))
+        t0 = time.time()
+        for e in events:
+            sent_at[str(e.id)] = e.time.timestamp()
+        await produce(settings, settings.topic(TICKET_EVENTS), events)
+        expected = tickets * comments
+        while len(sink.arrivals) < expected:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        done = max(sink.arrivals.values())
+        lags = [arrived - sent_at[eid] for eid, arrived in sink.arrivals.items()]
+        q = statistics.quantiles(lags, n=100)
+        print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores")
+        print(
+            f"{len(events)} events, {expected} mails in {done - t0:.1f}s: {expected / (done - t0):,.0f} mails/s; "
+            f"lag event -> accepted p50 {q[49]:.2f}s, p99 {q[98]:.2f}s"
+        )
+    finally:
+        proc.stop()
+        controller.stop()
+        await delete_topics(settings, [s.name for s in topic_specs(settings)])
+        admin = await asyncpg.connect(base.database_url)
+        await admin.execute(f"DROP DATABASE IF EXISTS {tag} WITH (FORCE)")
+        await admin.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tickets", type=int, default=1000)
+    parser.add_argument("--comments", type=int, default=9)
+    a = parser.parse_args()
+    asyncio.run(main(a.tickets, a.comments))
