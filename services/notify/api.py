@@ -20,6 +20,12 @@ class SubscriptionIn(BaseModel):
     event_types: Annotated[list[str], Field(min_length=1)]
 
 
+class PreferencesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    language: Annotated[str, Field(pattern=r"^(es|en)$")] | None = None
+    periodic_updates: bool = True
+
+
 def create_app(notify: Notify) -> FastAPI:
     app = FastAPI(title="Mesa notify", description="Webhooks: suscripciones de otros sistemas. Subscriptions.")
 
@@ -57,5 +63,22 @@ def create_app(notify: Notify) -> FastAPI:
         if not done:
             return JSONResponse({"error": "not_found", "message": f"no subscription {subscription_id}"}, 404)
         return JSONResponse({"id": subscription_id, "active": True})
+
+    @app.put("/preferences/{requester}", tags=["preferences"])
+    async def set_preferences(requester: str, body: PreferencesIn) -> dict[str, Any]:
+        """A requester's language for messages and whether they want periodic status updates."""
+        await notify.pool.execute(
+            "INSERT INTO preferences(requester, language, periodic_updates) VALUES ($1, $2, $3)"
+            " ON CONFLICT (requester) DO UPDATE SET language = $2, periodic_updates = $3",
+            requester,
+            body.language,
+            body.periodic_updates,
+        )
+        return {"requester": requester, "language": body.language, "periodic_updates": body.periodic_updates}
+
+    @app.get("/preferences/{requester}", tags=["preferences"])
+    async def get_preferences(requester: str) -> dict[str, Any]:
+        row = await notify.pool.fetchrow("SELECT * FROM preferences WHERE requester = $1", requester)
+        return dict(row) if row else {"requester": requester, "language": None, "periodic_updates": True}
 
     return app

@@ -205,7 +205,9 @@ class Notify:
         t = await conn.fetchrow("SELECT * FROM tickets WHERE id = $1", env.subject)
         if t is None:
             return
-        lang = t["language"]
+        pref = await conn.fetchrow("SELECT * FROM preferences WHERE requester = $1", t["requester"])
+        lang = (pref["language"] if pref and pref["language"] else None) or t["language"]
+        wants_updates = pref is None or pref["periodic_updates"]
         url = f"{self.public_url}/tickets/{t['id']}"
         base = {"ticket_id": t["id"], "subject": t["subject"], "url": url}
         to_requester = self.requester_address(t["requester"])
@@ -246,8 +248,10 @@ class Notify:
                         },
                     )
             case ev.TicketSlaBreached() if data.target == "next_response":
-                # no public update within the interval: tell the requester we are on it
-                await self._queue(conn, env, to_requester, "status_update", lang, base)
+                # no public update within the interval: tell the requester we are on it (unless
+                # they opted out of these; messages that need their answer always go)
+                if wants_updates:
+                    await self._queue(conn, env, to_requester, "status_update", lang, base)
             case ev.TicketSlaBreached():
                 owner = await self._owner(conn, t["owner"])
                 params = base | {

@@ -12,6 +12,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -19,7 +20,7 @@ from shared.events import Envelope, Payload
 from shared.events import catalogue as ev
 from shared.topics import TICKET_EVENTS
 from tests.conftest import Isolated
-from tests.kafka_tools import header, produce, read_all
+from tests.kafka_tools import header, inbox_caught_up, produce, read_all
 from tests.support import Proc, eventually, free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -218,5 +219,41 @@ async def test_breaches_and_escalations_reach_owner_and_supervisors_and_silence_
         escalated = next(m for m in got if m["X-Mesa-Template"] == "escalated")
         body = escalated.get_body(("plain",))
         assert body is not None and "Motivo: Objetivo incumplido: 5 min de retraso" in body.get_content()
+    finally:
+        proc.stop()
+
+
+async def test_requester_preferences_language_and_no_periodic_updates(fresh: Isolated, smtp: tuple[Inbox, int]) -> None:
+    inbox, port = smtp
+    inbox.refuse_first = False
+    proc = await notify(fresh, port).start().ready()
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            r = await http.put(
+                f"http://127.0.0.1:{proc.port}/preferences/quiet@example.com",
+                json={"language": "en", "periodic_updates": False},
+            )
+            assert r.status_code == 200
+        due = T0 + timedelta(hours=1)
+        story = [
+            envelope(opened("T-P1", "es", "quiet@example.com"), "T-P1", 0),
+            envelope(ev.TicketSlaBreached(ticket_id="T-P1", target="next_response", due=due), "T-P1", 1),
+            envelope(ev.TicketInfoRequested(ticket_id="T-P1", agent_id="ana", question="Model?"), "T-P1", 2),
+        ]
+        await produce(fresh.settings, fresh.settings.topic(TICKET_EVENTS), story)
+
+        async def question() -> list[EmailMessage]:
+            return [m for m in inbox.messages if m["X-Mesa-Template"] == "info_requested"]
+
+        [asked] = await eventually(question, what="the question mail")
+        assert asked["Subject"] == "[T-P1] We need more information"  # their language, not the ticket's
+        topics = [fresh.settings.topic(TICKET_EVENTS)]
+        await eventually(lambda: inbox_caught_up(fresh.settings, "notify", "notify-tickets", topics), what="settled")
+        conn = await asyncpg.connect(fresh.settings.database_url)
+        try:  # queued in the same transaction as the event is consumed: caught up means decided
+            templates = {r["template"] for r in await conn.fetch("SELECT template FROM notify.deliveries")}
+        finally:
+            await conn.close()
+        assert "info_requested" in templates and "status_update" not in templates  # opted out
     finally:
         proc.stop()
