@@ -18,18 +18,17 @@ import os
 import platform
 import statistics
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from aiosmtpd.controller import Controller
 
+from bench.corner import private_corner
 from shared.events import Envelope
 from shared.events import catalogue as ev
 from shared.settings import Settings
-from shared.topics import TICKET_EVENTS, delete_topics, ensure_topics, topic_specs
+from shared.topics import TICKET_EVENTS
 from tests.kafka_tools import produce
 from tests.support import Proc, free_port
 
@@ -45,24 +44,16 @@ class Sink:
 
 
 async def main(tickets: int, comments: int) -> None:
-    base = Settings()
-    tag = f"benchn{uuid.uuid4().hex[:6]}"
-    admin = await asyncpg.connect(base.database_url)
-    await admin.execute(f"CREATE DATABASE {tag}")
-    await admin.close()
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": base.kafka_bootstrap_servers,
-        "DATABASE_URL": base.database_url.rsplit("/", 1)[0] + f"/{tag}",
-        "MESA_TOPIC_PREFIX": f"{tag}.",
-        "MESA_LOG_LEVEL": "WARNING",
-    }
-    settings = Settings.model_validate(env)
-    await ensure_topics(settings)
+    async with private_corner("n") as (settings, env):
+        await _run(settings, env, tickets, comments)
+
+
+async def _run(settings: Settings, env: dict[str, str], tickets: int, comments: int) -> None:
     sink, smtp_port = Sink(), free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
     controller.start()
     port = free_port()
-    logs = Path(f"/tmp/mesa-bench-{tag}")
+    logs = Path(f"/tmp/mesa-bench-{settings.topic_prefix.rstrip('.')}")
     os.makedirs(logs)
     proc = Proc(
         "services.notify", env | {"NOTIFY_PORT": str(port), "NOTIFY_SMTP_PORT": str(smtp_port)}, logs, "notify", port
@@ -113,10 +104,6 @@ async def main(tickets: int, comments: int) -> None:
     finally:
         proc.stop()
         controller.stop()
-        await delete_topics(settings, [s.name for s in topic_specs(settings)])
-        admin = await asyncpg.connect(base.database_url)
-        await admin.execute(f"DROP DATABASE IF EXISTS {tag} WITH (FORCE)")
-        await admin.close()
 
 
 if __name__ == "__main__":

@@ -22,10 +22,11 @@ from datetime import UTC, datetime
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
+from bench.corner import private_corner
 from shared.events import Envelope
 from shared.events import catalogue as ev
 from shared.settings import Settings
-from shared.topics import AGENT_EVENTS, TICKET_EVENTS, delete_topics, ensure_topics, topic_specs
+from shared.topics import AGENT_EVENTS, TICKET_EVENTS
 from tests.kafka_tools import produce
 from tests.support import Proc, free_port
 
@@ -33,19 +34,14 @@ CATEGORIES = ["order_status", "payment", "account", "hardware", "software", "net
 AGENTS = 60  # 60 x capacity 200 = 12,000: most of a 20,000 backlog is assigned, the rest queued
 
 
-async def scenario(base: Settings, tickets: int, instances: int, log_dir: str) -> tuple[float, float]:
-    tag = f"benchr{uuid.uuid4().hex[:6]}"
-    admin = await asyncpg.connect(base.database_url)
-    await admin.execute(f"CREATE DATABASE {tag}")
-    await admin.close()
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": base.kafka_bootstrap_servers,
-        "DATABASE_URL": base.database_url.rsplit("/", 1)[0] + f"/{tag}",
-        "MESA_TOPIC_PREFIX": f"{tag}.",
-        "MESA_LOG_LEVEL": "WARNING",
-    }
-    settings = Settings.model_validate(env)
-    await ensure_topics(settings)
+async def scenario(tickets: int, instances: int, log_dir: str) -> tuple[float, float]:
+    async with private_corner("r") as (settings, env):
+        return await _run(settings, env, tickets, instances, log_dir)
+
+
+async def _run(
+    settings: Settings, env: dict[str, str], tickets: int, instances: int, log_dir: str
+) -> tuple[float, float]:
     procs = []
     try:
         procs = [
@@ -123,10 +119,6 @@ async def scenario(base: Settings, tickets: int, instances: int, log_dir: str) -
     finally:
         for p in procs:
             p.stop()
-        await delete_topics(settings, [s.name for s in topic_specs(settings)])
-        admin = await asyncpg.connect(base.database_url)
-        await admin.execute(f"DROP DATABASE IF EXISTS {tag} WITH (FORCE)")
-        await admin.close()
 
 
 async def raw_read(settings: Settings, n: int) -> float:
@@ -148,12 +140,11 @@ async def raw_read(settings: Settings, n: int) -> float:
 
 
 async def main(tickets: int) -> None:
-    base = Settings()
     log_dir = f"/tmp/mesa-bench-{uuid.uuid4().hex[:6]}"
     os.makedirs(log_dir)
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; backlog {tickets} ticket.opened")
     for n in (1, 2):
-        rate, raw = await scenario(base, tickets, n, log_dir)
+        rate, raw = await scenario(tickets, n, log_dir)
         print(f"{n} routing instance(s): {rate:,.0f} decisions/s; bare consumer {raw:,.0f} records/s;", end=" ")
         print(f"ratio {raw / rate:,.1f}x")
 

@@ -17,11 +17,11 @@ import os
 import platform
 import statistics
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from bench.corner import private_corner
 from services.sla.__main__ import MIGRATIONS
 from services.sla.handlers import Sla
 from services.sla.policy import load_policy
@@ -31,7 +31,7 @@ from shared.clock import SystemClock
 from shared.events import Envelope
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
-from shared.topics import TICKET_EVENTS, delete_topics, ensure_topics, topic_specs
+from shared.topics import TICKET_EVENTS
 from tests.kafka_tools import end_offsets, read_all
 
 
@@ -64,15 +64,11 @@ async def seed(pool: asyncpg.Pool, tickets: int, due: int, burst_at: datetime) -
 
 
 async def main(tickets: int, due: int, instances: int) -> None:
-    base = Settings()
-    tag = f"benchs{uuid.uuid4().hex[:6]}"
-    admin = await asyncpg.connect(base.database_url)
-    await admin.execute(f"CREATE DATABASE {tag}")
-    await admin.close()
-    settings = base.model_copy(
-        update={"database_url": base.database_url.rsplit("/", 1)[0] + f"/{tag}", "topic_prefix": f"{tag}."}
-    )
-    await ensure_topics(settings)
+    async with private_corner("s") as (settings, _env):
+        await _run(settings, tickets, due, instances)
+
+
+async def _run(settings: Settings, tickets: int, due: int, instances: int) -> None:
     pool = await db.create_pool(settings.database_url, "sla", max_size=6)
     await db.migrate(pool, "sla", MIGRATIONS)
     producer = await start_producer(settings, "bench-sla")
@@ -111,10 +107,6 @@ async def main(tickets: int, due: int, instances: int) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
         await producer.stop()
         await pool.close()
-        await delete_topics(settings, [s.name for s in topic_specs(settings)])
-        admin = await asyncpg.connect(base.database_url)
-        await admin.execute(f"DROP DATABASE IF EXISTS {tag} WITH (FORCE)")
-        await admin.close()
 
 
 if __name__ == "__main__":
