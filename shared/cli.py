@@ -43,16 +43,39 @@ def demo_load(
     query_url: Annotated[str, typer.Option(envvar="MESA_PUBLIC_URL")] = "http://127.0.0.1:8080",
 ) -> None:
     """Register the demo roster and open the demo tickets through the public APIs (idempotent)."""
-    from shared.demo import load
+    from shared.auth import Authenticator
+    from shared.demo import load, sign_in_users
 
     data = json.loads(file.read_text())
-    result = asyncio.run(load(data, intake_url, routing_url, query_url))
+    auth = Authenticator(Settings())
+    result = asyncio.run(load(data, intake_url, routing_url, query_url, auth.issue("service", "demo")))
     table = Table(title="Tickets de demostración")
     for col in ("id", "asunto", "prioridad", "estado", "responsable"):
         table.add_column(col)
     for row in result:
         table.add_row(*(str(row.get(k, "")) for k in ("id", "subject", "priority", "status", "owner")))
     console.print(table)
+    users = Table(title=f"Entrar / sign in: {query_url}/login (o un token: mesa token --role ROL --sub ID)")
+    for col in ("rol", "id (--sub)", "nombre"):
+        users.add_column(col)
+    for u in sign_in_users(data):
+        users.add_row(u["role"], u["sub"], u["name"])
+    console.print(users)
+
+
+@app.command("token")
+def token(
+    role: Annotated[str, typer.Option(help="requester, agent, supervisor, auditor, admin or service")],
+    sub: Annotated[str, typer.Option(help="who: the requester's email, the agent's id, ...")],
+    name: Annotated[str | None, typer.Option(help="display name")] = None,
+    hours: Annotated[float, typer.Option(help="valid for this long")] = 8.0,
+) -> None:
+    """Print a development token (HS256, MESA_JWT_SECRET) as the last line."""
+    from shared.auth import ROLES, Authenticator
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
+    print(Authenticator(Settings()).issue(role, sub, name=name, ttl_s=int(hours * 3600)))
 
 
 @catalogue_app.command("export")

@@ -22,12 +22,20 @@ async def _until(probe: Any, what: str, timeout: float = 60.0) -> Any:
         await asyncio.sleep(0.2)
 
 
-async def load(data: dict[str, Any], intake: str, routing: str, query: str) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(timeout=10) as http:
+def sign_in_users(data: dict[str, Any]) -> list[dict[str, str]]:
+    """Who one can be in the demo: its agents as agents, plus the listed requesters and staff."""
+    agents = [{"role": "agent", "sub": a["id"], "name": a["name"]} for a in data["agents"]]
+    users: list[dict[str, str]] = data.get("users", [])
+    return [*users[:2], *agents, *users[2:]]
+
+
+async def load(data: dict[str, Any], intake: str, routing: str, query: str, token: str) -> list[dict[str, Any]]:
+    """`token`: a service token (it registers the roster and opens tickets for the requesters)."""
+    async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {token}"}) as http:
         known = {a["id"] for a in (await http.get(f"{routing}/agents")).json()}
         for agent in data["agents"]:
             if agent["id"] not in known:
-                r = await http.post(f"{routing}/agents", json=agent, headers={"X-Mesa-Actor": "system:demo"})
+                r = await http.post(f"{routing}/agents", json=agent)
                 r.raise_for_status()
 
         async def roster_ready() -> bool:

@@ -47,9 +47,25 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "El ticket está cerrado; reábrelo para continuar.",
         "en": "The ticket is closed; reopen it to continue.",
     },
-    "bad_actor": {
-        "es": "Cabecera X-Mesa-Actor no válida: se espera «rol:id» con rol requester, agent, supervisor o system.",
-        "en": "Invalid X-Mesa-Actor header: expected 'role:id' with role requester, agent, supervisor or system.",
+    "unauthenticated": {
+        "es": "Hace falta identificarse: envía «Authorization: Bearer <token>» ({reason}).",
+        "en": "Sign-in required: send 'Authorization: Bearer <token>' ({reason}).",
+    },
+    "forbidden_role": {
+        "es": "Tu rol «{role}» no permite esta operación (hace falta: {allowed}).",
+        "en": "Your role '{role}' may not do this (needs: {allowed}).",
+    },
+    "read_only": {
+        "es": "El rol «{role}» solo puede consultar; no puede cambiar tickets.",
+        "en": "The '{role}' role may only read; it cannot change tickets.",
+    },
+    "requester_mismatch": {
+        "es": "Solo puedes abrir tickets a tu nombre ({sub}).",
+        "en": "You may only open tickets in your own name ({sub}).",
+    },
+    "attachment_not_found": {
+        "es": "Ese archivo no está en este ticket.",
+        "en": "That file is not on this ticket.",
     },
     "nothing_changes": {
         "es": "El ticket ya tiene esa categoría, impacto y urgencia.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -25,6 +26,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import db
+from shared.auth import Authenticator
 from shared.bus import start_producer
 from shared.clock import Clock, SystemClock
 from shared.consumer import Decoder, Handler, InboxConsumer, M
@@ -61,6 +63,10 @@ class Runtime:
     producer: AIOKafkaProducer
     clock: Clock
     instance: str
+
+    @functools.cached_property
+    def auth(self) -> Authenticator:
+        return Authenticator(self.settings)
 
     def consumer(
         self, name: str, topic: str, handler: Handler[M], *, group: str = "main", decode: Decoder[M] | None = None

@@ -63,6 +63,18 @@ class Settings(BaseSettings):
     # Requesters known by an id rather than an address are written to <id>@<this domain>.
     user_email_domain: str = Field(default="clientes.mesa.local", validation_alias="MESA_USER_EMAIL_DOMAIN")
 
+    # Sign-in: HS256 with this secret in development; a JWKS URL for a company's identity provider.
+    jwt_secret: str = Field(default="mesa-desarrollo-cambiar-en-produccion", validation_alias="MESA_JWT_SECRET")
+    jwt_algorithms: str = Field(default="HS256", validation_alias="MESA_JWT_ALGORITHMS")
+    jwt_jwks_url: str | None = Field(default=None, validation_alias="MESA_JWT_JWKS_URL")
+    jwt_issuer: str = Field(default="mesa", validation_alias="MESA_JWT_ISSUER")
+    jwt_audience: str = Field(default="mesa", validation_alias="MESA_JWT_AUDIENCE")
+    jwt_role_claim: str = Field(default="role", validation_alias="MESA_JWT_ROLE_CLAIM")
+    # Where the web (projections) sends the commands people give in its pages.
+    intake_url_override: str | None = Field(default=None, validation_alias="MESA_INTAKE_URL")
+    # The sign-in page lists the demo users (development only).
+    dev_login: bool = Field(default=False, validation_alias="MESA_DEV_LOGIN")
+
     def port(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")
         return port
@@ -70,6 +82,10 @@ class Settings(BaseSettings):
     @property
     def public_url(self) -> str:
         return self.public_url_override or f"http://127.0.0.1:{self.projections_port}"
+
+    @property
+    def intake_url(self) -> str:
+        return self.intake_url_override or f"http://127.0.0.1:{self.intake_port}"
 
     def topic(self, name: str) -> str:
         """The physical name of a logical topic such as `ticket.events`."""

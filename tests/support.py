@@ -11,12 +11,31 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
+from shared.auth import Authenticator, Role
+from shared.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
+_AUTH = Authenticator(Settings())  # the services under test run with the same (default) secret
+
+
+def bearer(role: Role = "service", sub: str = "tests") -> dict[str, str]:
+    return {"Authorization": f"Bearer {_AUTH.issue(role, sub)}"}
+
+
+def as_actor(actor: str) -> dict[str, str]:
+    """The token of a command actor `role:id` (`system:x` is a service)."""
+    role, _, sub = actor.partition(":")
+    return bearer("service" if role == "system" else role, sub)  # type: ignore[arg-type]
+
+
+def client(role: Role = "service", sub: str = "tests", **kwargs: Any) -> httpx.AsyncClient:
+    """An HTTP client signed in (by default as a service: reads everything, acts for anyone)."""
+    return httpx.AsyncClient(headers=bearer(role, sub), **kwargs)
 
 
 async def eventually(

@@ -26,7 +26,7 @@ async def build(rt: Runtime) -> Parts:
             rt.consumer(EVENTS_CONSUMER, TICKET_EVENTS, intake.fold_event, group="events"),
             rt.consumer(REQUESTS_CONSUMER, TICKET_REQUESTS, intake.on_request, group="requests", decode=_decode),
         ],
-        app=create_app(intake, rt.settings.public_url),
+        app=create_app(intake, rt.settings.public_url, rt.auth),
     )
 
 

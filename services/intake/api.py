@@ -1,8 +1,9 @@
 """Intake's HTTP API: `POST /tickets` and `POST /tickets/{id}/{command}`.
 
-Who acts comes from the `X-Mesa-Actor: role:id` header (JWTs replace it with the security
-work); the language of error messages from `Accept-Language` (Spanish unless English is asked).
-Errors are `{"error": code, "message": text}` with 400/403/404/409/413/415/422.
+Who acts comes from the bearer token (`shared.auth`): a requester opens and acts on their own
+tickets, staff work them, a `service` token acts for any requester (named in the body), auditors
+only read. The language of error messages comes from `Accept-Language` (Spanish unless English
+is asked). Errors are `{"error": code, "message": text}` with 400/401/403/404/409/413/415/422.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from starlette.datastructures import UploadFile
 from services.intake import attachments as att
 from services.intake.domain import CommandRejected
 from services.intake.handlers import Intake, Outcome, load_attachment, store_attachment
-from shared.commands import TICKET_COMMANDS, Actor, OpenTicket
+from shared.auth import Authenticator, AuthError, Caller, Principal, install
+from shared.commands import TICKET_COMMANDS, OpenTicket
 from shared.events.catalogue import Attachment
 from shared.i18n import pick_language, t
 from shared.ticket import Ticket
@@ -36,17 +38,6 @@ def _lang(request: Request) -> str:
 
 def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
-
-
-def _actor(raw: str | None, default: Actor | None = None) -> Actor:
-    if not raw:
-        if default is None:
-            raise ApiError(400, "bad_actor")
-        return default
-    try:
-        return Actor.parse(raw)
-    except ValueError:
-        raise ApiError(400, "bad_actor") from None
 
 
 def _version(if_match: str | None) -> int | None:
@@ -74,12 +65,13 @@ def ticket_body(ticket: Ticket, outcome: Outcome | None = None) -> dict[str, Any
     return body
 
 
-def create_app(intake: Intake, public_url: str) -> FastAPI:
+def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
     app = FastAPI(
         title="Mesa intake",
         description="Abrir tickets y actuar sobre ellos. Open tickets and act on them.",
         version="1",
     )
+    install(app, auth)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -99,10 +91,14 @@ def create_app(intake: Intake, public_url: str) -> FastAPI:
     @app.post("/tickets", status_code=201, tags=["tickets"])
     async def open_ticket(
         request: Request,
-        x_mesa_actor: Annotated[str | None, Header()] = None,
+        who: Caller,
         idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
     ) -> Response:
-        """Open a ticket: JSON, or multipart/form-data with the same fields and `screenshots` files."""
+        """Open a ticket: JSON, or multipart/form-data with the same fields and `screenshots` files.
+
+        A requester's ticket is in their own name (`requester` may be left out); staff and
+        services open on someone's behalf and must name them."""
+        actor = who.actor()  # auditors are refused before anything is stored
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
             fields, files = await _read_form(request)
@@ -114,11 +110,12 @@ def create_app(intake: Intake, public_url: str) -> FastAPI:
                 raise ApiError(400, "invalid_request", detail=f"body is not JSON: {exc}") from None
             if not isinstance(fields, dict):
                 raise ApiError(400, "invalid_request", detail="body must be a JSON object")
+        if who.role == "requester" and fields.setdefault("requester", who.sub) != who.sub:
+            raise AuthError(403, "requester_mismatch", sub=who.sub)
         try:
             cmd = OpenTicket.model_validate(fields)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        actor = _actor(x_mesa_actor, Actor("requester", cmd.requester))
         outcome, created = await intake.open(cmd, actor, idempotency_key=idempotency_key)
         body = ticket_body(outcome.ticket, outcome)
         body["category_guessed"] = cmd.category is None
@@ -134,7 +131,7 @@ def create_app(intake: Intake, public_url: str) -> FastAPI:
         ticket_id: str,
         command: str,
         request: Request,
-        x_mesa_actor: Annotated[str | None, Header()] = None,
+        who: Caller,
         if_match: Annotated[str | None, Header()] = None,
     ) -> Response:
         """Comment, request-info, reply, resolve, confirm, reject, reopen, close, feedback, escalate."""
@@ -150,19 +147,42 @@ def create_app(intake: Intake, public_url: str) -> FastAPI:
             cmd = model.model_validate(data)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        actor = _actor(x_mesa_actor)
+        actor = who.actor()
+        if who.role == "requester":
+            await _own_ticket(intake, ticket_id, who)
         outcome = await intake.command(ticket_id, cmd, actor, expected_version=_version(if_match))
         return JSONResponse(ticket_body(outcome.ticket, outcome), headers={"ETag": f'"{outcome.ticket.version}"'})
 
-    @app.get("/attachments/{sha256}", tags=["tickets"])
-    async def attachment(sha256: str) -> Response:
-        found = await load_attachment(intake.pool, sha256)
+    @app.get("/tickets/{ticket_id}/attachments/{sha256}", tags=["tickets"])
+    async def attachment(ticket_id: str, sha256: str, who: Caller, download: bool = False) -> Response:
+        """A file shown on the ticket, to whoever may read the ticket (requesters: not internal notes')."""
+        if who.role == "requester":
+            await _own_ticket(intake, ticket_id, who)
+        found = await load_attachment(
+            intake.pool, ticket_id, sha256, public_only=not who.is_staff and not who.reads_all
+        )
         if found is None:
-            return _error(404, "not_found", "attachment not found")
+            raise ApiError(404, "attachment_not_found")
         ctype, content = found
-        return Response(content, media_type=ctype, headers={"X-Content-Type-Options": "nosniff"})
+        disposition = "attachment" if download or not ctype.startswith("image/") else "inline"
+        return Response(
+            content,
+            media_type=ctype,
+            headers={
+                "X-Content-Type-Options": "nosniff",
+                "Content-Disposition": f'{disposition}; filename="{sha256[:16]}"',
+                "Cache-Control": "private, max-age=3600",
+            },
+        )
 
     return app
+
+
+async def _own_ticket(intake: Intake, ticket_id: str, who: Principal) -> None:
+    """A requester acting on someone else's ticket learns nothing: it answers as a missing one."""
+    ticket = await intake.get(ticket_id)
+    if ticket is None or ticket.requester != who.sub:
+        raise CommandRejected("not_found", 404, ticket_id=ticket_id)
 
 
 async def _read_form(request: Request) -> tuple[dict[str, Any], list[UploadFile]]:

@@ -139,6 +139,7 @@ class Intake:
             correlation = env.correlationid  # one correlation id for what one command did
             ticket = evolve(ticket, env)
             await outbox.enqueue(conn, self.topic, env)
+            await _attachment_refs(conn, env)
             # applied now, so the copy read back from ticket.events is a no-op
             await inbox.first_seen(conn, EVENTS_CONSUMER, env.id)
             envelopes.append(env)
@@ -178,6 +179,7 @@ class Intake:
         after = evolve(ticket, env)
         if after is not None:
             await self._save(conn, after)
+            await _attachment_refs(conn, env)
 
     async def on_request(self, conn: asyncpg.Connection, req: Request, delivery: Delivery) -> None:
         """A command from another system. History (a replay) is skipped: its effects are
@@ -209,6 +211,25 @@ async def store_attachment(pool: asyncpg.Pool, sha256: str, content_type: str, c
     )
 
 
-async def load_attachment(pool: asyncpg.Pool, sha256: str) -> tuple[str, bytes] | None:
-    row = await pool.fetchrow("SELECT content_type, content FROM attachments WHERE sha256 = $1", sha256)
+async def _attachment_refs(conn: asyncpg.Connection, env: Envelope) -> None:
+    files = getattr(env.data, "attachments", ())
+    if files:
+        internal = bool(getattr(env.data, "internal", False))
+        await conn.executemany(
+            "INSERT INTO attachment_refs(ticket_id, sha256, internal) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            [(env.subject, a.sha256, internal) for a in files],
+        )
+
+
+async def load_attachment(
+    pool: asyncpg.Pool, ticket_id: str, sha256: str, *, public_only: bool
+) -> tuple[str, bytes] | None:
+    """The file if `ticket_id` shows it (in a public event when `public_only`)."""
+    row = await pool.fetchrow(
+        "SELECT a.content_type, a.content FROM attachments a JOIN attachment_refs r USING (sha256)"
+        " WHERE r.ticket_id = $1 AND a.sha256 = $2 AND (NOT $3 OR NOT r.internal) LIMIT 1",
+        ticket_id,
+        sha256,
+        public_only,
+    )
     return (row["content_type"], bytes(row["content"])) if row else None

@@ -25,7 +25,7 @@ async def build(rt: Runtime) -> Parts:
             rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, notify.on_agent_event, group="agents"),
         ],
         background=[deliveries],
-        app=create_app(notify),
+        app=create_app(notify, rt.auth),
     )
 
 

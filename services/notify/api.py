@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from services.notify.handlers import Notify
+from shared.auth import Authenticator, AuthError, Caller, Principal, install, requires
 from shared.events import known_types
 
 
@@ -26,18 +27,26 @@ class PreferencesIn(BaseModel):
     periodic_updates: bool = True
 
 
-def create_app(notify: Notify) -> FastAPI:
+Integrator = Annotated[Principal, Depends(requires("admin", "service"))]
+
+
+def create_app(notify: Notify, auth: Authenticator) -> FastAPI:
     app = FastAPI(title="Mesa notify", description="Webhooks: suscripciones de otros sistemas. Subscriptions.")
+    install(app, auth)
+
+    def may_set(who: Principal, requester: str) -> None:
+        if not (who.role in ("admin", "service", "supervisor") or (who.role == "requester" and who.sub == requester)):
+            raise AuthError(403, "forbidden_role", role=who.role, allowed="the requester themself, admin, service")
 
     @app.get("/webhooks", tags=["webhooks"])
-    async def subscriptions() -> list[dict[str, Any]]:
+    async def subscriptions(_: Integrator) -> list[dict[str, Any]]:
         rows = await notify.pool.fetch(
             "SELECT id, url, event_types, active, failures, paused_reason FROM webhook_subscriptions ORDER BY id"
         )
         return [dict(r) for r in rows]
 
     @app.post("/webhooks", status_code=201, tags=["webhooks"])
-    async def subscribe(body: SubscriptionIn) -> JSONResponse:
+    async def subscribe(body: SubscriptionIn, _: Integrator) -> JSONResponse:
         unknown = [t for t in body.event_types if t != "*" and t not in known_types()]
         if unknown:
             message = f"tipos de evento desconocidos / unknown event types: {', '.join(unknown)}"
@@ -54,7 +63,7 @@ def create_app(notify: Notify) -> FastAPI:
         return JSONResponse({"id": body.id, "active": True}, 201)
 
     @app.post("/webhooks/{subscription_id}/resume", tags=["webhooks"])
-    async def resume(subscription_id: str) -> JSONResponse:
+    async def resume(subscription_id: str, _: Integrator) -> JSONResponse:
         done = await notify.pool.fetchval(
             "UPDATE webhook_subscriptions SET active = true, failures = 0, paused_reason = NULL WHERE id = $1"
             " RETURNING 1",
@@ -65,8 +74,9 @@ def create_app(notify: Notify) -> FastAPI:
         return JSONResponse({"id": subscription_id, "active": True})
 
     @app.put("/preferences/{requester}", tags=["preferences"])
-    async def set_preferences(requester: str, body: PreferencesIn) -> dict[str, Any]:
+    async def set_preferences(requester: str, body: PreferencesIn, who: Caller) -> dict[str, Any]:
         """A requester's language for messages and whether they want periodic status updates."""
+        may_set(who, requester)
         await notify.pool.execute(
             "INSERT INTO preferences(requester, language, periodic_updates) VALUES ($1, $2, $3)"
             " ON CONFLICT (requester) DO UPDATE SET language = $2, periodic_updates = $3",
@@ -77,7 +87,9 @@ def create_app(notify: Notify) -> FastAPI:
         return {"requester": requester, "language": body.language, "periodic_updates": body.periodic_updates}
 
     @app.get("/preferences/{requester}", tags=["preferences"])
-    async def get_preferences(requester: str) -> dict[str, Any]:
+    async def get_preferences(requester: str, who: Caller) -> dict[str, Any]:
+        if not (who.reads_all or who.sub == requester):
+            raise AuthError(403, "forbidden_role", role=who.role, allowed="the requester themself, admin, service")
         row = await notify.pool.fetchrow("SELECT * FROM preferences WHERE requester = $1", requester)
         return dict(row) if row else {"requester": requester, "language": None, "periodic_updates": True}
 

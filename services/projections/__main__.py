@@ -19,7 +19,7 @@ async def build(rt: Runtime) -> Parts:
             rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, on_ticket_event, group="tickets"),
             rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, on_agent_event, group="agents"),
         ],
-        app=create_app(rt.pool),
+        app=create_app(rt.pool, rt.auth),
     )
 
 

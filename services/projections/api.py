@@ -1,4 +1,8 @@
-"""The query API: tickets, their timelines, agents and their queues. Read-only."""
+"""The query API: tickets, their timelines, agents and their queues. Read-only, signed in.
+
+Every read goes through `access`: requesters see their own tickets and the public timeline,
+agents their queue and their teams', supervisors/auditors/admins/services everything.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import asyncpg
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
+from services.projections.access import may_read, timeline_for
+from shared.auth import Authenticator, AuthError, Caller, Principal, install
 from shared.events.catalogue import Category, Priority, Status
 from shared.i18n import pick_language, t
 from shared.ticket import OPEN_STATUSES, PRIORITY_WEIGHT
@@ -20,6 +26,24 @@ def _iso(v: Any) -> Any:
     return v.isoformat().replace("+00:00", "Z") if v is not None and hasattr(v, "isoformat") else v
 
 
+async def teammates(conn: asyncpg.Connection | asyncpg.Pool, agent_id: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT b.id FROM agents a JOIN agents b ON a.teams && b.teams WHERE a.id = $1", agent_id
+    )
+    return [r["id"] for r in rows]
+
+
+def visibility(who: Principal, team: list[str], first_arg: int) -> tuple[str, list[Any]]:
+    """A WHERE condition (and its arguments, numbered from `first_arg`) for what `who` may list."""
+    if who.reads_all:
+        return "true", []
+    if who.role == "requester":
+        return f"requester = ${first_arg}", [who.sub]
+    if who.role == "agent":
+        return f"(owner IS NULL OR owner = ${first_arg} OR owner = ANY(${first_arg + 1}::text[]))", [who.sub, team]
+    return "false", []
+
+
 def summary(r: asyncpg.Record) -> dict[str, Any]:
     return {
         "id": r["id"],
@@ -29,6 +53,7 @@ def summary(r: asyncpg.Record) -> dict[str, Any]:
         "category": r["category"],
         "priority": r["priority"],
         "owner": r["owner"],
+        "owner_name": r.get("owner_name"),
         "level": r["level"],
         "version": r["version"],
         "opened_at": _iso(r["opened_at"]),
@@ -43,40 +68,42 @@ def summary(r: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def create_app(pool: asyncpg.Pool) -> FastAPI:
-    app = FastAPI(
-        title="Mesa",
-        description="Consulta de tickets, agentes y colas. Tickets, agents and queues.",
-        version="1",
-    )
+TICKET_WITH_OWNER = "SELECT t.*, a.name AS owner_name FROM tickets t LEFT JOIN agents a ON a.id = t.owner"
 
-    @app.get("/tickets/{ticket_id}", tags=["tickets"])
-    async def ticket(ticket_id: str, request: Request) -> JSONResponse:
-        # one snapshot for the ticket and its timeline, or a change committed between the two
-        # reads would show a timeline ahead of the ticket's own fields
-        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            row = await conn.fetchrow("SELECT * FROM tickets WHERE id = $1", ticket_id)
-            events = await conn.fetch(
-                "SELECT seq, event_id, type, time, source, actor, data FROM timeline WHERE ticket_id = $1 ORDER BY seq",
-                ticket_id,
-            )
-        if row is None:
-            lang = pick_language(request.headers.get("accept-language"))
-            return JSONResponse({"error": "not_found", "message": t("not_found", lang, ticket_id=ticket_id)}, 404)
-        body = summary(row)
-        state = json.loads(row["state"])
-        body |= {
-            "description": row["description"],
-            "language": state.get("language"),
-            "pending_question": state.get("pending_question"),
-            "resolution": state.get("resolution"),
-            "confirmed": state.get("confirmed"),
-            "feedback": (
-                {"rating": row["feedback_rating"], "comment": row["feedback_comment"]}
-                if row["feedback_rating"] is not None
-                else None
-            ),
-            "timeline": [
+
+async def read_ticket(pool: asyncpg.Pool, who: Principal, ticket_id: str) -> dict[str, Any] | None:
+    """The ticket as `who` may see it, or None (missing, or not theirs: the same answer)."""
+    # one snapshot for the ticket and its timeline, or a change committed between the two
+    # reads would show a timeline ahead of the ticket's own fields
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        row = await conn.fetchrow(f"{TICKET_WITH_OWNER} WHERE t.id = $1", ticket_id)
+        team = await teammates(conn, who.sub) if who.role == "agent" else []
+        if row is None or not may_read(who, row["requester"], row["owner"], team):
+            return None
+        events = await conn.fetch(
+            "SELECT seq, event_id, type, time, source, actor, data FROM timeline WHERE ticket_id = $1 ORDER BY seq",
+            ticket_id,
+        )
+    return ticket_body(who, row, events)
+
+
+def ticket_body(who: Principal, row: asyncpg.Record, events: list[asyncpg.Record]) -> dict[str, Any]:
+    body = summary(row)
+    state = json.loads(row["state"])
+    body |= {
+        "description": row["description"],
+        "language": state.get("language"),
+        "pending_question": state.get("pending_question"),
+        "resolution": state.get("resolution"),
+        "confirmed": state.get("confirmed"),
+        "feedback": (
+            {"rating": row["feedback_rating"], "comment": row["feedback_comment"]}
+            if row["feedback_rating"] is not None
+            else None
+        ),
+        "timeline": timeline_for(
+            who,
+            (
                 {
                     "seq": e["seq"],
                     "id": str(e["event_id"]),
@@ -87,12 +114,31 @@ def create_app(pool: asyncpg.Pool) -> FastAPI:
                     "data": json.loads(e["data"]),
                 }
                 for e in events
-            ],
-        }
-        return JSONResponse(body, headers={"ETag": f'"{row["version"]}"'})
+            ),
+        ),
+    }
+    return body
+
+
+def create_app(pool: asyncpg.Pool, auth: Authenticator) -> FastAPI:
+    app = FastAPI(
+        title="Mesa",
+        description="Consulta de tickets, agentes y colas. Tickets, agents and queues.",
+        version="1",
+    )
+    install(app, auth)
+
+    @app.get("/tickets/{ticket_id}", tags=["tickets"])
+    async def ticket(ticket_id: str, request: Request, who: Caller) -> JSONResponse:
+        body = await read_ticket(pool, who, ticket_id)
+        if body is None:
+            lang = pick_language(request.headers.get("accept-language"))
+            return JSONResponse({"error": "not_found", "message": t("not_found", lang, ticket_id=ticket_id)}, 404)
+        return JSONResponse(body, headers={"ETag": f'"{body["version"]}"'})
 
     @app.get("/tickets", tags=["tickets"])
     async def tickets(
+        who: Caller,
         requester: str | None = None,
         status: Status | None = None,
         owner: str | None = None,
@@ -101,7 +147,9 @@ def create_app(pool: asyncpg.Pool) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
-        where, args = [], []
+        team = await teammates(pool, who.sub) if who.role == "agent" else []
+        seen, args = visibility(who, team, 1)
+        where = [seen]
         for column, value in (
             ("requester", requester),
             ("status", status.value if status else None),
@@ -111,17 +159,19 @@ def create_app(pool: asyncpg.Pool) -> FastAPI:
         ):
             if value is not None:
                 args.append(value)
-                where.append(f"{column} = ${len(args)}")
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+                where.append(f"t.{column} = ${len(args)}")
+        clause = f"WHERE {' AND '.join(where)}"
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            total = await conn.fetchval(f"SELECT count(*) FROM tickets {clause}", *args)
+            total = await conn.fetchval(f"SELECT count(*) FROM tickets t {clause}", *args)
             rows = await conn.fetch(
-                f"SELECT * FROM tickets {clause} ORDER BY opened_at DESC, id LIMIT {limit} OFFSET {offset}", *args
+                f"{TICKET_WITH_OWNER} {clause} ORDER BY t.opened_at DESC, t.id LIMIT {limit} OFFSET {offset}", *args
             )
         return {"items": [summary(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
     @app.get("/agents", tags=["agents"])
-    async def agents() -> list[dict[str, Any]]:
+    async def agents(who: Caller) -> list[dict[str, Any]]:
+        if who.role == "requester":
+            raise AuthError(403, "forbidden_role", role=who.role, allowed="agent, supervisor, auditor, admin, service")
         # load: open tickets weighted by priority (what capacity is counted in), as routing counts it
         rows = await pool.fetch(
             "SELECT a.*, count(t.id) AS open_tickets,"
@@ -154,13 +204,16 @@ def create_app(pool: asyncpg.Pool) -> FastAPI:
         ]
 
     @app.get("/agents/{agent_id}/queue", tags=["agents"])
-    async def queue(agent_id: str) -> JSONResponse:
+    async def queue(agent_id: str, who: Caller) -> JSONResponse:
+        if not (who.reads_all or (who.role == "agent" and agent_id in (who.sub, *await teammates(pool, who.sub)))):
+            raise AuthError(403, "forbidden_role", role=who.role, allowed="supervisor, auditor, admin, service")
         if not await pool.fetchval("SELECT 1 FROM agents WHERE id = $1", agent_id):
             return JSONResponse({"error": "not_found", "message": f"agente {agent_id} no existe"}, 404)
         rows = await pool.fetch(
-            "SELECT *, CASE WHEN first_response_at IS NULL THEN least(first_response_due, resolution_due)"
-            " ELSE resolution_due END AS next_due FROM tickets"
-            " WHERE owner = $1 AND status = ANY($2::text[]) ORDER BY next_due NULLS LAST, opened_at",
+            "SELECT t.*, a.name AS owner_name, CASE WHEN first_response_at IS NULL"
+            " THEN least(first_response_due, resolution_due) ELSE resolution_due END AS next_due"
+            " FROM tickets t LEFT JOIN agents a ON a.id = t.owner WHERE owner = $1 AND status = ANY($2::text[])"
+            " ORDER BY next_due NULLS LAST, opened_at",
             agent_id,
             _OPEN,
         )

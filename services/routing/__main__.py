@@ -27,7 +27,7 @@ async def build(rt: Runtime) -> Parts:
             rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, routing.on_ticket_event, group="tickets"),
             rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, routing.on_agent_event, group="agents"),
         ],
-        app=create_app(routing),
+        app=create_app(routing, rt.auth),
         background=[sweep, gauges],
     )
 

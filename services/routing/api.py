@@ -1,17 +1,19 @@
 """Routing's admin API: the roster, and moving a ticket by hand. Roster changes are published to
 agent.events (through the outbox) and applied when consumed back, so the roster, too, is a fold
-of its log. Who acts comes from `X-Mesa-Actor` (supervisor or admin for changes)."""
+of its log. Who acts comes from the bearer token: supervisors, admins and services change the
+roster and reassign; staff and auditors read it."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Header
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.routing.handlers import NAME, Rejected, Routing
 from shared import outbox
+from shared.auth import Authenticator, Principal, install, requires
 from shared.events import Envelope, Payload
 from shared.events import catalogue as ev
 from shared.events.catalogue import Category, Shift
@@ -67,14 +69,17 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
-def create_app(routing: Routing) -> FastAPI:
+Manager = Annotated[Principal, Depends(requires("supervisor", "admin", "service"))]
+Reader = Annotated[Principal, Depends(requires("agent", "supervisor", "auditor", "admin", "service"))]
+
+
+def create_app(routing: Routing, auth: Authenticator) -> FastAPI:
     app = FastAPI(title="Mesa routing", description="Plantilla y asignación. Roster and assignment.")
+    install(app, auth)
     topic = routing.settings.topic(AGENT_EVENTS)
 
-    async def publish(payload: Payload, agent_id: str, actor: str | None) -> dict[str, str]:
-        env = Envelope.new(
-            payload, source=NAME, subject=agent_id, time=routing.clock.now(), actor=actor or "system:admin"
-        )
+    async def publish(payload: Payload, agent_id: str, who: Principal) -> dict[str, str]:
+        env = Envelope.new(payload, source=NAME, subject=agent_id, time=routing.clock.now(), actor=str(who.actor()))
         async with routing.pool.acquire() as conn, conn.transaction():
             await outbox.enqueue(conn, topic, env)
         return {"event_id": str(env.id), "type": env.type}
@@ -86,11 +91,11 @@ def create_app(routing: Routing) -> FastAPI:
         return _error(404, "not_found", f"El agente {agent_id} no existe. Agent {agent_id} does not exist.")
 
     @app.get("/agents", tags=["roster"])
-    async def agents() -> list[dict[str, Any]]:
+    async def agents(_: Reader) -> list[dict[str, Any]]:
         return await routing.roster()
 
     @app.post("/agents", status_code=202, tags=["roster"])
-    async def register(body: AgentIn, x_mesa_actor: Annotated[str | None, Header()] = None) -> dict[str, str]:
+    async def register(body: AgentIn, who: Manager) -> dict[str, str]:
         payload = ev.AgentRegistered(
             agent_id=body.id,
             name=body.name,
@@ -104,12 +109,10 @@ def create_app(routing: Routing) -> FastAPI:
             teams=tuple(body.teams),
             shift=body.shift,
         )
-        return await publish(payload, body.id, x_mesa_actor)
+        return await publish(payload, body.id, who)
 
     @app.patch("/agents/{agent_id}", status_code=202, tags=["roster"])
-    async def update(
-        agent_id: str, body: AgentPatch, x_mesa_actor: Annotated[str | None, Header()] = None
-    ) -> JSONResponse:
+    async def update(agent_id: str, body: AgentPatch, who: Manager) -> JSONResponse:
         if not await known(agent_id):
             return not_found(agent_id)
         payload = ev.AgentUpdated(
@@ -122,35 +125,26 @@ def create_app(routing: Routing) -> FastAPI:
             teams=tuple(body.teams) if body.teams is not None else None,
             shift=body.shift,
         )
-        return JSONResponse(await publish(payload, agent_id, x_mesa_actor), 202)
+        return JSONResponse(await publish(payload, agent_id, who), 202)
 
     @app.post("/agents/{agent_id}/availability", status_code=202, tags=["roster"])
-    async def availability(
-        agent_id: str, body: Availability, x_mesa_actor: Annotated[str | None, Header()] = None
-    ) -> JSONResponse:
+    async def availability(agent_id: str, body: Availability, who: Manager) -> JSONResponse:
         if not await known(agent_id):
             return not_found(agent_id)
         payload = ev.AgentAvailabilityChanged(agent_id=agent_id, availability=body.availability, reason=body.reason)
-        return JSONResponse(await publish(payload, agent_id, x_mesa_actor), 202)
+        return JSONResponse(await publish(payload, agent_id, who), 202)
 
     @app.delete("/agents/{agent_id}", status_code=202, tags=["roster"])
-    async def remove(agent_id: str, x_mesa_actor: Annotated[str | None, Header()] = None) -> JSONResponse:
+    async def remove(agent_id: str, who: Manager) -> JSONResponse:
         if not await known(agent_id):
             return not_found(agent_id)
-        return JSONResponse(await publish(ev.AgentRemoved(agent_id=agent_id), agent_id, x_mesa_actor), 202)
+        return JSONResponse(await publish(ev.AgentRemoved(agent_id=agent_id), agent_id, who), 202)
 
     @app.post("/tickets/{ticket_id}/assign", tags=["assignment"])
-    async def assign(
-        ticket_id: str, body: Reassign, x_mesa_actor: Annotated[str | None, Header()] = None
-    ) -> JSONResponse:
+    async def assign(ticket_id: str, body: Reassign, who: Manager) -> JSONResponse:
         """A supervisor moves a ticket to a chosen agent."""
-        role, _, who = (x_mesa_actor or "").partition(":")
-        if role not in ("supervisor", "system") or not who:
-            return _error(
-                403, "supervisors_only", "Solo un supervisor puede reasignar. Only a supervisor may reassign."
-            )
         try:
-            env = await routing.reassign(ticket_id, body.agent_id, body.reason, x_mesa_actor or "")
+            env = await routing.reassign(ticket_id, body.agent_id, body.reason, str(who.actor()))
         except Rejected as exc:
             return _error(409, "rejected", str(exc))
         return JSONResponse({"event_id": str(env.id), "type": env.type, "agent_id": body.agent_id})

@@ -11,11 +11,10 @@ from email.message import EmailMessage, Message
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import Isolated
-from tests.support import Proc, eventually, free_port
+from tests.support import Proc, client, eventually, free_port
 
 SERVICES = ("projections", "intake", "routing", "sla", "notify")
 
@@ -32,7 +31,7 @@ class Mesa:
         return f"http://127.0.0.1:{self.ports[service]}"
 
     async def get_ticket(self, ticket_id: str) -> dict[str, Any] | None:
-        async with httpx.AsyncClient(timeout=5) as http:
+        async with client(timeout=5) as http:
             r = await http.get(f"{self.url('projections')}/tickets/{ticket_id}")
         return r.json() if r.status_code == 200 else None
 
@@ -136,7 +135,7 @@ ROSTER = [
 
 
 async def register_roster(mesa: Mesa, roster: list[dict[str, Any]] = ROSTER) -> None:
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with client(timeout=5) as http:
         for agent in roster:
             r = await http.post(f"{mesa.url('routing')}/agents", json=agent)
             assert r.status_code == 202, r.text

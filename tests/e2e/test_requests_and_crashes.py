@@ -17,7 +17,7 @@ from shared.ticket import PRIORITY_WEIGHT
 from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
 from tests.e2e.conftest import Mesa, register_roster
 from tests.kafka_tools import header, read_all
-from tests.support import eventually
+from tests.support import client, eventually
 
 pytestmark = pytest.mark.timeout(400)
 PARTITIONS = 6
@@ -46,7 +46,7 @@ async def staffed(mesa: Mesa) -> Mesa:
 
 
 async def find_by_requester(mesa: Mesa, requester: str) -> list[dict]:  # type: ignore[type-arg]
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with client(timeout=5) as http:
         r = await http.get(f"{mesa.url('projections')}/tickets", params={"requester": requester})
     items: list[dict] = r.json()["items"]  # type: ignore[type-arg]
     return items
@@ -170,13 +170,13 @@ async def test_two_hundred_tickets_while_routing_is_killed(staffed: Mesa) -> Non
     async def pour(http: httpx.AsyncClient, i: int) -> None:
         opened.append(await open_one(http, i))
 
-    async with httpx.AsyncClient(timeout=20) as http:
+    async with client(timeout=20) as http:
         await asyncio.gather(chaos(), *(pour(http, i) for i in range(200)))
     ids = set(opened)
     assert len(ids) == 200
 
     async def all_assigned() -> bool:
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with client(timeout=10) as http:
             got = []
             for offset in range(0, 400, 200):
                 r = await http.get(
@@ -195,7 +195,7 @@ async def test_two_hundred_tickets_while_routing_is_killed(staffed: Mesa) -> Non
             assignments[header(r, "ce_subject") or ""].add(header(r, "ce_id") or "")
     assert all(len(assignments[t]) == 1 for t in ids), {t: assignments[t] for t in ids if len(assignments[t]) != 1}
 
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with client(timeout=10) as http:
         routed = {
             a["id"]: (a["load"], a["open_count"]) for a in (await http.get(f"{mesa.url('routing')}/agents")).json()
         }

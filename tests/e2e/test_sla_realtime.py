@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import Mesa, register_roster
-from tests.support import ROOT
+from tests.support import ROOT, client
 
 pytestmark = pytest.mark.timeout(120)
 EXTRA_ENV = {"MESA_SLA_POLICY": str(ROOT / "tests" / "e2e" / "data" / "fast-policy.yaml")}
@@ -21,7 +20,7 @@ def _at(stamp: str) -> datetime:
 
 async def test_breach_and_escalation_arrive_on_time(mesa: Mesa) -> None:
     await register_roster(mesa)
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with client(timeout=10) as http:
         r = await http.post(
             f"{mesa.url('intake')}/tickets",
             json={

@@ -13,7 +13,7 @@ from shared import db
 from shared.topics import AGENT_EVENTS, TICKET_EVENTS
 from tests.e2e.conftest import Mesa, body_of, register_roster
 from tests.kafka_tools import end_offsets, inbox_caught_up
-from tests.support import eventually
+from tests.support import as_actor, client, eventually
 
 pytestmark = pytest.mark.timeout(300)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -28,17 +28,17 @@ async def staffed(mesa: Mesa) -> Mesa:
 async def act(
     mesa: Mesa, ticket_id: str, command: str, actor: str, body: dict[str, Any] | None = None, **headers: str
 ) -> httpx.Response:
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with client(timeout=10) as http:
         return await http.post(
             f"{mesa.url('intake')}/tickets/{ticket_id}/{command}",
             json=body or {},
-            headers={"X-Mesa-Actor": actor, **headers},
+            headers={**as_actor(actor), **headers},
         )
 
 
 async def test_open_to_closed_with_every_step_visible(staffed: Mesa) -> None:
     mesa = staffed
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with client(timeout=10) as http:
         r = await http.post(
             f"{mesa.url('intake')}/tickets",
             data={
@@ -67,9 +67,9 @@ async def test_open_to_closed_with_every_step_visible(staffed: Mesa) -> None:
     opened_event = t["timeline"][0]
     assert opened_event["type"] == "ticket.opened"
     assert opened_event["data"]["attachments"][0]["content_type"] == "image/png"
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with client(timeout=10) as http:
         sha = opened_event["data"]["attachments"][0]["sha256"]
-        shot = await http.get(f"{mesa.url('intake')}/attachments/{sha}")
+        shot = await http.get(f"{mesa.url('intake')}/tickets/{tid}/attachments/{sha}")
     assert shot.content == PNG and shot.headers["content-type"] == "image/png"
 
     received = await mesa.mail_when(
@@ -150,7 +150,7 @@ async def test_open_to_closed_with_every_step_visible(staffed: Mesa) -> None:
 
 async def test_wrong_commands_get_clear_errors_in_the_asked_language(staffed: Mesa) -> None:
     mesa = staffed
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with client(timeout=10) as http:
         r = await http.post(
             f"{mesa.url('intake')}/tickets",
             json={
@@ -181,7 +181,7 @@ async def test_wrong_commands_get_clear_errors_in_the_asked_language(staffed: Me
     r = await act(mesa, tid, "reply", "requester:omar@example.com", {"body": "hi"}, **{"Accept-Language": "en"})
     assert r.status_code == 409 and "no pending request" in r.json()["message"]
     r = await act(mesa, tid, "confirm", "requester:someone-else@example.com")
-    assert r.status_code == 403
+    assert r.status_code == 404  # another requester's ticket does not exist for them
     r = await act(mesa, tid, "resolve", "requester:omar@example.com", {"summary": "solved it myself"})
     assert r.status_code == 403
     r = await act(mesa, tid, "teleport", "agent:ana")
@@ -190,8 +190,12 @@ async def test_wrong_commands_get_clear_errors_in_the_asked_language(staffed: Me
     assert r.status_code == 422 and "rating" in r.json()["message"]
     r = await act(mesa, "T-NOPE", "comment", "agent:ana", {"body": "hola"})
     assert r.status_code == 404
-    r = await act(mesa, tid, "comment", "nobody", {"body": "hola"})
-    assert r.status_code == 400 and r.json()["error"] == "bad_actor"
+    async with httpx.AsyncClient(timeout=10) as anonymous:
+        r = await anonymous.post(f"{mesa.url('intake')}/tickets/{tid}/comment", json={"body": "hola"})
+    assert r.status_code == 401 and r.json()["error"] == "unauthenticated"
+    assert r.headers["www-authenticate"].startswith("Bearer")
+    r = await act(mesa, tid, "comment", "auditor:ines", {"body": "hola"})
+    assert r.status_code == 403 and r.json()["error"] == "read_only"
     # nothing above left a trace on the ticket
     t = await mesa.ticket_when(tid, lambda t: t["owner"], "assignment")
     assert not {"ticket.customer_replied", "ticket.resolved", "ticket.feedback_given"} & {
@@ -200,7 +204,7 @@ async def test_wrong_commands_get_clear_errors_in_the_asked_language(staffed: Me
 
 
 async def _snapshot(mesa: Mesa) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with client(timeout=10) as http:
         listing = (await http.get(f"{mesa.url('projections')}/tickets", params={"limit": 200})).json()["items"]
         details = [(await http.get(f"{mesa.url('projections')}/tickets/{t['id']}")).json() for t in listing]
         roster = (await http.get(f"{mesa.url('routing')}/agents")).json()
@@ -208,7 +212,7 @@ async def _snapshot(mesa: Mesa) -> tuple[list[dict[str, Any]], list[dict[str, An
 
 
 async def http_agents(mesa: Mesa) -> list[dict[str, Any]]:
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with client(timeout=10) as http:
         result: list[dict[str, Any]] = (await http.get(f"{mesa.url('projections')}/agents")).json()
     return result
 
@@ -225,7 +229,7 @@ async def _ledger(mesa: Mesa) -> set[tuple[str, str, str, str]]:
 async def test_projections_and_routing_rebuilt_from_offset_zero_are_identical(staffed: Mesa) -> None:
     mesa = staffed
     settings = mesa.iso.settings
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with client(timeout=10) as http:
         r = await http.post(
             f"{mesa.url('intake')}/tickets",
             json={
@@ -288,7 +292,7 @@ async def test_projections_and_routing_rebuilt_from_offset_zero_are_identical(st
 
 async def test_escalation_moves_the_ticket_up_a_level_and_reopen_returns_it(staffed: Mesa) -> None:
     mesa = staffed
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with client(timeout=10) as http:
         r = await http.post(
             f"{mesa.url('intake')}/tickets",
             json={

@@ -12,7 +12,6 @@ from email.message import EmailMessage
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -21,7 +20,7 @@ from shared.events import catalogue as ev
 from shared.topics import TICKET_EVENTS
 from tests.conftest import Isolated
 from tests.kafka_tools import header, inbox_caught_up, produce, read_all
-from tests.support import Proc, eventually, free_port
+from tests.support import Proc, client, eventually, free_port
 
 pytestmark = pytest.mark.timeout(120)
 T0 = datetime.now(UTC)
@@ -228,7 +227,7 @@ async def test_requester_preferences_language_and_no_periodic_updates(fresh: Iso
     inbox.refuse_first = False
     proc = await notify(fresh, port).start().ready()
     try:
-        async with httpx.AsyncClient(timeout=5) as http:
+        async with client(timeout=5) as http:
             r = await http.put(
                 f"http://127.0.0.1:{proc.port}/preferences/quiet@example.com",
                 json={"language": "en", "periodic_updates": False},

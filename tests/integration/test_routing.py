@@ -8,7 +8,6 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 
 from shared.events import Envelope, Payload
@@ -17,7 +16,7 @@ from shared.ticket import PRIORITY_WEIGHT
 from shared.topics import AGENT_EVENTS, TICKET_EVENTS
 from tests.conftest import Isolated
 from tests.kafka_tools import header, inbox_caught_up, produce, read_all
-from tests.support import Proc, eventually, free_port
+from tests.support import Proc, as_actor, client, eventually, free_port
 
 pytestmark = pytest.mark.timeout(300)
 PARTITIONS = 6
@@ -64,7 +63,7 @@ def routing(iso: Isolated, name: str, **env: str) -> Proc:
 
 
 async def roster(proc: Proc) -> dict[str, dict[str, Any]]:
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with client(timeout=5) as http:
         rows: list[dict[str, Any]] = (await http.get(f"http://127.0.0.1:{proc.port}/agents")).json()
     return {a["id"]: a for a in rows}
 
@@ -263,21 +262,19 @@ async def test_supervisor_reassigns_by_hand_and_removal_moves_every_ticket(fresh
         await eventually(lambda: _caught_up(fresh, [tickets_topic]), what="the question")
         owners = {t: v[-1]["agent"] for t, v in (await assignments(fresh)).items()}
 
-        async with httpx.AsyncClient(timeout=5) as http:
+        async with client(timeout=5) as http:
             url = f"http://127.0.0.1:{proc.port}"
             other = "juan" if owners["T-R1"] == "ines" else "ines"
             body = {"agent_id": other, "reason": "Conoce al cliente"}
-            refused = await http.post(f"{url}/tickets/T-R1/assign", json=body, headers={"X-Mesa-Actor": "agent:ines"})
+            refused = await http.post(f"{url}/tickets/T-R1/assign", json=body, headers=as_actor("agent:ines"))
             assert refused.status_code == 403
             unknown = await http.post(
                 f"{url}/tickets/T-R1/assign",
                 json={"agent_id": "nadie", "reason": "x"},
-                headers={"X-Mesa-Actor": "supervisor:sara"},
+                headers=as_actor("supervisor:sara"),
             )
             assert unknown.status_code == 409
-            moved = await http.post(
-                f"{url}/tickets/T-R1/assign", json=body, headers={"X-Mesa-Actor": "supervisor:sara"}
-            )
+            moved = await http.post(f"{url}/tickets/T-R1/assign", json=body, headers=as_actor("supervisor:sara"))
             assert moved.status_code == 200, moved.text
 
             async def manual() -> dict[str, str] | None:
@@ -287,7 +284,7 @@ async def test_supervisor_reassigns_by_hand_and_removal_moves_every_ticket(fresh
             assert (await eventually(manual, what="the manual move"))["previous"] == owners["T-R1"]
 
             # removing juan moves all of his open tickets, even one waiting on the customer
-            await http.delete(f"{url}/agents/juan", headers={"X-Mesa-Actor": "supervisor:sara"})
+            await http.delete(f"{url}/agents/juan", headers=as_actor("supervisor:sara"))
 
         async def nothing_left_on_juan() -> bool:
             log = await assignments(fresh)

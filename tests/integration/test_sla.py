@@ -26,7 +26,7 @@ from shared.outbox import OutboxRelay
 from shared.topics import AGENT_EVENTS, TICKET_EVENTS
 from tests.conftest import Isolated
 from tests.kafka_tools import header, inbox_caught_up, produce, read_all
-from tests.support import Proc, eventually, free_port
+from tests.support import Proc, client, eventually, free_port
 
 pytestmark = pytest.mark.timeout(180)
 T0 = datetime.now(UTC).replace(microsecond=0)
@@ -208,9 +208,8 @@ async def _all(rig: SlaRig, ticket_id: str) -> list[Envelope]:
 
 
 async def _roster_size(port: int, n: int) -> bool:
-    import httpx
 
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with client(timeout=5) as http:
         return len((await http.get(f"http://127.0.0.1:{port}/agents")).json()) >= n
 
 

@@ -11,7 +11,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
@@ -21,7 +20,7 @@ from shared.events import catalogue as ev
 from shared.topics import TICKET_EVENTS
 from tests.conftest import Isolated
 from tests.kafka_tools import produce
-from tests.support import Proc, eventually, free_port
+from tests.support import Proc, client, eventually, free_port
 
 pytestmark = pytest.mark.timeout(120)
 SECRET = "s3cret-s3cret-s3cret"
@@ -85,7 +84,7 @@ async def test_signed_retried_and_never_twice(fresh: Isolated, receiver: tuple[R
     rx, rx_port = receiver
     proc = await notify(fresh).start().ready()
     try:
-        async with httpx.AsyncClient(timeout=5) as http:
+        async with client(timeout=5) as http:
             url = f"http://127.0.0.1:{proc.port}/webhooks"
             bad = await http.post(
                 url, json={"id": "erp", "url": "http://x", "secret": SECRET, "event_types": ["ticket.nope"]}
@@ -124,7 +123,7 @@ async def test_signed_retried_and_never_twice(fresh: Isolated, receiver: tuple[R
 async def test_a_receiver_that_keeps_failing_is_paused_and_reported(fresh: Isolated) -> None:
     proc = await notify(fresh).start().ready()
     try:
-        async with httpx.AsyncClient(timeout=5) as http:
+        async with client(timeout=5) as http:
             base = f"http://127.0.0.1:{proc.port}/webhooks"
             sub = {"id": "dead", "url": f"http://127.0.0.1:{free_port()}/hook", "secret": SECRET, "event_types": ["*"]}
             assert (await http.post(base, json=sub)).status_code == 201

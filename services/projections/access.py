@@ -1,0 +1,74 @@
+"""Who may read which ticket, and what of its timeline a requester sees. Pure: no I/O.
+
+- Requesters read only their own tickets (another's answers as missing) and only the public part
+  of the timeline: internal notes, routing's reasoning, SLA bookkeeping and mail deliveries are
+  for staff. What is public is an allow-list per event type, field by field, so a field added to
+  an event later stays private until someone decides otherwise.
+- Agents read their own queue, their teams' tickets and the unassigned ones (they pick work).
+- Supervisors, auditors, admins and services read everything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from shared.auth import Principal
+
+PUBLIC_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "ticket.opened": (
+        "subject",
+        "description",
+        "category",
+        "impact",
+        "urgency",
+        "priority",
+        "order_id",
+        "attachments",
+        "channel",
+    ),
+    "ticket.categorized": ("category", "priority"),
+    "ticket.assigned": ("agent_id", "level"),
+    "ticket.commented": ("author", "author_role", "body", "attachments"),
+    "ticket.info_requested": ("agent_id", "question"),
+    "ticket.customer_replied": ("body", "attachments"),
+    "ticket.sla_targets_set": ("priority", "first_response_due", "resolution_due", "timezone"),
+    "ticket.escalated": ("from_level", "to_level"),
+    "ticket.resolved": ("agent_id", "summary"),
+    "ticket.resolution_confirmed": (),
+    "ticket.resolution_rejected": ("reason",),
+    "ticket.reopened": ("reason",),
+    "ticket.closed": ("reason",),
+    "ticket.feedback_given": ("rating", "comment"),
+}
+
+
+def may_read(who: Principal, requester: str, owner: str | None, teammates: Iterable[str] = ()) -> bool:
+    if who.reads_all:
+        return True
+    if who.role == "requester":
+        return requester == who.sub
+    if who.role == "agent":
+        return owner is None or owner == who.sub or owner in set(teammates)
+    return False
+
+
+def public_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The requester's view of one timeline entry, or None when it is not theirs to see."""
+    fields = PUBLIC_FIELDS.get(event["type"])
+    data = event["data"]
+    if fields is None or (event["type"] == "ticket.commented" and data.get("internal")):
+        return None
+    return {
+        "seq": event["seq"],
+        "id": event["id"],
+        "type": event["type"],
+        "time": event["time"],
+        "data": {k: data[k] for k in fields if k in data},
+    }
+
+
+def timeline_for(who: Principal, events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if who.role != "requester":
+        return [dict(e) for e in events]
+    return [p for p in (public_event(e) for e in events) if p is not None]

@@ -1,0 +1,179 @@
+"""Who is asking: bearer JWTs (pyjwt) turned into a `Principal`, and the rules of what each role may do.
+
+Development signs HS256 tokens with `MESA_JWT_SECRET` (`mesa token` prints one); a company's
+identity provider is used by setting `MESA_JWT_JWKS_URL` (RS256/ES256 keys fetched and cached by
+pyjwt's `PyJWKClient`) plus the issuer and audience it writes. The role is read from the claim
+named by `MESA_JWT_ROLE_CLAIM` (a string, or a list whose first known role wins).
+
+The web pages carry the same token in an HttpOnly cookie; APIs read `Authorization: Bearer`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Literal, cast
+
+import jwt
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from shared.commands import Actor
+from shared.i18n import pick_language, t
+from shared.settings import Settings
+
+Role = Literal["requester", "agent", "supervisor", "auditor", "admin", "service"]
+ROLES: tuple[Role, ...] = ("requester", "agent", "supervisor", "auditor", "admin", "service")
+# Roles that read every ticket (agents read their own queue and their teams' tickets).
+READ_ALL: frozenset[str] = frozenset({"supervisor", "auditor", "admin", "service"})
+STAFF: frozenset[str] = frozenset({"agent", "supervisor", "admin"})
+SESSION_COOKIE = "mesa_session"
+
+
+class AuthError(Exception):
+    """401 (no or bad credentials) or 403 (a role that may not): `code` and `params` make the message."""
+
+    def __init__(self, status: int, code: str, **params: object) -> None:
+        super().__init__(code)
+        self.status, self.code, self.params = status, code, params
+
+
+@dataclass(frozen=True)
+class Principal:
+    role: Role
+    sub: str
+    name: str | None = None
+
+    @property
+    def display(self) -> str:
+        return self.name or self.sub
+
+    @property
+    def reads_all(self) -> bool:
+        return self.role in READ_ALL
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF
+
+    def actor(self) -> Actor:
+        """Who the change is recorded as: admins act as supervisors, services as `system`."""
+        match self.role:
+            case "requester" | "agent" | "supervisor":
+                return Actor(self.role, self.sub)
+            case "admin":
+                return Actor("supervisor", self.sub)
+            case "service":
+                return Actor("system", self.sub)
+        raise AuthError(403, "read_only", role=self.role)
+
+    def require(self, *roles: Role) -> Principal:
+        if self.role not in roles:
+            raise AuthError(403, "forbidden_role", role=self.role, allowed=", ".join(roles))
+        return self
+
+
+class Authenticator:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.secret = settings.jwt_secret
+        self.algorithms = [a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()]
+
+    @cached_property
+    def _jwks(self) -> jwt.PyJWKClient | None:
+        url = self.settings.jwt_jwks_url
+        return jwt.PyJWKClient(url, cache_keys=True, lifespan=3600) if url else None
+
+    def issue(self, role: Role, sub: str, *, name: str | None = None, ttl_s: int = 8 * 3600) -> str:
+        """A development token (HS256 with the configured secret)."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        now = int(time.time())
+        claims: dict[str, object] = {
+            "sub": sub,
+            self.settings.jwt_role_claim: role,
+            "iss": self.settings.jwt_issuer,
+            "aud": self.settings.jwt_audience,
+            "iat": now,
+            "exp": now + ttl_s,
+        }
+        if name:
+            claims["name"] = name
+        return jwt.encode(claims, self.secret, algorithm="HS256")
+
+    def verify(self, token: str) -> Principal:
+        try:
+            if self._jwks is not None:
+                key: object = self._jwks.get_signing_key_from_jwt(token).key
+            else:
+                key = self.secret
+            claims = jwt.decode(
+                token,
+                key,  # type: ignore[arg-type]
+                algorithms=self.algorithms,
+                issuer=self.settings.jwt_issuer,
+                audience=self.settings.jwt_audience,
+                options={"require": ["exp", "sub"]},
+                leeway=30,
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthError(401, "unauthenticated", reason=type(exc).__name__) from None
+        raw = claims.get(self.settings.jwt_role_claim)
+        candidates = raw if isinstance(raw, list) else [raw]
+        role = next((r for r in candidates if r in ROLES), None)
+        sub = claims.get("sub")
+        if role is None or not isinstance(sub, str) or not sub or len(sub) > 120:
+            raise AuthError(401, "unauthenticated", reason="no known role or subject in the token")
+        name = claims.get("name")
+        return Principal(cast(Role, role), sub, name if isinstance(name, str) else None)
+
+    def token_of(self, request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return request.cookies.get(SESSION_COOKIE) or None
+
+    def principal(self, request: Request) -> Principal:
+        """The caller, or AuthError(401)."""
+        token = self.token_of(request)
+        if token is None:
+            raise AuthError(401, "unauthenticated", reason="no token")
+        return self.verify(token)
+
+    def csrf_token(self, session_token: str) -> str:
+        """A form token bound to the session (double-submit by derivation: nothing stored)."""
+        return hmac.new(self.secret.encode(), b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def install(app: FastAPI, auth: Authenticator) -> None:
+    """Keep `auth` for the dependencies below and answer AuthError as JSON (WWW-Authenticate on 401)."""
+    app.state.auth = auth
+
+    @app.exception_handler(AuthError)
+    async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
+        lang = pick_language(request.headers.get("accept-language"))
+        headers = {"WWW-Authenticate": 'Bearer realm="mesa"'} if exc.status == 401 else None
+        return JSONResponse(
+            {"error": exc.code, "message": t(exc.code, lang, **exc.params)}, status_code=exc.status, headers=headers
+        )
+
+
+async def _caller(request: Request) -> Principal:
+    auth: Authenticator = request.app.state.auth
+    return auth.principal(request)
+
+
+def requires(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
+    async def dependency(request: Request) -> Principal:
+        return (await _caller(request)).require(*roles)
+
+    return dependency
+
+
+# FastAPI parameter types (module-level: FastAPI resolves annotations in the module's namespace).
+Caller = Annotated[Principal, Depends(_caller)]
