@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shared.demo import DEMO_FILE
 from shared.settings import Settings
 from shared.topics import ensure_topics, topic_specs
 
@@ -22,7 +23,6 @@ app.add_typer(topics_app, name="topics")
 app.add_typer(catalogue_app, name="catalogue")
 app.add_typer(demo_app, name="demo")
 console = Console()
-DEMO_FILE = Path(__file__).parent / "demo.json"
 
 
 @topics_app.command("create")

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+DEMO_FILE = Path(__file__).parent / "demo.json"
 
 
 async def _until(probe: Any, what: str, timeout: float = 60.0) -> Any:
@@ -43,6 +46,10 @@ async def load(data: dict[str, Any], intake: str, routing: str, query: str, toke
             return got >= {a["id"] for a in data["agents"]}
 
         await _until(roster_ready, "the roster to reach the projections")
+        published = {a["title"] for a in (await http.get(f"{query}/kb/articles", params={"limit": 200})).json()}
+        for article in data.get("articles", []):
+            if article["title"] not in published:
+                (await http.post(f"{query}/kb/articles", json=article)).raise_for_status()
         ids = []
         for ticket in data["tickets"]:
             body = {k: v for k, v in ticket.items() if k != "key"}

@@ -91,6 +91,8 @@ class Parts:
     consumers: list[InboxConsumer[Any]] = field(default_factory=list)
     app: FastAPI | None = None
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    # awaited last on shutdown (extra pools, clients)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 Build = Callable[[Runtime], Awaitable[Parts]]
@@ -165,6 +167,8 @@ async def serve(
             t.cancel()
         await asyncio.gather(*loops, *pending, return_exceptions=True)
         await rt.producer.stop()
+        for close in parts.closers:
+            await close()
         await rt.pool.close()
         log.info("service stopped")
 

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     jwt_role_claim: str = Field(default="role", validation_alias="MESA_JWT_ROLE_CLAIM")
     # Where the web (projections) sends the commands people give in its pages.
     intake_url_override: str | None = Field(default=None, validation_alias="MESA_INTAKE_URL")
+    routing_url_override: str | None = Field(default=None, validation_alias="MESA_ROUTING_URL")
+    # Where the development mail sink keeps messages (the web lists them when dev_login is on).
+    mail_dir: str | None = Field(default=None, validation_alias="MESA_MAIL_DIR")
     # The sign-in page lists the demo users (development only).
     dev_login: bool = Field(default=False, validation_alias="MESA_DEV_LOGIN")
 
@@ -86,6 +89,10 @@ class Settings(BaseSettings):
     @property
     def intake_url(self) -> str:
         return self.intake_url_override or f"http://127.0.0.1:{self.intake_port}"
+
+    @property
+    def routing_url(self) -> str:
+        return self.routing_url_override or f"http://127.0.0.1:{self.routing_port}"
 
     def topic(self, name: str) -> str:
         """The physical name of a logical topic such as `ticket.events`."""

@@ -161,7 +161,7 @@ class Notify:
         params = {
             "ticket_id": t["id"],
             "subject": t["subject"],
-            "url": f"{self.public_url}/tickets/{t['id']}",
+            "url": f"{self.public_url}/t/{t['id']}",
             "agent_name": agent["name"],
             "reason": reason,
         }
@@ -208,7 +208,7 @@ class Notify:
         pref = await conn.fetchrow("SELECT * FROM preferences WHERE requester = $1", t["requester"])
         lang = (pref["language"] if pref and pref["language"] else None) or t["language"]
         wants_updates = pref is None or pref["periodic_updates"]
-        url = f"{self.public_url}/tickets/{t['id']}"
+        url = f"{self.public_url}/t/{t['id']}"
         base = {"ticket_id": t["id"], "subject": t["subject"], "url": url}
         to_requester = self.requester_address(t["requester"])
         match data:
@@ -269,7 +269,14 @@ class Notify:
             case ev.TicketInfoReminder():
                 await self._queue(conn, env, to_requester, "reminder", lang, base)
             case ev.TicketResolved():
-                await self._queue(conn, env, to_requester, "resolved", lang, base | {"summary": data.summary})
+                await self._queue(
+                    conn,
+                    env,
+                    to_requester,
+                    "resolved",
+                    lang,
+                    base | {"summary": data.summary, "kb_url": f"{self.public_url}/kb"},
+                )
             case ev.TicketClosed():
                 await self._queue(conn, env, to_requester, "closed", lang, base)
 

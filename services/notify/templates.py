@@ -128,14 +128,16 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "es": (
             "[{{ ticket_id }}] Tu ticket está resuelto: ¿nos lo confirmas?",
             "Hola:\n\nHemos resuelto tu ticket {{ ticket_id }} «{{ subject }}»:\n\n{{ summary }}\n\n"
-            "Confírmanos si el problema quedó solucionado (o dinos qué falta) y valora la atención "
-            "de 1 a 5 en {{ url }}\n",
+            "¿Quedó solucionado? Confírmalo o dinos qué falta: {{ url }}#resolucion\n"
+            "Valora la atención de 1 a 5: {{ url }}#form-feedback\n\n"
+            "Para la próxima vez, nuestra base de conocimiento: {{ kb_url }}\n",
         ),
         "en": (
             "[{{ ticket_id }}] Your ticket is resolved: can you confirm?",
             "Hello,\n\nWe have resolved your ticket {{ ticket_id }} '{{ subject }}':\n\n{{ summary }}\n\n"
-            "Please confirm the problem is solved (or tell us what is missing) and rate our help "
-            "from 1 to 5 at {{ url }}\n",
+            "Is it solved? Confirm it or tell us what is missing: {{ url }}#resolucion\n"
+            "Rate our help from 1 to 5: {{ url }}#form-feedback\n\n"
+            "For next time, our knowledge base: {{ kb_url }}\n",
         ),
     },
     "closed": {

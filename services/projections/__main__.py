@@ -5,21 +5,31 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from services.projections import kb
 from services.projections.api import create_app
 from services.projections.handlers import AGENTS_CONSUMER, NAME, TICKETS_CONSUMER, on_agent_event, on_ticket_event
+from services.projections.web import pages
+from shared import db
 from shared.runtime import Parts, Runtime, serve
 from shared.topics import AGENT_EVENTS, TICKET_EVENTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+KB_MIGRATIONS = Path(__file__).parent / "kb_migrations"
 
 
 async def build(rt: Runtime) -> Parts:
+    # The knowledge base lives in its own schema: a replay of the projections never touches it.
+    kb_pool = await db.create_pool(rt.settings.database_url, kb.SCHEMA, max_size=5)
+    await db.migrate(kb_pool, kb.SCHEMA, KB_MIGRATIONS)
+    app = create_app(rt.pool, rt.auth)
+    pages.build(app, rt.pool, kb_pool, rt.auth, rt.settings)
     return Parts(
         consumers=[
             rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, on_ticket_event, group="tickets"),
             rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, on_agent_event, group="agents"),
         ],
-        app=create_app(rt.pool, rt.auth),
+        app=app,
+        closers=[kb_pool.close],
     )
 
 

@@ -105,8 +105,10 @@ async def _sla(conn: asyncpg.Connection, env: Envelope) -> None:
             )
         case ev.TicketResolved():
             await conn.execute(
-                "UPDATE tickets SET sla_state = 'met' WHERE id = $1 AND sla_state IN ('running', 'paused')",
+                "UPDATE tickets SET resolved_at = $2, sla_state = CASE WHEN sla_state IN ('running', 'paused')"
+                " THEN 'met' ELSE sla_state END WHERE id = $1",
                 tid,
+                env.time,
             )
         case ev.TicketReopened():
             await conn.execute("UPDATE tickets SET sla_state = 'running' WHERE id = $1 AND sla_state = 'met'", tid)
