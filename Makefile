@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
 export DATABASE_URL ?= postgresql://mesa:mesa@127.0.0.1:55432/mesa
 
-.PHONY: up test down clean infra venv lint status logs bench
+.PHONY: up test down clean infra browser venv lint status logs bench
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -29,7 +29,10 @@ up: venv infra
 	@$(VENV)/bin/mesa demo load
 	@bash deploy/services.sh urls
 
-test: venv infra
+browser:
+	@bash deploy/browser.sh
+
+test: venv infra browser
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: venv

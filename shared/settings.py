@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     mail_domain: str = Field(default="mesa.local", validation_alias="NOTIFY_MAIL_DOMAIN")
     # who hears about SLA breaches and escalations besides the owner (comma-separated addresses)
     supervisors: str = Field(default="supervision@soporte.mesa.local", validation_alias="NOTIFY_SUPERVISORS")
+    # Each agent gets a digest of their open queue once a day, at this local hour.
+    digest_hour: int = Field(default=8, ge=0, le=23, validation_alias="NOTIFY_DIGEST_HOUR")
+    digest_timezone: str = Field(default="Europe/Madrid", validation_alias="NOTIFY_DIGEST_TZ")
     # Requesters known by an id rather than an address are written to <id>@<this domain>.
     user_email_domain: str = Field(default="clientes.mesa.local", validation_alias="MESA_USER_EMAIL_DOMAIN")
 

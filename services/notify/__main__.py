@@ -19,12 +19,15 @@ async def build(rt: Runtime) -> Parts:
     async def deliveries() -> None:
         await notify.delivery_loop()
 
+    async def digests() -> None:
+        await notify.digest_loop()
+
     return Parts(
         consumers=[
             rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, notify.on_ticket_event, group="tickets"),
             rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, notify.on_agent_event, group="agents"),
         ],
-        background=[deliveries],
+        background=[deliveries, digests],
         app=create_app(notify, rt.auth),
     )
 

@@ -15,10 +15,10 @@ import hashlib
 import hmac
 import json
 import random
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
-from uuid import UUID
+from uuid import UUID, uuid5
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
@@ -34,6 +34,7 @@ from shared.events import catalogue as ev
 from shared.events.envelope import derived_id
 from shared.logging import get_logger
 from shared.settings import Settings
+from shared.ticket import OPEN_STATUSES, Ticket, evolve
 from shared.topics import DLQ_SUFFIX, TICKET_EVENTS
 
 NAME = "notify"
@@ -66,6 +67,15 @@ async def post_webhook(http: httpx.AsyncClient, url: str, secret: str, body: str
         raise SendFailed(f"{type(exc).__name__}: {exc}") from exc
     if not 200 <= r.status_code < 300:
         raise SendFailed(f"HTTP {r.status_code}")
+
+
+DIGEST_NAMESPACE = UUID("6f1c1d2e-1b8e-4c7a-9a57-2c0a8f6d9e10")
+
+
+def digest_day(now: datetime, hour: int, timezone: str) -> date | None:
+    """The local day whose digest is due at `now` (from `hour` o'clock on), else None."""
+    local = now.astimezone(ZoneInfo(timezone))
+    return local.date() if local.hour >= hour else None
 
 
 def _fmt(when: datetime, language: str, timezone: str = "UTC") -> str:
@@ -180,6 +190,7 @@ class Notify:
             )
         if isinstance(data, ev.TicketAssigned):
             await conn.execute("UPDATE tickets SET owner = $2 WHERE id = $1", data.ticket_id, data.agent_id)
+        await self._fold_state(conn, env)
         if isinstance(data, ev.NotificationSent | ev.NotificationFailed):
             # the ledger is a fold too: a replay into an empty schema learns what was already sent
             await conn.execute(
@@ -280,6 +291,78 @@ class Notify:
             case ev.TicketClosed():
                 await self._queue(conn, env, to_requester, "closed", lang, base)
 
+    async def _fold_state(self, conn: asyncpg.Connection, env: Envelope) -> None:
+        """Status and resolution due time, for the digest (a pure fold: replays give the same)."""
+        raw = await conn.fetchval("SELECT state FROM tickets WHERE id = $1", env.subject)
+        before = Ticket.model_validate_json(raw) if raw else None
+        after = evolve(before, env)
+        if after is None:
+            return
+        due = env.data.resolution_due if isinstance(env.data, ev.TicketSlaTargetsSet | ev.TicketSlaResumed) else None
+        await conn.execute(
+            "UPDATE tickets SET state = $2::jsonb, resolution_due = coalesce($3, resolution_due) WHERE id = $1",
+            env.subject,
+            after.model_dump_json(),
+            due,
+        )
+
+    # -- the agents' daily digest ------------------------------------------------------------
+
+    async def queue_digests(self) -> int:
+        """Queue today's digest for every agent with open tickets, once per agent and day (the
+        delivery key is derived from both). Returns how many were new."""
+        day = digest_day(self.clock.now(), self.settings.digest_hour, self.settings.digest_timezone)
+        if day is None:
+            return 0
+        queued = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            agents = await conn.fetch("SELECT * FROM agents ORDER BY id")
+            for agent in agents:
+                rows = await conn.fetch(
+                    "SELECT id, subject, state->>'status' AS status, state->>'priority' AS priority, resolution_due"
+                    " FROM tickets WHERE owner = $1 AND state->>'status' = ANY($2::text[])"
+                    " ORDER BY resolution_due NULLS LAST, id",
+                    agent["id"],
+                    [s.value for s in OPEN_STATUSES],
+                )
+                if not rows:
+                    continue
+                lang = self.staff_language
+                lines = [
+                    f"- {r['id']} [{r['priority']}] {r['subject']} ({r['status']})"
+                    + (f" · {_fmt(r['resolution_due'], lang)}" if r["resolution_due"] else "")
+                    for r in rows
+                ]
+                event_id = uuid5(DIGEST_NAMESPACE, f"{agent['id']}|{day.isoformat()}")
+                params = {
+                    "agent_name": agent["name"],
+                    "day": day.isoformat(),
+                    "count": str(len(rows)),
+                    "items": "\n".join(lines),
+                    "url": f"{self.public_url}/console",
+                }
+                subject, body = render("digest", lang, **params)
+                done = await conn.fetchval(
+                    "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body, next_at)"
+                    " VALUES ($1, $2, 'email', '', 'digest', $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
+                    event_id,
+                    agent["email"],
+                    subject,
+                    body,
+                    self.clock.now(),
+                )
+                queued += int(bool(done))
+        return queued
+
+    async def digest_loop(self, interval: float = 60.0) -> None:
+        while True:
+            try:
+                if await self.queue_digests():
+                    log.info("daily digests queued")
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("digest loop retry", error=str(exc))
+            await asyncio.sleep(interval)
+
     async def _queue(
         self,
         conn: asyncpg.Connection,
@@ -326,11 +409,11 @@ class Notify:
         domain = self.settings.mail_domain
         key = hashlib.sha256(f"{row['event_id']}|{row['recipient']}|email".encode()).hexdigest()[:24]
         msg["Message-ID"] = f"<{key}@{domain}>"
-        # one conversation per ticket in the recipient's mail client
-        thread = f"<ticket.{row['ticket_id']}@{domain}>"
-        msg["In-Reply-To"] = thread
-        msg["References"] = thread
-        msg["X-Mesa-Ticket"] = row["ticket_id"]
+        if row["ticket_id"]:  # one conversation per ticket in the recipient's mail client (not digests)
+            thread = f"<ticket.{row['ticket_id']}@{domain}>"
+            msg["In-Reply-To"] = thread
+            msg["References"] = thread
+            msg["X-Mesa-Ticket"] = row["ticket_id"]
         msg["X-Mesa-Event"] = str(row["event_id"])
         msg["X-Mesa-Template"] = row["template"]
         msg.set_content(row["body"])
@@ -410,7 +493,8 @@ class Notify:
                     reason=str(exc)[:1000] or type(exc).__name__,
                     attempts=attempts,
                 )
-                await self._record(conn, row["event_id"], failed, 1)
+                if row["ticket_id"]:  # a digest is about no ticket: nothing for the ticket's log
+                    await self._record(conn, row["event_id"], failed, 1)
                 # and a dead letter for a human: the message itself, with why it could not go
                 letter = {k: row[k] for k in ("recipient", "channel", "ticket_id", "template", "subject", "body")}
                 letter["event_id"] = str(row["event_id"])
@@ -454,6 +538,8 @@ class Notify:
             attempts,
             now,
         )
+        if not row["ticket_id"]:
+            return
         sent = ev.NotificationSent(
             ticket_id=row["ticket_id"],
             about_event_id=str(row["event_id"]),

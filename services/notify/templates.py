@@ -152,6 +152,18 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "If the problem comes back, you can reopen it at {{ url }}\n",
         ),
     },
+    "digest": {
+        "es": (
+            "Tu cola de hoy ({{ day }}): {{ count }} tickets abiertos",
+            "Hola {{ agent_name }}:\n\nEstos son tus tickets abiertos, el que vence antes primero:\n\n"
+            "{{ items }}\n\nTu cola: {{ url }}\n",
+        ),
+        "en": (
+            "Your queue today ({{ day }}): {{ count }} open tickets",
+            "Hello {{ agent_name }},\n\nThese are your open tickets, the one due first at the top:\n\n"
+            "{{ items }}\n\nYour queue: {{ url }}\n",
+        ),
+    },
 }
 
 

@@ -176,7 +176,7 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator) -> FastAPI:
         rows = await pool.fetch(
             "SELECT a.*, count(t.id) AS open_tickets,"
             " coalesce(sum(CASE t.priority WHEN 'P1' THEN $2::int WHEN 'P2' THEN $3::int"
-            " WHEN 'P3' THEN $4::int ELSE $5::int END), 0)"
+            " WHEN 'P3' THEN $4::int WHEN 'P4' THEN $5::int END), 0)"
             " AS load"
             " FROM agents a LEFT JOIN tickets t ON t.owner = a.id AND t.status = ANY($1::text[])"
             " WHERE NOT a.removed GROUP BY a.id ORDER BY a.id",

@@ -46,7 +46,7 @@ async def figures(pool: asyncpg.Pool, today: date | None = None) -> dict[str, An
         load = await conn.fetch(
             "SELECT a.id, a.name, a.capacity, a.availability, a.level,"
             " coalesce(sum(CASE t.priority WHEN 'P1' THEN $2::int WHEN 'P2' THEN $3::int"
-            " WHEN 'P3' THEN $4::int ELSE $5::int END), 0) AS load, count(t.id) AS open_tickets"
+            " WHEN 'P3' THEN $4::int WHEN 'P4' THEN $5::int END), 0) AS load, count(t.id) AS open_tickets"
             " FROM agents a LEFT JOIN tickets t ON t.owner = a.id AND t.status = ANY($1::text[])"
             " WHERE NOT a.removed GROUP BY a.id ORDER BY a.name",
             _OPEN,

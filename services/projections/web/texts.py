@@ -115,6 +115,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "breached_now": ("SLA incumplido ahora", "SLA breached now"),
     "load": ("Carga por agente", "Load per agent"),
     "capacity": ("Capacidad", "Capacity"),
+    "load_units": ("Carga (P1=3, P2=2, P3/P4=1)", "Load (P1=3, P2=2, P3/P4=1)"),
     "escalations_today": ("Escalados hoy", "Escalations today"),
     "volume_30": ("Tickets abiertos por día (30 días)", "Tickets opened per day (30 days)"),
     "frt_30": (

@@ -1,0 +1,177 @@
+"""Who may read and change what, over every service's HTTP API, with real tokens."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import Mesa, body_of, register_roster
+from tests.support import bearer, client
+
+pytestmark = pytest.mark.timeout(300)
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+NOTE = "Nota interna: el cliente tiene un historial de contracargos"
+
+
+@pytest.fixture(scope="module")
+async def tickets(mesa: Mesa) -> dict[str, str]:
+    """Two requesters' tickets; Alba's has a screenshot, an owner and an internal note."""
+    await register_roster(mesa)
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets",
+            data={"subject": "La impresora no imprime", "description": "Error de impresora en el almacén"},
+            files={"screenshots": ("error.png", PNG, "image/png")},
+            headers=bearer("requester", "alba@example.com"),
+        )
+        assert r.status_code == 201, r.text
+        alba = r.json()["id"]
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets",
+            json={"subject": "Mi pedido no llega", "description": "El pedido 123 no ha llegado"},
+            headers=bearer("requester", "bruno@example.com"),
+        )
+        assert r.status_code == 201, r.text
+        bruno = r.json()["id"]
+    t = await mesa.ticket_when(alba, lambda t: t["owner"] is not None, "Alba's ticket to be assigned")
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets/{alba}/comment",
+            json={"body": NOTE, "internal": True},
+            headers=bearer("agent", t["owner"]),
+        )
+        assert r.status_code == 200, r.text
+    t = await mesa.ticket_when(alba, lambda t: any(e["type"] == "ticket.commented" for e in t["timeline"]), "note")
+    sha = t["timeline"][0]["data"]["attachments"][0]["sha256"]
+    return {"alba": alba, "bruno": bruno, "sha": sha, "owner": t["owner"]}
+
+
+async def test_no_token_is_401_everywhere(mesa: Mesa, tickets: dict[str, str]) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        for method, url in (
+            ("GET", f"{mesa.url('projections')}/tickets"),
+            ("GET", f"{mesa.url('projections')}/tickets/{tickets['alba']}"),
+            ("GET", f"{mesa.url('projections')}/agents"),
+            ("POST", f"{mesa.url('intake')}/tickets"),
+            ("POST", f"{mesa.url('intake')}/tickets/{tickets['alba']}/comment"),
+            ("GET", f"{mesa.url('intake')}/tickets/{tickets['alba']}/attachments/{tickets['sha']}"),
+            ("GET", f"{mesa.url('routing')}/agents"),
+            ("POST", f"{mesa.url('routing')}/tickets/{tickets['alba']}/assign"),
+            ("GET", f"{mesa.url('notify')}/webhooks"),
+            ("POST", f"{mesa.url('projections')}/kb/articles"),
+        ):
+            r = await http.request(method, url, json={})
+            assert r.status_code == 401, (method, url, r.status_code, r.text)
+            assert r.json()["error"] == "unauthenticated"
+        forged = bearer("supervisor", "x")["Authorization"][:-4] + "AAAA"  # signature broken
+        r = await http.get(f"{mesa.url('projections')}/tickets", headers={"Authorization": forged})
+        assert r.status_code == 401
+
+
+async def test_a_requester_cannot_reach_another_requesters_ticket(mesa: Mesa, tickets: dict[str, str]) -> None:
+    alba, sha = tickets["alba"], tickets["sha"]
+    async with client("requester", "bruno@example.com", timeout=10) as bruno:
+        r = await bruno.get(f"{mesa.url('projections')}/tickets/{alba}")
+        assert r.status_code == 404 and "Error de impresora" not in r.text
+        r = await bruno.post(f"{mesa.url('intake')}/tickets/{alba}/comment", json={"body": "hola"})
+        assert r.status_code == 404
+        r = await bruno.post(f"{mesa.url('intake')}/tickets/{alba}/reopen", json={"reason": "x"})
+        assert r.status_code == 404
+        r = await bruno.get(f"{mesa.url('intake')}/tickets/{alba}/attachments/{sha}")
+        assert r.status_code == 404 and r.content != PNG
+        # nor through his own ticket, naming a file that is not on it
+        r = await bruno.get(f"{mesa.url('intake')}/tickets/{tickets['bruno']}/attachments/{sha}")
+        assert r.status_code == 404
+        # his list holds his tickets only, whatever filter he asks for
+        r = await bruno.get(f"{mesa.url('projections')}/tickets", params={"requester": "alba@example.com"})
+        assert r.status_code == 200 and r.json()["items"] == []
+        mine = (await bruno.get(f"{mesa.url('projections')}/tickets")).json()["items"]
+        assert [t["id"] for t in mine] == [tickets["bruno"]]
+        # opening in someone else's name is refused
+        r = await bruno.post(
+            f"{mesa.url('intake')}/tickets",
+            json={"requester": "alba@example.com", "subject": "x", "description": "suplantación"},
+        )
+        assert r.status_code == 403 and r.json()["error"] == "requester_mismatch"
+        # and the roster and other people's preferences are not his to read
+        assert (await bruno.get(f"{mesa.url('projections')}/agents")).status_code == 403
+        assert (await bruno.get(f"{mesa.url('routing')}/agents")).status_code == 403
+        assert (await bruno.get(f"{mesa.url('notify')}/preferences/alba@example.com")).status_code == 403
+
+
+async def test_internal_notes_never_reach_the_requester(mesa: Mesa, tickets: dict[str, str]) -> None:
+    alba = tickets["alba"]
+    async with client("requester", "alba@example.com", timeout=10) as http:
+        r = await http.get(f"{mesa.url('projections')}/tickets/{alba}")
+        assert r.status_code == 200
+        shot = await http.get(f"{mesa.url('intake')}/tickets/{alba}/attachments/{tickets['sha']}")
+    assert shot.status_code == 200 and shot.content == PNG
+    assert shot.headers["x-content-type-options"] == "nosniff"
+    assert NOTE not in r.text
+    timeline = r.json()["timeline"]
+    assert "ticket.commented" not in {e["type"] for e in timeline}
+    [assigned] = [e for e in timeline if e["type"] == "ticket.assigned"]
+    assert set(assigned["data"]) == {"agent_id", "level"}  # not routing's reasoning nor other agents' load
+    assert all("actor" not in e and "source" not in e for e in timeline)
+    # staff see it
+    async with client("agent", tickets["owner"], timeout=10) as http:
+        staff_view = (await http.get(f"{mesa.url('projections')}/tickets/{alba}")).json()
+    assert any(e["data"].get("body") == NOTE for e in staff_view["timeline"])
+    # and no mail to the requester carries it (the acknowledgement has come by now)
+    await mesa.mail_when(lambda m: m["X-Mesa-Ticket"] == alba and m["To"] == "alba@example.com", "a mail to Alba")
+    for m in mesa.mails():
+        if m["To"] == "alba@example.com":
+            assert NOTE not in body_of(m)
+
+
+async def test_an_auditor_reads_everything_and_changes_nothing(mesa: Mesa, tickets: dict[str, str]) -> None:
+    alba = tickets["alba"]
+    async with client("auditor", "ines", timeout=10) as http:
+        r = await http.get(f"{mesa.url('projections')}/tickets/{alba}")
+        assert r.status_code == 200 and NOTE in r.text
+        assert (await http.get(f"{mesa.url('projections')}/tickets")).json()["total"] >= 2
+        assert (await http.get(f"{mesa.url('routing')}/agents")).status_code == 200
+        refused = [
+            await http.post(f"{mesa.url('intake')}/tickets/{alba}/{cmd}", json=body)
+            for cmd, body in (
+                ("comment", {"body": "hola"}),
+                ("escalate", {"reason": "auditoría"}),
+                ("resolve", {"summary": "x"}),
+                ("close", {}),
+            )
+        ]
+        refused.append(
+            await http.post(
+                f"{mesa.url('intake')}/tickets",
+                json={"requester": "x@example.com", "subject": "x", "description": "x"},
+            )
+        )
+        refused.append(
+            await http.post(f"{mesa.url('routing')}/tickets/{alba}/assign", json={"agent_id": "ana", "reason": "x"})
+        )
+        refused.append(await http.delete(f"{mesa.url('routing')}/agents/ana"))
+        refused.append(await http.get(f"{mesa.url('notify')}/webhooks"))
+        refused.append(
+            await http.post(
+                f"{mesa.url('projections')}/kb/articles",
+                json={"title": "Auditoría", "body": "no debería publicarse", "category": "other"},
+            )
+        )
+        assert [r.status_code for r in refused] == [403] * len(refused), [r.text for r in refused]
+    after = await mesa.get_ticket(alba)
+    assert after is not None and after["version"] == r.json()["version"]  # nothing changed
+
+
+async def test_an_agent_sees_their_queue_not_other_peoples_tickets(mesa: Mesa, tickets: dict[str, str]) -> None:
+    alba, owner = tickets["alba"], tickets["owner"]
+    outsider = "ana"  # order and payment skills, no team shared with the hardware owner
+    async with client("agent", outsider, timeout=10) as http:
+        assert (await http.get(f"{mesa.url('projections')}/tickets/{alba}")).status_code == 404
+        listing = (await http.get(f"{mesa.url('projections')}/tickets", params={"limit": 200})).json()["items"]
+        assert alba not in {t["id"] for t in listing}
+        assert all(t["owner"] in (None, outsider) for t in listing)
+        assert (await http.get(f"{mesa.url('projections')}/agents/{owner}/queue")).status_code == 403
+        assert (await http.get(f"{mesa.url('projections')}/agents/{outsider}/queue")).status_code == 200
+    async with client("agent", owner, timeout=10) as http:
+        queue = (await http.get(f"{mesa.url('projections')}/agents/{owner}/queue")).json()
+    assert alba in {t["id"] for t in queue}

@@ -1,0 +1,186 @@
+"""The web in a real browser (Debian's Chromium driven by Playwright): a requester opens a ticket
+with a PNG screenshot, the agent asks for information, the requester answers, the agent resolves,
+the requester confirms and rates. Screenshots of each main page go to .local/test-output/web/."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, FilePayload, Page, async_playwright, expect
+
+from tests.e2e.conftest import Mesa, register_roster
+from tests.support import ROOT, bearer, client
+
+pytestmark = pytest.mark.timeout(300)
+SHOTS = ROOT / ".local" / "test-output" / "web"
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+XSS = '<img src=x onerror="window.__xss=1">'
+# As the workplace's machines need it: no sandbox as root, no calls to Google's hosts.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+async def staffed(mesa: Mesa) -> Mesa:
+    await register_roster(mesa)
+    async with client(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('projections')}/kb/articles",
+            json={
+                "title": "Cómo pedir la devolución de un pedido",
+                "body": "Entra en *Mis pedidos* y pulsa **Devolver**. La devolución es gratuita.",
+                "category": "order_status",
+                "tags": ["devoluciones"],
+            },
+        )
+        assert r.status_code == 201, r.text
+    return mesa
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    SHOTS.mkdir(parents=True)
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        await b.close()
+
+
+async def signed_in(browser: Browser, mesa: Mesa, role: str, sub: str) -> Page:
+    """A browser context of its own per person, signed in through the login form with a token."""
+    context = await browser.new_context(locale="es-ES")
+    page = await context.new_page()
+    page.set_default_timeout(15_000)
+    await page.goto(f"{mesa.url('projections')}/")
+    await expect(page).to_have_url(f"{mesa.url('projections')}/login")
+    await page.fill("#token", bearer(role, sub)["Authorization"].removeprefix("Bearer "))  # type: ignore[arg-type]
+    await page.click("form.card button[type=submit]")
+    return page
+
+
+async def shot(page: Page, name: str) -> None:
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, browser: Browser) -> None:
+    mesa = staffed
+    base = mesa.url("projections")
+    laura = await signed_in(browser, mesa, "requester", "laura@example.com")
+    await expect(laura).to_have_url(f"{base}/portal")
+    await expect(laura.locator("h1")).to_have_text("Mis tickets")  # Spanish by default
+    await shot(laura, "01-portal")
+
+    await laura.click("text=Abrir un ticket")
+    await laura.fill("#subject", f"La impresora no imprime {XSS}")
+    await laura.fill("#description", "Quiero saber si puedo pedir la devolución: la impresora da error y no imprime.")
+    # deflection: an article is suggested while typing
+    await expect(laura.locator("#suggestions li a")).to_have_text("Cómo pedir la devolución de un pedido")
+    await laura.check("input[name=impact][value=high]")
+    await laura.set_input_files("#screenshots", files=[FilePayload(name="error.png", mimeType="image/png", buffer=PNG)])
+    await expect(laura.locator("#previews img")).to_have_count(1)
+    await shot(laura, "02-new-ticket")
+    await laura.click("#new-ticket button[type=submit]")
+    await laura.wait_for_url(f"{base}/t/*")
+    tid = laura.url.rsplit("/", 1)[1]
+    await expect(laura.locator("h1")).to_contain_text(XSS)  # shown as text...
+    assert await laura.evaluate("window.__xss") is None  # ...never run
+    await expect(laura.locator(".timeline img.thumb")).to_have_count(1)
+    assert await laura.evaluate("document.querySelector('.timeline img.thumb').naturalWidth") == 1
+
+    ticket = await mesa.ticket_when(tid, lambda t: t["owner"] is not None, "the ticket to be assigned")
+    owner = ticket["owner"]
+    assert owner in ("bea", "ciro")
+    await shot(laura, "03-ticket-requester")
+
+    agent = await signed_in(browser, mesa, "agent", owner)
+    await expect(agent).to_have_url(f"{base}/console")
+    await expect(agent.locator(f"a[href='/t/{tid}']")).to_be_visible()
+    await shot(agent, "04-agent-queue")
+    await agent.click(f"a[href='/t/{tid}']")
+    await agent.fill("#comment-body", "Nota solo para el equipo: revisar el driver")
+    await agent.check("#internal")
+    await agent.click("#form-comment button[type=submit]")
+    await expect(agent.locator(".timeline li.internal")).to_contain_text("revisar el driver")
+    await agent.fill("#question", "¿Qué modelo de impresora es?")
+    await agent.click("#form-request-info button[type=submit]")
+    await expect(agent.locator("#status")).to_have_text("esperando tu respuesta")
+    await shot(agent, "05-ticket-agent")
+
+    # the requester's page updates by itself (no reload) and never shows the internal note
+    await expect(laura.locator(".timeline")).to_contain_text("¿Qué modelo de impresora es?", timeout=20_000)
+    await laura.reload()
+    assert "revisar el driver" not in await laura.content()
+    await laura.fill("#reply-body", "Es una HP LaserJet 400")
+    await laura.click("#form-reply button[type=submit]")
+    await expect(laura.locator(".timeline")).to_contain_text("Es una HP LaserJet 400")
+
+    await agent.reload()
+    await agent.fill("#summary", "Reinstalado el driver de la HP LaserJet 400")
+    await agent.click("#form-resolve button[type=submit]")
+    await expect(agent.locator("#status")).to_have_text("resuelto")
+
+    await laura.reload()
+    await expect(laura.locator("#resolucion")).to_contain_text("Reinstalado el driver")
+    await shot(laura, "06-resolved-requester")
+    await laura.click("#form-confirm button")
+    await expect(laura.locator("#status")).to_have_text("cerrado")
+    await laura.check("#form-feedback input[name=rating][value='5']")
+    await laura.fill("#feedback-comment", "Rápido y amable")
+    await laura.click("#form-feedback button[type=submit]")
+    await expect(laura.locator("body")).to_contain_text("Gracias por tu valoración")
+    await shot(laura, "07-closed-rated")
+
+    done = await mesa.ticket_when(tid, lambda t: t["feedback"] is not None, "the rating")
+    assert done["status"] == "closed" and done["feedback"] == {"rating": 5, "comment": "Rápido y amable"}
+    types = [e["type"] for e in done["timeline"]]
+    for expected in (
+        "ticket.opened",
+        "ticket.assigned",
+        "ticket.info_requested",
+        "ticket.customer_replied",
+        "ticket.resolved",
+        "ticket.resolution_confirmed",
+        "ticket.closed",
+        "ticket.feedback_given",
+    ):
+        assert expected in types, types
+    assert done["timeline"][0]["actor"] == "requester:laura@example.com"  # the browser acted as Laura
+
+    sara = await signed_in(browser, mesa, "supervisor", "sara")
+    await expect(sara).to_have_url(f"{base}/dashboard")
+    await expect(sara.locator("svg.chart")).to_have_count(3)
+    await shot(sara, "08-dashboard")
+    await sara.goto(f"{base}/kb?q=devoluciones")
+    await expect(sara.locator(".articles li a")).to_have_text("Cómo pedir la devolución de un pedido")
+    await shot(sara, "09-kb")
+    await sara.goto(f"{base}/dashboard?lang=en")
+    await expect(sara.locator("h1")).to_have_text("Supervisor dashboard")
+
+
+async def test_another_requesters_ticket_page_is_not_found(staffed: Mesa, browser: Browser) -> None:
+    mesa = staffed
+    async with client(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets",
+            json={"requester": "omar@example.com", "subject": "Mi pedido", "description": "No ha llegado el pedido"},
+        )
+    tid = r.json()["id"]
+    await mesa.ticket_when(tid, lambda t: True, "the ticket in the view")
+    eve = await signed_in(browser, mesa, "requester", "eve@example.com")
+    response = await eve.goto(f"{mesa.url('projections')}/t/{tid}")
+    assert response is not None and response.status == 404
+    assert "No existe o no tienes acceso" in await eve.content()
+    assert "No ha llegado el pedido" not in await eve.content()
