@@ -18,6 +18,7 @@ SERVICES=(
   "routing:${ROUTING_PORT:-8082}:services.routing"
   "sla:${SLA_PORT:-8083}:services.sla"
   "notify:${NOTIFY_PORT:-8084}:services.notify"
+  "audit:${AUDIT_PORT:-8085}:services.audit"
 )
 
 start_one() {
@@ -68,6 +69,7 @@ Mesa está en marcha / Mesa is up:
   asignación (routing)            http://127.0.0.1:${ROUTING_PORT:-8082}/docs
   sla                             http://127.0.0.1:${SLA_PORT:-8083}/metrics
   notificaciones (notify)         http://127.0.0.1:${NOTIFY_PORT:-8084}/metrics
+  auditoría (audit)               http://127.0.0.1:${AUDIT_PORT:-8085}/metrics   (mesa audit verify)
   correo de desarrollo            $MESA_LOCAL/mail/*.eml   (SMTP 127.0.0.1:${NOTIFY_SMTP_PORT:-8025})
   kafka 127.0.0.1:9092   postgresql postgresql://mesa:mesa@127.0.0.1:55432/mesa
   registros / logs                $LOGS/

@@ -76,3 +76,10 @@ __all__ = [
     "publish",
     "start_producer",
 ]
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
+    """The partitions of `topic`, from fresh metadata: a consumer outside any group only knows
+    the topics it was assigned, and its cache may predate a topic created a moment ago."""
+    cluster = await consumer._client.fetch_all_metadata()
+    return sorted(cluster.partitions_for_topic(topic) or ())

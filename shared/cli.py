@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -91,3 +93,145 @@ def catalogue_export(
 
 if __name__ == "__main__":
     app()
+
+
+def _when(raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@app.command("replay")
+def replay_command(
+    service: Annotated[str, typer.Argument(help="projections, routing, sla or notify")],
+    until: Annotated[
+        str | None, typer.Option(help="ISO time: the state as of then (kept in <service>_at_<time>)")
+    ] = None,
+    verify: Annotated[bool, typer.Option(help="compare with the live state, row by row")] = False,
+    swap: Annotated[bool, typer.Option(help="make the rebuilt state the live one, atomically")] = False,
+    keep: Annotated[bool, typer.Option(help="keep the shadow schema afterwards")] = False,
+) -> None:
+    """Rebuild a service's state from offset 0 into a shadow schema, while the live one serves."""
+    from shared import replay
+
+    if service not in replay.SERVICES:
+        raise typer.BadParameter(f"one of {', '.join(replay.SERVICES)}", param_hint="SERVICE")
+    if until and (verify or swap):
+        raise typer.BadParameter("--until builds a past state: it cannot be verified against or swapped in")
+    settings = Settings()
+    at = _when(until)
+    failed = asyncio.run(_replay(settings, service, at, verify, swap, keep or at is not None))
+    raise typer.Exit(1 if failed else 0)
+
+
+async def _replay(
+    settings: Settings, service: str, until: datetime | None, verify: bool, swap: bool, keep: bool
+) -> bool:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from shared import replay
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} ev/s"),
+        TimeRemainingColumn(),
+    )
+    started = time.monotonic()
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(f"replay {service}", total=None, rate="-")
+
+        def total(n: int) -> None:
+            progress.update(task, total=n)
+
+        def batch(n: int) -> None:
+            done = progress.tasks[0].completed + n
+            rate = done / max(time.monotonic() - started, 1e-6)
+            progress.update(task, completed=done, rate=f"{rate:,.0f}")
+
+        shadow = await replay.rebuild(settings, service, until=until, on_total=total, on_batch=batch)
+    elapsed = time.monotonic() - started
+    console.print(
+        f"{shadow.read:,} records folded into schema [bold]{shadow.schema}[/] in {elapsed:.1f} s"
+        f" ({shadow.read / max(elapsed, 1e-6):,.0f} ev/s); nothing published, nobody notified."
+    )
+    failed = False
+    try:
+        if verify:
+            diffs = await replay.compare(settings, shadow)
+            table = Table(title=f"{service}: live vs rebuilt")
+            for col in ("table", "live rows", "rebuilt rows", "only live", "only rebuilt", "result"):
+                table.add_column(col)
+            for d in diffs:
+                mark = "[green]same[/]" if d.same else "[red]DIFFERENT[/]"
+                table.add_row(
+                    d.table, str(d.live_rows), str(d.shadow_rows), str(len(d.only_live)), str(len(d.only_shadow)), mark
+                )
+            console.print(table)
+            for d in diffs:
+                for row in d.only_live:
+                    console.print(f"[red]- {d.table}[/] {row}")
+                for row in d.only_shadow:
+                    console.print(f"[green]+ {d.table}[/] {row}")
+            failed = not all(d.same for d in diffs)
+        if swap and not failed:
+            counts = await replay.swap(settings, shadow)
+            console.print(f"swapped in: {counts}")
+    finally:
+        await shadow.close()
+        if not keep:
+            await replay.drop(settings, shadow.schema)
+        else:
+            console.print(f"kept: schema {shadow.schema} (search_path={shadow.schema},public)")
+    return failed
+
+
+@app.command("events")
+def events_command(ticket_id: Annotated[str, typer.Argument(help="T-XXXXXXXX")]) -> None:
+    """The raw events of one ticket, in log order, as JSON lines."""
+    from shared.logtools import ticket_events
+
+    for line in asyncio.run(ticket_events(Settings(), ticket_id)):
+        print(line)
+
+
+audit_app = typer.Typer(help="Auditors: the log's integrity, reports, samples.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    log: Annotated[str | None, typer.Option(help="a copy of ticket.events to check instead of the log itself")] = None,
+) -> None:
+    """Re-read the log, recompute its hash chains, check them against the signed checkpoints."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from services.audit.verify import verify
+
+    settings = Settings()
+    with Progress(TextColumn("verify"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
+        task = progress.add_task("verify", total=None)
+        report = asyncio.run(verify(settings, log, lambda n: progress.advance(task, n)))
+    console.print(
+        f"{report.log_topic}: {report.events:,} events in {report.partitions} partitions;"
+        f" {report.recorded:,} chained, {report.checkpoints} signed checkpoints, {report.unaudited} not yet chained"
+    )
+    for f in report.findings:
+        console.print(f"[red]partition {f.partition} offset {f.offset}: {f.kind}[/] — {f.detail}")
+    if report.ok:
+        console.print("[green]integrity verified[/]")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("pubkey")
+def audit_pubkey() -> None:
+    """The public key (hex, Ed25519 raw) that verifies the auditor's checkpoints."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from services.audit.chain import signing_key
+
+    settings = Settings()
+    key = signing_key(settings.audit_signing_key, settings.jwt_secret).public_key()
+    print(key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex())

@@ -145,6 +145,74 @@ class InboxConsumer(Generic[M]):
     def stop(self) -> None:
         self._stopping = True
 
+    @property
+    def topics(self) -> list[str]:
+        return list(self._topics)
+
+    async def replay_to(
+        self,
+        targets: dict[TopicPartition, int],
+        on_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """Apply this consumer's records from its stored positions up to `targets` (exclusive) as
+        history: folded, never acted on. Reads with a consumer of its own, outside any group, so
+        the live service's group is not disturbed. Returns how many records were read."""
+        todo = {tp: end for tp, end in targets.items() if end > 0}
+        async with self._pool.acquire() as conn, conn.transaction():
+            for tp, end in todo.items():
+                await conn.execute(
+                    "INSERT INTO inbox_offsets(consumer, topic, partition, next_offset, history_end)"
+                    " VALUES ($1, $2, $3, 0, $4) ON CONFLICT (consumer, topic, partition)"
+                    " DO UPDATE SET history_end = greatest(inbox_offsets.history_end, $4)",
+                    self.name,
+                    tp.topic,
+                    tp.partition,
+                    end,
+                )
+            rows = await conn.fetch(
+                "SELECT topic, partition, next_offset FROM inbox_offsets WHERE consumer = $1", self.name
+            )
+        start = {TopicPartition(r["topic"], r["partition"]): int(r["next_offset"]) for r in rows}
+        todo = {tp: end for tp, end in todo.items() if start.get(tp, 0) < end}
+        if not todo:
+            return 0
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            group_id=None,
+            client_id=f"{self.name}-replay",
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            max_poll_records=self._settings.batch_size,
+            fetch_max_bytes=64 * 2**20,
+            max_partition_fetch_bytes=8 * 2**20,
+        )
+        await reader.start()
+        read = 0
+        try:
+            reader.assign(list(todo))
+            for tp in todo:
+                reader.seek(tp, start.get(tp, 0))
+            while todo:
+                batch = await reader.getmany(*todo, timeout_ms=1000)
+                for tp, records in batch.items():
+                    if tp not in todo:
+                        continue
+                    end = todo[tp]
+                    records = [r for r in records if r.offset < end]
+                    if records:
+                        await self.apply(tp, records)
+                        read += len(records)
+                        if on_batch is not None:
+                            on_batch(len(records))
+                    if not records or records[-1].offset + 1 >= end:
+                        position = await reader.position(tp)
+                        if position >= end or (records and records[-1].offset + 1 >= end):
+                            del todo[tp]
+                            reader.pause(tp)
+        finally:
+            await reader.stop()
+        return read
+
     async def apply(self, tp: TopicPartition, records: list[Record]) -> int | None:
         """Apply one partition's batch (retrying transient failures); return the next offset
         to consume, or None when every record had been applied before."""

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     routing_port: int = Field(default=8082, validation_alias="ROUTING_PORT")
     sla_port: int = Field(default=8083, validation_alias="SLA_PORT")
     notify_port: int = Field(default=8084, validation_alias="NOTIFY_PORT")
+    audit_port: int = Field(default=8085, validation_alias="AUDIT_PORT")
     # The address people use to reach the query API and the web (links in mails, Location).
     public_url_override: str | None = Field(default=None, validation_alias="MESA_PUBLIC_URL")
 
@@ -80,6 +81,12 @@ class Settings(BaseSettings):
     mail_dir: str | None = Field(default=None, validation_alias="MESA_MAIL_DIR")
     # The sign-in page lists the demo users (development only).
     dev_login: bool = Field(default=False, validation_alias="MESA_DEV_LOGIN")
+
+    # The auditor signs chain checkpoints with this Ed25519 seed (64 hex digits); in development a
+    # seed is derived from MESA_JWT_SECRET. A checkpoint every this many events per partition.
+    audit_signing_key: str | None = Field(default=None, validation_alias="MESA_AUDIT_SIGNING_KEY")
+    audit_checkpoint_every: int = Field(default=1000, ge=1, validation_alias="MESA_AUDIT_CHECKPOINT_EVERY")
+    audit_checkpoint_interval_s: float = Field(default=30.0, validation_alias="MESA_AUDIT_CHECKPOINT_INTERVAL_S")
 
     def port(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")

@@ -18,6 +18,7 @@ from shared.settings import Settings
 TICKET_EVENTS = "ticket.events"
 TICKET_REQUESTS = "ticket.requests"
 AGENT_EVENTS = "agent.events"
+AUDIT_CHECKPOINTS = "audit.checkpoints"
 DLQ_SUFFIX = ".dlq"
 
 
@@ -40,6 +41,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
     # Dead letters wait for a human: keep them.
     specs += [TopicSpec(s.name + DLQ_SUFFIX, min(n, 3), forever) for s in list(specs)]
+    # The auditor's signed chain heads: small, kept forever, one partition (one readable sequence).
+    specs.append(TopicSpec(settings.topic(AUDIT_CHECKPOINTS), 1, forever))
     return specs
 
 

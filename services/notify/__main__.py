@@ -11,6 +11,8 @@ from shared.runtime import Parts, Runtime, serve
 from shared.topics import AGENT_EVENTS, TICKET_EVENTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Written by notify's API, not folded from the log: a replay does not rebuild them, a swap keeps them.
+API_STATE = ("webhook_subscriptions", "preferences")
 
 
 async def build(rt: Runtime) -> Parts:

@@ -10,7 +10,7 @@ import yaml
 from shared.settings import Settings
 from tests.support import ROOT
 
-SERVICES = ("intake", "routing", "sla", "notify", "projections")
+SERVICES = ("intake", "routing", "sla", "notify", "projections", "audit")
 
 
 def test_compose_runs_every_service_with_the_same_commands_and_variables() -> None:

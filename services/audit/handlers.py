@@ -1,0 +1,118 @@
+"""The auditor: folds every record of ticket.events into its partition's hash chain, in log
+order, and signs a checkpoint of the head every so often (and when the log goes quiet)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass
+from uuid import UUID, uuid5
+
+import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from services.audit.chain import GENESIS, Checkpoint, digest, signing_key, step
+from shared import outbox
+from shared.clock import Clock
+from shared.consumer import Delivery, Record
+from shared.logging import get_logger
+from shared.settings import Settings
+from shared.topics import AUDIT_CHECKPOINTS
+
+log = get_logger(__name__)
+NAME = "audit"
+CHAIN_CONSUMER = "audit-chain"
+_NS = UUID("a0d17c4a-5b1e-4f7e-8c39-0e4b9f3a2d61")
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A record as it is: every offset is chained, duplicates and unreadable ones included, so
+    its inbox identity is its place in the log, not an event id."""
+
+    id: UUID
+    record: Record
+
+
+def raw(record: Record) -> RawRecord:
+    return RawRecord(uuid5(_NS, f"{record.topic}|{record.partition}|{record.offset}"), record)
+
+
+class Auditor:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, clock: Clock) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.clock = clock
+        self.key: Ed25519PrivateKey = signing_key(settings.audit_signing_key, settings.jwt_secret)
+        self.topic = settings.topic(AUDIT_CHECKPOINTS)
+
+    async def on_record(self, conn: asyncpg.Connection, message: RawRecord, _d: Delivery) -> None:
+        r = message.record
+        previous = await conn.fetchval(
+            'SELECT head FROM chain WHERE topic = $1 AND partition = $2 ORDER BY "offset" DESC LIMIT 1',
+            r.topic,
+            r.partition,
+        )
+        d = digest(r.key, r.value, list(r.headers or ()))
+        head = step(previous or GENESIS, d)
+        await conn.execute(
+            'INSERT INTO chain(topic, partition, "offset", digest, head) VALUES ($1, $2, $3, $4, $5)',
+            r.topic,
+            r.partition,
+            r.offset,
+            d,
+            head,
+        )
+        if (r.offset + 1) % self.settings.audit_checkpoint_every == 0:
+            await self._checkpoint(conn, r.topic, r.partition, r.offset, head)
+
+    async def _checkpoint(self, conn: asyncpg.Connection, topic: str, partition: int, offset: int, head: bytes) -> None:
+        cp = Checkpoint(topic, partition, offset, head, self.clock.now().isoformat())
+        signature = cp.sign(self.key)
+        done = await conn.fetchval(
+            'INSERT INTO checkpoints(topic, partition, "offset", head, time, signature) VALUES ($1, $2, $3, $4, $5, $6)'
+            " ON CONFLICT DO NOTHING RETURNING 1",
+            topic,
+            partition,
+            offset,
+            head,
+            cp.time,
+            signature,
+        )
+        if done:
+            body = json.loads(cp.message()) | {"signature": base64.b64encode(signature).decode()}
+            await outbox.enqueue_raw(
+                conn,
+                self.topic,
+                f"{topic}/{partition}".encode(),
+                json.dumps(body).encode(),
+                [("content-type", b"application/json")],
+            )
+
+    async def checkpoint_quiet_partitions(self) -> int:
+        """Sign the head of every partition that moved since its last checkpoint."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                'SELECT DISTINCT ON (c.topic, c.partition) c.topic, c.partition, c."offset", c.head FROM chain c'
+                ' ORDER BY c.topic, c.partition, c."offset" DESC'
+            )
+            signed = 0
+            for r in rows:
+                last = await conn.fetchval(
+                    'SELECT max("offset") FROM checkpoints WHERE topic = $1 AND partition = $2',
+                    r["topic"],
+                    r["partition"],
+                )
+                if last is None or last < r["offset"]:
+                    await self._checkpoint(conn, r["topic"], r["partition"], r["offset"], r["head"])
+                    signed += 1
+        return signed
+
+    async def checkpoint_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.audit_checkpoint_interval_s)
+            try:
+                await self.checkpoint_quiet_partitions()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("checkpoint loop retry", error=str(exc))

@@ -1,0 +1,231 @@
+"""Rebuild a service's state from the log into a shadow schema, compare it with the live one,
+and swap it in, while the live service keeps serving.
+
+- The shadow is the service's own migrations and consumers (its `build`), reading every topic
+  from offset 0 with readers outside any consumer group, every record as history: folded, never
+  acted on. Nothing is published and nobody is mailed.
+- `until`: each partition is read up to the first record appended after that moment (Kafka's
+  offsets-for-times), which gives the state the live service had then.
+- Comparing and swapping hold a SHARE lock on the live inbox (the live consumers wait, readers
+  do not), catch the shadow up to the live positions, then compare tables with EXCEPT both ways,
+  or copy the shadow's rows over the live ones in the same transaction (table identities do not
+  change, so the live service's prepared statements stay valid and readers see old or new rows,
+  never a mix).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from shared import db
+from shared.bus import partitions_of
+from shared.clock import SystemClock
+from shared.consumer import InboxConsumer
+from shared.runtime import Parts, Runtime
+from shared.settings import Settings
+
+SERVICES = ("projections", "routing", "sla", "notify")
+# Kept as they are by a swap: the live relay's pending records and the migrations ledger.
+NOT_STATE = ("schema_migrations", "outbox")
+# Bookkeeping that legitimately differs between a replay and the live run.
+NOT_COMPARED = (*NOT_STATE, "inbox_events", "inbox_offsets")
+
+
+@dataclass
+class Shadow:
+    service: str
+    schema: str
+    pool: asyncpg.Pool
+    parts: Parts
+    read: int = 0
+
+    @property
+    def consumers(self) -> list[InboxConsumer[Any]]:
+        return self.parts.consumers
+
+    async def close(self) -> None:
+        for close in self.parts.closers:
+            await close()
+        await self.pool.close()
+
+
+@dataclass
+class TableDiff:
+    table: str
+    only_live: list[dict[str, Any]] = field(default_factory=list)
+    only_shadow: list[dict[str, Any]] = field(default_factory=list)
+    live_rows: int = 0
+    shadow_rows: int = 0
+
+    @property
+    def same(self) -> bool:
+        return not self.only_live and not self.only_shadow
+
+
+def shadow_name(service: str, until: datetime | None) -> str:
+    return db.check_ident(f"{service}_at_{until:%Y%m%d%H%M%S}" if until else f"{service}_shadow")
+
+
+def _service_module(service: str) -> Any:
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}; one of {', '.join(SERVICES)}")
+    return importlib.import_module(f"services.{service}.__main__")
+
+
+def _kept(service: str) -> tuple[str, ...]:
+    """Tables a service's API writes (not folded from the log): never replaced by a swap."""
+    return tuple(getattr(_service_module(service), "API_STATE", ()))
+
+
+async def open_shadow(settings: Settings, service: str, schema: str) -> Shadow:
+    """A new, empty shadow schema with the service's migrations and consumers bound to it."""
+    module = _service_module(service)
+    admin = await asyncpg.connect(settings.database_url)
+    try:
+        await admin.execute(f"DROP SCHEMA IF EXISTS {db.check_ident(schema)} CASCADE")
+    finally:
+        await admin.close()
+    pool = await db.create_pool(settings.database_url, schema, max_size=4)
+    await db.migrate(pool, schema, Path(module.MIGRATIONS))
+    # the consumers' names and handlers are the live ones; only the pool (schema) differs
+    rt = Runtime(service, settings, pool, None, SystemClock(), f"{service}-replay")
+    parts: Parts = await module.build(rt)
+    return Shadow(service, schema, pool, parts)
+
+
+async def _partitions(settings: Settings, topics: list[str], until: datetime | None) -> dict[TopicPartition, int]:
+    """End offset per partition now, or at `until` (the first offset appended after it)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
+    await reader.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in await partitions_of(reader, t)]
+        ends: dict[TopicPartition, int] = await reader.end_offsets(tps)
+        if until is not None:
+            ms = int(until.timestamp() * 1000) + 1
+            found = await reader.offsets_for_times({tp: ms for tp in tps})
+            ends = {tp: (found[tp].offset if found.get(tp) else ends[tp]) for tp in tps}
+        return ends
+    finally:
+        await reader.stop()
+
+
+async def rebuild(
+    settings: Settings,
+    service: str,
+    *,
+    until: datetime | None = None,
+    schema: str | None = None,
+    on_total: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> Shadow:
+    """Replay every consumer of `service` from offset 0 (to `until`) into a fresh shadow schema."""
+    shadow = await open_shadow(settings, service, schema or shadow_name(service, until))
+    targets = {c.name: await _partitions(settings, c.topics, until) for c in shadow.consumers}
+    if on_total is not None:
+        on_total(sum(sum(t.values()) for t in targets.values()))
+    for consumer in shadow.consumers:
+        shadow.read += await consumer.replay_to(targets[consumer.name], on_batch)
+    return shadow
+
+
+async def _live_positions(conn: asyncpg.Connection, service: str) -> dict[str, dict[TopicPartition, int]]:
+    rows = await conn.fetch(f"SELECT consumer, topic, partition, next_offset FROM {service}.inbox_offsets")
+    out: dict[str, dict[TopicPartition, int]] = {}
+    for r in rows:
+        out.setdefault(r["consumer"], {})[TopicPartition(r["topic"], r["partition"])] = r["next_offset"]
+    return out
+
+
+async def _tables(conn: asyncpg.Connection, schema: str) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'"
+        " ORDER BY table_name",
+        schema,
+    )
+    return [r["table_name"] for r in rows]
+
+
+async def _catch_up(conn: asyncpg.Connection, shadow: Shadow) -> None:
+    """With the live inbox locked, bring the shadow to exactly the live positions."""
+    await conn.execute(f"LOCK TABLE {shadow.service}.inbox_offsets IN SHARE MODE")
+    live = await _live_positions(conn, shadow.service)
+    for consumer in shadow.consumers:
+        shadow.read += await consumer.replay_to(live.get(consumer.name, {}))
+
+
+async def compare(settings: Settings, shadow: Shadow, *, sample: int = 5) -> list[TableDiff]:
+    """Row-by-row differences between the live schema and the shadow, at the same log positions."""
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        # read committed: the catch-up commits on other connections and must be seen here
+        async with conn.transaction():
+            await _catch_up(conn, shadow)
+            diffs = []
+            for table in await _tables(conn, shadow.service):
+                if table in NOT_COMPARED or table in _kept(shadow.service):
+                    continue
+                live, mirror = f"{shadow.service}.{table}", f"{shadow.schema}.{table}"
+                diff = TableDiff(table)
+                diff.live_rows = await conn.fetchval(f"SELECT count(*) FROM {live}")
+                diff.shadow_rows = await conn.fetchval(f"SELECT count(*) FROM {mirror}")
+                only_live = await conn.fetch(
+                    f"SELECT * FROM (SELECT * FROM {live} EXCEPT ALL SELECT * FROM {mirror}) d LIMIT {sample}"
+                )
+                only_shadow = await conn.fetch(
+                    f"SELECT * FROM (SELECT * FROM {mirror} EXCEPT ALL SELECT * FROM {live}) d LIMIT {sample}"
+                )
+                diff.only_live = [dict(r) for r in only_live]
+                diff.only_shadow = [dict(r) for r in only_shadow]
+                diffs.append(diff)
+        return diffs
+    finally:
+        await conn.close()
+
+
+async def swap(settings: Settings, shadow: Shadow) -> dict[str, int]:
+    """Make the shadow's state the live one, in one transaction; return rows per table."""
+    conn = await asyncpg.connect(settings.database_url)
+    counts: dict[str, int] = {}
+    try:
+        async with conn.transaction():
+            await _catch_up(conn, shadow)
+            for table in await _tables(conn, shadow.service):
+                if table in NOT_STATE or table in _kept(shadow.service):
+                    continue
+                live, mirror = f"{shadow.service}.{table}", f"{shadow.schema}.{table}"
+                await conn.execute(f"DELETE FROM {live}")
+                columns = await conn.fetch(
+                    "SELECT column_name, is_generated FROM information_schema.columns"
+                    " WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+                    shadow.service,
+                    table,
+                )
+                names = ", ".join(f'"{c["column_name"]}"' for c in columns if c["is_generated"] == "NEVER")
+                status = await conn.execute(f"INSERT INTO {live} ({names}) SELECT {names} FROM {mirror}")
+                counts[table] = int(status.rsplit(" ", 1)[-1])
+                for c in columns:
+                    seq = await conn.fetchval("SELECT pg_get_serial_sequence($1, $2)", live, c["column_name"])
+                    if seq:
+                        await conn.execute(
+                            f"SELECT setval($1, coalesce((SELECT max({c['column_name']}) FROM {live}), 0) + 1, false)",
+                            seq,
+                        )
+        return counts
+    finally:
+        await conn.close()
+
+
+async def drop(settings: Settings, schema: str) -> None:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {db.check_ident(schema)} CASCADE")
+    finally:
+        await conn.close()
