@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import Isolated
 from tests.support import Proc, client, eventually, free_port
 
-SERVICES = ("projections", "intake", "routing", "sla", "notify")
+SERVICES = ("projections", "intake", "routing", "sla", "notify", "audit")
 
 
 @dataclass
@@ -82,15 +82,17 @@ def body_of(m: Message) -> str:
 
 @pytest.fixture(scope="module")
 async def mesa(isolated: Isolated, request: pytest.FixtureRequest) -> AsyncIterator[Mesa]:
-    """A module may set `EXTRA_ENV = {...}` (a small SLA policy, say) for its services."""
-    ports = {s: free_port() for s in (*SERVICES, "smtp")}
+    """A module may set `EXTRA_ENV = {...}` (a small SLA policy, say) for its services, and
+    `SERVICES = (...)` to run only some of them."""
+    services = getattr(request.module, "SERVICES", SERVICES)
+    ports = {s: free_port() for s in (*services, "smtp")}
     system = Mesa(isolated, ports, isolated.log_dir / "mail", extra_env=getattr(request.module, "EXTRA_ENV", {}))
     try:
         smtp = system.proc("smtp").start()
         system.procs["smtp"] = smtp
-        for s in SERVICES:
+        for s in services:
             system.procs[s] = system.proc(s).start()
-        for s in SERVICES:
+        for s in services:
             await system.procs[s].ready(90)
         yield system
     finally:
