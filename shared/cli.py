@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -89,10 +89,6 @@ def catalogue_export(
 
     files = write_catalogue(out)
     console.print(f"{len(files)} files written to {out}")
-
-
-if __name__ == "__main__":
-    app()
 
 
 def _when(raw: str | None) -> datetime | None:
@@ -235,3 +231,82 @@ def audit_pubkey() -> None:
     settings = Settings()
     key = signing_key(settings.audit_signing_key, settings.jwt_secret).public_key()
     print(key.public_bytes(Encoding.Raw, PublicFormat.Raw).hex())
+
+
+def _period(start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    to = _when(end) or datetime.now(UTC)
+    if end is not None and len(end) == 10:  # a day: up to its end
+        to += timedelta(days=1)
+    since = _when(start) or (to - timedelta(days=30))
+    return since, to
+
+
+async def _report_pools(settings: Settings) -> tuple[Any, Any]:
+    from shared import db
+
+    return (
+        await db.create_pool(settings.database_url, "projections", max_size=2),
+        await db.create_pool(settings.database_url, "kb", max_size=2),
+    )
+
+
+@audit_app.command("report")
+def audit_report(
+    start: Annotated[str | None, typer.Option("--from", help="ISO date; default 30 days before --to")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="ISO date; default now")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="html, csv or json")] = "json",
+    lang: Annotated[str, typer.Option(help="es or en (html)")] = "es",
+) -> None:
+    """The support process over a period: SLA compliance, times against targets, backlog, reopens,
+    escalations, CSAT, deflections. Prints to stdout."""
+    from services.projections import report
+
+    if fmt not in ("html", "csv", "json"):
+        raise typer.BadParameter("html, csv or json", param_hint="--format")
+    since, to = _period(start, end)
+
+    async def run() -> dict[str, Any]:
+        pool, kb_pool = await _report_pools(Settings())
+        try:
+            return await report.load(pool, kb_pool, since, to, datetime.now(UTC))
+        finally:
+            await pool.close()
+            await kb_pool.close()
+
+    data = asyncio.run(run())
+    if fmt == "json":
+        print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    elif fmt == "csv":
+        print(report.to_csv(data), end="")
+    else:
+        from services.projections.web.report_view import document
+
+        print(document(data, lang))
+
+
+@audit_app.command("sample")
+def audit_sample(
+    start: Annotated[str | None, typer.Option("--from", help="ISO date")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="ISO date")] = None,
+    size: Annotated[int, typer.Option(help="tickets to draw")] = 10,
+    seed: Annotated[int, typer.Option(help="the same seed draws the same tickets")] = 1,
+) -> None:
+    """A reproducible random sample of tickets closed in the period, with their timelines (JSON lines)."""
+    from services.projections import report
+
+    since, to = _period(start, end)
+
+    async def run() -> list[dict[str, Any]]:
+        pool, kb_pool = await _report_pools(Settings())
+        try:
+            return await report.sample(pool, since, to, size, seed)
+        finally:
+            await pool.close()
+            await kb_pool.close()
+
+    for item in asyncio.run(run()):
+        print(json.dumps(item, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    app()

@@ -4,7 +4,11 @@ the requester confirms and rates. Screenshots of each main page go to .local/tes
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import shutil
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -69,6 +73,23 @@ async def signed_in(browser: Browser, mesa: Mesa, role: str, sub: str) -> Page:
     await page.fill("#token", bearer(role, sub)["Authorization"].removeprefix("Bearer "))  # type: ignore[arg-type]
     await page.click("form.card button[type=submit]")
     return page
+
+
+async def mesa_cli(mesa: Mesa, *args: str) -> str:
+    """`mesa audit ...` as a separate process, pointed at this module's database."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "shared.cli",
+        "audit",
+        *args,
+        env={**os.environ, **mesa.iso.env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
 
 
 async def shot(page: Page, name: str) -> None:
@@ -166,8 +187,21 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     await sara.goto(f"{base}/kb?q=devoluciones")
     await expect(sara.locator(".articles li a")).to_have_text("Cómo pedir la devolución de un pedido")
     await shot(sara, "09-kb")
+    await sara.goto(f"{base}/audit/report")
+    await expect(sara.locator("h1")).to_have_text("Informe del proceso de soporte")
+    await expect(sara.locator("svg.chart")).to_have_count(2)
+    await shot(sara, "10-report")
+    await sara.goto(f"{base}/audit/sample?size=5&seed=3")
+    await expect(sara.locator(f"a[href='/t/{tid}']")).to_be_visible()
     await sara.goto(f"{base}/dashboard?lang=en")
     await expect(sara.locator("h1")).to_have_text("Supervisor dashboard")
+
+    # the same report and sample from the command line, as an auditor would take them away
+    report = await mesa_cli(mesa, "report", "--format", "csv")
+    assert "csat,distribution,5,1" in report and "overall,,tickets," in report
+    draws = [await mesa_cli(mesa, "sample", "--seed", "3") for _ in range(2)]
+    assert draws[0] == draws[1] and tid in draws[0]
+    assert json.loads(draws[0].splitlines()[0])["timeline"]
 
 
 async def test_another_requesters_ticket_page_is_not_found(staffed: Mesa, browser: Browser) -> None:

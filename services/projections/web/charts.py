@@ -3,11 +3,12 @@ and a table fallback the page shows beside them). Labels are escaped: they may c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
 
 def bars(
-    points: list[tuple[str, float | None]],
+    points: Sequence[tuple[str, float | None]],
     *,
     title: str,
     target: float | None = None,

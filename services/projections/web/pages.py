@@ -18,6 +18,7 @@ import email.policy
 import hmac
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,10 +32,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
-from services.projections import kb
+from services.projections import kb, report
 from services.projections.access import may_read
 from services.projections.api import TICKET_WITH_OWNER, _iso, read_ticket, summary, teammates, visibility
 from services.projections.web import charts
+from services.projections.web.report_view import report_charts
 from services.projections.web.texts import CATEGORY, LEVEL, STATUS, describe, label, text
 from shared.auth import SESSION_COOKIE, Authenticator, AuthError, Principal, requires
 from shared.events.catalogue import Category, Level
@@ -560,6 +562,40 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
             return web.render(request, "kb_new.html", 422, values=values, error=error)
         article_id = await kb.create(kb_pool, article, who.sub)
         return RedirectResponse(f"/kb/a/{article_id}", 303)
+
+    # -- auditors: the process report and the periodic sample ---------------------------------
+
+    def period(start: str, end: str) -> tuple[datetime, datetime]:
+        try:
+            to = datetime.fromisoformat(end).replace(tzinfo=UTC) if end else datetime.now(UTC)
+            if len(end) == 10:  # a day: up to its end
+                to += timedelta(days=1)
+            since = datetime.fromisoformat(start).replace(tzinfo=UTC) if start else to - timedelta(days=30)
+        except ValueError:
+            raise PageError(422, "not_found", "from/to: YYYY-MM-DD") from None
+        return since, to
+
+    @router.get("/audit/report")
+    async def audit_report(request: Request, format: str = "html") -> Response:
+        web.need(request, "auditor", "supervisor", "admin")
+        start, end = period(request.query_params.get("from", ""), request.query_params.get("to", ""))
+        data = await report.load(pool, kb_pool, start, end, datetime.now(UTC))
+        if format == "json":
+            return JSONResponse(data)
+        if format == "csv":
+            return Response(
+                report.to_csv(data),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": 'attachment; filename="mesa-report.csv"'},
+            )
+        return web.render(request, "audit_report.html", r=data, charts=report_charts(data, lang_of(request)))
+
+    @router.get("/audit/sample")
+    async def audit_sample(request: Request, size: int = 10, seed: int = 1) -> Response:
+        web.need(request, "auditor", "supervisor", "admin")
+        start, end = period(request.query_params.get("from", ""), request.query_params.get("to", ""))
+        items = await report.sample(pool, start, end, min(max(size, 1), 200), seed)
+        return web.render(request, "audit_sample.html", items=items, start=start.date(), end=end.date(), seed=seed)
 
     # -- development mailbox ------------------------------------------------------------------
 

@@ -142,7 +142,20 @@ TEXTS: dict[str, tuple[str, str]] = {
     "dev_mail": ("Correo de desarrollo", "Development mailbox"),
     "to": ("Para", "To"),
     "date": ("Fecha", "Date"),
-    "masked_note": ("", ""),
+    "report": ("Informe del proceso de soporte", "Support process report"),
+    "sample": ("Muestra para auditoría", "Audit sample"),
+    "period": ("Periodo", "Period"),
+    "from": ("Desde", "From"),
+    "to_date": ("Hasta", "To"),
+    "compliance": ("Cumplimiento del SLA", "SLA compliance"),
+    "reopen_rate": ("Tasa de reapertura", "Reopen rate"),
+    "backlog": ("Pendientes y su antigüedad", "Backlog and its age"),
+    "oldest": ("El más antiguo", "Oldest"),
+    "frt_by_priority": ("Primera respuesta en plazo por prioridad, %", "First response within target by priority, %"),
+    "team": ("Equipo", "Team"),
+    "against_targets": ("frente a los objetivos", "against targets"),
+    "target": ("objetivo", "target"),
+    "escalations": ("Escalados y sus motivos", "Escalations and their reasons"),
 }
 
 STATUS: dict[str, tuple[str, str]] = {
