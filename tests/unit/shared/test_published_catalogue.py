@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import jsonschema
+import json
 
-from shared.events.schema import asyncapi, catalogue_files
+import jsonschema
+import yaml
+
+from shared.events.schema import asyncapi, asyncapi_yaml, catalogue_files
 from tests.support import ROOT
 
 
@@ -15,6 +18,9 @@ def test_committed_catalogue_matches_the_code() -> None:
     assert on_disk.keys() == expected.keys(), "run: .venv/bin/mesa catalogue export"
     stale = [name for name, text in expected.items() if on_disk[name] != text]
     assert not stale, f"stale files (run `mesa catalogue export`): {stale}"
+    published = ROOT / "docs" / "asyncapi.yaml"
+    assert published.read_text() == asyncapi_yaml(), "docs/asyncapi.yaml is stale: run `mesa catalogue export`"
+    assert yaml.safe_load(published.read_text()) == json.loads(json.dumps(asyncapi()))
 
 
 def test_schemas_are_valid_and_describe_real_payloads() -> None:
