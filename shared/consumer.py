@@ -145,6 +145,10 @@ class InboxConsumer(Generic[M]):
     def stop(self) -> None:
         self._stopping = True
 
+    async def close(self) -> None:
+        """Release the group consumer of an instance that never ran (a replay's)."""
+        await self._consumer.stop()
+
     @property
     def topics(self) -> list[str]:
         return list(self._topics)

@@ -52,6 +52,8 @@ class Shadow:
         return self.parts.consumers
 
     async def close(self) -> None:
+        for consumer in self.parts.consumers:
+            await consumer.close()
         for close in self.parts.closers:
             await close()
         await self.pool.close()

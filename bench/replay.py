@@ -1,0 +1,142 @@
+"""Benchmark: rebuilding the projections from the log, next to a bare consumer of the same log.
+
+    .venv/bin/python -m bench.replay [--events 1000000]
+
+On a private topic prefix and database: writes `--events` ticket events (opened, targets set,
+assigned, commented, resolved: five per ticket) to ticket.events, then in the same run
+1. bare: a plain aiokafka consumer reads every record (no decoding, no database): the ceiling;
+2. replay: `shared.replay.rebuild` folds them into a shadow projections schema, as
+   `mesa replay projections` does.
+Prints events/s for both and the ratio; docs/benchmarks.md keeps the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench.corner import private_corner
+from shared import replay
+from shared.bus import partitions_of
+from shared.events import Envelope
+from shared.events import catalogue as ev
+from shared.settings import Settings
+from shared.topics import TICKET_EVENTS
+
+CATEGORIES = ["hardware", "software", "network", "order_status", "payment"]
+
+
+def history(n: int) -> Iterator[Envelope]:
+    """`n` events, five per ticket, in a plausible order."""
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    for i in range(n // 5):
+        tid = f"T-B{i:07d}"
+        at = t0 + timedelta(seconds=i)
+        payloads: list[ev.Payload] = [
+            ev.TicketOpened(
+                ticket_id=tid,
+                requester=f"c{i}@example.com",
+                subject=f"Incidencia {i}",
+                description="Generada para el benchmark de replay",
+                category=CATEGORIES[i % 5],
+                impact="medium",
+                urgency="medium",
+                priority="P3",
+            ),
+            ev.TicketSlaTargetsSet(
+                ticket_id=tid,
+                priority="P3",
+                first_response_due=at + timedelta(hours=8),
+                resolution_due=at + timedelta(days=3),
+            ),
+            ev.TicketAssigned(ticket_id=tid, agent_id=f"agente{i % 40}", level=1, reason="bench"),
+            ev.TicketCommented(ticket_id=tid, author=f"agente{i % 40}", author_role="agent", body="Revisando"),
+            ev.TicketResolved(ticket_id=tid, agent_id=f"agente{i % 40}", summary="Resuelto"),
+        ]
+        for k, p in enumerate(payloads):
+            yield Envelope.new(p, source="bench", subject=tid, time=at + timedelta(minutes=k))
+
+
+async def write(settings: Settings, n: int) -> float:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+    )
+    await producer.start()
+    start = time.perf_counter()
+    try:
+        topic = settings.topic(TICKET_EVENTS)
+        pending = []
+        for e in history(n):
+            k, v, h = e.to_kafka()
+            pending.append(await producer.send(topic, v, key=k, headers=h))
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return time.perf_counter() - start
+
+
+async def bare(settings: Settings) -> tuple[int, float]:
+    topic = settings.topic(TICKET_EVENTS)
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        max_poll_records=5000,
+        fetch_max_bytes=64 * 2**20,
+        max_partition_fetch_bytes=8 * 2**20,
+    )
+    await reader.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in await partitions_of(reader, topic)]
+        ends = await reader.end_offsets(tps)
+        reader.assign(tps)
+        await reader.seek_to_beginning(*tps)
+        todo = {tp for tp in tps if ends[tp] > 0}
+        n = 0
+        start = time.perf_counter()
+        while todo:
+            batch = await reader.getmany(*todo, timeout_ms=1000)
+            for _tp, records in batch.items():
+                n += len(records)
+            for tp in list(todo):
+                if await reader.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+        return n, time.perf_counter() - start
+    finally:
+        await reader.stop()
+
+
+async def main(n: int) -> None:
+    async with private_corner("replay") as (settings, _env):
+        took = await write(settings, n)
+        print(f"wrote {n:,} events in {took:.1f} s ({n / took:,.0f}/s)")
+        read, bare_s = await bare(settings)
+        print(f"bare aiokafka consumer: {read:,} records in {bare_s:.1f} s = {read / bare_s:,.0f} records/s")
+        start = time.perf_counter()
+        shadow = await replay.rebuild(settings, "projections")
+        replay_s = time.perf_counter() - start
+        await shadow.close()
+        rate = shadow.read / replay_s
+        print(f"replay projections: {shadow.read:,} events in {replay_s:.1f} s = {rate:,.0f} events/s")
+        print(f"ratio: {100 * rate / (read / bare_s):.1f}% of the bare consumer")
+        print(f"machine: {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    asyncio.run(main(parser.parse_args().events))
