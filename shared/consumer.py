@@ -65,6 +65,9 @@ class Delivery:
 
 
 Handler = Callable[[asyncpg.Connection, M, Delivery], Awaitable[Emitted]]
+# A handler of a whole batch (one partition's fresh records, in order): a pure fold that can
+# load and write its rows in a few statements instead of a few per record.
+BatchHandler = Callable[[asyncpg.Connection, list[tuple[M, Delivery]]], Awaitable[Emitted]]
 Decoder = Callable[[Record], M]
 
 _TRANSIENT_DB = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncio.TimeoutError)
@@ -101,15 +104,19 @@ class InboxConsumer(Generic[M]):
         name: str,
         group_id: str,
         topics: list[str],
-        handler: Handler[M],
+        handler: Handler[M] | None = None,
         decode: Decoder[M] = decode_event,  # type: ignore[assignment]
         client_id: str | None = None,
+        batch_handler: BatchHandler[M] | None = None,
     ) -> None:
         self.name = name
         self._settings = settings
         self._pool = pool
         self._topics = topics
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give a consumer either a handler or a batch handler")
         self._handler = handler
+        self._batch_handler = batch_handler
         self._decode = decode
         self._consumer: AIOKafkaConsumer = make_consumer(settings, group_id, client_id or name)
         self._stopping = False
@@ -186,7 +193,7 @@ class InboxConsumer(Generic[M]):
             client_id=f"{self.name}-replay",
             enable_auto_commit=False,
             isolation_level="read_committed",
-            max_poll_records=self._settings.batch_size,
+            max_poll_records=max(self._settings.batch_size, 5000),  # history comes in big batches
             fetch_max_bytes=64 * 2**20,
             max_partition_fetch_bytes=8 * 2**20,
         )
@@ -198,21 +205,17 @@ class InboxConsumer(Generic[M]):
                 reader.seek(tp, start.get(tp, 0))
             while todo:
                 batch = await reader.getmany(*todo, timeout_ms=1000)
-                for tp, records in batch.items():
-                    if tp not in todo:
-                        continue
-                    end = todo[tp]
-                    records = [r for r in records if r.offset < end]
-                    if records:
-                        await self.apply(tp, records)
-                        read += len(records)
-                        if on_batch is not None:
-                            on_batch(len(records))
-                    if not records or records[-1].offset + 1 >= end:
-                        position = await reader.position(tp)
-                        if position >= end or (records and records[-1].offset + 1 >= end):
-                            del todo[tp]
-                            reader.pause(tp)
+                work = {tp: [r for r in records if r.offset < todo[tp]] for tp, records in batch.items() if tp in todo}
+                # partitions are independent: fold them side by side, each on its own connection,
+                # so decoding one overlaps the database round trips of another
+                await asyncio.gather(*(self.apply(tp, records) for tp, records in work.items() if records))
+                for tp, records in work.items():
+                    read += len(records)
+                    if on_batch is not None and records:
+                        on_batch(len(records))
+                    if (records and records[-1].offset + 1 >= todo[tp]) or await reader.position(tp) >= todo[tp]:
+                        del todo[tp]
+                        reader.pause(tp)
         finally:
             await reader.stop()
         return read
@@ -264,6 +267,7 @@ class InboxConsumer(Generic[M]):
                     await self._dead_letter(conn, record, exc.reason, exc.code)
                     decoded.append((record, None))
             fresh = await inbox.first_seen_many(conn, self.name, [m.id for _, m in decoded if m is not None])
+            todo_messages: list[tuple[M, Delivery]] = []
             for record, message in decoded:
                 if message is None:
                     continue
@@ -271,11 +275,29 @@ class InboxConsumer(Generic[M]):
                     DUPLICATES.labels(self.name, "event_id").inc()
                     continue
                 fresh.discard(message.id)  # the same id twice in one batch: the first one counts
-                delivery = Delivery(record, record.offset < history_end)
-                await self._apply_one(conn, message, delivery, careful, isolate_failures)
+                todo_messages.append((message, Delivery(record, record.offset < history_end)))
+            if self._batch_handler is not None and not careful:
+                await self._apply_batch(conn, tp, todo_messages)
+            else:
+                for message, delivery in todo_messages:
+                    await self._apply_one(conn, message, delivery, careful, isolate_failures)
             await inbox.advance(conn, self.name, tp.topic, tp.partition, todo[-1].offset + 1)
             fault_point("before_state_commit")
         return int(todo[-1].offset) + 1
+
+    async def _apply_batch(self, conn: asyncpg.Connection, tp: TopicPartition, items: list[tuple[M, Delivery]]) -> None:
+        """The fast path of a batch handler: the whole batch in one call. A refusal aborts it, and
+        the batch is re-run carefully, one record (a batch of one) per savepoint."""
+        assert self._batch_handler is not None
+        if not items:
+            return
+        try:
+            emitted = await self._batch_handler(conn, items)
+        except InvalidRecord:
+            raise _NeedsSavepoints() from None
+        if emitted and not all(d.replaying for _, d in items):
+            await outbox.enqueue_all(conn, emitted)
+        APPLIED.labels(self.name, tp.topic).inc(len(items))
 
     async def _apply_one(
         self, conn: asyncpg.Connection, message: M, delivery: Delivery, careful: bool, isolate: bool
@@ -306,7 +328,11 @@ class InboxConsumer(Generic[M]):
         APPLIED.labels(self.name, record.topic).inc()
 
     async def _handle(self, conn: asyncpg.Connection, message: M, delivery: Delivery) -> None:
-        emitted = await self._handler(conn, message, delivery)
+        if self._batch_handler is not None:
+            emitted = await self._batch_handler(conn, [(message, delivery)])
+        else:
+            assert self._handler is not None
+            emitted = await self._handler(conn, message, delivery)
         if delivery.replaying and emitted:
             emitted = ()  # history: what it caused is already in the log
         await outbox.enqueue_all(conn, emitted or ())

@@ -29,7 +29,7 @@ from shared import db
 from shared.auth import Authenticator
 from shared.bus import start_producer
 from shared.clock import Clock, SystemClock
-from shared.consumer import Decoder, Handler, InboxConsumer, M
+from shared.consumer import BatchHandler, Decoder, Handler, InboxConsumer, M
 from shared.logging import configure_logging, get_logger
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -69,10 +69,21 @@ class Runtime:
         return Authenticator(self.settings)
 
     def consumer(
-        self, name: str, topic: str, handler: Handler[M], *, group: str = "main", decode: Decoder[M] | None = None
+        self,
+        name: str,
+        topic: str,
+        handler: Handler[M] | None = None,
+        *,
+        group: str = "main",
+        decode: Decoder[M] | None = None,
+        batch_handler: BatchHandler[M] | None = None,
     ) -> InboxConsumer[M]:
-        """An inbox consumer of logical `topic`, in this service's consumer group `group`."""
+        """An inbox consumer of logical `topic`, in this service's consumer group `group`;
+        give it a `handler` (one record at a time) or a `batch_handler` (a pure fold that takes a
+        partition's batch at once)."""
         extra: dict[str, Any] = {"decode": decode} if decode is not None else {}
+        if batch_handler is not None:
+            extra["batch_handler"] = batch_handler
         return InboxConsumer[M](
             self.settings,
             self.pool,

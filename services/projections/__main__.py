@@ -7,7 +7,7 @@ from pathlib import Path
 
 from services.projections import kb
 from services.projections.api import create_app
-from services.projections.handlers import AGENTS_CONSUMER, NAME, TICKETS_CONSUMER, on_agent_event, on_ticket_event
+from services.projections.handlers import AGENTS_CONSUMER, NAME, TICKETS_CONSUMER, on_agent_event, on_ticket_events
 from services.projections.web import pages
 from shared import db
 from shared.runtime import Parts, Runtime, serve
@@ -25,7 +25,7 @@ async def build(rt: Runtime) -> Parts:
     pages.build(app, rt.pool, kb_pool, rt.auth, rt.settings)
     return Parts(
         consumers=[
-            rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, on_ticket_event, group="tickets"),
+            rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, group="tickets", batch_handler=on_ticket_events),
             rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, on_agent_event, group="agents"),
         ],
         app=app,

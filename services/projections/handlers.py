@@ -4,6 +4,9 @@ Pure folds: they never emit; a replay rebuilds exactly the same rows."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -17,112 +20,154 @@ TICKETS_CONSUMER = "projections-tickets"
 AGENTS_CONSUMER = "projections-agents"
 
 
-async def on_ticket_event(conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:
-    raw = await conn.fetchval("SELECT state FROM tickets WHERE id = $1 FOR UPDATE", env.subject)
-    before = Ticket.model_validate_json(raw) if raw else None
-    after = evolve(before, env)
-    if after is None:
-        return  # an event about a ticket this view never saw opened
-    data = env.data
-    if before is None:
-        assert isinstance(data, ev.TicketOpened)
-        await conn.execute(
-            "INSERT INTO tickets(id, requester, subject, description, status, category, priority, owner,"
-            " level, version, state, opened_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $12)",
-            after.id,
-            after.requester,
-            after.subject,
-            data.description,
-            after.status.value,
-            after.category.value,
-            after.priority.value,
-            after.owner,
-            after.level,
-            after.version,
-            after.model_dump_json(),
-            env.time,
+@dataclass
+class TicketView:
+    """One row of `tickets` while a batch is folded into it."""
+
+    ticket: Ticket
+    description: str
+    opened_at: datetime
+    updated_at: datetime
+    first_response_due: datetime | None = None
+    resolution_due: datetime | None = None
+    first_response_at: datetime | None = None
+    sla_state: str | None = None
+    breached: list[str] = field(default_factory=list)
+    feedback_rating: int | None = None
+    feedback_comment: str | None = None
+    queued_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+_COLUMNS = (
+    "id, requester, subject, description, status, category, priority, owner, level, version, state, opened_at,"
+    " updated_at, first_response_due, resolution_due, first_response_at, sla_state, breached, feedback_rating,"
+    " feedback_comment, queued_at, resolved_at"
+)
+
+
+def fold_sla(v: TicketView, env: Envelope) -> None:
+    """The SLA, feedback and queue columns a ticket event changes (pure)."""
+    d = env.data
+    match d:
+        case ev.TicketSlaTargetsSet():
+            v.first_response_due, v.resolution_due = d.first_response_due, d.resolution_due
+            v.sla_state = "breached" if v.breached else "running"
+        case ev.TicketSlaFirstResponseMet():
+            v.first_response_at = d.at
+        case ev.TicketSlaPaused():
+            if v.sla_state == "running":
+                v.sla_state = "paused"
+        case ev.TicketSlaResumed():
+            v.resolution_due = d.resolution_due
+            if v.sla_state == "paused":
+                v.sla_state = "running"
+        case ev.TicketSlaBreached():
+            v.sla_state = "breached"
+            if d.target not in v.breached:
+                v.breached.append(d.target)
+        case ev.TicketResolved():
+            v.resolved_at = env.time
+            if v.sla_state in ("running", "paused"):
+                v.sla_state = "met"
+        case ev.TicketReopened():
+            if v.sla_state == "met":
+                v.sla_state = "running"
+        case ev.TicketQueued():
+            v.queued_at = v.queued_at or env.time
+        case ev.TicketAssigned():
+            v.queued_at = None
+        case ev.TicketFeedbackGiven():
+            v.feedback_rating, v.feedback_comment = d.rating, d.comment
+
+
+async def on_ticket_events(conn: asyncpg.Connection, items: list[tuple[Envelope, Delivery]]) -> None:
+    """Fold a partition's batch: read the tickets it touches once, evolve them in memory, write
+    each changed ticket once and the timeline with COPY."""
+    ids = list(dict.fromkeys(env.subject for env, _ in items))
+    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM tickets WHERE id = ANY($1::text[]) FOR UPDATE", ids)
+    views: dict[str, TicketView] = {}
+    for r in rows:
+        views[r["id"]] = TicketView(
+            ticket=Ticket.model_validate_json(r["state"]),
+            description=r["description"],
+            opened_at=r["opened_at"],
+            updated_at=r["updated_at"],
+            first_response_due=r["first_response_due"],
+            resolution_due=r["resolution_due"],
+            first_response_at=r["first_response_at"],
+            sla_state=r["sla_state"],
+            breached=list(r["breached"]),
+            feedback_rating=r["feedback_rating"],
+            feedback_comment=r["feedback_comment"],
+            queued_at=r["queued_at"],
+            resolved_at=r["resolved_at"],
         )
-    else:
-        await conn.execute(
-            "UPDATE tickets SET status = $2, category = $3, priority = $4, owner = $5, level = $6,"
-            " version = $7, state = $8::jsonb, updated_at = $9 WHERE id = $1",
-            after.id,
-            after.status.value,
-            after.category.value,
-            after.priority.value,
-            after.owner,
-            after.level,
-            after.version,
-            after.model_dump_json(),
-            env.time,
+    changed: dict[str, TicketView] = {}
+    timeline: list[tuple[Any, ...]] = []
+    for env, _d in items:
+        view = views.get(env.subject)
+        after = evolve(view.ticket if view else None, env)
+        if after is None:
+            continue  # an event about a ticket this view never saw opened
+        if view is None:
+            assert isinstance(env.data, ev.TicketOpened)
+            view = views[env.subject] = TicketView(after, env.data.description, env.time, env.time)
+        view.ticket, view.updated_at = after, env.time
+        fold_sla(view, env)
+        changed[after.id] = view
+        timeline.append(
+            (after.id, after.version, env.id, env.type, env.time, env.source, env.actor, env.data.model_dump_json())
         )
-    await _sla(conn, env)
-    await conn.execute(
-        "INSERT INTO timeline(ticket_id, seq, event_id, type, time, source, actor, data)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)",
-        after.id,
-        after.version,
-        env.id,
-        env.type,
-        env.time,
-        env.source,
-        env.actor,
-        json.dumps(data.model_dump(mode="json")),
+    if not changed:
+        return
+    await conn.executemany(
+        f"INSERT INTO tickets({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14,"
+        " $15, $16, $17, $18, $19, $20, $21, $22) ON CONFLICT (id) DO UPDATE SET status = $5, category = $6,"
+        " priority = $7, owner = $8, level = $9, version = $10, state = $11::jsonb, updated_at = $13,"
+        " first_response_due = $14, resolution_due = $15, first_response_at = $16, sla_state = $17, breached = $18,"
+        " feedback_rating = $19, feedback_comment = $20, queued_at = $21, resolved_at = $22",
+        [
+            (
+                t.id,
+                t.requester,
+                t.subject,
+                v.description,
+                t.status.value,
+                t.category.value,
+                t.priority.value,
+                t.owner,
+                t.level,
+                t.version,
+                t.model_dump_json(),
+                v.opened_at,
+                v.updated_at,
+                v.first_response_due,
+                v.resolution_due,
+                v.first_response_at,
+                v.sla_state,
+                v.breached,
+                v.feedback_rating,
+                v.feedback_comment,
+                v.queued_at,
+                v.resolved_at,
+            )
+            for v in changed.values()
+            for t in (v.ticket,)
+        ],
+    )
+    await conn.copy_records_to_table(
+        "timeline",
+        records=timeline,
+        columns=["ticket_id", "seq", "event_id", "type", "time", "source", "actor", "data"],
+        schema_name=await _schema(conn),
     )
 
 
-async def _sla(conn: asyncpg.Connection, env: Envelope) -> None:
-    d = env.data
-    tid = env.subject
-    match d:
-        case ev.TicketSlaTargetsSet():
-            await conn.execute(
-                "UPDATE tickets SET first_response_due = $2, resolution_due = $3,"
-                " sla_state = CASE WHEN cardinality(breached) > 0 THEN 'breached' ELSE 'running' END"
-                " WHERE id = $1",
-                tid,
-                d.first_response_due,
-                d.resolution_due,
-            )
-        case ev.TicketSlaFirstResponseMet():
-            await conn.execute("UPDATE tickets SET first_response_at = $2 WHERE id = $1", tid, d.at)
-        case ev.TicketSlaPaused():
-            await conn.execute("UPDATE tickets SET sla_state = 'paused' WHERE id = $1 AND sla_state = 'running'", tid)
-        case ev.TicketSlaResumed():
-            await conn.execute(
-                "UPDATE tickets SET resolution_due = $2, sla_state = CASE WHEN sla_state = 'paused'"
-                " THEN 'running' ELSE sla_state END WHERE id = $1",
-                tid,
-                d.resolution_due,
-            )
-        case ev.TicketSlaBreached():
-            await conn.execute(
-                "UPDATE tickets SET sla_state = 'breached',"
-                " breached = array(SELECT DISTINCT unnest(breached || $2::text)) WHERE id = $1",
-                tid,
-                d.target,
-            )
-        case ev.TicketResolved():
-            await conn.execute(
-                "UPDATE tickets SET resolved_at = $2, sla_state = CASE WHEN sla_state IN ('running', 'paused')"
-                " THEN 'met' ELSE sla_state END WHERE id = $1",
-                tid,
-                env.time,
-            )
-        case ev.TicketReopened():
-            await conn.execute("UPDATE tickets SET sla_state = 'running' WHERE id = $1 AND sla_state = 'met'", tid)
-        case ev.TicketQueued():
-            await conn.execute("UPDATE tickets SET queued_at = coalesce(queued_at, $2) WHERE id = $1", tid, env.time)
-        case ev.TicketAssigned():
-            await conn.execute("UPDATE tickets SET queued_at = NULL WHERE id = $1", tid)
-        case ev.TicketFeedbackGiven():
-            await conn.execute(
-                "UPDATE tickets SET feedback_rating = $2, feedback_comment = $3 WHERE id = $1",
-                tid,
-                d.rating,
-                d.comment,
-            )
+async def _schema(conn: asyncpg.Connection) -> str:
+    """The schema this connection writes to (its search_path's first): COPY needs it named."""
+    name: str = await conn.fetchval("SELECT current_schema()")
+    return name
 
 
 async def on_agent_event(conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:

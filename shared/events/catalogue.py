@@ -7,6 +7,7 @@ upcaster from version n to n+1.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -14,7 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from shared.events.errors import InvalidPayload, UnknownEventType
+from shared.events.errors import InvalidPayload, MalformedRecord, UnknownEventType
 
 
 class Payload(BaseModel):
@@ -85,6 +86,27 @@ def parse_payload(event_type: str, version: int, data: Any) -> Payload:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        raise InvalidPayload(f"{event_type}: {_summary(exc)}") from None
+
+
+def parse_payload_json(event_type: str, version: int, raw: bytes) -> Payload:
+    """`parse_payload` from the payload's JSON bytes: the current version is validated straight
+    from JSON by pydantic-core; an older one is read as a dict and upcast."""
+    model = model_for(event_type)
+    if version != model.version:
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MalformedRecord(f"value is not JSON: {exc}") from None
+        return parse_payload(event_type, version, data)
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        kinds = {e["type"] for e in exc.errors()}
+        if "json_invalid" in kinds:
+            raise MalformedRecord(f"value is not JSON: {exc.errors()[0]['msg']}") from None
+        if any(e["type"] == "model_type" and not e["loc"] for e in exc.errors()):
+            raise InvalidPayload(f"{event_type}: payload must be a JSON object") from None
         raise InvalidPayload(f"{event_type}: {_summary(exc)}") from None
 
 

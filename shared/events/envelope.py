@@ -17,7 +17,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 from uuid6 import uuid7
 
-from shared.events.catalogue import Payload, parse_payload
+from shared.events.catalogue import Payload, parse_payload, parse_payload_json
 from shared.events.errors import MalformedRecord
 
 SPECVERSION = "1.0"
@@ -129,11 +129,20 @@ class Envelope(BaseModel):
     @classmethod
     def from_kafka(cls, key: bytes | None, value: bytes | None, headers: Headers) -> Self:
         """Decode a record in binary or structured mode. Raises a typed `InvalidRecord`."""
+        hdrs = _decode_headers(headers)
+        if not hdrs.get("content-type", "").startswith(STRUCTURED_CONTENT_TYPE):
+            # binary mode: the payload's JSON goes straight to its model (no dict in between)
+            if value is None:
+                raise MalformedRecord("record has no value")
+            return cls.from_parts({k[3:]: v for k, v in hdrs.items() if k.startswith("ce_")}, None, key, raw=value)
         attrs, data = parse_cloudevent(value, headers)
         return cls.from_parts(attrs, data, key)
 
     @classmethod
-    def from_parts(cls, attrs: dict[str, str], data: Any, key: bytes | None = None) -> Self:
+    def from_parts(
+        cls, attrs: dict[str, str], data: Any, key: bytes | None = None, *, raw: bytes | None = None
+    ) -> Self:
+        """From CloudEvents attributes and the payload, as a JSON value (`data`) or its bytes (`raw`)."""
         missing = [a for a in _REQUIRED if not attrs.get(a)]
         if missing:
             raise MalformedRecord(f"missing CloudEvents attribute(s): {', '.join(missing)}")
@@ -151,8 +160,13 @@ class Envelope(BaseModel):
         subject = attrs.get("subject") or (key.decode("utf-8", "replace") if key else "")
         if not subject:
             raise MalformedRecord("missing subject (and no record key)")
-        payload = parse_payload(attrs["type"], version, data)
-        return cls(
+        payload = (
+            parse_payload_json(attrs["type"], version, raw)
+            if raw is not None
+            else parse_payload(attrs["type"], version, data)
+        )
+        # every field is checked above: no second validation
+        return cls.model_construct(  # type: ignore[return-value]
             id=event_id,
             type=attrs["type"],
             source=attrs["source"],
@@ -163,6 +177,7 @@ class Envelope(BaseModel):
             causationid=attrs.get("causationid"),
             actor=attrs.get("actor") or "system",
             traceparent=attrs.get("traceparent"),
+            specversion=SPECVERSION,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -76,12 +76,11 @@ async def signed_in(browser: Browser, mesa: Mesa, role: str, sub: str) -> Page:
 
 
 async def mesa_cli(mesa: Mesa, *args: str) -> str:
-    """`mesa audit ...` as a separate process, pointed at this module's database."""
+    """`mesa ...` as a separate process, pointed at this module's database and topics."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "shared.cli",
-        "audit",
         *args,
         env={**os.environ, **mesa.iso.env},
         stdout=asyncio.subprocess.PIPE,
@@ -197,11 +196,16 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     await expect(sara.locator("h1")).to_have_text("Supervisor dashboard")
 
     # the same report and sample from the command line, as an auditor would take them away
-    report = await mesa_cli(mesa, "report", "--format", "csv")
+    report = await mesa_cli(mesa, "audit", "report", "--format", "csv")
     assert "csat,distribution,5,1" in report and "overall,,tickets," in report
-    draws = [await mesa_cli(mesa, "sample", "--seed", "3") for _ in range(2)]
+    draws = [await mesa_cli(mesa, "audit", "sample", "--seed", "3") for _ in range(2)]
     assert draws[0] == draws[1] and tid in draws[0]
     assert json.loads(draws[0].splitlines()[0])["timeline"]
+    raw = [json.loads(line) for line in (await mesa_cli(mesa, "events", tid)).splitlines()]
+    assert [r["event"]["type"] for r in raw][:1] == ["ticket.opened"]
+    assert {r["event"]["subject"] for r in raw} == {tid} and len(raw) >= len(done["timeline"])
+    offsets = [r["offset"] for r in raw]
+    assert offsets == sorted(offsets) and len({r["partition"] for r in raw}) == 1
 
 
 async def test_another_requesters_ticket_page_is_not_found(staffed: Mesa, browser: Browser) -> None:
