@@ -173,7 +173,11 @@ async def _replay(
                     console.print(f"[green]+ {d.table}[/] {row}")
             failed = not all(d.same for d in diffs)
         if swap and not failed:
-            counts = await replay.swap(settings, shadow)
+            try:
+                counts = await replay.swap(settings, shadow)
+            except replay.SwapRefused as exc:
+                console.print(f"[red]swap refused:[/] {exc}")
+                return True
             console.print(f"swapped in: {counts}")
     finally:
         await shadow.close()

@@ -87,6 +87,15 @@ def _kept(service: str) -> tuple[str, ...]:
     return tuple(getattr(_service_module(service), "API_STATE", ()))
 
 
+def _compared_columns(service: str, table: str) -> str:
+    """What of a table the log determines (a service may name the columns; all by default)."""
+    return str(getattr(_service_module(service), "REPLAY_COMPARE", {}).get(table, "*"))
+
+
+class SwapRefused(Exception):
+    pass
+
+
 async def open_shadow(settings: Settings, service: str, schema: str) -> Shadow:
     """A new, empty shadow schema with the service's migrations and consumers bound to it."""
     module = _service_module(service)
@@ -175,14 +184,15 @@ async def compare(settings: Settings, shadow: Shadow, *, sample: int = 5) -> lis
                 if table in NOT_COMPARED or table in _kept(shadow.service):
                     continue
                 live, mirror = f"{shadow.service}.{table}", f"{shadow.schema}.{table}"
+                cols = _compared_columns(shadow.service, table)
                 diff = TableDiff(table)
                 diff.live_rows = await conn.fetchval(f"SELECT count(*) FROM {live}")
                 diff.shadow_rows = await conn.fetchval(f"SELECT count(*) FROM {mirror}")
                 only_live = await conn.fetch(
-                    f"SELECT * FROM (SELECT * FROM {live} EXCEPT ALL SELECT * FROM {mirror}) d LIMIT {sample}"
+                    f"SELECT * FROM (SELECT {cols} FROM {live} EXCEPT ALL SELECT {cols} FROM {mirror}) d LIMIT {sample}"
                 )
                 only_shadow = await conn.fetch(
-                    f"SELECT * FROM (SELECT * FROM {mirror} EXCEPT ALL SELECT * FROM {live}) d LIMIT {sample}"
+                    f"SELECT * FROM (SELECT {cols} FROM {mirror} EXCEPT ALL SELECT {cols} FROM {live}) d LIMIT {sample}"
                 )
                 diff.only_live = [dict(r) for r in only_live]
                 diff.only_shadow = [dict(r) for r in only_shadow]
@@ -199,6 +209,9 @@ async def swap(settings: Settings, shadow: Shadow) -> dict[str, int]:
     try:
         async with conn.transaction():
             await _catch_up(conn, shadow)
+            guard = getattr(_service_module(shadow.service), "SWAP_GUARD", None)
+            if guard is not None and await conn.fetchval(guard[0].replace("{schema}", shadow.service)):
+                raise SwapRefused(guard[1])
             for table in await _tables(conn, shadow.service):
                 if table in NOT_STATE or table in _kept(shadow.service):
                     continue

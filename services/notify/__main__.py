@@ -13,6 +13,14 @@ from shared.topics import AGENT_EVENTS, TICKET_EVENTS
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Written by notify's API, not folded from the log: a replay does not rebuild them, a swap keeps them.
 API_STATE = ("webhook_subscriptions", "preferences")
+# The ledger rebuilt from notification.sent/failed knows what was sent to whom, not the words or
+# the attempts' times: that is what a replay is compared on.
+REPLAY_COMPARE = {"deliveries": "event_id, recipient, channel, ticket_id, template, status"}
+# Messages still waiting to go exist only in the live ledger: a swap would drop them.
+SWAP_GUARD = (
+    "SELECT count(*) FROM {schema}.deliveries WHERE status = 'pending'",
+    "notify has messages waiting to be sent; swap once they are out",
+)
 
 
 async def build(rt: Runtime) -> Parts:
