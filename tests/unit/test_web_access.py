@@ -138,3 +138,59 @@ def test_the_digest_is_due_from_its_local_hour() -> None:
     assert digest_day(datetime(2026, 11, 26, 7, 0, tzinfo=UTC), 8, "Europe/Madrid") == date(2026, 11, 26)
     assert digest_day(datetime(2026, 11, 26, 22, 59, tzinfo=UTC), 8, "Europe/Madrid") == date(2026, 11, 26)
     assert digest_day(datetime(2026, 11, 26, 23, 30, tzinfo=UTC), 8, "Europe/Madrid") is None  # 00:30 next day
+
+
+def test_a_company_identity_provider_is_trusted_through_its_jwks() -> None:
+    """RS256 tokens checked against keys fetched from a JWKS URL (served here by a real HTTP server)."""
+    import http.server
+    import json as _json
+    import threading
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = _json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk |= {"kid": "idp-1", "use": "sig", "alg": "RS256"}
+    body = _json.dumps({"keys": [jwk]}).encode()
+
+    class Keys(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Keys)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = Settings.model_validate(
+            {
+                "MESA_JWT_JWKS_URL": f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json",
+                "MESA_JWT_ALGORITHMS": "RS256",
+                "MESA_JWT_ISSUER": "https://idp.tienda.example",
+                "MESA_JWT_AUDIENCE": "mesa-prod",
+                "MESA_JWT_ROLE_CLAIM": "roles",
+            }
+        )
+        auth = Authenticator(settings)
+        claims = {
+            "sub": "ana",
+            "roles": ["employee", "agent"],
+            "iss": "https://idp.tienda.example",
+            "aud": "mesa-prod",
+            "exp": int(time.time()) + 300,
+        }
+        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "idp-1"})
+        who = auth.verify(token)
+        assert (who.role, who.sub) == ("agent", "ana")
+        # the development secret is no key here: an HS256 token is refused
+        with pytest.raises(AuthError):
+            auth.verify(jwt.encode(claims, Settings().jwt_secret, algorithm="HS256"))
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        with pytest.raises(AuthError):
+            auth.verify(jwt.encode(claims, other, algorithm="RS256", headers={"kid": "idp-1"}))
+    finally:
+        server.shutdown()
