@@ -62,6 +62,7 @@ def ticket_body(ticket: Ticket, outcome: Outcome | None = None) -> dict[str, Any
     }
     if outcome is not None:
         body["events"] = [{"id": str(e.id), "type": e.type} for e in outcome.events]
+        body["masked"] = list(outcome.masked)
     return body
 
 

@@ -11,6 +11,7 @@ from shared.events import Payload, Rejected
 from shared.events import catalogue as ev
 from shared.events.catalogue import Category, Level, Priority, Status
 from shared.i18n import t
+from shared.masking import mask
 from shared.ticket import MAX_LEVEL, OPEN_STATUSES, Ticket
 
 # ITIL's 3x3 matrix: rows impact, columns urgency.
@@ -178,6 +179,24 @@ class CommandRejected(Rejected):
 
     def message(self, lang: str) -> str:
         return t(self.code, lang, **self.params)
+
+
+# The fields people type freely in: masked before they reach an event (shared.masking).
+FREE_TEXT = ("subject", "description", "body", "question", "summary", "reason", "comment")
+
+
+def mask_command(cmd: c.Command) -> tuple[c.Command, tuple[str, ...]]:
+    """The command with confidential data masked in its free text, and the kinds found."""
+    changes: dict[str, str] = {}
+    kinds: list[str] = []
+    for name in FREE_TEXT:
+        value = getattr(cmd, name, None)
+        if isinstance(value, str) and value:
+            masked = mask(value)
+            if masked.kinds:
+                changes[name] = masked.text
+                kinds += [k for k in masked.kinds if k not in kinds]
+    return (cmd.model_copy(update=changes) if changes else cmd), tuple(kinds)
 
 
 def decide_open(cmd: c.OpenTicket, ticket_id: str, default_language: str) -> ev.TicketOpened:

@@ -3,12 +3,13 @@ state in one transaction. Used by the HTTP API and by the ticket.requests consum
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass
 
 import asyncpg
 
-from services.intake.domain import CommandRejected, decide, decide_open
+from services.intake.domain import CommandRejected, decide, decide_open, mask_command
 from shared import inbox, outbox
 from shared.clock import Clock
 from shared.commands import Actor, Command, OpenTicket, Request
@@ -33,6 +34,7 @@ def new_ticket_id() -> str:
 class Outcome:
     ticket: Ticket
     events: list[Envelope]
+    masked: tuple[str, ...] = ()  # kinds of confidential data hidden before the events were written
 
 
 class Intake:
@@ -76,8 +78,11 @@ class Intake:
             ticket_id = new_ticket_id()
             if not await conn.fetchval("SELECT 1 FROM tickets WHERE id = $1", ticket_id):
                 break
-        payload = decide_open(cmd, ticket_id, self.settings.default_language)
+        safe, masked = mask_command(cmd)
+        assert isinstance(safe, OpenTicket)
+        payload = decide_open(safe, ticket_id, self.settings.default_language)
         outcome = await self._append(conn, None, [payload], actor, correlationid, causationid)
+        outcome = dataclasses.replace(outcome, masked=masked)
         if idempotency_key:
             await conn.execute(
                 "INSERT INTO idempotency_keys(key, ticket_id) VALUES ($1, $2)", idempotency_key, ticket_id
@@ -111,8 +116,10 @@ class Intake:
             raise CommandRejected("not_found", 404, ticket_id=ticket_id)
         if expected_version is not None and expected_version != ticket.version:
             raise CommandRejected("version_conflict", 409, expected=expected_version, actual=ticket.version)
+        cmd, masked = mask_command(cmd)
         payloads = decide(cmd, ticket, actor)
-        return await self._append(conn, ticket, payloads, actor, correlationid, causationid)
+        outcome = await self._append(conn, ticket, payloads, actor, correlationid, causationid)
+        return dataclasses.replace(outcome, masked=masked)
 
     async def _append(
         self,

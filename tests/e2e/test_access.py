@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from shared.topics import TICKET_EVENTS
 from tests.e2e.conftest import Mesa, body_of, register_roster
+from tests.kafka_tools import read_all
 from tests.support import bearer, client
 
 pytestmark = pytest.mark.timeout(300)
@@ -175,3 +177,29 @@ async def test_an_agent_sees_their_queue_not_other_peoples_tickets(mesa: Mesa, t
     async with client("agent", owner, timeout=10) as http:
         queue = (await http.get(f"{mesa.url('projections')}/agents/{owner}/queue")).json()
     assert alba in {t["id"] for t in queue}
+
+
+async def test_confidential_data_is_masked_before_it_reaches_the_log(mesa: Mesa, tickets: dict[str, str]) -> None:
+    card, password = "4111 1111 1111 1111", "Hunter2024!"
+    async with client("requester", "alba@example.com", timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets",
+            json={
+                "subject": "Cobro duplicado",
+                "description": f"Me cobraron dos veces en la tarjeta {card} CVV 123. Mi contraseña es {password}",
+            },
+        )
+        assert r.status_code == 201, r.text
+        assert set(r.json()["masked"]) == {"card_number", "card_code", "password"}
+        tid = r.json()["id"]
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets/{tid}/comment", json={"body": "otra vez: 5500-0000-0000-0004"}
+        )
+        assert r.json()["masked"] == ["card_number"]
+    t = await mesa.ticket_when(tid, lambda t: len(t["timeline"]) >= 2, "the ticket and the comment")
+    assert "**** **** **** 1111" in t["description"] and "CVV ***" in t["description"]
+    # nothing of it in any record of the log, in any form
+    records = await read_all(mesa.iso.settings, mesa.iso.settings.topic(TICKET_EVENTS))
+    raw = b"".join((r.value or b"") for r in records)
+    for secret in (card, card.replace(" ", ""), "5500-0000-0000", password, b"CVV 123".decode()):
+        assert secret.encode() not in raw, secret

@@ -105,7 +105,10 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
 
     await laura.click("text=Abrir un ticket")
     await laura.fill("#subject", f"La impresora no imprime {XSS}")
-    await laura.fill("#description", "Quiero saber si puedo pedir la devolución: la impresora da error y no imprime.")
+    await laura.fill(
+        "#description",
+        "Quiero saber si puedo pedir la devolución: la impresora da error y no imprime. Pagué con 4111111111111111",
+    )
     # deflection: an article is suggested while typing
     await expect(laura.locator("#suggestions li a")).to_have_text("Cómo pedir la devolución de un pedido")
     await laura.check("input[name=impact][value=high]")
@@ -114,7 +117,9 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     await shot(laura, "02-new-ticket")
     await laura.click("#new-ticket button[type=submit]")
     await laura.wait_for_url(f"{base}/t/*")
-    tid = laura.url.rsplit("/", 1)[1]
+    tid = laura.url.rsplit("/", 1)[1].split("?")[0]
+    await expect(laura.locator("#masked-note")).to_be_visible()  # the card number was hidden, and she is told
+    assert "4111111111111111" not in await laura.content()
     await expect(laura.locator("h1")).to_contain_text(XSS)  # shown as text...
     assert await laura.evaluate("window.__xss") is None  # ...never run
     await expect(laura.locator(".timeline img.thumb")).to_have_count(1)

@@ -324,7 +324,7 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
         created = r.json()
         await web.caught_up(created["id"], created["version"])
         del who
-        return RedirectResponse(f"/t/{created['id']}", 303)
+        return RedirectResponse(f"/t/{created['id']}" + ("?masked=1" if created.get("masked") else ""), 303)
 
     # -- one ticket, for everyone who may read it ---------------------------------------------
 
@@ -366,9 +366,10 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
         }
 
     @router.get("/t/{ticket_id}")
-    async def ticket_page(request: Request, ticket_id: str, error: str = "") -> Response:
+    async def ticket_page(request: Request, ticket_id: str, error: str = "", masked: str = "") -> Response:
         who, t = await load(request, ticket_id)
-        return web.render(request, "ticket.html", error=error, **await ticket_context(who, t, request))
+        context = await ticket_context(who, t, request)
+        return web.render(request, "ticket.html", error=error, masked=bool(masked), **context)
 
     @router.get("/t/{ticket_id}/timeline")
     async def ticket_fragment(request: Request, ticket_id: str) -> Response:
@@ -436,12 +437,11 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
             r = await web.command(request, f"/tickets/{ticket_id}/{command}", body)
         if r.status_code >= 400:
             return RedirectResponse(f"/t/{ticket_id}?error={quote(_error_text(r))}#acciones", 303)
-        version = r.json().get("version")
-        if isinstance(version, int):
-            await web.caught_up(ticket_id, version)
-        elif command == "assign":
-            await asyncio.sleep(0)  # routing's event reaches the view asynchronously; the page polls for it
-        return RedirectResponse(f"/t/{ticket_id}", 303)
+        done = r.json()
+        if isinstance(done.get("version"), int):
+            await web.caught_up(ticket_id, done["version"])
+        # a reassignment is routing's event: it reaches the view a moment later, and the page polls
+        return RedirectResponse(f"/t/{ticket_id}" + ("?masked=1" if done.get("masked") else ""), 303)
 
     # -- agent console ----------------------------------------------------------------------
 

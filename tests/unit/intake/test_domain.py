@@ -216,3 +216,35 @@ def test_events_from_other_services_move_the_status() -> None:
     assert t.status == Status.in_progress
     sla = ev.TicketSlaBreached(ticket_id="T-1", target="resolution", due=T0)
     assert apply_all(t, [sla], 4).status == Status.in_progress
+
+
+def test_free_text_of_every_command_is_masked_and_ids_are_not() -> None:
+    from services.intake.domain import mask_command
+
+    card = "4111 1111 1111 1111"
+    opened, kinds = mask_command(
+        c.OpenTicket(
+            requester="4111111111111111@example.com",  # an id is never rewritten
+            subject=f"tarjeta {card}",
+            description="mi contraseña es Secreta123",
+            order_id="4111111111111111",
+        )
+    )
+    assert isinstance(opened, c.OpenTicket)
+    assert opened.subject == "tarjeta **** **** **** 1111" and "Secreta123" not in opened.description
+    assert opened.requester == "4111111111111111@example.com" and opened.order_id == "4111111111111111"
+    assert kinds == ("card_number", "password")
+    for cmd in (
+        c.Comment(body=card),
+        c.Reply(body=card),
+        c.RequestInfo(question=card),
+        c.Resolve(summary=card),
+        c.Reject(reason=card),
+        c.Escalate(reason=card),
+        c.Feedback(rating=3, comment=card),
+        c.Categorize(reason=card),
+    ):
+        masked, kinds = mask_command(cmd)
+        assert card not in masked.model_dump_json() and kinds == ("card_number",), cmd
+    plain = c.Comment(body="sin nada que ocultar")
+    assert mask_command(plain) == (plain, ())
