@@ -84,8 +84,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "File '{filename}' is larger than the {limit_mb} MB limit.",
     },
     "attachment_type": {
-        "es": "El archivo «{filename}» no es una imagen o PDF admitidos (PNG, JPEG, GIF, WebP, PDF, texto).",
-        "en": "File '{filename}' is not a supported image or PDF (PNG, JPEG, GIF, WebP, PDF, text).",
+        "es": "El archivo «{filename}» no es de un tipo admitido (PNG, JPEG, WebP, PDF, texto o registro .log).",
+        "en": "File '{filename}' is not of a supported type (PNG, JPEG, WebP, PDF, text or .log).",
     },
 }
 

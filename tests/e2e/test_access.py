@@ -11,7 +11,10 @@ from tests.kafka_tools import read_all
 from tests.support import bearer, client
 
 pytestmark = pytest.mark.timeout(300)
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+PNG = (  # a real 1x1 image: attachments are parsed (their metadata removed), not stored blind
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 NOTE = "Nota interna: el cliente tiene un historial de contracargos"
 
 

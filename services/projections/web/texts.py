@@ -59,8 +59,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "category_auto": ("No lo sé (que lo decida Mesa)", "I don't know (let Mesa decide)"),
     "screenshots": ("Capturas de pantalla", "Screenshots"),
     "screenshots_help": (
-        "Arrastra aquí o elige archivos: PNG, JPEG, GIF, WebP, PDF o texto; hasta 5 archivos de 10 MB.",
-        "Drop here or choose files: PNG, JPEG, GIF, WebP, PDF or text; up to 5 files of 10 MB.",
+        "Arrastra aquí o elige archivos: PNG, JPEG, WebP, PDF, texto o .log; hasta 5 archivos de 10 MB."
+        " Quitamos los datos de ubicación de las fotos.",
+        "Drop here or choose files: PNG, JPEG, WebP, PDF, text or .log; up to 5 files of 10 MB."
+        " We remove location data from photos.",
     ),
     "send": ("Enviar", "Send"),
     "suggested": ("¿Te sirve alguno de estos artículos?", "Does one of these articles help?"),

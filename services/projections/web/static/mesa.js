@@ -4,7 +4,7 @@
 (function () {
   const csrf = () => document.querySelector("main")?.dataset.csrf || "";
   const MAX_BYTES = 10 * 1024 * 1024;
-  const TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain"];
+  const TYPES = ["image/png", "image/jpeg", "image/webp", "application/pdf", "text/plain", "text/x-log", ""];
 
   // -- screenshots: drag-and-drop onto the box, previews, limits explained before sending
   const input = document.getElementById("screenshots");
