@@ -63,6 +63,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Solo puedes abrir tickets a tu nombre ({sub}).",
         "en": "You may only open tickets in your own name ({sub}).",
     },
+    "too_large": {
+        "es": "La solicitud es demasiado grande (máximo {limit_mb} MB).",
+        "en": "The request is too large (at most {limit_mb} MB).",
+    },
+    "internal": {
+        "es": "Algo falló de nuestro lado; no se ha perdido nada. Inténtalo de nuevo en un momento.",
+        "en": "Something failed on our side; nothing was lost. Please try again in a moment.",
+    },
+    "rate_limited": {
+        "es": "Has abierto muchos tickets seguidos. Espera {seconds} s e inténtalo de nuevo.",
+        "en": "You opened many tickets in a row. Wait {seconds} s and try again.",
+    },
     "attachment_not_found": {
         "es": "Ese archivo no está en este ticket.",
         "en": "That file is not on this ticket.",

@@ -30,6 +30,7 @@ from shared.auth import Authenticator
 from shared.bus import start_producer
 from shared.clock import Clock, SystemClock
 from shared.consumer import BatchHandler, Decoder, Handler, InboxConsumer, M
+from shared.http_guard import harden
 from shared.logging import configure_logging, get_logger
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -110,6 +111,8 @@ Build = Callable[[Runtime], Awaitable[Parts]]
 
 
 def ops_routes(app: FastAPI, rt: Runtime, parts: Parts) -> None:
+    harden(app, rt.settings)
+
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": rt.name, "instance": rt.instance}

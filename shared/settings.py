@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = Field(default=1000, ge=1, validation_alias="MESA_AUDIT_CHECKPOINT_EVERY")
     audit_checkpoint_interval_s: float = Field(default=30.0, validation_alias="MESA_AUDIT_CHECKPOINT_INTERVAL_S")
 
+    # Hostile input: the largest request body any service reads (the ticket form carries files),
+    # and how many tickets one person may open per minute (bursts of twice that).
+    max_body_bytes: int = Field(default=32 * 2**20, validation_alias="MESA_MAX_BODY_BYTES")
+    open_rate_per_minute: float = Field(default=10, validation_alias="MESA_OPEN_RATE_PER_MINUTE")
+
     def port(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")
         return port

@@ -9,6 +9,7 @@ is asked). Errors are `{"error": code, "message": text}` with 400/401/403/404/40
 from __future__ import annotations
 
 import json
+from pathlib import PurePosixPath
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Request
@@ -23,6 +24,7 @@ from services.intake.handlers import Intake, Outcome, load_attachment, store_att
 from shared.auth import Authenticator, AuthError, Caller, Principal, install
 from shared.commands import TICKET_COMMANDS, OpenTicket
 from shared.events.catalogue import Attachment
+from shared.http_guard import RateLimiter
 from shared.i18n import pick_language, t
 from shared.ticket import Ticket
 
@@ -73,6 +75,9 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
         version="1",
     )
     install(app, auth)
+    limiter = RateLimiter(
+        intake.settings.open_rate_per_minute, burst=max(1, int(2 * intake.settings.open_rate_per_minute))
+    )
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -100,6 +105,15 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
         A requester's ticket is in their own name (`requester` may be left out); staff and
         services open on someone's behalf and must name them."""
         actor = who.actor()  # auditors are refused before anything is stored
+        if who.role != "service":  # other systems open in bulk; people are limited
+            wait = limiter.take(f"{who.role}:{who.sub}")
+            if wait:
+                lang = _lang(request)
+                return JSONResponse(
+                    {"error": "rate_limited", "message": t("rate_limited", lang, seconds=int(wait))},
+                    status_code=429,
+                    headers={"Retry-After": str(int(wait))},
+                )
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
             fields, files = await _read_form(request)
@@ -203,7 +217,9 @@ async def _store_files(intake: Intake, files: list[UploadFile]) -> list[Attachme
     out = []
     for f in files:
         content = await f.read(att.MAX_BYTES + 1)
-        name = (f.filename or "archivo")[:300]
+        # only the last part of a name: "../../etc/passwd.png" is just "passwd.png" (nothing is ever
+        # written to disk by name, but names are shown and downloaded)
+        name = PurePosixPath((f.filename or "").replace("\\", "/")).name.strip()[:300] or "archivo"
         if len(content) > att.MAX_BYTES:
             raise ApiError(413, "attachment_too_large", filename=name, limit_mb=att.MAX_BYTES // 2**20)
         ctype = att.sniff(content)

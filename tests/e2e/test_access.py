@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -206,3 +209,55 @@ async def test_confidential_data_is_masked_before_it_reaches_the_log(mesa: Mesa,
     raw = b"".join((r.value or b"") for r in records)
     for secret in (card, card.replace(" ", ""), "5500-0000-0000", password, b"CVV 123".decode()):
         assert secret.encode() not in raw, secret
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+async def test_hostile_input_is_stored_verbatim_or_refused_never_breaks_intake(
+    mesa: Mesa, tickets: dict[str, str]
+) -> None:
+    sql = "'; DROP TABLE tickets; -- \" OR 1=1 /* ${jndi:ldap://x} {{7*7}}"
+    async with client("requester", "alba@example.com", timeout=60) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets",
+            data={"subject": sql[:60], "description": sql},
+            files={"screenshots": ("../../../etc/passwd.png", PNG, "image/png")},
+        )
+        assert r.status_code == 201, r.text
+        tid = r.json()["id"]
+        t = await mesa.ticket_when(tid, lambda t: True, "the hostile ticket")
+        assert (t["subject"], t["description"]) == (sql[:60], sql)  # shown as typed, nothing executed
+        assert t["timeline"][0]["data"]["attachments"][0]["filename"] == "passwd.png"
+
+        # 50 MB: refused by its declared size before it is read...
+        pid = mesa.procs["intake"].pid
+        before = rss_kb(pid)
+        big = b"\x89PNG\r\n\x1a\n" + b"\x00" * (50 * 2**20)
+        r = await http.post(f"{mesa.url('intake')}/tickets", files={"screenshots": ("big.png", big, "image/png")})
+        assert r.status_code == 413 and r.json()["error"] == "too_large"
+
+        # ...and, sent without a length, as soon as it passes the limit
+        async def stream() -> AsyncIterator[bytes]:
+            yield (
+                b'--x\r\nContent-Disposition: form-data; name="screenshots"; filename="big.png"\r\n'
+                b"Content-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n"
+            )
+            chunk = b"\x00" * 2**20
+            for _ in range(50):
+                yield chunk
+
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets",
+            content=stream(),
+            headers={"content-type": "multipart/form-data; boundary=x"},
+        )
+        assert r.status_code == 413
+        assert rss_kb(pid) - before < 40 * 1024, (before, rss_kb(pid))  # never held the 50 MB
+        # and it still works
+        ok = await http.post(f"{mesa.url('intake')}/tickets", json={"subject": "sigo aquí", "description": "ok"})
+        assert ok.status_code == 201

@@ -202,20 +202,6 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
     async def page_error(request: Request, exc: PageError) -> Response:
         return web.render(request, "error.html", exc.status, key=exc.key, detail=exc.detail)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        if response.headers.get("content-type", "").startswith("text/html"):
-            response.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self';"
-                " frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-            )
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
-
     # -- sign-in --------------------------------------------------------------------------
 
     @router.get("/")

@@ -1,0 +1,155 @@
+"""What every service's HTTP side does with hostile or broken input, in one place:
+
+- a body larger than the limit is refused with 413 before it is read (by its Content-Length) or
+  as soon as it passes the limit (a chunked upload): memory stays bounded whatever is sent;
+- security headers on every response; HSTS when the public address is https;
+- an unexpected error answers a plain JSON 500, never a stack trace;
+- `RateLimiter`: a token bucket per caller (429 with Retry-After).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.i18n import pick_language, t
+from shared.logging import get_logger
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+
+class BodyLimit:
+    """ASGI middleware: at most `limit` bytes of request body, for every route."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        lang = pick_language(dict(scope.get("headers") or ()).get(b"accept-language", b"").decode() or None)
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send, lang)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            # a body without a length (chunked) is counted as it arrives; the reader gets a 413
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise HTTPException(413, detail=t("too_large", lang, limit_mb=self.limit // 2**20))
+            return message
+
+        await self.app(scope, counted, send)
+
+    async def _refuse(self, send: Send, lang: str) -> None:
+        body = json.dumps(
+            {"error": "too_large", "message": t("too_large", lang, limit_mb=self.limit // 2**20)}, ensure_ascii=False
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+# Pages: our own files only, no inline script (user text can never become code), no framing.
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self';"
+    " frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+# FastAPI's interactive docs load their script from a CDN: no CSP there (they show no user data).
+_NO_CSP = ("/docs", "/redoc")
+
+
+class SecurityHeaders:
+    """ASGI middleware (not BaseHTTPMiddleware: that one reads request bodies in a task of its
+    own, which would turn BodyLimit's 413 into a 500)."""
+
+    def __init__(self, app: ASGIApp, hsts: bool) -> None:
+        self.app, self.hsts = app, hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+
+                def add(name: bytes, value: str) -> None:
+                    if name not in present:
+                        headers.append((name, value.encode()))
+
+                add(b"x-content-type-options", "nosniff")
+                add(b"referrer-policy", "same-origin")
+                add(b"x-frame-options", "DENY")
+                if not path.startswith(_NO_CSP):
+                    add(b"content-security-policy", PAGE_CSP if ctype.startswith(b"text/html") else API_CSP)
+                if self.hsts:
+                    add(b"strict-transport-security", "max-age=31536000; includeSubDomains")
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def harden(app: FastAPI, settings: Settings) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        code = {413: "too_large", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": code, "message": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error", path=request.url.path, error=repr(exc))
+        lang = pick_language(request.headers.get("accept-language"))
+        return JSONResponse({"error": "internal", "message": t("internal", lang)}, status_code=500)
+
+    app.add_middleware(SecurityHeaders, hsts=settings.public_url.startswith("https://"))
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+
+
+@dataclass
+class RateLimiter:
+    """Token buckets per key: `rate` per minute, bursts of `burst`. In-process (each instance
+    counts its own callers: behind a load balancer a caller gets up to n times the rate)."""
+
+    rate_per_minute: float
+    burst: int
+    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def take(self, key: str, now: float | None = None) -> float:
+        """0 when allowed (a token is spent); otherwise the seconds until one is available."""
+        now = time.monotonic() if now is None else now
+        per_second = self.rate_per_minute / 60
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(self.burst, tokens + (now - last) * per_second)
+        if tokens >= 1:
+            self._buckets[key] = (tokens - 1, now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return math.ceil((1 - tokens) / per_second)

@@ -1,0 +1,63 @@
+"""The HTTP guard on a real ASGI app (httpx's in-process transport): size limits without reading
+the body, headers, no stack traces; the rate limiter's arithmetic."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI, Request
+
+from shared.http_guard import RateLimiter, harden
+from shared.settings import Settings
+
+
+def app(limit: int = 1000) -> FastAPI:
+    a = FastAPI()
+    harden(a, Settings.model_validate({"MESA_MAX_BODY_BYTES": str(limit), "MESA_PUBLIC_URL": "https://mesa.example"}))
+
+    @a.post("/echo")
+    async def echo(request: Request) -> dict[str, int]:
+        return {"read": len(await request.body())}
+
+    @a.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals /etc/passwd")
+
+    return a
+
+
+async def test_a_body_over_the_limit_is_refused_with_413() -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app()), base_url="http://t") as http:
+        ok = await http.post("/echo", content=b"x" * 1000)
+        assert ok.status_code == 200 and ok.json() == {"read": 1000}
+        big = await http.post("/echo", content=b"x" * 1001, headers={"accept-language": "en"})
+        assert big.status_code == 413 and big.json()["error"] == "too_large" and "too large" in big.json()["message"]
+
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it streams
+            for _ in range(50):
+                yield b"y" * 100
+
+        streamed = await http.post("/echo", content=chunks())
+        assert streamed.status_code == 413
+
+
+async def test_security_headers_and_no_stack_traces() -> None:
+    transport = httpx.ASGITransport(app=app(), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        r = await http.post("/echo", content=b"{}")
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert r.headers["strict-transport-security"].startswith("max-age=")
+        boom = await http.get("/boom")
+        assert boom.status_code == 500 and boom.json()["error"] == "internal"
+        assert "secret internals" not in boom.text and "Traceback" not in boom.text
+
+
+def test_the_rate_limiter_allows_a_burst_then_one_per_period() -> None:
+    limiter = RateLimiter(rate_per_minute=6, burst=2)  # one every 10 s
+    assert limiter.take("ana", now=0) == 0 and limiter.take("ana", now=0) == 0
+    assert limiter.take("ana", now=0) == 10
+    assert limiter.take("luis", now=0) == 0  # each caller has their own bucket
+    assert limiter.take("ana", now=5) == 5
+    assert limiter.take("ana", now=10.5) == 0
