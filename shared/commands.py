@@ -151,6 +151,7 @@ class Request:
     actor: Actor
     correlationid: str
     command: Command
+    actor_given: bool = True  # False: the actor was implied (the requester of an open)
 
 
 def decode_request(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> Request:
@@ -177,7 +178,10 @@ def decode_request(key: bytes | None, value: bytes | None, headers: list[tuple[s
     ticket_id = attrs.get("subject") or None
     if model is not OpenTicket and not ticket_id:
         raise MalformedRecord(f"{attrs['type']} needs the ticket id as CloudEvents subject")
-    raw_actor = attrs.get("actor") or (f"requester:{command.requester}" if isinstance(command, OpenTicket) else "")
+    # without an actor: the requester of an open, else the sending system (intake replaces either
+    # with the identity of the service token that signed the record)
+    implied = f"requester:{command.requester}" if isinstance(command, OpenTicket) else "system:unknown"
+    raw_actor = attrs.get("actor") or implied
     try:
         actor = Actor.parse(raw_actor)
     except ValueError:
@@ -190,6 +194,7 @@ def decode_request(key: bytes | None, value: bytes | None, headers: list[tuple[s
         actor=actor,
         correlationid=attrs.get("correlationid") or str(request_id),
         command=command,
+        actor_given=bool(attrs.get("actor")),
     )
 
 

@@ -3,20 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from services.intake.api import create_app
 from services.intake.handlers import EVENTS_CONSUMER, NAME, REQUESTS_CONSUMER, Intake
-from shared.commands import Request, decode_request
+from shared.auth import Authenticator, AuthError
+from shared.commands import Actor, Request, decode_request
 from shared.consumer import Record
+from shared.events.errors import ForgedActor, Oversized, Unauthenticated
 from shared.runtime import Parts, Runtime, serve
 from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _decode(record: Record) -> Request:
-    return decode_request(record.key, record.value, list(record.headers or ()))
+MAX_REQUEST_BYTES = 256 * 1024  # a ticket's text is at most 20,000 characters; files go over HTTP
+
+
+def request_decoder(auth: Authenticator) -> Callable[[Record], Request]:
+    """ticket.requests records: signed by a service token (`authorization: Bearer <JWT>` header),
+    acting only as that service (`system:<sub>`); anything else is dead-lettered with why."""
+
+    def decode(record: Record) -> Request:
+        if len(record.value or b"") > MAX_REQUEST_BYTES:
+            raise Oversized(f"{len(record.value or b'')} bytes; requests are at most {MAX_REQUEST_BYTES}")
+        headers = list(record.headers or ())
+        raw = next((bytes(v) for k, v in headers if k.lower() == "authorization"), b"").decode("utf-8", "replace")
+        scheme, _, token = raw.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("no 'authorization: Bearer <service token>' header")
+        try:
+            who = auth.verify(token.strip())
+        except AuthError as exc:
+            raise Unauthenticated(f"token refused ({exc.params.get('reason', exc.code)})") from None
+        if who.role != "service":
+            raise Unauthenticated(f"a {who.role} token cannot publish requests; only service tokens can")
+        request = decode_request(record.key, record.value, headers)
+        identity = Actor("system", who.sub)
+        if request.actor_given and request.actor != identity:
+            raise ForgedActor(f"actor {request.actor} but the token is {identity}")
+        return dataclasses.replace(request, actor=identity)
+
+    return decode
 
 
 async def build(rt: Runtime) -> Parts:
@@ -24,7 +54,13 @@ async def build(rt: Runtime) -> Parts:
     return Parts(
         consumers=[
             rt.consumer(EVENTS_CONSUMER, TICKET_EVENTS, intake.fold_event, group="events"),
-            rt.consumer(REQUESTS_CONSUMER, TICKET_REQUESTS, intake.on_request, group="requests", decode=_decode),
+            rt.consumer(
+                REQUESTS_CONSUMER,
+                TICKET_REQUESTS,
+                intake.on_request,
+                group="requests",
+                decode=request_decoder(rt.auth),
+            ),
         ],
         app=create_app(intake, rt.settings.public_url, rt.auth),
     )

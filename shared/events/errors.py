@@ -38,3 +38,21 @@ class Rejected(InvalidRecord):
     """A well-formed command that the domain refuses in the current state (a 409 over HTTP)."""
 
     code = "rejected"
+
+
+class Oversized(InvalidRecord):
+    """Larger than any legitimate record of its topic."""
+
+    code = "oversized"
+
+
+class Unauthenticated(InvalidRecord):
+    """A request without a valid service token: who sent it is unknown."""
+
+    code = "unauthenticated"
+
+
+class ForgedActor(InvalidRecord):
+    """A request that claims to act as someone its token does not say it is."""
+
+    code = "forged_actor"

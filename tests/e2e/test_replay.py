@@ -18,7 +18,7 @@ from shared import replay
 from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
 from tests.e2e.conftest import Mesa, register_roster
 from tests.kafka_tools import end_offsets, inbox_caught_up
-from tests.support import client, eventually
+from tests.support import bearer, client, eventually
 
 pytestmark = pytest.mark.timeout(600)
 # notify's mail would only slow the run down; the log is what matters here
@@ -49,6 +49,7 @@ async def open_requests(mesa: Mesa, start: int, n: int) -> None:
                 ("ce_source", b"erp://pruebas"),
                 ("ce_time", datetime.now(UTC).isoformat().encode()),
                 ("content-type", b"application/json"),
+                ("authorization", bearer("service", "erp")["Authorization"].encode()),
             ]
             await producer.send(topic, json.dumps(body).encode(), key=f"c{i}".encode(), headers=headers)
         await producer.flush()

@@ -17,7 +17,7 @@ from shared.ticket import PRIORITY_WEIGHT
 from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
 from tests.e2e.conftest import Mesa, register_roster
 from tests.kafka_tools import header, read_all
-from tests.support import client, eventually
+from tests.support import bearer, client, eventually
 
 pytestmark = pytest.mark.timeout(400)
 PARTITIONS = 6
@@ -36,7 +36,11 @@ def ce_headers(ce_type: str, subject: str | None = None, actor: str | None = Non
         attrs["ce_subject"] = subject
     if actor:
         attrs["ce_actor"] = actor
-    return [(k, v.encode()) for k, v in attrs.items()]
+    return [(k, v.encode()) for k, v in attrs.items()] + ERP
+
+
+# the ERP's service identity: requests on Kafka are signed by a service token
+ERP = [("authorization", bearer("service", "erp")["Authorization"].encode())]
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +96,7 @@ async def test_a_plain_kafka_client_opens_and_comments_and_bad_records_are_dead_
             topic,
             json.dumps(structured).encode(),
             key=b"tienda-sur",
-            headers=[("content-type", b"application/cloudevents+json")],
+            headers=[("content-type", b"application/cloudevents+json"), *ERP],
         )
     finally:
         await producer.stop()
@@ -101,7 +105,7 @@ async def test_a_plain_kafka_client_opens_and_comments_and_bad_records_are_dead_
     await eventually(lambda: find_by_requester(mesa, "tienda-sur@example.com"), what="the structured-mode ticket")
     assert north["priority"] == "P1" and north["category"] == "payment"
 
-    # a command on the ticket, from the same system, acting for an agent
+    # a command on the ticket, from the same system (it acts as itself: system:erp)
     producer = AIOKafkaProducer(bootstrap_servers=mesa.iso.settings.kafka_bootstrap_servers)
     await producer.start()
     try:
@@ -109,14 +113,21 @@ async def test_a_plain_kafka_client_opens_and_comments_and_bad_records_are_dead_
             topic,
             json.dumps({"body": "Terminal reiniciado por el ERP"}).encode(),
             key=north["id"].encode(),
+            headers=ce_headers("ticket.comment", subject=north["id"]),
+        )
+        await producer.send_and_wait(  # refused by the domain: nothing to confirm yet
+            topic, b"{}", key=north["id"].encode(), headers=ce_headers("ticket.confirm", subject=north["id"])
+        )
+        await producer.send_and_wait(  # the ERP's token does not make it Ana
+            topic,
+            json.dumps({"body": "soy Ana"}).encode(),
+            key=north["id"].encode(),
             headers=ce_headers("ticket.comment", subject=north["id"], actor="agent:ana"),
         )
-        await producer.send_and_wait(  # refused by the domain: an ERP cannot confirm for the customer
-            topic,
-            b"{}",
-            key=north["id"].encode(),
-            headers=ce_headers("ticket.confirm", subject=north["id"], actor="agent:ana"),
-        )
+        unsigned = [h for h in ce_headers("ticket.comment", subject=north["id"]) if h[0] != "authorization"]
+        await producer.send_and_wait(topic, json.dumps({"body": "anónimo"}).encode(), key=b"x", headers=unsigned)
+        huge = json.dumps({"body": "x" * 300_000}).encode()
+        await producer.send_and_wait(topic, huge, key=b"x", headers=ce_headers("ticket.comment", subject=north["id"]))
     finally:
         await producer.stop()
     t = await mesa.ticket_when(
@@ -126,14 +137,24 @@ async def test_a_plain_kafka_client_opens_and_comments_and_bad_records_are_dead_
 
     async def dead() -> list:  # type: ignore[type-arg]
         recs = await read_all(mesa.iso.settings, topic + ".dlq")
-        return recs if len(recs) >= 4 else []
+        return recs if len(recs) >= 7 else []
 
-    letters = await eventually(dead, what="four dead letters")
+    letters = await eventually(dead, what="seven dead letters")
     codes = Counter(header(r, "dlq_code") for r in letters)
-    assert codes == Counter({"malformed": 1, "invalid_payload": 1, "unknown_type": 1, "not_requester": 1})
+    assert codes == Counter(
+        {
+            "malformed": 1,
+            "invalid_payload": 1,
+            "unknown_type": 1,
+            "not_allowed_in_status": 1,
+            "forged_actor": 1,
+            "unauthenticated": 1,
+            "oversized": 1,
+        }
+    )
     reasons = " | ".join(header(r, "dlq_reason") or "" for r in letters)
     assert "not JSON" in reasons and "subject: Field required" in reasons and "ticket.explode" in reasons
-    assert "Solo quien abrió el ticket" in reasons
+    assert "No se puede «confirm»" in reasons
     assert all(mesa.procs[s].alive() for s in ("intake", "routing", "projections"))
 
 
