@@ -312,5 +312,75 @@ def audit_sample(
         print(json.dumps(item, ensure_ascii=False))
 
 
+dlq_app = typer.Typer(help="Dead letters: list, show, re-drive after a fix.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+def _letters(topic: str | None, code: str | None) -> list[Any]:
+    from shared import dlq
+
+    settings = Settings()
+    topics = [settings.topic(topic) + ("" if topic.endswith(".dlq") else ".dlq")] if topic else None
+    letters = asyncio.run(dlq.read(settings, topics))
+    return [x for x in letters if code is None or x.header("dlq_code") == code]
+
+
+@dlq_app.command("list")
+def dlq_list(
+    topic: Annotated[str | None, typer.Option(help="ticket.requests, ticket.events, agent.events")] = None,
+    code: Annotated[str | None, typer.Option(help="only this dlq_code")] = None,
+) -> None:
+    """Every dead letter: where it came from, why, and when."""
+    table = Table(title="Cartas muertas / dead letters")
+    for col in ("ref", "code", "consumer", "from", "reason"):
+        table.add_column(col, overflow="fold")
+    letters = _letters(topic, code)
+    for x in letters:
+        origin = f"{x.header('dlq_topic')}/{x.header('dlq_partition')}/{x.header('dlq_offset')}"
+        table.add_row(x.ref, x.header("dlq_code"), x.header("dlq_consumer"), origin, x.header("dlq_reason")[:200])
+    console.print(table)
+    console.print(f"{len(letters)} letters")
+
+
+@dlq_app.command("show")
+def dlq_show(ref: Annotated[str, typer.Argument(help="topic/partition/offset, as `mesa dlq list` prints it")]) -> None:
+    """One dead letter whole: its headers and its value."""
+    found = [x for x in _letters(None, None) if x.ref == ref]
+    if not found:
+        console.print(f"[red]no dead letter {ref}[/]")
+        raise typer.Exit(1)
+    letter = found[0]
+    print(
+        json.dumps(
+            {
+                "ref": letter.ref,
+                "key": (letter.key or b"").decode("utf-8", "replace"),
+                "headers": {k: v.decode("utf-8", "replace") for k, v in letter.headers},
+                "value": (letter.value or b"").decode("utf-8", "replace"),
+            },
+            ensure_ascii=False,
+            indent=2,
+        )
+    )
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    refs: Annotated[list[str] | None, typer.Argument(help="letters to re-drive (topic/partition/offset)")] = None,
+    code: Annotated[str | None, typer.Option(help="every letter with this dlq_code")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="every letter that came from a topic")] = False,
+) -> None:
+    """Publish letters again to the topic they came from, as new records, after the cause is fixed."""
+    from shared import dlq
+
+    if not refs and code is None and not everything:
+        raise typer.BadParameter("name letters, or --code CODE, or --all")
+    letters = _letters(None, code)
+    chosen = [x for x in letters if (not refs or x.ref in refs) and x.header("dlq_topic")]
+    skipped = [x for x in letters if (not refs or x.ref in refs) and not x.header("dlq_topic")]
+    n = asyncio.run(dlq.redrive(Settings(), chosen))
+    console.print(f"{n} letters re-driven" + (f"; {len(skipped)} not from a topic, left alone" if skipped else ""))
+
+
 if __name__ == "__main__":
     app()

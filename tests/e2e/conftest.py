@@ -3,8 +3,11 @@ of the real broker and database."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
+import os
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
@@ -55,6 +58,21 @@ class Mesa:
 
         found: Message = await eventually(probe, timeout=timeout, what=what)
         return found
+
+    async def cli(self, *args: str) -> str:
+        """`mesa ...` as a separate process, pointed at this module's database and topics."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "shared.cli",
+            *args,
+            env={**os.environ, **self.iso.env, "COLUMNS": "200"},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode() + out.decode()
+        return out.decode()
 
     def proc(self, service: str) -> Proc:
         env = {**self.iso.env, **{f"{s.upper()}_PORT": str(p) for s, p in self.ports.items()}}

@@ -157,6 +157,20 @@ async def test_a_plain_kafka_client_opens_and_comments_and_bad_records_are_dead_
     assert "No se puede «confirm»" in reasons
     assert all(mesa.procs[s].alive() for s in ("intake", "routing", "projections"))
 
+    # after the cause is gone (the ticket is resolved now), the refused confirmation is re-driven
+    listing = await mesa.cli("dlq", "list", "--topic", "ticket.requests")
+    assert "forged_actor" in listing and "7 letters" in listing
+    async with client("agent", north["owner"], timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets/{north['id']}/resolve", json={"summary": "Terminal cambiado"}
+        )
+        assert r.status_code == 200, r.text
+    await mesa.ticket_when(north["id"], lambda t: t["status"] == "resolved", "the resolution")
+    out = await mesa.cli("dlq", "redrive", "--code", "not_allowed_in_status")
+    assert "1 letters re-driven" in out
+    closed = await mesa.ticket_when(north["id"], lambda t: t["status"] == "closed", "the re-driven confirmation")
+    assert closed["confirmed"] is True
+
 
 async def test_two_hundred_tickets_while_routing_is_killed(staffed: Mesa) -> None:
     mesa = staffed

@@ -4,11 +4,8 @@ the requester confirms and rates. Screenshots of each main page go to .local/tes
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import shutil
-import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -73,22 +70,6 @@ async def signed_in(browser: Browser, mesa: Mesa, role: str, sub: str) -> Page:
     await page.fill("#token", bearer(role, sub)["Authorization"].removeprefix("Bearer "))  # type: ignore[arg-type]
     await page.click("form.card button[type=submit]")
     return page
-
-
-async def mesa_cli(mesa: Mesa, *args: str) -> str:
-    """`mesa ...` as a separate process, pointed at this module's database and topics."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "shared.cli",
-        *args,
-        env={**os.environ, **mesa.iso.env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    return out.decode()
 
 
 async def shot(page: Page, name: str) -> None:
@@ -201,12 +182,12 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     await expect(sara.locator("h1")).to_have_text("Supervisor dashboard")
 
     # the same report and sample from the command line, as an auditor would take them away
-    report = await mesa_cli(mesa, "audit", "report", "--format", "csv")
+    report = await mesa.cli("audit", "report", "--format", "csv")
     assert "csat,distribution,5,1" in report and "overall,,tickets," in report
-    draws = [await mesa_cli(mesa, "audit", "sample", "--seed", "3") for _ in range(2)]
+    draws = [await mesa.cli("audit", "sample", "--seed", "3") for _ in range(2)]
     assert draws[0] == draws[1] and tid in draws[0]
     assert json.loads(draws[0].splitlines()[0])["timeline"]
-    raw = [json.loads(line) for line in (await mesa_cli(mesa, "events", tid)).splitlines()]
+    raw = [json.loads(line) for line in (await mesa.cli("events", tid)).splitlines()]
     assert [r["event"]["type"] for r in raw][:1] == ["ticket.opened"]
     assert {r["event"]["subject"] for r in raw} == {tid} and len(raw) >= len(done["timeline"])
     offsets = [r["offset"] for r in raw]
