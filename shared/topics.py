@@ -19,6 +19,7 @@ TICKET_EVENTS = "ticket.events"
 TICKET_REQUESTS = "ticket.requests"
 AGENT_EVENTS = "agent.events"
 AUDIT_CHECKPOINTS = "audit.checkpoints"
+AUDIT_ACCESS = "audit.access"
 DLQ_SUFFIX = ".dlq"
 
 
@@ -43,6 +44,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     specs += [TopicSpec(s.name + DLQ_SUFFIX, min(n, 3), forever) for s in list(specs)]
     # The auditor's signed chain heads: small, kept forever, one partition (one readable sequence).
     specs.append(TopicSpec(settings.topic(AUDIT_CHECKPOINTS), 1, forever))
+    # Who read which ticket: kept forever, for auditors.
+    specs.append(TopicSpec(settings.topic(AUDIT_ACCESS), min(n, 3), forever))
     return specs
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from services.audit.handlers import CHAIN_CONSUMER, NAME, Auditor, raw
+from services.audit.api import create_app
+from services.audit.handlers import ACCESS_CONSUMER, CHAIN_CONSUMER, NAME, Auditor, raw
 from shared.runtime import Parts, Runtime, serve
-from shared.topics import TICKET_EVENTS
+from shared.topics import AUDIT_ACCESS, TICKET_EVENTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -19,8 +20,12 @@ async def build(rt: Runtime) -> Parts:
         await auditor.checkpoint_loop()
 
     return Parts(
-        consumers=[rt.consumer(CHAIN_CONSUMER, TICKET_EVENTS, auditor.on_record, group="chain", decode=raw)],
+        consumers=[
+            rt.consumer(CHAIN_CONSUMER, TICKET_EVENTS, auditor.on_record, group="chain", decode=raw),
+            rt.consumer(ACCESS_CONSUMER, AUDIT_ACCESS, auditor.on_access, group="access"),
+        ],
         background=[checkpoints],
+        app=create_app(rt.pool, rt.auth),
     )
 
 

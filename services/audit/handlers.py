@@ -16,6 +16,8 @@ from services.audit.chain import GENESIS, Checkpoint, digest, signing_key, step
 from shared import outbox
 from shared.clock import Clock
 from shared.consumer import Delivery, Record
+from shared.events import Envelope
+from shared.events import catalogue as ev
 from shared.logging import get_logger
 from shared.settings import Settings
 from shared.topics import AUDIT_CHECKPOINTS
@@ -23,6 +25,7 @@ from shared.topics import AUDIT_CHECKPOINTS
 log = get_logger(__name__)
 NAME = "audit"
 CHAIN_CONSUMER = "audit-chain"
+ACCESS_CONSUMER = "audit-access"
 _NS = UUID("a0d17c4a-5b1e-4f7e-8c39-0e4b9f3a2d61")
 
 
@@ -108,6 +111,19 @@ class Auditor:
                     await self._checkpoint(conn, r["topic"], r["partition"], r["offset"], r["head"])
                     signed += 1
         return signed
+
+    async def on_access(self, conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:
+        d = env.data
+        if isinstance(d, ev.TicketRead):
+            await conn.execute(
+                "INSERT INTO access_reads(event_id, ticket_id, reader, via, at) VALUES ($1, $2, $3, $4, $5)"
+                " ON CONFLICT DO NOTHING",
+                env.id,
+                d.ticket_id,
+                d.reader,
+                d.via,
+                env.time,
+            )
 
     async def checkpoint_loop(self) -> None:
         while True:

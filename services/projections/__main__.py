@@ -11,7 +11,7 @@ from services.projections.handlers import AGENTS_CONSUMER, NAME, TICKETS_CONSUME
 from services.projections.web import pages
 from shared import db
 from shared.runtime import Parts, Runtime, serve
-from shared.topics import AGENT_EVENTS, TICKET_EVENTS
+from shared.topics import AGENT_EVENTS, AUDIT_ACCESS, TICKET_EVENTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 KB_MIGRATIONS = Path(__file__).parent / "kb_migrations"
@@ -21,7 +21,7 @@ async def build(rt: Runtime) -> Parts:
     # The knowledge base lives in its own schema: a replay of the projections never touches it.
     kb_pool = await db.create_pool(rt.settings.database_url, kb.SCHEMA, max_size=5)
     await db.migrate(kb_pool, kb.SCHEMA, KB_MIGRATIONS)
-    app = create_app(rt.pool, rt.auth)
+    app = create_app(rt.pool, rt.auth, rt.settings.topic(AUDIT_ACCESS))
     pages.build(app, rt.pool, kb_pool, rt.auth, rt.settings)
     return Parts(
         consumers=[

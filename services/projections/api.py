@@ -7,6 +7,7 @@ agents their queue and their teams', supervisors/auditors/admins/services everyt
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import asyncpg
@@ -14,7 +15,10 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.projections.access import may_read, timeline_for
+from shared import outbox
 from shared.auth import Authenticator, AuthError, Caller, Principal, install
+from shared.events import Envelope
+from shared.events import catalogue as ev
 from shared.events.catalogue import Category, Priority, Status
 from shared.i18n import pick_language, t
 from shared.ticket import OPEN_STATUSES, PRIORITY_WEIGHT
@@ -71,8 +75,24 @@ def summary(r: asyncpg.Record) -> dict[str, Any]:
 TICKET_WITH_OWNER = "SELECT t.*, a.name AS owner_name FROM tickets t LEFT JOIN agents a ON a.id = t.owner"
 
 
-async def read_ticket(pool: asyncpg.Pool, who: Principal, ticket_id: str) -> dict[str, Any] | None:
-    """The ticket as `who` may see it, or None (missing, or not theirs: the same answer)."""
+# Reads by these roles are recorded (who, when, which ticket): the policy's confidential handling.
+AUDITED_READERS = frozenset({"agent", "supervisor", "auditor", "admin"})
+
+
+async def record_read(conn: asyncpg.Connection, who: Principal, ticket_id: str, via: str, topic: str) -> None:
+    """One `access.ticket_read` on audit.access, through the outbox, in the reader's snapshot."""
+    if who.role not in AUDITED_READERS:
+        return
+    read = ev.TicketRead(ticket_id=ticket_id, reader=f"{who.role}:{who.sub}", via=via)
+    env = Envelope.new(read, source="projections", subject=ticket_id, time=datetime.now(UTC), actor=read.reader)
+    await outbox.enqueue(conn, topic, env)
+
+
+async def read_ticket(
+    pool: asyncpg.Pool, who: Principal, ticket_id: str, *, via: str = "api", access_topic: str | None = None
+) -> dict[str, Any] | None:
+    """The ticket as `who` may see it, or None (missing, or not theirs: the same answer). With
+    `access_topic`, the read is recorded (for staff and auditors)."""
     # one snapshot for the ticket and its timeline, or a change committed between the two
     # reads would show a timeline ahead of the ticket's own fields
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
@@ -84,6 +104,9 @@ async def read_ticket(pool: asyncpg.Pool, who: Principal, ticket_id: str) -> dic
             "SELECT seq, event_id, type, time, source, actor, data FROM timeline WHERE ticket_id = $1 ORDER BY seq",
             ticket_id,
         )
+    if access_topic is not None and who.role in AUDITED_READERS:
+        async with pool.acquire() as conn, conn.transaction():
+            await record_read(conn, who, ticket_id, via, access_topic)
     return ticket_body(who, row, events)
 
 
@@ -120,7 +143,7 @@ def ticket_body(who: Principal, row: asyncpg.Record, events: list[asyncpg.Record
     return body
 
 
-def create_app(pool: asyncpg.Pool, auth: Authenticator) -> FastAPI:
+def create_app(pool: asyncpg.Pool, auth: Authenticator, access_topic: str | None = None) -> FastAPI:
     app = FastAPI(
         title="Mesa",
         description="Consulta de tickets, agentes y colas. Tickets, agents and queues.",
@@ -130,7 +153,7 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator) -> FastAPI:
 
     @app.get("/tickets/{ticket_id}", tags=["tickets"])
     async def ticket(ticket_id: str, request: Request, who: Caller) -> JSONResponse:
-        body = await read_ticket(pool, who, ticket_id)
+        body = await read_ticket(pool, who, ticket_id, access_topic=access_topic)
         if body is None:
             lang = pick_language(request.headers.get("accept-language"))
             return JSONResponse({"error": "not_found", "message": t("not_found", lang, ticket_id=ticket_id)}, 404)

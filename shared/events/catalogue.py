@@ -416,6 +416,17 @@ class NotificationFailed(Payload):
 
 
 # ---------------------------------------------------------------------------------------------
+# audit.access: who read which ticket (staff and auditors), an immutable log of its own.
+
+
+@event("access.ticket_read")
+class TicketRead(Payload):
+    ticket_id: Id
+    reader: Short  # role:id
+    via: Annotated[str, Field(pattern=r"^(api|page)$")]
+
+
+# ---------------------------------------------------------------------------------------------
 # agent.events: the roster.
 
 Availability = Literal["online", "away", "offline"]

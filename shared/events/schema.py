@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.commands import REQUEST_TYPES
 from shared.events.catalogue import known_types, model_for
-from shared.topics import AGENT_EVENTS, TICKET_EVENTS, TICKET_REQUESTS
+from shared.topics import AGENT_EVENTS, AUDIT_ACCESS, TICKET_EVENTS, TICKET_REQUESTS
 
 HEADERS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -75,6 +75,7 @@ def asyncapi() -> dict[str, Any]:
 
     ticket = [n for n in events if n.startswith(("ticket.", "notification."))]
     agent = [n for n in events if n.startswith("agent.")]
+    access = [n for n in events if n.startswith("access.")]
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -87,6 +88,7 @@ def asyncapi() -> dict[str, Any]:
             "ticketEvents": {"address": TICKET_EVENTS, "messages": refs(ticket)},
             "ticketRequests": {"address": TICKET_REQUESTS, "messages": refs(list(requests))},
             "agentEvents": {"address": AGENT_EVENTS, "messages": refs(agent)},
+            "auditAccess": {"address": AUDIT_ACCESS, "messages": refs(access)},
         },
         "components": {"messages": messages},
     }

@@ -11,7 +11,7 @@ import pytest
 from shared.topics import TICKET_EVENTS
 from tests.e2e.conftest import Mesa, body_of, register_roster
 from tests.kafka_tools import read_all
-from tests.support import bearer, client
+from tests.support import bearer, client, eventually
 
 pytestmark = pytest.mark.timeout(300)
 PNG = (  # a real 1x1 image: attachments are parsed (their metadata removed), not stored blind
@@ -261,3 +261,27 @@ async def test_hostile_input_is_stored_verbatim_or_refused_never_breaks_intake(
         # and it still works
         ok = await http.post(f"{mesa.url('intake')}/tickets", json={"subject": "sigo aquí", "description": "ok"})
         assert ok.status_code == 201
+
+
+async def test_every_staff_read_of_a_ticket_is_recorded_for_auditors(mesa: Mesa, tickets: dict[str, str]) -> None:
+    alba = tickets["alba"]
+    async with client("supervisor", "sara", timeout=10) as http:
+        assert (await http.get(f"{mesa.url('projections')}/tickets/{alba}")).status_code == 200
+    async with client("requester", "alba@example.com", timeout=10) as http:
+        assert (await http.get(f"{mesa.url('projections')}/tickets/{alba}")).status_code == 200
+
+    async def recorded() -> list[dict[str, str]] | None:
+        async with client("auditor", "ines", timeout=10) as http:
+            r = await http.get(f"{mesa.url('audit')}/access", params={"ticket_id": alba})
+        assert r.status_code == 200, r.text
+        rows: list[dict[str, str]] = r.json()
+        return rows if any(x["reader"] == "supervisor:sara" for x in rows) else None
+
+    rows = await eventually(recorded, what="the supervisor's read in the access log")
+    readers = {x["reader"] for x in rows}
+    assert "supervisor:sara" in readers and "auditor:ines" in readers  # the auditor's own reads too
+    assert not any(r.startswith("requester:") for r in readers)  # a requester reading their own ticket is not
+    assert all(x["ticket_id"] == alba and x["via"] == "api" and x["at"] for x in rows)
+    # and only auditors (and admins) may look
+    async with client("agent", tickets["owner"], timeout=10) as http:
+        assert (await http.get(f"{mesa.url('audit')}/access")).status_code == 403

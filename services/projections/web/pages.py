@@ -43,6 +43,7 @@ from shared.events.catalogue import Category, Level
 from shared.i18n import pick_language
 from shared.settings import Settings
 from shared.ticket import OPEN_STATUSES
+from shared.topics import AUDIT_ACCESS
 
 HERE = Path(__file__).parent
 _OPEN = [s.value for s in OPEN_STATUSES]
@@ -314,9 +315,11 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
 
     # -- one ticket, for everyone who may read it ---------------------------------------------
 
-    async def load(request: Request, ticket_id: str) -> tuple[Principal, dict[str, Any]]:
+    async def load(request: Request, ticket_id: str, *, audited: bool = False) -> tuple[Principal, dict[str, Any]]:
+        """The ticket as the person may see it; `audited`: a page view, recorded for staff."""
         who = web.need(request)
-        t = await read_ticket(pool, who, ticket_id)
+        topic = settings.topic(AUDIT_ACCESS) if audited else None
+        t = await read_ticket(pool, who, ticket_id, via="page", access_topic=topic)
         if t is None:
             raise PageError(404, "not_found")
         return who, t
@@ -353,7 +356,7 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
 
     @router.get("/t/{ticket_id}")
     async def ticket_page(request: Request, ticket_id: str, error: str = "", masked: str = "") -> Response:
-        who, t = await load(request, ticket_id)
+        who, t = await load(request, ticket_id, audited=True)
         context = await ticket_context(who, t, request)
         return web.render(request, "ticket.html", error=error, masked=bool(masked), **context)
 
