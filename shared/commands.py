@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from shared.events.catalogue import Attachment, Category, Id, Level, Short, Text
+from shared.events.catalogue import Attachment, Category, Id, Level, Short, StorableModel, Text
 from shared.events.envelope import parse_cloudevent
 from shared.events.errors import InvalidPayload, MalformedRecord, UnknownEventType
 
@@ -43,7 +43,7 @@ class Actor:
         return self.role in ("agent", "supervisor", "system")
 
 
-class Command(BaseModel):
+class Command(StorableModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
 

@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -122,6 +123,13 @@ def harden(app: FastAPI, settings: Settings) -> None:
         return JSONResponse(
             {"error": code, "message": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
         )
+
+    @app.exception_handler(asyncpg.DataError)
+    async def bad_data(request: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # a parameter PostgreSQL cannot hold (a NUL in a query string, a number out of range)
+        lang = pick_language(request.headers.get("accept-language"))
+        detail = exc.args[0] if exc.args else type(exc).__name__
+        return JSONResponse({"error": "invalid_request", "message": t("invalid_request", lang, detail=detail)}, 422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -94,7 +94,32 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
         )
         return _error(422, "invalid_request", t("invalid_request", _lang(request), detail=detail))
 
-    @app.post("/tickets", status_code=201, tags=["tickets"])
+    open_schema = OpenTicket.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = open_schema.pop("$defs", {})
+
+    @app.post(
+        "/tickets",
+        status_code=201,
+        tags=["tickets"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": open_schema},
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                **open_schema["properties"],
+                                "screenshots": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                            },
+                            "required": ["subject", "description"],
+                        }
+                    },
+                },
+            }
+        },
+    )
     async def open_ticket(
         request: Request,
         who: Caller,
@@ -191,6 +216,17 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
             },
         )
 
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # the request body above refers to these by #/components/schemas/<name>
+        doc = base_openapi()
+        doc.setdefault("components", {}).setdefault("schemas", {}).update(
+            {k: v for k, v in defs.items() if k not in doc["components"]["schemas"]}
+        )
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

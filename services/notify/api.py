@@ -6,14 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import ConfigDict, Field, HttpUrl
 
 from services.notify.handlers import Notify
 from shared.auth import Authenticator, AuthError, Caller, Principal, install, requires
 from shared.events import known_types
+from shared.events.catalogue import StorableModel
 
 
-class SubscriptionIn(BaseModel):
+class SubscriptionIn(StorableModel):
     model_config = ConfigDict(extra="forbid")
     id: Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.-]+$")]
     url: HttpUrl
@@ -21,7 +22,7 @@ class SubscriptionIn(BaseModel):
     event_types: Annotated[list[str], Field(min_length=1)]
 
 
-class PreferencesIn(BaseModel):
+class PreferencesIn(StorableModel):
     model_config = ConfigDict(extra="forbid")
     language: Annotated[str, Field(pattern=r"^(es|en)$")] | None = None
     periodic_updates: bool = True

@@ -454,7 +454,9 @@ class Notify:
                 username=self.settings.smtp_username,
                 password=self.settings.smtp_password,
             )
-        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, OSError, ValueError) as exc:
+            # ValueError: an address or header the SMTP library refuses to write (control characters):
+            # this message fails, the loop goes on
             raise SendFailed(str(exc) or type(exc).__name__) from exc
 
     async def _deliver(self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> None:

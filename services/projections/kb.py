@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import asyncpg
 from markdown_it import MarkdownIt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from shared.events.catalogue import Category
+from shared.events.catalogue import Category, StorableModel
 
 SCHEMA = "kb"
 # CommonMark with raw HTML off: `<script>` in an article is shown as text, and markdown-it
@@ -26,7 +26,7 @@ _ANY_WORD = (
 )
 
 
-class ArticleIn(BaseModel):
+class ArticleIn(StorableModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     title: Annotated[str, Field(min_length=3, max_length=200)]
     body: Annotated[str, Field(min_length=10, max_length=50_000)]
@@ -82,7 +82,7 @@ async def search(
     """Best matches first; with no words, the most helpful articles. `any_word`: match any of
     the words (suggestions from free text) instead of all of them (a search box)."""
     query = _ANY_WORD if any_word else _QUERY
-    words = q.strip()[:300]
+    words = q.replace("\x00", " ").encode("utf-8", "ignore").decode().strip()[:300]
     where: list[str] = ["true"]
     args: list[Any] = []
     if words:

@@ -9,24 +9,24 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from services.routing.handlers import NAME, Rejected, Routing
 from shared import outbox
 from shared.auth import Authenticator, Principal, install, requires
 from shared.events import Envelope, Payload
 from shared.events import catalogue as ev
-from shared.events.catalogue import Category, Shift
+from shared.events.catalogue import Category, Shift, StorableModel
 from shared.topics import AGENT_EVENTS
 
 AgentId = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.@-]+$")]
 
 
-class AgentIn(BaseModel):
+class AgentIn(StorableModel):
     model_config = ConfigDict(extra="forbid")
     id: AgentId
     name: Annotated[str, Field(min_length=1, max_length=300)]
-    email: Annotated[str, Field(min_length=3, max_length=300)]
+    email: Annotated[str, Field(min_length=3, max_length=300, pattern=r"^[^\s@]+@[^\s@]+\.[^\s@]+$")]
     skills: Annotated[list[Category], Field(min_length=1)]
     proficiency: dict[Category, Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)
     level: Annotated[int, Field(ge=1, le=3)] = 1
@@ -37,7 +37,7 @@ class AgentIn(BaseModel):
     shift: Shift | None = None
 
 
-class AgentPatch(BaseModel):
+class AgentPatch(StorableModel):
     model_config = ConfigDict(extra="forbid")
     skills: list[Category] | None = None
     proficiency: dict[Category, Annotated[int, Field(ge=1, le=5)]] | None = None
@@ -48,18 +48,18 @@ class AgentPatch(BaseModel):
     shift: Shift | None = None
 
 
-class Availability(BaseModel):
+class Availability(StorableModel):
     model_config = ConfigDict(extra="forbid")
     availability: Literal["online", "away", "offline"]
     reason: Annotated[str, Field(max_length=300)] = ""
 
 
-class Removal(BaseModel):
+class Removal(StorableModel):
     model_config = ConfigDict(extra="forbid")
     reason: Annotated[str, Field(max_length=300)] = ""
 
 
-class Reassign(BaseModel):
+class Reassign(StorableModel):
     model_config = ConfigDict(extra="forbid")
     agent_id: AgentId
     reason: Annotated[str, Field(min_length=1, max_length=1000)]

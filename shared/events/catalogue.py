@@ -13,12 +13,41 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.events.errors import InvalidPayload, MalformedRecord, UnknownEventType
 
 
-class Payload(BaseModel):
+def storable(value: Any) -> Any:
+    """Text PostgreSQL and every mail client can hold: no NUL characters, no lone surrogates
+    (which JSON can carry but UTF-8 cannot); refused before anything is appended or stored."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("contains a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("is not valid Unicode (a lone surrogate)") from None
+    elif isinstance(value, list | tuple):
+        for item in value:
+            storable(item)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            storable(k)
+            storable(v)
+    return value
+
+
+class StorableModel(BaseModel):
+    """A model whose every text field is `storable` (events, commands, API bodies)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return storable(value)
+
+
+class Payload(StorableModel):
     """Base of every event payload: immutable, strict about unknown fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
