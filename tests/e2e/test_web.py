@@ -208,3 +208,58 @@ async def test_another_requesters_ticket_page_is_not_found(staffed: Mesa, browse
     assert response is not None and response.status == 404
     assert "No existe o no tienes acceso" in await eve.content()
     assert "No ha llegado el pedido" not in await eve.content()
+
+
+async def test_script_in_every_text_field_stays_text_on_every_page(staffed: Mesa, browser: Browser) -> None:
+    """XSS payloads typed into every free-text field, shown on every page that shows them:
+    the text is there, literally, and no script ran."""
+    mesa = staffed
+    payloads = [
+        '<script>window.__xss="script"</script>',
+        "<img src=x onerror=\"window.__xss='img'\">",
+        '"><svg onload="window.__xss=\'svg\'">',
+        "javascript:window.__xss='link'",
+    ]
+    evil = " ".join(payloads)
+    async with client(timeout=15) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets",
+            json={"requester": "eva@example.com", "subject": evil[:290], "description": evil, "category": "hardware"},
+        )
+        tid = r.json()["id"]
+        t = await mesa.ticket_when(tid, lambda t: t["owner"], "an owner")
+        owner = t["owner"]
+        for role, sub, command, body in (
+            ("agent", owner, "comment", {"body": evil}),
+            ("agent", owner, "comment", {"body": evil, "internal": True}),
+            ("agent", owner, "request-info", {"question": evil}),
+            ("requester", "eva@example.com", "reply", {"body": evil}),
+            ("agent", owner, "resolve", {"summary": evil}),
+            ("requester", "eva@example.com", "reject", {"reason": evil}),
+            ("agent", owner, "escalate", {"reason": evil}),
+        ):
+            r = await http.post(f"{mesa.url('intake')}/tickets/{tid}/{command}", json=body, headers=bearer(role, sub))  # type: ignore[arg-type]
+            assert r.status_code == 200, (command, r.text)
+        r = await http.post(
+            f"{mesa.url('projections')}/kb/articles",
+            json={"title": evil[:190], "body": evil, "category": "hardware", "tags": ["<b>x</b>"]},
+        )
+        article = r.json()["id"]
+    escalated = await mesa.ticket_when(tid, lambda t: t["level"] == 2 and t["owner"], "the escalation")
+
+    base = mesa.url("projections")
+    pages = {
+        ("requester", "eva@example.com"): ["/portal", f"/t/{tid}", "/kb", f"/kb/a/{article}"],
+        ("agent", escalated["owner"]): ["/console", f"/t/{tid}", f"/t/{tid}/timeline"],
+        ("supervisor", "sara"): ["/dashboard", f"/t/{tid}", "/audit/report", "/audit/sample?size=50"],
+    }
+    for (role, sub), paths in pages.items():
+        page = await signed_in(browser, mesa, role, sub)
+        for path in paths:
+            await page.goto(base + path)
+            await page.wait_for_load_state("load")
+            assert await page.evaluate("window.__xss") is None, f"a script ran on {path} for {role}"
+            assert await page.locator("script:not([src])").count() == 0, path  # no inline script at all
+            if path.startswith(("/t/", "/kb/a/", "/portal", "/console")):
+                assert "<script>window.__xss" in await page.locator("body").inner_text(), path
+        await page.context.close()
