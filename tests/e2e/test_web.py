@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, FilePayload, Page, async_playwright, expect
 
-from tests.e2e.conftest import Mesa, register_roster
+from tests.e2e.conftest import Mesa, body_of, register_roster
 from tests.support import ROOT, bearer, client
 
 pytestmark = pytest.mark.timeout(300)
+EXTRA_ENV = {"MESA_DEV_LOGIN": "1"}  # the development mailbox page, as `make up` runs it
 SHOTS = ROOT / ".local" / "test-output" / "web"
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
@@ -149,6 +150,20 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     await expect(laura.locator("body")).to_contain_text("Gracias por tu valoración")
     await shot(laura, "07-closed-rated")
 
+    # the resolution mail: links to confirm or reject and to rate, and the knowledge base
+    resolved_mail = await mesa.mail_when(
+        lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "resolved", "the resolution mail"
+    )
+    text = body_of(resolved_mail)
+    assert f"{base}/t/{tid}#resolucion" in text and f"{base}/t/{tid}#form-feedback" in text
+    assert f"{base}/kb" in text
+    # and the development mailbox lists what users would have received
+    await laura.goto(f"{base}/dev/correo")
+    await expect(laura.locator("table.list")).to_contain_text(tid)
+    await shot(laura, "08-dev-mailbox")
+    await laura.locator("table.list a", has_text="resuelto").first.click()
+    await expect(laura.locator("pre.mail")).to_contain_text("#resolucion")
+
     done = await mesa.ticket_when(tid, lambda t: t["feedback"] is not None, "the rating")
     assert done["status"] == "closed" and done["feedback"] == {"rating": 5, "comment": "Rápido y amable"}
     types = [e["type"] for e in done["timeline"]]
@@ -168,14 +183,14 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     sara = await signed_in(browser, mesa, "supervisor", "sara")
     await expect(sara).to_have_url(f"{base}/dashboard")
     await expect(sara.locator("svg.chart")).to_have_count(3)
-    await shot(sara, "08-dashboard")
+    await shot(sara, "09-dashboard")
     await sara.goto(f"{base}/kb?q=devoluciones")
     await expect(sara.locator(".articles li a")).to_have_text("Cómo pedir la devolución de un pedido")
-    await shot(sara, "09-kb")
+    await shot(sara, "10-kb")
     await sara.goto(f"{base}/audit/report")
     await expect(sara.locator("h1")).to_have_text("Informe del proceso de soporte")
     await expect(sara.locator("svg.chart")).to_have_count(2)
-    await shot(sara, "10-report")
+    await shot(sara, "11-report")
     await sara.goto(f"{base}/audit/sample?size=5&seed=3")
     await expect(sara.locator(f"a[href='/t/{tid}']")).to_be_visible()
     await sara.goto(f"{base}/dashboard?lang=en")
