@@ -11,6 +11,7 @@ answer and the commit is recognisable as the same message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -91,6 +92,7 @@ class Notify:
         self.pool = pool
         self.clock = clock
         self.smtp_host, self.smtp_port = settings.smtp_host, settings.smtp_port
+        self._client: aiosmtplib.SMTP | None = None  # one connection per delivery batch
         self.sender = settings.mail_from
         self.public_url = settings.public_url
         self.user_domain = settings.user_email_domain
@@ -420,8 +422,9 @@ class Notify:
         msg.add_alternative(to_html(row["subject"], row["body"]), subtype="html")
         return msg
 
-    async def deliver_due(self, limit: int = 20) -> int:
-        """Send what is due; return how many rows were handled (sent or given up or deferred)."""
+    async def deliver_due(self, limit: int = 50) -> int:
+        """Send what is due; return how many rows were handled (sent or given up or deferred).
+        One SMTP connection serves the whole batch (opened when the first mail needs it)."""
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
@@ -432,9 +435,33 @@ class Notify:
                 now,
                 limit,
             )
-            for row in rows:
-                await self._deliver(conn, row, now)
+            try:
+                for row in rows:
+                    await self._deliver(conn, row, now)
+            finally:
+                await self._smtp_close()
         return len(rows)
+
+    async def _smtp(self) -> aiosmtplib.SMTP:
+        if self._client is None:
+            client = aiosmtplib.SMTP(
+                hostname=self.smtp_host,
+                port=self.smtp_port,
+                timeout=10,
+                start_tls=self.settings.smtp_starttls,
+                username=self.settings.smtp_username,
+                password=self.settings.smtp_password,
+            )
+            await client.connect()
+            self._client = client
+        return self._client
+
+    async def _smtp_close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
+            client.close()
 
     async def _send(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
         """One attempt on the row's channel; raises SendFailed."""
@@ -445,18 +472,11 @@ class Notify:
             await post_webhook(self.http, sub["url"], sub["secret"], row["body"], self.clock.now())
             return
         try:
-            await aiosmtplib.send(
-                self._message(row),
-                hostname=self.smtp_host,
-                port=self.smtp_port,
-                timeout=10,
-                start_tls=self.settings.smtp_starttls,
-                username=self.settings.smtp_username,
-                password=self.settings.smtp_password,
-            )
+            await (await self._smtp()).send_message(self._message(row))
         except (TimeoutError, aiosmtplib.SMTPException, OSError, ValueError) as exc:
-            # ValueError: an address or header the SMTP library refuses to write (control characters):
-            # this message fails, the loop goes on
+            # ValueError: an address or header the SMTP library refuses to write (control characters).
+            # This message fails (and is retried); the connection is not trusted after an error.
+            await self._smtp_close()
             raise SendFailed(str(exc) or type(exc).__name__) from exc
 
     async def _deliver(self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> None:
