@@ -73,3 +73,7 @@ async def drop_schema(dsn: str, schema: str) -> None:
         await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
     finally:
         await conn.close()
+
+
+# What a loop survives while PostgreSQL restarts or a connection drops: it waits and tries again.
+TRANSIENT = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)

@@ -19,6 +19,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Histogram
 
+from shared import db
 from shared.events import Envelope, Headers
 from shared.faults import fault_point
 from shared.logging import get_logger
@@ -96,7 +97,7 @@ class OutboxRelay:
             while not self._stopping:
                 try:
                     sent = await self.publish_batch()
-                except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                except db.TRANSIENT as exc:
                     log.warning("outbox relay retry", error=str(exc))
                     sent = 0
                     await asyncio.sleep(self._poll)

@@ -105,6 +105,13 @@ class Proc:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
 
+    def pause(self) -> None:
+        """SIGSTOP: frozen, as a process stuck in a long GC or a VM paused by its host."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
     def stop(self, timeout: float = 20) -> int | None:
         if self.proc is None:
             return None

@@ -13,7 +13,7 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit.chain import GENESIS, Checkpoint, digest, signing_key, step
-from shared import outbox
+from shared import db, outbox
 from shared.clock import Clock
 from shared.consumer import Delivery, Record
 from shared.events import Envelope
@@ -130,5 +130,5 @@ class Auditor:
             await asyncio.sleep(self.settings.audit_checkpoint_interval_s)
             try:
                 await self.checkpoint_quiet_partitions()
-            except (OSError, asyncpg.PostgresError) as exc:
+            except db.TRANSIENT as exc:
                 log.warning("checkpoint loop retry", error=str(exc))

@@ -18,7 +18,7 @@ API_STATE = ("webhook_subscriptions", "preferences")
 REPLAY_COMPARE = {"deliveries": "event_id, recipient, channel, ticket_id, template, status"}
 # Messages still waiting to go exist only in the live ledger: a swap would drop them.
 SWAP_GUARD = (
-    "SELECT count(*) FROM {schema}.deliveries WHERE status = 'pending'",
+    "SELECT count(*) FROM {schema}.deliveries WHERE status IN ('pending', 'sending')",
     "notify has messages waiting to be sent; swap once they are out",
 )
 

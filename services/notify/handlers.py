@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import itertools
 import json
 import random
 from datetime import date, datetime, timedelta
@@ -27,7 +28,7 @@ import asyncpg
 import httpx
 
 from services.notify.templates import render, to_html
-from shared import outbox
+from shared import db, outbox
 from shared.clock import Clock
 from shared.consumer import Delivery
 from shared.events import Envelope
@@ -70,6 +71,7 @@ async def post_webhook(http: httpx.AsyncClient, url: str, secret: str, body: str
         raise SendFailed(f"HTTP {r.status_code}")
 
 
+SEND_LEASE = timedelta(seconds=60)  # a claimed row is sent again after this if its sender died
 DIGEST_NAMESPACE = UUID("6f1c1d2e-1b8e-4c7a-9a57-2c0a8f6d9e10")
 
 
@@ -361,7 +363,7 @@ class Notify:
             try:
                 if await self.queue_digests():
                     log.info("daily digests queued")
-            except (OSError, asyncpg.PostgresError) as exc:
+            except db.TRANSIENT as exc:
                 log.warning("digest loop retry", error=str(exc))
             await asyncio.sleep(interval)
 
@@ -424,23 +426,53 @@ class Notify:
 
     async def deliver_due(self, limit: int = 50) -> int:
         """Send what is due; return how many rows were handled (sent or given up or deferred).
-        One SMTP connection serves the whole batch (opened when the first mail needs it)."""
+
+        Rows are claimed first (status `sending` under a lease, committed), then each is sent and
+        its outcome recorded in a transaction of its own, retried until PostgreSQL answers: a
+        database restart never makes a sent message look unsent. Only a process that dies
+        between sending and recording leaves a row whose lease runs out and is sent again (the
+        same Message-ID), so that window is one message wide. One SMTP connection serves the
+        batch."""
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT d.* FROM deliveries d WHERE d.status = 'pending' AND d.next_at <= $1"
-                " AND (d.channel <> 'webhook' OR EXISTS (SELECT 1 FROM webhook_subscriptions w"
-                " WHERE w.id = d.recipient AND w.active))"
-                " ORDER BY d.next_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED",
+                "UPDATE deliveries d SET status = 'sending', next_at = $3 FROM ("
+                " SELECT event_id, recipient, channel FROM deliveries"
+                " WHERE status IN ('pending', 'sending') AND next_at <= $1"
+                " AND (channel <> 'webhook' OR EXISTS (SELECT 1 FROM webhook_subscriptions w"
+                " WHERE w.id = recipient AND w.active))"
+                " ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED) due"
+                " WHERE d.event_id = due.event_id AND d.recipient = due.recipient AND d.channel = due.channel"
+                " RETURNING d.*",
                 now,
                 limit,
+                now + SEND_LEASE,
             )
-            try:
-                for row in rows:
-                    await self._deliver(conn, row, now)
-            finally:
-                await self._smtp_close()
+        try:
+            for row in rows:
+                error = await self._attempt(row)
+                await self._settle_retrying(row, now, error)
+        finally:
+            await self._smtp_close()
         return len(rows)
+
+    async def _attempt(self, row: asyncpg.Record) -> SendFailed | None:
+        try:
+            async with self.pool.acquire() as conn:
+                await self._send(conn, row)
+        except SendFailed as exc:
+            return exc
+        return None
+
+    async def _settle_retrying(self, row: asyncpg.Record, now: datetime, error: SendFailed | None) -> None:
+        for attempt in itertools.count():
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await self._settle(conn, row, now, error)
+                return
+            except db.TRANSIENT as exc:
+                log.warning("recording a delivery failed, retrying", error=repr(exc), attempt=attempt)
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
 
     async def _smtp(self) -> aiosmtplib.SMTP:
         if self._client is None:
@@ -479,11 +511,12 @@ class Notify:
             await self._smtp_close()
             raise SendFailed(str(exc) or type(exc).__name__) from exc
 
-    async def _deliver(self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> None:
+    async def _settle(
+        self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime, exc: SendFailed | None
+    ) -> None:
+        """Record one attempt's outcome: sent, retried later with backoff, or given up."""
         attempts = row["attempts"] + 1
-        try:
-            await self._send(conn, row)
-        except SendFailed as exc:
+        if exc is not None:
             if row["channel"] == "webhook":
                 await conn.execute(
                     "UPDATE webhook_subscriptions SET failures = failures + $2 WHERE id = $1",
@@ -539,7 +572,7 @@ class Notify:
                     seconds=min(self.settings.notify_backoff_s * 2**attempts, 300) * random.uniform(1, 1.25)
                 )
                 await conn.execute(
-                    "UPDATE deliveries SET attempts = $4, last_error = $5, next_at = $6"
+                    "UPDATE deliveries SET status = 'pending', attempts = $4, last_error = $5, next_at = $6"
                     " WHERE event_id = $1 AND recipient = $2 AND channel = $3",
                     row["event_id"],
                     row["recipient"],
@@ -594,6 +627,6 @@ class Notify:
             try:
                 while await self.deliver_due():
                     pass
-            except (OSError, asyncpg.PostgresError) as exc:
+            except db.TRANSIENT as exc:
                 log.warning("delivery loop retry", error=str(exc))
             await asyncio.sleep(interval)

@@ -31,6 +31,9 @@ class EmlHandler:
         tmp = self.directory / (name + ".tmp")
         tmp.write_bytes(raw)
         os.replace(tmp, self.directory / name)  # atomic: readers never see half a message
+        # every acceptance, even of a message already kept: a test counts real sends here
+        with (self.directory / "received.log").open("a") as receipts:
+            receipts.write(f"{key}\t{msg.get('To', '')}\t{msg.get('X-Mesa-Template', '')}\n")
         return "250 OK"
 
 

@@ -21,7 +21,7 @@ import asyncpg
 from prometheus_client import Gauge
 
 from services.routing.domain import Agent, Choice, Need, choose, queue_key, queue_reason, weight
-from shared import inbox, outbox
+from shared import db, inbox, outbox
 from shared.clock import Clock
 from shared.consumer import Delivery
 from shared.events import Envelope, Payload
@@ -508,7 +508,7 @@ class Routing:
             try:
                 await self.drain_queue(self.clock.now())
                 await self.sweep_long_absences(self.clock.now())
-            except (OSError, asyncpg.PostgresError) as exc:
+            except db.TRANSIENT as exc:
                 log.warning("routing sweep retry", error=str(exc))
             await asyncio.sleep(interval)
 
@@ -531,7 +531,7 @@ class Routing:
                 counts = {r["level"]: r["n"] for r in queued}
                 for level in (1, 2, 3):
                     QUEUED.labels(str(level)).set(counts.get(level, 0))
-            except (OSError, asyncpg.PostgresError) as exc:
+            except db.TRANSIENT as exc:
                 log.warning("routing metrics retry", error=str(exc))
             await asyncio.sleep(interval)
 

@@ -21,7 +21,7 @@ import asyncpg
 
 from services.sla.calendar import Calendar
 from services.sla.policy import Policy
-from shared import inbox, outbox
+from shared import db, inbox, outbox
 from shared.clock import Clock
 from shared.consumer import Delivery
 from shared.events import Envelope, Payload
@@ -489,6 +489,6 @@ class Sla:
             try:
                 while await self.fire_due(self.clock.now()):
                     pass
-            except (OSError, asyncpg.PostgresError) as exc:
+            except db.TRANSIENT as exc:
                 log.warning("sla timer retry", error=str(exc))
             await asyncio.sleep(interval)

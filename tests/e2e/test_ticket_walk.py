@@ -261,7 +261,9 @@ async def test_projections_and_routing_rebuilt_from_offset_zero_are_identical(st
     async def mail_settled() -> bool:
         conn = await asyncpg.connect(settings.database_url)
         try:
-            pending = await conn.fetchval("SELECT count(*) FROM notify.deliveries WHERE status = 'pending'")
+            pending = await conn.fetchval(
+                "SELECT count(*) FROM notify.deliveries WHERE status IN ('pending', 'sending')"
+            )
             unpublished = await conn.fetchval("SELECT count(*) FROM notify.outbox")
             return bool(pending == 0 and unpublished == 0)
         finally:

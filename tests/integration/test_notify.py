@@ -97,7 +97,9 @@ async def test_an_assignment_read_before_the_agents_registration_still_tells_the
 async def _no_pending(iso: Isolated) -> bool:
     conn = await asyncpg.connect(iso.settings.database_url)
     try:
-        return bool(await conn.fetchval("SELECT count(*) = 0 FROM notify.deliveries WHERE status = 'pending'"))
+        return bool(
+            await conn.fetchval("SELECT count(*) = 0 FROM notify.deliveries WHERE status IN ('pending', 'sending')")
+        )
     finally:
         await conn.close()
 

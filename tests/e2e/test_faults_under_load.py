@@ -1,0 +1,240 @@
+"""Faults under a steady load of tickets: each service SIGKILLed and restarted in turn, one frozen
+(SIGSTOP) past its consumer session timeout, the Kafka broker and PostgreSQL restarted. Then:
+every ticket opened is present, assigned exactly once, has its targets, its requester got exactly
+one "received" mail, and the projections equal a replay of the log. The short form runs in CI;
+`FAULTS_TICKETS_PER_S` raises the load."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from shared import replay
+from tests.e2e.conftest import Mesa, register_roster
+from tests.support import ROOT, client, eventually
+
+pytestmark = pytest.mark.timeout(600)
+RATE = float(os.environ.get("FAULTS_TICKETS_PER_S", "8"))
+SESSION_TIMEOUT_S = 10  # shared.bus.make_consumer
+
+
+@dataclass
+class Load:
+    """Opens tickets at a steady rate through intake; a failed POST is retried with the same
+    Idempotency-Key until intake answers, as a careful client would."""
+
+    mesa: Mesa
+    opened: dict[str, str] = field(default_factory=dict)  # idempotency key -> ticket id
+    retries: int = 0
+    running: bool = True
+
+    async def one(self, http: httpx.AsyncClient, n: int) -> None:
+        key = str(uuid.uuid4())
+        body = {
+            "requester": f"carga{n}@example.com",
+            "subject": f"Pedido {n} sin noticias",
+            "description": "Carga constante durante los fallos",
+            "category": "order_status",
+            "impact": "low",
+            "urgency": "low",
+        }
+        while True:
+            try:
+                r = await http.post(f"{self.mesa.url('intake')}/tickets", json=body, headers={"Idempotency-Key": key})
+                if r.status_code in (200, 201):
+                    self.opened[key] = r.json()["id"]
+                    return
+            except httpx.HTTPError:
+                pass
+            self.retries += 1
+            await asyncio.sleep(0.5)
+
+    async def run(self) -> None:
+        pending: set[asyncio.Task[None]] = set()
+        async with client(timeout=10) as http:
+            n = 0
+            start = time.monotonic()
+            while self.running:
+                n += 1
+                task = asyncio.create_task(self.one(http, n))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                await asyncio.sleep(max(0.0, start + n / RATE - time.monotonic()))
+            if pending:
+                await asyncio.gather(*pending)
+
+
+def _ours(script: str) -> bool:
+    """Whether this checkout's script started the server (only then can the test restart it)."""
+    marker = ROOT / ".local" / ("kafka/kafka.pid" if script == "kafka.sh" else "pg/data/postmaster.pid")
+    return marker.exists()
+
+
+async def restart(script: str) -> str:
+    if not _ours(script):
+        return "skipped: the server was not started by this checkout's deploy script"
+    for action in ("stop", "start"):
+        proc = await asyncio.create_subprocess_exec("bash", str(ROOT / "deploy" / script), action)
+        assert await proc.wait() == 0, f"{script} {action}"
+    return "restarted"
+
+
+async def revive(mesa: Mesa) -> list[str]:
+    """A service that exited on its own (fail-fast after a lost dependency) is started again, as
+    its supervisor would; the names are reported."""
+    revived = []
+    for name, proc in list(mesa.procs.items()):
+        if not proc.alive():
+            revived.append(name)
+            await mesa.start(name)
+    return revived
+
+
+async def check(mesa: Mesa, load: Load, *, full: bool) -> dict[str, Any]:
+    ids = set(load.opened.values())
+
+    async def complete() -> dict[str, Any] | None:
+        async with client(timeout=20) as http:
+            seen: dict[str, Any] = {}
+            offset = 0
+            while True:
+                r = await http.get(f"{mesa.url('projections')}/tickets", params={"limit": 200, "offset": offset})
+                page = r.json()["items"]
+                seen |= {t["id"]: t for t in page}
+                offset += 200
+                if len(page) < 200:
+                    break
+        ready = [t for t in ids if t in seen and seen[t]["owner"] and seen[t]["sla"]["first_response_due"]]
+        return seen if len(ready) == len(ids) else None
+
+    seen = await eventually(complete, timeout=120, interval=1, what=f"{len(ids)} tickets assigned with targets")
+    assert len(ids) == len(load.opened)  # one ticket per logical open, retries included
+    facts: dict[str, Any] = {"tickets": len(ids)}
+    if not full:
+        return facts
+    async with client(timeout=20) as http:
+        assigned: Counter[int] = Counter()
+        for tid in ids:
+            t = (await http.get(f"{mesa.url('projections')}/tickets/{tid}")).json()
+            assigned[sum(1 for e in t["timeline"] if e["type"] == "ticket.assigned")] += 1
+    assert assigned == Counter({1: len(ids)}), f"assignments per ticket: {assigned}"
+
+    receipts = mesa.mail_dir / "received.log"
+
+    async def one_received_each() -> Counter[str] | None:
+        lines = receipts.read_text().splitlines() if receipts.exists() else []
+        got = Counter(line.split("\t")[1] for line in lines if line.endswith("\treceived"))
+        wanted = {seen[t]["requester"] for t in ids}
+        return got if wanted <= set(got) else None
+
+    got = await eventually(one_received_each, timeout=120, interval=1, what="a received mail per requester")
+    twice = {r: n for r, n in got.items() if n != 1 and r.startswith("carga")}
+    assert not twice, f"requesters who got the acknowledgement more than once: {twice}"
+
+    shadow = await replay.rebuild(mesa.iso.settings, "projections")
+    try:
+        diffs = await replay.compare(mesa.iso.settings, shadow)
+    finally:
+        await shadow.close()
+        await replay.drop(mesa.iso.settings, shadow.schema)
+    assert all(d.same for d in diffs), [(d.table, d.only_live[:1], d.only_shadow[:1]) for d in diffs if not d.same]
+    facts |= {"assigned once": True, "one received mail each": True, "projections = replay": True}
+    return facts
+
+
+async def settle(mesa: Mesa) -> list[str]:
+    """Every service up and ready again; one that exited (fail-fast after losing a dependency) is
+    started again, as its supervisor would. Returns the names of those restarted."""
+    revived: list[str] = []
+
+    async def ready() -> bool:
+        revived.extend(await revive(mesa))
+        async with httpx.AsyncClient(timeout=3) as http:
+            for name in mesa.procs:
+                if name == "smtp":
+                    continue
+                try:
+                    if (await http.get(f"{mesa.url(name)}/readyz")).status_code != 200:
+                        return False
+                except httpx.HTTPError:
+                    return False
+        return True
+
+    await eventually(ready, timeout=120, interval=0.5, what="every service ready again")
+    return revived
+
+
+# order-status agents enough for the whole run: every ticket can be assigned (none waits in a queue)
+CREW = [
+    {
+        "id": f"turno{i}",
+        "name": f"Turno {i}",
+        "email": f"turno{i}@soporte.test",
+        "skills": ["order_status"],
+        "level": 1,
+        "capacity": 200,
+    }
+    for i in range(6)
+]
+
+
+async def test_tickets_survive_killed_frozen_and_restarted_parts(mesa: Mesa) -> None:
+    await register_roster(mesa, CREW)
+    load = Load(mesa)
+    t0 = time.monotonic()
+    runner = asyncio.create_task(load.run())
+    report: list[tuple[str, str]] = []
+    per_step = max(4, int(RATE * 2))
+
+    async def steady(tickets: int) -> None:
+        """Until `tickets` more have been opened: the load flows through the system between faults."""
+        target = len(load.opened) + tickets
+
+        async def grown() -> bool:
+            return len(load.opened) >= target
+
+        await eventually(grown, timeout=120, interval=0.2, what=f"{tickets} more tickets opened")
+        print(f"  {time.monotonic() - t0:6.1f} s: {len(load.opened)} opened, {load.retries} retries", flush=True)
+
+    try:
+        await steady(per_step)
+        for service in ("intake", "routing", "sla", "notify", "projections", "audit"):
+            mesa.procs[service].kill()
+            if service != "intake":  # with intake down nothing opens: it comes straight back
+                await steady(per_step // 2)
+            await mesa.start(service)
+            report.append((f"SIGKILL {service} under load, restart", "ok"))
+            await steady(per_step)
+        mesa.procs["routing"].pause()
+        # the fault is a duration: frozen past its session timeout, the group moves on without it,
+        # then it wakes up fenced out and must not apply twice what it held
+        frozen_until = time.monotonic() + SESSION_TIMEOUT_S + 3
+        await steady(per_step)
+        await asyncio.sleep(max(0.0, frozen_until - time.monotonic()))
+        mesa.procs["routing"].resume()
+        report.append((f"SIGSTOP routing {SESSION_TIMEOUT_S + 3} s, SIGCONT", "ok"))
+        await steady(per_step)
+        for script in ("kafka.sh", "postgres.sh"):
+            outcome = await restart(script)
+            revived = await settle(mesa)
+            note = f"; restarted after exiting: {sorted(set(revived))}" if revived else ""
+            report.append((f"restart {script.removesuffix('.sh')} under load", outcome + note))
+            await steady(per_step)
+    finally:
+        load.running = False
+        await settle(mesa)
+        await asyncio.wait_for(runner, timeout=120)
+    facts = await check(mesa, load, full=True)
+    print(f"\nload {RATE}/s: {facts['tickets']} tickets, {load.retries} client retries")
+    print("\n".join(f"| {fault} | {result} |" for fault, result in report))
+    print(facts)
+    for name, proc in mesa.procs.items():
+        assert proc.alive(), f"{name} is down:\n{proc.log_tail()}"
