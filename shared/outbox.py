@@ -91,24 +91,44 @@ class OutboxRelay:
         self.published = 0
 
     async def run(self) -> None:
-        listener = await self._pool.acquire()
+        listener: asyncpg.Connection | None = None
         try:
-            await listener.add_listener(channel(self._schema), self._on_notify)
             while not self._stopping:
                 try:
+                    if listener is None:
+                        listener = await self._listen()
                     sent = await self.publish_batch()
                 except db.TRANSIENT as exc:
                     log.warning("outbox relay retry", error=str(exc))
                     sent = 0
+                    # the database may have restarted: listen again on a fresh connection, or
+                    # wake-ups would fall back to polling for good
+                    if listener is not None:
+                        await self._unlisten(listener)
+                        listener = None
                     await asyncio.sleep(self._poll)
                 if sent == 0:
                     self._wake.clear()
                     with suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._poll)
         finally:
-            with suppress(Exception):
-                await listener.remove_listener(channel(self._schema), self._on_notify)
-            await self._pool.release(listener)
+            if listener is not None:
+                await self._unlisten(listener)
+
+    async def _listen(self) -> asyncpg.Connection:
+        conn: asyncpg.Connection = await self._pool.acquire()
+        try:
+            await conn.add_listener(channel(self._schema), self._on_notify)
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        return conn
+
+    async def _unlisten(self, conn: asyncpg.Connection) -> None:
+        with suppress(Exception):
+            await conn.remove_listener(channel(self._schema), self._on_notify)
+        with suppress(Exception):
+            await self._pool.release(conn)
 
     def stop(self) -> None:
         self._stopping = True
