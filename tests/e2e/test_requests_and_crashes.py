@@ -160,7 +160,9 @@ async def test_a_plain_kafka_client_opens_and_comments_and_bad_records_are_dead_
     # after the cause is gone (the ticket is resolved now), the refused confirmation is re-driven
     listing = await mesa.cli("dlq", "list", "--topic", "ticket.requests")
     assert "forged_actor" in listing and "7 letters" in listing
-    async with client("agent", north["owner"], timeout=10) as http:
+    # the listing read at the start may predate the assignment: ask for the owner now
+    owner = (await mesa.ticket_when(north["id"], lambda t: t["owner"], "an owner"))["owner"]
+    async with client("agent", owner, timeout=10) as http:
         r = await http.post(
             f"{mesa.url('intake')}/tickets/{north['id']}/resolve", json={"summary": "Terminal cambiado"}
         )
