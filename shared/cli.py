@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -238,11 +238,12 @@ def audit_pubkey() -> None:
 
 
 def _period(start: str | None, end: str | None) -> tuple[datetime, datetime]:
-    to = _when(end) or datetime.now(UTC)
-    if end is not None and len(end) == 10:  # a day: up to its end
-        to += timedelta(days=1)
-    since = _when(start) or (to - timedelta(days=30))
-    return since, to
+    from services.projections.report import period
+
+    try:
+        return period(start, end, datetime.now(UTC))
+    except ValueError:
+        raise typer.BadParameter("--from/--to: an ISO date or time") from None
 
 
 async def _report_pools(settings: Settings) -> tuple[Any, Any]:

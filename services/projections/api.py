@@ -72,6 +72,21 @@ def summary(r: asyncpg.Record) -> dict[str, Any]:
     }
 
 
+async def agents_with_load(conn: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
+    """Every agent with `load` (open tickets weighted by priority, what capacity is counted in, as
+    routing counts it) and `open_tickets`, by name."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        "SELECT a.*, count(t.id) AS open_tickets,"
+        " coalesce(sum(CASE t.priority WHEN 'P1' THEN $2::int WHEN 'P2' THEN $3::int"
+        " WHEN 'P3' THEN $4::int WHEN 'P4' THEN $5::int END), 0) AS load"
+        " FROM agents a LEFT JOIN tickets t ON t.owner = a.id AND t.status = ANY($1::text[])"
+        " WHERE NOT a.removed GROUP BY a.id ORDER BY a.id",
+        _OPEN,
+        *(PRIORITY_WEIGHT[p] for p in (Priority.P1, Priority.P2, Priority.P3, Priority.P4)),
+    )
+    return rows
+
+
 TICKET_WITH_OWNER = "SELECT t.*, a.name AS owner_name FROM tickets t LEFT JOIN agents a ON a.id = t.owner"
 
 
@@ -195,20 +210,7 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator, access_topic: str | None
     async def agents(who: Caller) -> list[dict[str, Any]]:
         if who.role == "requester":
             raise AuthError(403, "forbidden_role", role=who.role, allowed="agent, supervisor, auditor, admin, service")
-        # load: open tickets weighted by priority (what capacity is counted in), as routing counts it
-        rows = await pool.fetch(
-            "SELECT a.*, count(t.id) AS open_tickets,"
-            " coalesce(sum(CASE t.priority WHEN 'P1' THEN $2::int WHEN 'P2' THEN $3::int"
-            " WHEN 'P3' THEN $4::int WHEN 'P4' THEN $5::int END), 0)"
-            " AS load"
-            " FROM agents a LEFT JOIN tickets t ON t.owner = a.id AND t.status = ANY($1::text[])"
-            " WHERE NOT a.removed GROUP BY a.id ORDER BY a.id",
-            _OPEN,
-            PRIORITY_WEIGHT[Priority.P1],
-            PRIORITY_WEIGHT[Priority.P2],
-            PRIORITY_WEIGHT[Priority.P3],
-            PRIORITY_WEIGHT[Priority.P4],
-        )
+        rows = await agents_with_load(pool)
         return [
             {
                 "id": r["id"],

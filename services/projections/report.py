@@ -17,7 +17,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -45,6 +45,20 @@ class Row:
     rating: int | None
     first_response_target: timedelta | None
     resolution_target: timedelta | None
+
+
+def period(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
+    """[start, end) from ISO dates or times (UTC when no zone given); a bare day as `end` counts
+    up to its end; defaults: the 30 days before `end`, and `end` now. Raises ValueError."""
+
+    def parse(raw: str) -> datetime:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    to = parse(end) if end else now
+    if end and len(end) == 10:
+        to += timedelta(days=1)
+    return (parse(start) if start else to - timedelta(days=30)), to
 
 
 def _pct(part: int, whole: int) -> float | None:

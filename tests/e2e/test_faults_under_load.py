@@ -55,7 +55,13 @@ class Load:
             except httpx.HTTPError:
                 pass
             self.retries += 1
-            await asyncio.sleep(0.5)
+            await eventually(lambda: self.intake_answers(http), timeout=120, interval=0.2, what="intake back")
+
+    async def intake_answers(self, http: httpx.AsyncClient) -> bool:
+        try:
+            return (await http.get(f"{self.mesa.url('intake')}/readyz")).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     async def run(self) -> None:
         pending: set[asyncio.Task[None]] = set()
@@ -67,7 +73,7 @@ class Load:
                 task = asyncio.create_task(self.one(http, n))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
-                await asyncio.sleep(max(0.0, start + n / RATE - time.monotonic()))
+                await asyncio.sleep(max(0.0, start + n / RATE - time.monotonic()))  # the pace of the load
             if pending:
                 await asyncio.gather(*pending)
 

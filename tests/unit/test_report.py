@@ -77,3 +77,15 @@ def test_summary_groups_times_backlog_csat_and_escalations() -> None:
 def test_an_empty_period_reports_nothing_rather_than_failing() -> None:
     s = summarise([], now=T0, names={}, escalations=[], deflections=[])
     assert s["tickets"] == 0 and s["overall"]["first_response_met_pct"] is None and s["csat"]["average"] is None
+
+
+def test_a_period_of_days_includes_the_last_day_and_defaults_to_thirty() -> None:
+    from services.projections.report import period
+
+    now = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+    assert period("2026-11-01", "2026-11-30", now) == (
+        datetime(2026, 11, 1, tzinfo=UTC),
+        datetime(2026, 12, 1, tzinfo=UTC),
+    )
+    assert period(None, None, now) == (now - timedelta(days=30), now)
+    assert period("2026-11-20T10:00Z", "2026-11-21T10:00:00+00:00", now)[1] == datetime(2026, 11, 21, 10, tzinfo=UTC)

@@ -7,8 +7,8 @@ from typing import Any
 
 import asyncpg
 
-from shared.events.catalogue import Priority
-from shared.ticket import OPEN_STATUSES, PRIORITY_WEIGHT
+from services.projections.api import agents_with_load
+from shared.ticket import OPEN_STATUSES
 
 _OPEN = [s.value for s in OPEN_STATUSES]
 DAYS = 30
@@ -43,18 +43,7 @@ async def figures(pool: asyncpg.Pool, today: date | None = None) -> dict[str, An
             " ORDER BY t.opened_at LIMIT 50",
             _OPEN,
         )
-        load = await conn.fetch(
-            "SELECT a.id, a.name, a.capacity, a.availability, a.level,"
-            " coalesce(sum(CASE t.priority WHEN 'P1' THEN $2::int WHEN 'P2' THEN $3::int"
-            " WHEN 'P3' THEN $4::int WHEN 'P4' THEN $5::int END), 0) AS load, count(t.id) AS open_tickets"
-            " FROM agents a LEFT JOIN tickets t ON t.owner = a.id AND t.status = ANY($1::text[])"
-            " WHERE NOT a.removed GROUP BY a.id ORDER BY a.name",
-            _OPEN,
-            PRIORITY_WEIGHT[Priority.P1],
-            PRIORITY_WEIGHT[Priority.P2],
-            PRIORITY_WEIGHT[Priority.P3],
-            PRIORITY_WEIGHT[Priority.P4],
-        )
+        load = sorted(await agents_with_load(conn), key=lambda r: r["name"])
         escalations = await conn.fetch(
             "SELECT ticket_id, time, data->>'reason' AS reason, (data->>'to_level')::int AS to_level FROM timeline"
             " WHERE type = 'ticket.escalated' AND time >= $1::date ORDER BY time DESC LIMIT 50",

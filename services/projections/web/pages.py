@@ -18,7 +18,7 @@ import email.policy
 import hmac
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Annotated, Any
@@ -554,20 +554,17 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
 
     # -- auditors: the process report and the periodic sample ---------------------------------
 
-    def period(start: str, end: str) -> tuple[datetime, datetime]:
+    def period(request: Request) -> tuple[datetime, datetime]:
         try:
-            to = datetime.fromisoformat(end).replace(tzinfo=UTC) if end else datetime.now(UTC)
-            if len(end) == 10:  # a day: up to its end
-                to += timedelta(days=1)
-            since = datetime.fromisoformat(start).replace(tzinfo=UTC) if start else to - timedelta(days=30)
+            q = request.query_params
+            return report.period(q.get("from") or None, q.get("to") or None, datetime.now(UTC))
         except ValueError:
             raise PageError(422, "not_found", "from/to: YYYY-MM-DD") from None
-        return since, to
 
     @router.get("/audit/report")
     async def audit_report(request: Request, format: str = "html") -> Response:
         web.need(request, "auditor", "supervisor", "admin")
-        start, end = period(request.query_params.get("from", ""), request.query_params.get("to", ""))
+        start, end = period(request)
         data = await report.load(pool, kb_pool, start, end, datetime.now(UTC))
         if format == "json":
             return JSONResponse(data)
@@ -582,7 +579,7 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
     @router.get("/audit/sample")
     async def audit_sample(request: Request, size: int = 10, seed: int = 1) -> Response:
         web.need(request, "auditor", "supervisor", "admin")
-        start, end = period(request.query_params.get("from", ""), request.query_params.get("to", ""))
+        start, end = period(request)
         items = await report.sample(pool, start, end, min(max(size, 1), 200), seed)
         return web.render(request, "audit_sample.html", items=items, start=start.date(), end=end.date(), seed=seed)
 
