@@ -197,6 +197,40 @@ def events_command(ticket_id: Annotated[str, typer.Argument(help="T-XXXXXXXX")])
         print(line)
 
 
+erase_app = typer.Typer(help="Right to erasure (crypto-shredding).", no_args_is_help=True)
+app.add_typer(erase_app, name="erase")
+
+
+@erase_app.command("requester")
+def erase_requester(
+    requester: Annotated[str, typer.Argument(help="their sign-in id (email) or pseudonym (R-...)")],
+    reason: Annotated[str, typer.Option(help="why: e.g. the erasure request's reference")],
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="MESA_TOKEN", help="an admin token (default: one minted with MESA_JWT_SECRET)"),
+    ] = None,
+) -> None:
+    """Delete a requester's data key through intake: their tickets' text can no longer be read in
+    any copy of the log, their open tickets are closed, the views show "[erased]"."""
+    import httpx
+
+    from shared.auth import Authenticator
+
+    settings = Settings()
+    bearer = token or Authenticator(settings).issue("admin", "mesa-cli", name="mesa erase", ttl_s=300)
+    response = httpx.post(
+        f"{settings.intake_url}/erasures",
+        json={"requester": requester, "reason": reason},
+        headers={"Authorization": f"Bearer {bearer}", "Accept-Language": "en"},
+        timeout=60,
+    )
+    if response.status_code != 200:
+        console.print(f"[red]{response.status_code}[/red] {response.json().get('message', response.text)}")
+        raise typer.Exit(1)
+    done = response.json()
+    console.print(f"erased {done['requester']}: {len(done['tickets'])} tickets ({', '.join(done['tickets'])})")
+
+
 audit_app = typer.Typer(help="Auditors: the log's integrity, reports, samples.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 

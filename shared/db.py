@@ -41,8 +41,9 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int
     return pool
 
 
-async def migrate(pool: asyncpg.Pool, schema: str, *dirs: Path) -> list[str]:
-    """Apply the shared migrations, then those in `dirs`; return the names newly applied."""
+async def migrate(pool: asyncpg.Pool, schema: str, *dirs: Path, shared: bool = True) -> list[str]:
+    """Apply the shared migrations (unless not `shared`), then those in `dirs`; return the names
+    newly applied."""
     check_ident(schema)
     applied: list[str] = []
     async with pool.acquire() as conn, conn.transaction():
@@ -52,7 +53,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, *dirs: Path) -> list[str]:
             " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )
         done = {r["name"] for r in await conn.fetch(f"SELECT name FROM {schema}.schema_migrations")}
-        for directory in (SHARED_MIGRATIONS, *dirs):
+        for directory in (SHARED_MIGRATIONS, *dirs) if shared else dirs:
             for path in sorted(directory.glob("*.sql")):
                 name = f"{directory.name}/{path.name}" if directory == SHARED_MIGRATIONS else path.name
                 if name in done:

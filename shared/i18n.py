@@ -43,6 +43,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "El ticket ya está en el nivel más alto de soporte ({level}).",
         "en": "The ticket is already at the highest support level ({level}).",
     },
+    "erased": {
+        "es": "Los datos personales de este ticket se borraron a petición de quien lo abrió; ya no admite cambios.",
+        "en": "This ticket's personal data was erased at its requester's request; it takes no more changes.",
+    },
+    "erasure_unknown": {
+        "es": "No hay datos de «{requester}» que borrar (no abrió tickets o ya se borraron).",
+        "en": "There is no data of '{requester}' to erase (no tickets, or already erased).",
+    },
     "closed_use_reopen": {
         "es": "El ticket está cerrado; reábrelo para continuar.",
         "en": "The ticket is closed; reopen it to continue.",

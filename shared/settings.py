@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = Field(default=1000, ge=1, validation_alias="MESA_AUDIT_CHECKPOINT_EVERY")
     audit_checkpoint_interval_s: float = Field(default=30.0, validation_alias="MESA_AUDIT_CHECKPOINT_INTERVAL_S")
 
+    # Crypto-shredding: requesters' data keys are wrapped with this AES-256 key (base64 of 32
+    # bytes, from a secret store in production); in development one is derived from MESA_JWT_SECRET.
+    master_key: str | None = Field(default=None, validation_alias="MESA_MASTER_KEY")
+
     # Hostile input: the largest request body any service reads (the ticket form carries files),
     # and how many tickets one person may open per minute (bursts of twice that).
     max_body_bytes: int = Field(default=32 * 2**20, validation_alias="MESA_MAX_BODY_BYTES")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from shared.events import Envelope
 from shared.events import catalogue as ev
 from shared.events.catalogue import Category, Level, Priority, Status
+from shared.privacy import ERASED
 
 OPEN_STATUSES = frozenset({Status.new, Status.assigned, Status.in_progress, Status.waiting_on_customer})
 MAX_LEVEL = 3
@@ -46,6 +47,7 @@ class Ticket(BaseModel):
     reopen_count: int = 0
     escalations: int = 0
     order_id: str | None = None
+    erased: bool = False  # the requester's personal data was erased (shared.privacy)
 
 
 def evolve(ticket: Ticket | None, env: Envelope) -> Ticket | None:
@@ -117,6 +119,10 @@ def evolve(ticket: Ticket | None, env: Envelope) -> Ticket | None:
             changes |= {"level": d.to_level, "escalations": ticket.escalations + 1}
         case ev.TicketFeedbackGiven():
             changes["feedback_rating"] = d.rating
+        case ev.TicketRequesterErased():
+            changes |= {"erased": True, "requester": d.requester, "subject": ERASED}
+            if ticket.resolution is not None:
+                changes["resolution"] = ERASED
         case _:
             pass  # SLA and notification facts do not change the ticket itself
     return ticket.model_copy(update=changes)

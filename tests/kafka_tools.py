@@ -53,13 +53,13 @@ async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
 async def read_all(settings: Settings, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record now in `topic`, partition by partition, in offset order."""
     ends = await end_offsets(settings, topic)
+    tps = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
+    if not tps:
+        return []  # (and no consumer: aiokafka's stop() of one never assigned can raise CancelledError)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     out: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        tps = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
-        if not tps:
-            return []
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         remaining = {tp: ends[tp.partition] for tp in tps}

@@ -13,6 +13,7 @@ from shared.auth import Authenticator, AuthError
 from shared.commands import Actor, Request, decode_request
 from shared.consumer import Record
 from shared.events.errors import ForgedActor, Oversized, Unauthenticated
+from shared.keyring import Keyring
 from shared.runtime import Parts, Runtime, serve
 from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
 
@@ -50,7 +51,7 @@ def request_decoder(auth: Authenticator) -> Callable[[Record], Request]:
 
 
 async def build(rt: Runtime) -> Parts:
-    intake = Intake(rt.settings, rt.pool, rt.clock)
+    intake = Intake(rt.settings, rt.pool, rt.clock, await Keyring.open(rt.pool, rt.settings))
     return Parts(
         consumers=[
             rt.consumer(EVENTS_CONSUMER, TICKET_EVENTS, intake.fold_event, group="events"),

@@ -12,7 +12,7 @@ import json
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
@@ -21,9 +21,9 @@ from starlette.datastructures import UploadFile
 from services.intake import attachments as att
 from services.intake.domain import CommandRejected
 from services.intake.handlers import Intake, Outcome, load_attachment, store_attachment
-from shared.auth import Authenticator, AuthError, Caller, Principal, install
-from shared.commands import TICKET_COMMANDS, OpenTicket
-from shared.events.catalogue import Attachment
+from shared.auth import Authenticator, AuthError, Caller, Principal, install, requires
+from shared.commands import TICKET_COMMANDS, Actor, OpenTicket
+from shared.events.catalogue import Attachment, Id, Short, StorableModel
 from shared.http_guard import RateLimiter
 from shared.i18n import pick_language, t
 from shared.ticket import Ticket
@@ -50,6 +50,11 @@ def _version(if_match: str | None) -> int | None:
         return int(raw)
     except ValueError:
         raise ApiError(400, "invalid_request", detail=f"If-Match {if_match!r} is not a ticket version") from None
+
+
+class ErasureRequest(StorableModel):
+    requester: Id  # their sign-in id (email) or pseudonym (R-...)
+    reason: Short  # e.g. the request's reference: kept with the erasure for auditors
 
 
 def ticket_body(ticket: Ticket, outcome: Outcome | None = None) -> dict[str, Any]:
@@ -216,6 +221,16 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
             },
         )
 
+    @app.post("/erasures", tags=["privacy"], status_code=200)
+    async def erase(body: ErasureRequest, who: Annotated[Principal, Depends(requires("admin"))]) -> dict[str, Any]:
+        """Erase a requester's personal data (right to erasure): their data key is deleted, so the
+        text sealed with it cannot be read in any copy of the log; their open tickets are closed
+        and each of their tickets records `ticket.requester_erased`. Administrators only."""
+        done = await intake.erase(body.requester, Actor("supervisor", who.sub), body.reason)
+        if done is None:
+            raise ApiError(404, "erasure_unknown", requester=body.requester)
+        return {"requester": done.requester, "tickets": done.tickets}
+
     base_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -233,7 +248,8 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
 async def _own_ticket(intake: Intake, ticket_id: str, who: Principal) -> None:
     """A requester acting on someone else's ticket learns nothing: it answers as a missing one."""
     ticket = await intake.get(ticket_id)
-    if ticket is None or ticket.requester != who.sub:
+    ref = await intake.keyring.ref_for(who.sub, create=False)
+    if ticket is None or ticket.requester != ref:
         raise CommandRejected("not_found", 404, ticket_id=ticket_id)
 
 

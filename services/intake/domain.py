@@ -222,6 +222,8 @@ def decide(cmd: c.Command, ticket: Ticket, actor: c.Actor) -> list[Payload]:
     """The events a command on an existing ticket produces, or CommandRejected."""
     name = c.NAME_OF[type(cmd)]
     tid, status = ticket.id, ticket.status
+    if ticket.erased:
+        raise CommandRejected("erased", 410)
 
     def need_status(*allowed: Status) -> None:
         if status not in allowed:

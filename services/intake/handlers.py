@@ -15,8 +15,12 @@ from shared.clock import Clock
 from shared.commands import Actor, Command, OpenTicket, Request
 from shared.consumer import Delivery
 from shared.events import Envelope
+from shared.events import catalogue as ev
+from shared.events.catalogue import Status
+from shared.keyring import Keyring
+from shared.privacy import REQUESTER_ROLE, is_ref
 from shared.settings import Settings
-from shared.ticket import Ticket, evolve
+from shared.ticket import OPEN_STATUSES, Ticket, evolve
 from shared.topics import TICKET_EVENTS
 
 NAME = "intake"
@@ -37,12 +41,30 @@ class Outcome:
     masked: tuple[str, ...] = ()  # kinds of confidential data hidden before the events were written
 
 
+@dataclass(frozen=True)
+class Erasure:
+    requester: str  # the pseudonym
+    tickets: list[str]
+
+
 class Intake:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, clock: Clock) -> None:
+    """Works in pseudonyms: a requester is their `R-...` pseudonym from the moment a command
+    arrives (`keyring.ref_for`), and free text is sealed with their key as it is appended."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, clock: Clock, keyring: Keyring) -> None:
         self.settings = settings
         self.pool = pool
         self.clock = clock
+        self.keyring = keyring
         self.topic = settings.topic(TICKET_EVENTS)
+
+    async def pseudonym(self, actor: Actor, *, create: bool = False) -> Actor:
+        """The actor as the log records it: a requester by pseudonym (one that matches nothing if
+        they never opened a ticket)."""
+        if actor.role != REQUESTER_ROLE or is_ref(actor.id):
+            return actor
+        ref = await self.keyring.ref_for(actor.id, create=create)
+        return Actor(REQUESTER_ROLE, ref or "R-NONE")
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -57,6 +79,11 @@ class Intake:
         idempotency_key: str | None = None,
     ) -> tuple[Outcome, bool]:
         """Open a ticket; (outcome, created). With a known idempotency key, the first ticket."""
+        if not is_ref(cmd.requester):
+            ref = await self.keyring.ref_for(cmd.requester, create=True)
+            assert ref is not None
+            cmd = cmd.model_copy(update={"requester": ref})
+            actor = await self.pseudonym(actor)
         if conn is None:
             async with self.pool.acquire() as own, own.transaction():
                 return await self.open(
@@ -111,6 +138,7 @@ class Intake:
                     correlationid=correlationid,
                     causationid=causationid,
                 )
+        actor = await self.pseudonym(actor)
         ticket = await self._load(conn, ticket_id, lock=True)
         if ticket is None:
             raise CommandRejected("not_found", 404, ticket_id=ticket_id)
@@ -134,8 +162,9 @@ class Intake:
         envelopes = []
         correlation = correlationid
         for p in payloads:
+            ref = ticket.requester if ticket is not None else str(getattr(p, "requester", ""))
             env = Envelope.new(
-                p,
+                await self.keyring.seal_payload(p, ref, conn=conn),
                 source=NAME,
                 subject=p.ticket_id,
                 time=now,
@@ -173,6 +202,37 @@ class Intake:
             ticket.model_dump_json(),
             ticket.updated_at,
         )
+
+    async def erase(self, requester: str, by: Actor, reason: str) -> Erasure | None:
+        """Erase a requester (sign-in id or pseudonym): close what is still open, record on each
+        of their tickets that its personal data is gone, delete the files only they sent, and
+        delete their key, in one transaction. None if there is nothing (left) to erase."""
+        ref = requester if is_ref(requester) else await self.keyring.ref_for(requester, create=False)
+        if ref is None:
+            return None
+        async with self.pool.acquire() as conn, conn.transaction():
+            ids = [r["id"] for r in await conn.fetch("SELECT id FROM tickets WHERE requester = $1 ORDER BY id", ref)]
+            for tid in ids:
+                ticket = await self._load(conn, tid, lock=True)
+                assert ticket is not None
+                if ticket.erased:
+                    continue
+                payloads: list[ev.Payload] = []
+                if ticket.status in OPEN_STATUSES or ticket.status == Status.resolved:
+                    payloads.append(ev.TicketClosed(ticket_id=tid, by=by.id, reason="personal data erased"))
+                payloads.append(ev.TicketRequesterErased(ticket_id=tid, requester=ref, by=by.id, reason=reason))
+                await self._append(conn, ticket, payloads, by, None, None)
+            await conn.execute(
+                "DELETE FROM attachments a WHERE a.sha256 IN"
+                " (SELECT sha256 FROM attachment_refs WHERE ticket_id = ANY($1::text[]))"
+                " AND NOT EXISTS (SELECT 1 FROM attachment_refs r"
+                " WHERE r.sha256 = a.sha256 AND NOT (r.ticket_id = ANY($1::text[])))",
+                ids,
+            )
+            await conn.execute("DELETE FROM attachment_refs WHERE ticket_id = ANY($1::text[])", ids)
+            if not await self.keyring.erase(conn, ref, by=str(by), reason=reason, tickets=ids):
+                return None
+        return Erasure(ref, ids)
 
     async def get(self, ticket_id: str) -> Ticket | None:
         async with self.pool.acquire() as conn:

@@ -17,6 +17,7 @@ import hmac
 import itertools
 import json
 import random
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -34,7 +35,9 @@ from shared.consumer import Delivery
 from shared.events import Envelope
 from shared.events import catalogue as ev
 from shared.events.envelope import derived_id
+from shared.keyring import Keyring
 from shared.logging import get_logger
+from shared.privacy import ERASED, REQUESTER_ROLE, is_ref
 from shared.settings import Settings
 from shared.ticket import OPEN_STATUSES, Ticket, evolve
 from shared.topics import DLQ_SUFFIX, TICKET_EVENTS
@@ -88,11 +91,27 @@ def _fmt(when: datetime, language: str, timezone: str = "UTC") -> str:
     return local.strftime(f"%d/%m/%Y %H:%M {zone}") if language == "es" else local.strftime(f"%Y-%m-%d %H:%M {zone}")
 
 
+@dataclass(frozen=True)
+class To:
+    """A recipient as the ledger and the log name them (`label`: a requester by pseudonym) and
+    where the mail goes (`address`, dropped when they are erased)."""
+
+    label: str
+    address: str
+
+
+def _without(error: str, row: asyncpg.Record) -> str:
+    """An SMTP error as we keep it: a requester's address (servers echo it) by their label."""
+    address = row.get("address")
+    return error.replace(address, row["recipient"]) if address and address != row["recipient"] else error
+
+
 class Notify:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, clock: Clock) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, clock: Clock, keyring: Keyring) -> None:
         self.settings = settings
         self.pool = pool
         self.clock = clock
+        self.keyring = keyring
         self.smtp_host, self.smtp_port = settings.smtp_host, settings.smtp_port
         self._client: aiosmtplib.SMTP | None = None  # one connection per delivery batch
         self.sender = settings.mail_from
@@ -181,17 +200,22 @@ class Notify:
         }
         await self._queue_id(conn, event_id, ticket_id, agent["email"], "assigned", t["language"], params)
 
-    async def on_ticket_event(self, conn: asyncpg.Connection, env: Envelope, d: Delivery) -> None:
+    async def on_ticket_event(self, conn: asyncpg.Connection, sealed: Envelope, d: Delivery) -> None:
+        env = await self.keyring.open_envelope(sealed, conn=conn)
         data = env.data
         if isinstance(data, ev.TicketOpened):
+            assert isinstance(sealed.data, ev.TicketOpened)
             await conn.execute(
-                "INSERT INTO tickets(id, requester, subject, language) VALUES ($1, $2, $3, $4)"
+                "INSERT INTO tickets(id, requester, subject, language, requester_ref) VALUES ($1, $2, $3, $4, $5)"
                 " ON CONFLICT (id) DO NOTHING",
                 data.ticket_id,
                 data.requester,
                 data.subject,
                 data.language,
+                sealed.data.requester,
             )
+        if isinstance(data, ev.TicketRequesterErased):
+            await self._erase(conn, data)
         if isinstance(data, ev.TicketAssigned):
             await conn.execute("UPDATE tickets SET owner = $2 WHERE id = $1", data.ticket_id, data.agent_id)
         await self._fold_state(conn, env)
@@ -225,7 +249,9 @@ class Notify:
         wants_updates = pref is None or pref["periodic_updates"]
         url = f"{self.public_url}/t/{t['id']}"
         base = {"ticket_id": t["id"], "subject": t["subject"], "url": url}
-        to_requester = self.requester_address(t["requester"])
+        address = self.requester_address(t["requester"])
+        ref = t["requester_ref"]  # (tickets opened before pseudonyms are named by address)
+        to_requester = To(f"{REQUESTER_ROLE}:{ref}" if ref and is_ref(ref) else address, address)
         match data:
             case ev.TicketSlaTargetsSet():
                 await self._queue(
@@ -295,6 +321,36 @@ class Notify:
             case ev.TicketClosed():
                 await self._queue(conn, env, to_requester, "closed", lang, base)
 
+    async def _erase(self, conn: asyncpg.Connection, data: ev.TicketRequesterErased) -> None:
+        """Nothing of the erased requester stays in the ledger: messages not yet sent are
+        cancelled, the words of those sent (and the ticket's lines in agents' digests) become
+        `[erased]`, their address and preferences go."""
+        t = await conn.fetchrow("SELECT requester, subject FROM tickets WHERE id = $1", data.ticket_id)
+        if t is None:
+            return
+        self.keyring.forget(data.requester)
+        await conn.execute(
+            "UPDATE deliveries SET body = replace(body, $1, $2), subject = replace(subject, $1, $2)"
+            " WHERE template = 'digest' AND $1 <> $2",
+            t["subject"],
+            ERASED,
+        )
+        await conn.execute(
+            "UPDATE deliveries SET subject = $2, body = $2, address = NULL, last_error = NULL,"
+            " status = CASE WHEN status IN ('pending', 'sending') THEN 'cancelled' ELSE status END"
+            " WHERE ticket_id = $1",
+            data.ticket_id,
+            ERASED,
+        )
+        await conn.execute(
+            "UPDATE tickets SET requester = $2, requester_ref = $2, subject = $3 WHERE id = $1",
+            data.ticket_id,
+            data.requester,
+            ERASED,
+        )
+        if t["requester"] != data.requester:
+            await conn.execute("DELETE FROM preferences WHERE requester = $1", t["requester"])
+
     async def _fold_state(self, conn: asyncpg.Connection, env: Envelope) -> None:
         """Status and resolution due time, for the digest (a pure fold: replays give the same)."""
         raw = await conn.fetchval("SELECT state FROM tickets WHERE id = $1", env.subject)
@@ -347,8 +403,9 @@ class Notify:
                 }
                 subject, body = render("digest", lang, **params)
                 done = await conn.fetchval(
-                    "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body, next_at)"
-                    " VALUES ($1, $2, 'email', '', 'digest', $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
+                    "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body, next_at,"
+                    " address) VALUES ($1, $2, 'email', '', 'digest', $3, $4, $5, $2)"
+                    " ON CONFLICT DO NOTHING RETURNING 1",
                     event_id,
                     agent["email"],
                     subject,
@@ -371,7 +428,7 @@ class Notify:
         self,
         conn: asyncpg.Connection,
         env: Envelope,
-        recipient: str,
+        recipient: str | To,
         template: str,
         lang: str,
         params: dict[str, str],
@@ -383,23 +440,25 @@ class Notify:
         conn: asyncpg.Connection,
         event_id: UUID,
         ticket_id: str,
-        recipient: str,
+        recipient: str | To,
         template: str,
         lang: str,
         params: dict[str, str],
     ) -> None:
+        to = recipient if isinstance(recipient, To) else To(recipient, recipient)
         subject, body = render(template, lang, **params)
         await conn.execute(
             "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body,"
-            " next_at)"
-            " VALUES ($1, $2, 'email', $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            " next_at, address)"
+            " VALUES ($1, $2, 'email', $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
             event_id,
-            recipient,
+            to.label,
             ticket_id,
             template,
             subject,
             body,
             self.clock.now(),
+            to.address,
         )
 
     # -- delivery ---------------------------------------------------------------------------
@@ -407,7 +466,7 @@ class Notify:
     def _message(self, row: asyncpg.Record) -> EmailMessage:
         msg = EmailMessage()
         msg["From"] = self.sender
-        msg["To"] = row["recipient"]
+        msg["To"] = row["address"] or row["recipient"]
         msg["Subject"] = row["subject"]
         msg["Date"] = format_datetime(self.clock.now())
         domain = self.settings.mail_domain
@@ -545,13 +604,14 @@ class Notify:
                     about_event_id=str(row["event_id"]),
                     channel=row["channel"],
                     recipient=row["recipient"],
-                    reason=str(exc)[:1000] or type(exc).__name__,
+                    reason=_without(str(exc), row)[:1000] or type(exc).__name__,
                     attempts=attempts,
                 )
                 if row["ticket_id"]:  # a digest is about no ticket: nothing for the ticket's log
                     await self._record(conn, row["event_id"], failed, 1)
-                # and a dead letter for a human: the message itself, with why it could not go
-                letter = {k: row[k] for k in ("recipient", "channel", "ticket_id", "template", "subject", "body")}
+                # and a dead letter for a human: which message, and why it could not go (not its
+                # words or address: the DLQ is kept long and is not erased with a requester)
+                letter = {k: row[k] for k in ("recipient", "channel", "ticket_id", "template")}
                 letter["event_id"] = str(row["event_id"])
                 await outbox.enqueue_raw(
                     conn,
@@ -559,13 +619,16 @@ class Notify:
                     row["ticket_id"].encode(),
                     json.dumps(letter, ensure_ascii=False).encode(),
                     [
-                        ("dlq_reason", f"{row['channel']} to {row['recipient']}: {exc}"[:4000].encode()),
+                        (
+                            "dlq_reason",
+                            f"{row['channel']} to {row['recipient']}: {_without(str(exc), row)}"[:4000].encode(),
+                        ),
                         ("dlq_code", b"notification_failed"),
                         ("dlq_consumer", NAME.encode()),
                         ("content-type", b"application/json"),
                     ],
                 )
-                log.error("notification failed", recipient=row["recipient"], error=str(exc))
+                log.error("notification failed", recipient=row["recipient"], error=_without(str(exc), row))
             else:
                 # exponential backoff with jitter, so retries of many messages do not arrive together
                 delay = timedelta(

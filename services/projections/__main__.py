@@ -7,9 +7,10 @@ from pathlib import Path
 
 from services.projections import kb
 from services.projections.api import create_app
-from services.projections.handlers import AGENTS_CONSUMER, NAME, TICKETS_CONSUMER, on_agent_event, on_ticket_events
+from services.projections.handlers import AGENTS_CONSUMER, NAME, TICKETS_CONSUMER, on_agent_event, ticket_folder
 from services.projections.web import pages
 from shared import db
+from shared.keyring import Keyring
 from shared.runtime import Parts, Runtime, serve
 from shared.topics import AGENT_EVENTS, AUDIT_ACCESS, TICKET_EVENTS
 
@@ -21,11 +22,12 @@ async def build(rt: Runtime) -> Parts:
     # The knowledge base lives in its own schema: a replay of the projections never touches it.
     kb_pool = await db.create_pool(rt.settings.database_url, kb.SCHEMA, max_size=5)
     await db.migrate(kb_pool, kb.SCHEMA, KB_MIGRATIONS)
+    keyring = await Keyring.open(rt.pool, rt.settings)
     app = create_app(rt.pool, rt.auth, rt.settings.topic(AUDIT_ACCESS))
     pages.build(app, rt.pool, kb_pool, rt.auth, rt.settings)
     return Parts(
         consumers=[
-            rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, group="tickets", batch_handler=on_ticket_events),
+            rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, group="tickets", batch_handler=ticket_folder(keyring)),
             rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, on_agent_event, group="agents"),
         ],
         app=app,

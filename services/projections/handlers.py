@@ -1,5 +1,9 @@
 """Projection consumers: fold ticket.events into tickets + timeline, agent.events into agents.
-Pure folds: they never emit; a replay rebuilds exactly the same rows."""
+Pure folds: they never emit; a replay rebuilds exactly the same rows.
+
+Events are opened (`Keyring.open_envelope`) before they are folded: the views hold what people
+read. When a requester is erased their rows are scrubbed to what a rebuild would give once the
+key is gone: `[erased]` text, the pseudonym for the person."""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ from typing import Any
 
 import asyncpg
 
-from shared.consumer import Delivery
+from shared.consumer import BatchHandler, Delivery
 from shared.events import Envelope
 from shared.events import catalogue as ev
+from shared.keyring import Keyring
+from shared.privacy import ERASED, scrub
 from shared.ticket import Ticket, evolve
 
 NAME = "projections"
@@ -81,9 +87,36 @@ def fold_sla(v: TicketView, env: Envelope) -> None:
             v.feedback_rating, v.feedback_comment = d.rating, d.comment
 
 
-async def on_ticket_events(conn: asyncpg.Connection, items: list[tuple[Envelope, Delivery]]) -> None:
-    """Fold a partition's batch: read the tickets it touches once, evolve them in memory, write
-    each changed ticket once and the timeline with COPY."""
+def ticket_folder(keyring: Keyring) -> BatchHandler[Envelope]:
+    async def fold(conn: asyncpg.Connection, items: list[tuple[Envelope, Delivery]]) -> None:
+        opened = [(await keyring.open_envelope(env, conn=conn), d) for env, d in items]
+        erased = await on_ticket_events(conn, opened)
+        for ticket_id, (sub, ref) in erased.items():
+            keyring.forget(ref)
+            await _scrub_timeline(conn, ticket_id, sub, ref)
+        return None
+
+    return fold
+
+
+async def _scrub_timeline(conn: asyncpg.Connection, ticket_id: str, sub: str, ref: str) -> None:
+    rows = await conn.fetch("SELECT seq, type, actor, data FROM timeline WHERE ticket_id = $1", ticket_id)
+    changes = []
+    for r in rows:
+        data, actor = scrub(r["type"], json.loads(r["data"]), r["actor"], sub, ref)
+        changes.append((ticket_id, r["seq"], actor, json.dumps(data)))
+    await conn.executemany(
+        "UPDATE timeline SET actor = $3, data = $4::jsonb WHERE ticket_id = $1 AND seq = $2", changes
+    )
+
+
+async def on_ticket_events(
+    conn: asyncpg.Connection, items: list[tuple[Envelope, Delivery]]
+) -> dict[str, tuple[str, str]]:
+    """Fold a partition's batch (of opened events): read the tickets it touches once, evolve them
+    in memory, write each changed ticket once and the timeline with COPY. Returns the tickets
+    whose requester was erased: id -> (who they were in the view, their pseudonym)."""
+    erased: dict[str, tuple[str, str]] = {}
     ids = list(dict.fromkeys(env.subject for env, _ in items))
     rows = await conn.fetch(f"SELECT {_COLUMNS} FROM tickets WHERE id = ANY($1::text[]) FOR UPDATE", ids)
     views: dict[str, TicketView] = {}
@@ -113,6 +146,10 @@ async def on_ticket_events(conn: asyncpg.Connection, items: list[tuple[Envelope,
         if view is None:
             assert isinstance(env.data, ev.TicketOpened)
             view = views[env.subject] = TicketView(after, env.data.description, env.time, env.time)
+        if isinstance(env.data, ev.TicketRequesterErased):
+            erased[after.id] = (view.ticket.requester, env.data.requester)
+            view.description = ERASED
+            view.feedback_comment = ERASED if view.feedback_comment else view.feedback_comment
         view.ticket, view.updated_at = after, env.time
         fold_sla(view, env)
         changed[after.id] = view
@@ -120,13 +157,14 @@ async def on_ticket_events(conn: asyncpg.Connection, items: list[tuple[Envelope,
             (after.id, after.version, env.id, env.type, env.time, env.source, env.actor, env.data.model_dump_json())
         )
     if not changed:
-        return
+        return erased
     await conn.executemany(
         f"INSERT INTO tickets({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14,"
         " $15, $16, $17, $18, $19, $20, $21, $22) ON CONFLICT (id) DO UPDATE SET status = $5, category = $6,"
         " priority = $7, owner = $8, level = $9, version = $10, state = $11::jsonb, updated_at = $13,"
         " first_response_due = $14, resolution_due = $15, first_response_at = $16, sla_state = $17, breached = $18,"
-        " feedback_rating = $19, feedback_comment = $20, queued_at = $21, resolved_at = $22",
+        " feedback_rating = $19, feedback_comment = $20, queued_at = $21, resolved_at = $22,"
+        " requester = $2, subject = $3, description = $4",
         [
             (
                 t.id,
@@ -162,6 +200,7 @@ async def on_ticket_events(conn: asyncpg.Connection, items: list[tuple[Envelope,
         columns=["ticket_id", "seq", "event_id", "type", "time", "source", "actor", "data"],
         schema_name=await _schema(conn),
     )
+    return erased
 
 
 async def _schema(conn: asyncpg.Connection) -> str:

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.events.errors import InvalidPayload, MalformedRecord, UnknownEventType
+from shared.privacy import SEALED_PREFIX
 
 
 def storable(value: Any) -> Any:
@@ -190,10 +191,29 @@ Short = Annotated[str, Field(min_length=1, max_length=300)]
 Id = Annotated[str, Field(min_length=1, max_length=120)]
 
 
+def _plain_at_most(limit: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if len(value) > limit and not value.startswith(SEALED_PREFIX):
+            raise ValueError(f"String should have at most {limit} characters")
+        return value
+
+    return check
+
+
+_SEALABLE = "Sealed with the requester's data key (`enc:v1:<pseudonym>:<base64url>`, shared.privacy)"
+# Free text an event carries sealed (shared.privacy): the limit is on the text, not its ciphertext.
+SealableShort = Annotated[
+    str, Field(min_length=1, max_length=2_000, description=_SEALABLE), AfterValidator(_plain_at_most(300))
+]
+SealableText = Annotated[
+    str, Field(min_length=1, max_length=130_000, description=_SEALABLE), AfterValidator(_plain_at_most(20_000))
+]
+
+
 class Attachment(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-    filename: Short
+    filename: SealableShort
     content_type: Short
     size: Annotated[int, Field(ge=0)]
 
@@ -206,8 +226,8 @@ class Attachment(BaseModel):
 class TicketOpened(Payload):
     ticket_id: Id
     requester: Id
-    subject: Short
-    description: Text
+    subject: SealableShort
+    description: SealableText
     category: Category
     category_guessed: bool = False
     impact: Level
@@ -281,7 +301,7 @@ class TicketCommented(Payload):
     ticket_id: Id
     author: Id
     author_role: Annotated[str, Field(pattern=r"^(requester|agent|system)$")]
-    body: Text
+    body: SealableText
     internal: bool = False
     attachments: tuple[Attachment, ...] = ()
 
@@ -290,14 +310,14 @@ class TicketCommented(Payload):
 class TicketInfoRequested(Payload):
     ticket_id: Id
     agent_id: Id
-    question: Text
+    question: SealableText
 
 
 @event("ticket.customer_replied")
 class TicketCustomerReplied(Payload):
     ticket_id: Id
     requester: Id
-    body: Text
+    body: SealableText
     attachments: tuple[Attachment, ...] = ()
 
 
@@ -387,7 +407,7 @@ class TicketEscalated(Payload):
 class TicketResolved(Payload):
     ticket_id: Id
     agent_id: Id
-    summary: Text
+    summary: SealableText
 
 
 @event("ticket.resolution_confirmed")
@@ -400,21 +420,21 @@ class TicketResolutionConfirmed(Payload):
 class TicketResolutionRejected(Payload):
     ticket_id: Id
     requester: Id
-    reason: Text
+    reason: SealableText
 
 
 @event("ticket.reopened")
 class TicketReopened(Payload):
     ticket_id: Id
     by: Id
-    reason: Text
+    reason: SealableText
 
 
 @event("ticket.closed")
 class TicketClosed(Payload):
     ticket_id: Id
     by: Id
-    reason: Short
+    reason: SealableShort
 
 
 @event("ticket.feedback_given")
@@ -422,7 +442,18 @@ class TicketFeedbackGiven(Payload):
     ticket_id: Id
     requester: Id
     rating: Annotated[int, Field(ge=1, le=5)]
-    comment: Annotated[str, Field(max_length=5_000)] = ""
+    comment: Annotated[str, Field(max_length=40_000), AfterValidator(_plain_at_most(5_000))] = ""
+
+
+@event("ticket.requester_erased")
+class TicketRequesterErased(Payload):
+    """The requester's data key was deleted (`mesa erase requester`): the text sealed with it
+    is unreadable from now on, in every copy of the log. Says nothing about who they were."""
+
+    ticket_id: Id
+    requester: Id  # the pseudonym
+    by: Id
+    reason: Short
 
 
 @event("notification.sent")

@@ -66,7 +66,12 @@ class Mesa:
             "-m",
             "shared.cli",
             *args,
-            env={**os.environ, **self.iso.env, "COLUMNS": "200"},
+            env={
+                **os.environ,
+                **self.iso.env,
+                **{f"{s.upper()}_PORT": str(p) for s, p in self.ports.items() if s != "smtp"},
+                "COLUMNS": "200",
+            },
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )

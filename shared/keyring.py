@@ -1,0 +1,187 @@
+"""Requesters' data keys in PostgreSQL (schema `keys`), and sealing and opening events with them.
+
+Intake seals what it appends (`seal_payload`, pseudonyms through `ref_for`); the services that
+show or send text (projections, notify) open what they consume (`open_envelope`). Erasing a
+requester deletes their row: from then on their pseudonym leads nowhere and their text opens as
+`[erased]`, in the live views (which scrub on `ticket.requester_erased`) and in any rebuild.
+
+Keys are cached for `ttl_s` after first use; an erasure drops them from the cache of whichever
+instance folds the erasure event, and every other instance forgets them within `ttl_s`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from shared import db
+from shared import privacy as pv
+from shared.events import Envelope
+from shared.events.catalogue import Payload, model_for
+from shared.settings import Settings
+
+SCHEMA = "keys"
+MIGRATIONS = Path(__file__).parent / "keys_migrations"
+
+
+def master_key(settings: Settings) -> bytes:
+    if settings.master_key:
+        key = base64.b64decode(settings.master_key)
+        if len(key) != 32:
+            raise ValueError("MESA_MASTER_KEY must be the base64 of 32 bytes (an AES-256 key)")
+        return key
+    return hashlib.sha256(b"mesa-master-key|" + settings.jwt_secret.encode()).digest()
+
+
+@dataclass(frozen=True)
+class _Entry:
+    sub: str
+    key: bytes
+    until: float
+
+
+class Keyring:
+    def __init__(
+        self, pool: asyncpg.Pool, master: bytes, *, ttl_s: float = 300.0, now: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.pool = pool
+        self.master = master
+        self.ttl_s = ttl_s
+        self._now = now
+        self._by_ref: dict[str, _Entry] = {}
+        self._by_sub: dict[str, str] = {}
+
+    @classmethod
+    async def open(cls, pool: asyncpg.Pool, settings: Settings) -> Keyring:
+        async with pool.acquire() as conn:
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        await db.migrate(pool, SCHEMA, MIGRATIONS, shared=False)
+        return cls(pool, master_key(settings))
+
+    # -- pseudonyms and keys --------------------------------------------------------------------
+
+    async def ref_for(self, sub: str, *, create: bool, conn: asyncpg.Connection | None = None) -> str | None:
+        """The pseudonym of `sub` (a new one with a new key when `create` and none exists).
+
+        A key is created in a statement of its own, never inside the caller's transaction: a
+        rollback must not leave a cached key that was never stored (text sealed with it would
+        be lost). Reads may go through the caller's `conn`, which sees only committed keys."""
+        ref = self._by_sub.get(sub)
+        if ref is not None and self._fresh(ref) and not create:
+            return ref  # (a new ticket asks the table: another instance may have just erased them)
+        row = await (conn or self.pool).fetchrow(
+            f"SELECT ref, wrapped_key FROM {SCHEMA}.requesters WHERE sub = $1", sub
+        )
+        if row is None and create:
+            ref = pv.new_ref()
+            wrapped = pv.wrap(self.master, ref, pv.new_data_key())
+            await self.pool.execute(
+                f"INSERT INTO {SCHEMA}.requesters(ref, sub, wrapped_key) VALUES ($1, $2, $3)"
+                " ON CONFLICT (sub) DO NOTHING",
+                ref,
+                sub,
+                wrapped,
+            )  # two first tickets at once: one row wins, both read it back
+            row = await self.pool.fetchrow(f"SELECT ref, wrapped_key FROM {SCHEMA}.requesters WHERE sub = $1", sub)
+        if row is None:
+            return None
+        self._remember(row["ref"], sub, bytes(row["wrapped_key"]))
+        return str(row["ref"])
+
+    async def entry(self, ref: str, *, conn: asyncpg.Connection | None = None) -> tuple[str, bytes] | None:
+        """(sign-in id, data key) of a pseudonym; None once erased (or never known)."""
+        if self._fresh(ref):
+            e = self._by_ref[ref]
+            return e.sub, e.key
+        sql = f"SELECT sub, wrapped_key FROM {SCHEMA}.requesters WHERE ref = $1"
+        row = await (conn or self.pool).fetchrow(sql, ref)
+        if row is None:
+            return None
+        e = self._remember(ref, row["sub"], bytes(row["wrapped_key"]))
+        return e.sub, e.key
+
+    def _fresh(self, ref: str) -> bool:
+        e = self._by_ref.get(ref)
+        return e is not None and e.until > self._now()
+
+    def _remember(self, ref: str, sub: str, wrapped: bytes) -> _Entry:
+        e = _Entry(sub, pv.unwrap(self.master, ref, wrapped), self._now() + self.ttl_s)
+        self._by_ref[ref], self._by_sub[sub] = e, ref
+        return e
+
+    def forget(self, ref: str) -> None:
+        e = self._by_ref.pop(ref, None)
+        if e is not None:
+            self._by_sub.pop(e.sub, None)
+
+    # -- events ---------------------------------------------------------------------------------
+
+    async def seal_payload(self, payload: Payload, ref: str, *, conn: asyncpg.Connection | None = None) -> Payload:
+        """The payload with its free text sealed with `ref`'s key (unchanged if it has none)."""
+        if payload.event_type not in pv.SEALED_FIELDS:
+            return payload
+        found = await self.entry(ref, conn=conn)
+        if found is None:
+            raise LookupError(f"no data key for {ref} (erased?)")
+        key = found[1]
+        data = pv.map_text(payload.event_type, payload.model_dump(mode="json"), lambda v: pv.seal(key, ref, v))
+        return model_for(payload.event_type).model_validate(data)
+
+    async def open_envelope(self, env: Envelope, *, conn: asyncpg.Connection | None = None) -> Envelope:
+        """The event as people read it: pseudonyms back to sign-in ids, sealed text opened; what
+        belonged to an erased requester reads `[erased]` (and they stay a pseudonym)."""
+        actor_ref = env.actor.partition(":")[2] if env.actor.startswith(f"{pv.REQUESTER_ROLE}:") else ""
+        if not pv.touches(env.type) and not pv.is_ref(actor_ref):
+            return env
+        data: dict[str, Any] = env.data.model_dump(mode="json")
+        refs = {actor_ref} if pv.is_ref(actor_ref) else set()
+
+        def collect(value: str) -> str:
+            if pv.is_ref(value):
+                refs.add(value)
+            elif pv.is_sealed(value):
+                refs.add(pv.sealed_ref(value))
+            return value
+
+        pv.map_text(env.type, pv.map_people(env.type, data, collect), collect)
+        known = {ref: await self.entry(ref, conn=conn) for ref in refs}
+
+        def person(who: str) -> str:
+            found = known.get(who)
+            return found[0] if found else who
+
+        def text(value: str) -> str:
+            if not pv.is_sealed(value):
+                return value  # written before sealing existed
+            found = known.get(pv.sealed_ref(value))
+            return pv.unseal(found[1], value) if found else pv.ERASED
+
+        opened = pv.map_people(env.type, pv.map_text(env.type, data, text), person)
+        return env.model_copy(
+            update={"data": model_for(env.type).model_validate(opened), "actor": pv.map_actor(env.actor, person)}
+        )
+
+    # -- erasure --------------------------------------------------------------------------------
+
+    async def erase(self, conn: asyncpg.Connection, ref: str, *, by: str, reason: str, tickets: list[str]) -> bool:
+        """Delete `ref`'s key and pseudonym (in the caller's transaction); False if already gone."""
+        gone = await conn.fetchval(f"DELETE FROM {SCHEMA}.requesters WHERE ref = $1 RETURNING ref", ref)
+        if gone is None:
+            return False
+        await conn.execute(
+            f"INSERT INTO {SCHEMA}.erasures(ref, erased_at, erased_by, reason, tickets) VALUES ($1, now(), $2, $3, $4)"
+            " ON CONFLICT (ref) DO NOTHING",
+            ref,
+            by,
+            reason,
+            tickets,
+        )
+        self.forget(ref)
+        return True

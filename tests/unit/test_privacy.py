@@ -1,0 +1,107 @@
+"""Sealing, pseudonyms and scrubbing (shared.privacy): the pure half of crypto-shredding."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared import privacy as pv
+from shared.events import catalogue as ev
+
+KEY = pv.new_data_key()
+REF = pv.new_ref()
+
+
+@given(st.text(min_size=1, max_size=2_000).filter(lambda s: "\x00" not in s))
+def test_sealed_text_opens_with_its_key_only(text: str) -> None:
+    sealed = pv.seal(KEY, REF, text)
+    assert pv.is_sealed(sealed) and pv.sealed_ref(sealed) == REF
+    assert text not in sealed.removeprefix(pv.SEALED_PREFIX) or len(text) < 4
+    assert pv.unseal(KEY, sealed) == text
+    with pytest.raises(pv.SealError):
+        pv.unseal(pv.new_data_key(), sealed)
+
+
+def test_the_same_text_seals_differently_each_time() -> None:
+    assert pv.seal(KEY, REF, "mi pedido") != pv.seal(KEY, REF, "mi pedido")
+
+
+def test_a_value_moved_to_another_pseudonym_or_tampered_does_not_open() -> None:
+    sealed = pv.seal(KEY, REF, "hola")
+    other = pv.new_ref()
+    with pytest.raises(pv.SealError):
+        pv.unseal(KEY, sealed.replace(REF, other))
+    body = sealed.rsplit(":", 1)[1]
+    flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
+    with pytest.raises(pv.SealError):
+        pv.unseal(KEY, sealed.rsplit(":", 1)[0] + ":" + flipped)
+
+
+def test_data_keys_are_wrapped_by_the_master_key_and_bound_to_their_pseudonym() -> None:
+    master = pv.new_data_key()
+    wrapped = pv.wrap(master, REF, KEY)
+    assert KEY not in wrapped
+    assert pv.unwrap(master, REF, wrapped) == KEY
+    with pytest.raises(pv.SealError):
+        pv.unwrap(master, pv.new_ref(), wrapped)
+    with pytest.raises(pv.SealError):
+        pv.unwrap(pv.new_data_key(), REF, wrapped)
+
+
+def test_pseudonyms_are_recognised_and_random() -> None:
+    refs = {pv.new_ref() for _ in range(1000)}
+    assert len(refs) == 1000
+    assert all(pv.is_ref(r) for r in refs)
+    for not_ref in ("lucia@example.com", "T-0123ABCD", "R-short", "ana", "r-0123456789ABCDEF"):
+        assert not pv.is_ref(not_ref)
+
+
+def _opened(**extra: object) -> dict[str, object]:
+    return {
+        "ticket_id": "T-00000001",
+        "requester": REF,
+        "subject": "Mi pedido no llega",
+        "description": "Soy Lucía, vivo en la calle Mayor 3",
+        "category": "order_status",
+        "impact": "high",
+        "urgency": "low",
+        "priority": "P2",
+        "attachments": [{"sha256": "a" * 64, "filename": "dni-lucia.png", "content_type": "image/png", "size": 3}],
+    } | extra
+
+
+def test_sealed_payloads_validate_beyond_the_plain_text_limits() -> None:
+    data = pv.map_text("ticket.opened", _opened(subject="x" * 300), lambda v: pv.seal(KEY, REF, v))
+    payload = ev.TicketOpened.model_validate(data)
+    assert len(payload.subject) > 300 and pv.is_sealed(payload.attachments[0].filename)
+    assert payload.attachments[0].sha256 == "a" * 64  # what is not text stays as it was
+    with pytest.raises(ValueError, match="at most 300"):
+        ev.TicketOpened.model_validate(_opened(subject="x" * 301))
+
+
+def test_every_free_text_field_of_each_event_is_listed_for_sealing() -> None:
+    for event_type, fields in pv.SEALED_FIELDS.items():
+        model = ev.model_for(event_type)
+        for path in fields:
+            assert path.split(".")[0] in model.model_fields, (event_type, path)
+    for event_type, fields in pv.PERSON_FIELDS.items():
+        for name in fields:
+            assert name in ev.model_for(event_type).model_fields, (event_type, name)
+
+
+def test_scrub_leaves_the_pseudonym_and_erased_text() -> None:
+    data = _opened(requester="lucia@example.com")
+    scrubbed, actor = pv.scrub("ticket.opened", data, "requester:lucia@example.com", "lucia@example.com", REF)
+    assert scrubbed["requester"] == REF and actor == f"requester:{REF}"
+    assert scrubbed["subject"] == scrubbed["description"] == pv.ERASED
+    assert scrubbed["attachments"][0]["filename"] == pv.ERASED
+    assert "lucia" not in str(scrubbed).lower()
+    # an agent's comment on the ticket: their text goes too (it is the requester's conversation),
+    # the agent stays named
+    comment = {"ticket_id": "T-1", "author": "ana", "author_role": "agent", "body": "Hola Lucía"}
+    scrubbed, actor = pv.scrub("ticket.commented", comment, "agent:ana", "lucia@example.com", REF)
+    assert scrubbed["author"] == "ana" and actor == "agent:ana" and scrubbed["body"] == pv.ERASED
+    # events without text are untouched
+    met = {"ticket_id": "T-1", "at": "2026-01-01T00:00:00Z"}
+    assert pv.scrub("ticket.sla_first_response_met", met, "system:sla", "x", REF) == (met, "system:sla")
