@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import hashlib
 import hmac
 import json
 import time
@@ -41,6 +42,8 @@ from services.projections.web.texts import CATEGORY, LEVEL, STATUS, describe, la
 from shared.auth import SESSION_COOKIE, Authenticator, AuthError, Principal, requires
 from shared.events.catalogue import Category, Level
 from shared.i18n import pick_language
+from shared.keyring import master_key
+from shared.masking import mask
 from shared.settings import Settings
 from shared.ticket import OPEN_STATUSES
 from shared.topics import AUDIT_ACCESS
@@ -79,6 +82,7 @@ def lang_of(request: Request) -> str:
 class Web:
     def __init__(self, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authenticator, settings: Settings) -> None:
         self.pool, self.kb_pool, self.auth, self.settings = pool, kb_pool, auth, settings
+        self._voter_key = hashlib.sha256(b"kb-voter|" + master_key(settings)).digest()
         self.templates = Jinja2Templates(directory=HERE / "templates")
         env = self.templates.env
         env.globals.update(STATUS=STATUS, CATEGORY=CATEGORY, LEVEL=LEVEL, label=label, categories=list(Category))
@@ -86,6 +90,12 @@ class Web:
         self.mail_dir = Path(settings.mail_dir) if settings.mail_dir else None
 
     # -- session --------------------------------------------------------------------------
+
+    def voter(self, who: Principal) -> str:
+        """Who voted or was helped, as the knowledge base keeps it: one person one vote, but not
+        who (a keyed hash), so a requester's erasure leaves nothing of them there."""
+        digest = hmac.new(self._voter_key, f"{who.role}:{who.sub}".encode(), hashlib.sha256).hexdigest()
+        return f"h:{digest[:32]}"
 
     def session(self, request: Request) -> Principal | None:
         token = request.cookies.get(SESSION_COOKIE)
@@ -511,7 +521,7 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
     async def kb_vote(request: Request, article_id: int) -> Response:
         who = web.need(request)
         form = await web.form(request)
-        if not await kb.vote(kb_pool, article_id, f"{who.role}:{who.sub}", form.get("helpful") == "yes"):
+        if not await kb.vote(kb_pool, article_id, web.voter(who), form.get("helpful") == "yes"):
             raise PageError(404, "not_found")
         return RedirectResponse(f"/kb/a/{article_id}?voted=1", 303)
 
@@ -519,7 +529,7 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
     async def kb_deflect(request: Request, article_id: int) -> Response:
         who = web.need(request)
         form = await web.form(request)
-        if not await kb.deflect(kb_pool, article_id, f"{who.role}:{who.sub}", str(form.get("q", ""))):
+        if not await kb.deflect(kb_pool, article_id, web.voter(who), mask(str(form.get("q", ""))).text):
             return JSONResponse({"error": "not_found"}, 404)
         return JSONResponse({"deflected": article_id, "message": text("glad", lang_of(request))})
 
