@@ -40,6 +40,17 @@ lint: venv
 	@$(VENV)/bin/ruff format --check shared services tests bench
 	@$(VENV)/bin/mypy shared services tests bench
 
+# Every benchmark in turn (not in CI: minutes, and the figures go to docs/benchmarks.md).
+bench: venv infra
+	@$(VENV)/bin/python -m bench.delivery
+	@$(VENV)/bin/python -m bench.intake --seconds 5
+	@$(VENV)/bin/python -m bench.e2e --seconds 10 --instances 1
+	@$(VENV)/bin/python -m bench.e2e --seconds 10 --instances 2
+	@$(VENV)/bin/python -m bench.routing
+	@$(VENV)/bin/python -m bench.sla
+	@$(VENV)/bin/python -m bench.notify
+	@$(VENV)/bin/python -m bench.replay --events 1000000
+
 status:
 	@bash deploy/kafka.sh status || true
 	@bash deploy/postgres.sh status || true

@@ -20,31 +20,41 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.corner import private_corner
+from shared import privacy as pv
 from shared import replay
 from shared.bus import partitions_of
 from shared.events import Envelope
 from shared.events import catalogue as ev
+from shared.keyring import Keyring
 from shared.settings import Settings
 from shared.topics import TICKET_EVENTS
 
 CATEGORIES = ["hardware", "software", "network", "order_status", "payment"]
 
 
-def history(n: int) -> Iterator[Envelope]:
-    """`n` events, five per ticket, in a plausible order."""
+def history(n: int, keys: dict[str, bytes]) -> Iterator[Envelope]:
+    """`n` events, five per ticket, in a plausible order, as intake writes them: requesters by
+    pseudonym, the text sealed with their keys (`keys`: pseudonym -> data key)."""
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    people = list(keys.items())
     for i in range(n // 5):
         tid = f"T-B{i:07d}"
         at = t0 + timedelta(seconds=i)
+        ref, key = people[i % len(people)]
+
+        def sealed(text: str, ref: str = ref, key: bytes = key) -> str:
+            return pv.seal(key, ref, text)
+
         payloads: list[ev.Payload] = [
             ev.TicketOpened(
                 ticket_id=tid,
-                requester=f"c{i}@example.com",
-                subject=f"Incidencia {i}",
-                description="Generada para el benchmark de replay",
+                requester=ref,
+                subject=sealed(f"Incidencia {i}"),
+                description=sealed("Generada para el benchmark de replay"),
                 category=CATEGORIES[i % 5],
                 impact="medium",
                 urgency="medium",
@@ -57,14 +67,33 @@ def history(n: int) -> Iterator[Envelope]:
                 resolution_due=at + timedelta(days=3),
             ),
             ev.TicketAssigned(ticket_id=tid, agent_id=f"agente{i % 40}", level=1, reason="bench"),
-            ev.TicketCommented(ticket_id=tid, author=f"agente{i % 40}", author_role="agent", body="Revisando"),
-            ev.TicketResolved(ticket_id=tid, agent_id=f"agente{i % 40}", summary="Resuelto"),
+            ev.TicketCommented(ticket_id=tid, author=f"agente{i % 40}", author_role="agent", body=sealed("Revisando")),
+            ev.TicketResolved(ticket_id=tid, agent_id=f"agente{i % 40}", summary=sealed("Resuelto")),
         ]
         for k, p in enumerate(payloads):
-            yield Envelope.new(p, source="bench", subject=tid, time=at + timedelta(minutes=k))
+            actor = f"requester:{ref}" if k == 0 else "system"
+            yield Envelope.new(p, source="bench", subject=tid, time=at + timedelta(minutes=k), actor=actor)
 
 
-async def write(settings: Settings, n: int) -> float:
+async def requesters(settings: Settings, count: int) -> dict[str, bytes]:
+    """`count` requesters with keys in the keys schema (what projections open events with)."""
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    assert pool is not None
+    try:
+        ring = await Keyring.open(pool, settings)
+        keys = {}
+        for i in range(count):
+            ref = await ring.ref_for(f"c{i}@example.com", create=True)
+            assert ref is not None
+            found = await ring.entry(ref)
+            assert found is not None
+            keys[ref] = found[1]
+        return keys
+    finally:
+        await pool.close()
+
+
+async def write(settings: Settings, n: int, keys: dict[str, bytes]) -> float:
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
@@ -77,7 +106,7 @@ async def write(settings: Settings, n: int) -> float:
     try:
         topic = settings.topic(TICKET_EVENTS)
         pending = []
-        for e in history(n):
+        for e in history(n, keys):
             k, v, h = e.to_kafka()
             pending.append(await producer.send(topic, v, key=k, headers=h))
             if len(pending) >= 20_000:
@@ -122,7 +151,8 @@ async def bare(settings: Settings) -> tuple[int, float]:
 
 async def main(n: int) -> None:
     async with private_corner("replay") as (settings, _env):
-        took = await write(settings, n)
+        keys = await requesters(settings, 2_000)
+        took = await write(settings, n, keys)
         print(f"wrote {n:,} events in {took:.1f} s ({n / took:,.0f}/s)")
         read, bare_s = await bare(settings)
         print(f"bare aiokafka consumer: {read:,} records in {bare_s:.1f} s = {read / bare_s:,.0f} records/s")

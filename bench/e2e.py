@@ -1,0 +1,247 @@
+"""Benchmark: from `POST /tickets` to the ticket visible as assigned with its targets in the query
+store, at rising offered load, with 1 or more instances of routing, sla and projections; next to
+the raw Kafka round trip (produce -> a bare consumer) at the same rates, measured in the same run.
+
+    .venv/bin/python -m bench.e2e [--rates 100,300,1000] [--seconds 10] [--instances 1] [--intake 1]
+
+On a private topic prefix and database: starts intake (`--intake` processes; the load generator
+spreads requests over them as a load balancer would), routing, sla and projections (`--instances`
+each, one consumer group per service) as OS processes, registers 100 agents who can take every
+ticket, then offers each rate for `--seconds`. A ticket is done when its row in the projections'
+`tickets` table (what `GET /tickets/{id}` reads) has an owner and a first-response due time; a
+watcher polls for that every 10 ms. Prints per rate: accepted/s, done/s, open->done p50/p99, POST
+p50/p99, how long the backlog took to drain, and the Kafka round trip p50/p99. Needs `make infra`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.corner import private_corner
+from shared.auth import Authenticator
+from shared.settings import Settings
+from tests.support import Proc, eventually, free_port
+
+AGENTS = 100
+CATEGORIES = ["order_status", "payment", "hardware", "software", "network", "account", "other"]
+
+
+def agent(i: int) -> dict[str, object]:
+    return {
+        "id": f"agente{i:03d}",
+        "name": f"Agente {i}",
+        "email": f"agente{i}@soporte.bench",
+        "skills": CATEGORIES,
+        "level": 1,
+        "capacity": 200,
+        "languages": ["es", "en"],
+    }
+
+
+def body(n: int) -> dict[str, str]:
+    return {
+        "requester": f"cliente{n % 5000}@example.com",  # returning customers, as on a sale day
+        "subject": f"Pedido {n} sin noticias",
+        "description": "El seguimiento no se actualiza desde el lunes",
+        "category": "order_status",
+        "impact": "medium",
+        "urgency": "medium",
+    }
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+@dataclass
+class Step:
+    rate: float
+    sent_at: dict[str, float] = field(default_factory=dict)  # ticket id -> when its POST began
+    post: list[float] = field(default_factory=list)
+    done: dict[str, float] = field(default_factory=dict)  # ticket id -> open->visible seconds
+    errors: int = 0
+    offered_for: float = 0.0
+    last_done: float = 0.0
+
+
+async def offer(urls: list[str], token: str, step: Step, seconds: float, first: int) -> None:
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    async with httpx.AsyncClient(timeout=60, limits=limits, headers={"Authorization": f"Bearer {token}"}) as http:
+        spread = itertools.cycle(urls)
+
+        async def one(n: int, url: str) -> None:
+            t0 = time.perf_counter()
+            try:
+                r = await http.post(f"{url}/tickets", json=body(n))
+            except httpx.HTTPError:
+                step.errors += 1
+                return
+            if r.status_code != 201:
+                step.errors += 1
+                return
+            step.post.append(time.perf_counter() - t0)
+            step.sent_at[r.json()["id"]] = t0
+
+        tasks = []
+        start = time.perf_counter()
+        for i in range(int(step.rate * seconds)):
+            tasks.append(asyncio.create_task(one(first + i, next(spread))))
+            await asyncio.sleep(max(0.0, start + (i + 1) / step.rate - time.perf_counter()))
+        await asyncio.gather(*tasks)
+        step.offered_for = time.perf_counter() - start
+
+
+async def watch(pool: asyncpg.Pool, step: Step, stop: asyncio.Event) -> None:
+    """Marks tickets done when projections show them assigned with targets."""
+    while not stop.is_set() or len(step.done) < len(step.sent_at):
+        pending = [t for t in step.sent_at if t not in step.done]
+        if pending:
+            rows = await pool.fetch(
+                "SELECT id FROM projections.tickets WHERE id = ANY($1::text[])"
+                " AND owner IS NOT NULL AND first_response_due IS NOT NULL",
+                pending,
+            )
+            now = time.perf_counter()
+            for r in rows:
+                step.done[r["id"]] = now - step.sent_at[r["id"]]
+                step.last_done = now
+        if stop.is_set() and time.perf_counter() - max(step.last_done, 0) > 60:
+            return  # what is not visible a minute after the last one is counted as lost
+        await asyncio.sleep(0.01)
+
+
+async def kafka_round_trip(settings: Settings, rate: float, seconds: float) -> list[float]:
+    """Records produced at `rate` to a topic of their own, read back by a bare consumer: seconds
+    from send to receipt (the floor under any end-to-end figure through Kafka)."""
+    topic = settings.topic("bench.roundtrip")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=0)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="latest", fetch_max_wait_ms=5
+    )
+    await producer.start()
+    await consumer.start()
+    latencies: list[float] = []
+    total = int(rate * seconds)
+    try:
+        await producer.send_and_wait(topic, b"warm-up")  # creates the topic; the consumer then sees it
+
+        async def assigned() -> bool | None:
+            return bool(consumer.assignment()) or None
+
+        await eventually(assigned, timeout=30, what="the round-trip consumer's partitions")
+        await consumer.seek_to_end()
+
+        async def read() -> None:
+            while len(latencies) < total:
+                batch = await consumer.getmany(timeout_ms=100)
+                now = time.perf_counter()
+                for recs in batch.values():
+                    latencies.extend(now - json.loads(r.value)["t"] for r in recs if r.value != b"warm-up")
+
+        reader = asyncio.create_task(read())
+        start = time.perf_counter()
+        for i in range(total):
+            await producer.send(topic, json.dumps({"t": time.perf_counter()}).encode())
+            await asyncio.sleep(max(0.0, start + (i + 1) / rate - time.perf_counter()))
+        await asyncio.wait_for(reader, 60)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return latencies
+
+
+async def main(rates: list[float], seconds: float, instances: int, intakes: int) -> None:
+    async with private_corner("e2e") as (settings, env):
+        logs = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+        procs: list[Proc] = []
+        intake_urls = []
+        try:
+            for i in range(intakes):
+                port = free_port()
+                intake_urls.append(f"http://127.0.0.1:{port}")
+                procs.append(Proc("services.intake", env | {"INTAKE_PORT": str(port)}, logs, f"intake{i}", port))
+            routing_port = free_port()
+            for service in ("routing", "sla", "projections"):
+                for i in range(instances):
+                    port = routing_port if service == "routing" and i == 0 else free_port()
+                    variable = f"{service.upper()}_PORT"
+                    procs.append(Proc(f"services.{service}", env | {variable: str(port)}, logs, f"{service}{i}", port))
+            for p in procs:
+                p.start()
+            for p in procs:
+                await p.ready(120)
+            token = Authenticator(settings).issue("service", "bench")
+            async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {token}"}) as http:
+                for i in range(AGENTS):
+                    r = await http.post(f"http://127.0.0.1:{routing_port}/agents", json=agent(i))
+                    assert r.status_code == 202, r.text
+            pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+            assert pool is not None
+
+            async def roster() -> bool | None:
+                return await pool.fetchval("SELECT count(*) FROM routing.agents") >= AGENTS or None
+
+            await eventually(roster, timeout=60, what="routing to know the roster")
+            header = (
+                f"{'offered/s':>9} {'accepted/s':>10} {'done/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'POST p50':>8}"
+                f" {'POST p99':>8} {'drain s':>7} {'lost':>5} {'errors':>6} {'kafka p50':>9} {'kafka p99':>9}"
+            )
+            print(f"instances of routing, sla, projections: {instances}; intake processes: {intakes}")
+            print(header)
+            n = 0
+            for rate in rates:
+                step = Step(rate)
+                stop = asyncio.Event()
+                watcher = asyncio.create_task(watch(pool, step, stop))
+                t0 = time.perf_counter()
+                await offer(intake_urls, token, step, seconds, n)
+                stop.set()
+                await watcher
+                n += int(rate * seconds)
+                took = max(step.last_done - t0, step.offered_for)
+                lat = list(step.done.values())
+                rt = await kafka_round_trip(settings, rate, min(seconds, 5))
+                print(
+                    f"{rate:>9.0f} {len(step.sent_at) / step.offered_for:>10.0f} {len(lat) / took:>7.0f}"
+                    f" {pct(lat, 0.5):>7.0f} {pct(lat, 0.99):>7.0f} {pct(step.post, 0.5):>8.0f}"
+                    f" {pct(step.post, 0.99):>8.0f} {max(0.0, step.last_done - t0 - step.offered_for):>7.1f}"
+                    f" {len(step.sent_at) - len(lat):>5} {step.errors:>6} {pct(rt, 0.5):>9.1f} {pct(rt, 0.99):>9.1f}",
+                    flush=True,
+                )
+                await asyncio.sleep(0)
+            await pool.close()
+            print(
+                f"machine: {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()},"
+                f" mean POST {statistics.fmean(step.post) * 1000 if step.post else float('nan'):.0f} ms (last step)"
+            )
+        finally:
+            for p in procs:
+                p.stop()
+            print(f"service logs: {logs}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rates", default="100,300,1000")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--instances", type=int, default=1)
+    parser.add_argument("--intake", type=int, default=1)
+    args = parser.parse_args()
+    asyncio.run(main([float(r) for r in args.rates.split(",")], args.seconds, args.instances, args.intake))
