@@ -47,7 +47,8 @@ async def step(url: str, token: str, rate: float, seconds: float, first: int) ->
     """Offer `rate` opens per second for `seconds`; (accepted, latencies in s, errors)."""
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    # httpcore scans every pooled connection on each request: a big pool makes the client the limit
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
     async with httpx.AsyncClient(timeout=30, limits=limits, headers={"Authorization": f"Bearer {token}"}) as http:
 
         async def one(n: int) -> None:

@@ -36,9 +36,19 @@ async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int
         min_size=min_size,
         max_size=max_size,
         server_settings={"search_path": f"{schema},public", "application_name": f"mesa-{schema}"},
+        reset=_end_transaction,
     )
     assert pool is not None
     return pool
+
+
+async def _end_transaction(conn: asyncpg.Connection) -> None:
+    """What a connection needs when it goes back to the pool. asyncpg's default reset is a round
+    trip on every release (unlock all advisory locks, close cursors, UNLISTEN, RESET ALL); Mesa
+    takes only transaction-scoped locks, sets no session state after connecting, and removes its
+    one listener itself, so only a transaction left open (a cancelled task) needs ending."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
 
 
 async def migrate(pool: asyncpg.Pool, schema: str, *dirs: Path, shared: bool = True) -> list[str]:

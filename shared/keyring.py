@@ -76,20 +76,24 @@ class Keyring:
         ref = self._by_sub.get(sub)
         if ref is not None and self._fresh(ref) and not create:
             return ref  # (a new ticket asks the table: another instance may have just erased them)
-        row = await (conn or self.pool).fetchrow(
-            f"SELECT ref, wrapped_key FROM {SCHEMA}.requesters WHERE sub = $1", sub
-        )
-        if row is None and create:
-            ref = pv.new_ref()
-            wrapped = pv.wrap(self.master, ref, pv.new_data_key())
-            await self.pool.execute(
-                f"INSERT INTO {SCHEMA}.requesters(ref, sub, wrapped_key) VALUES ($1, $2, $3)"
-                " ON CONFLICT (sub) DO NOTHING",
-                ref,
+        if create:
+            new = pv.new_ref()
+            # one round trip whether they are new or known (the insert yields nothing if known)
+            row = await self.pool.fetchrow(
+                f"WITH made AS (INSERT INTO {SCHEMA}.requesters(ref, sub, wrapped_key) VALUES ($1, $2, $3)"
+                " ON CONFLICT (sub) DO NOTHING RETURNING ref, wrapped_key)"
+                f" SELECT ref, wrapped_key FROM made UNION ALL"
+                f" SELECT ref, wrapped_key FROM {SCHEMA}.requesters WHERE sub = $2 LIMIT 1",
+                new,
                 sub,
-                wrapped,
-            )  # two first tickets at once: one row wins, both read it back
-            row = await self.pool.fetchrow(f"SELECT ref, wrapped_key FROM {SCHEMA}.requesters WHERE sub = $1", sub)
+                pv.wrap(self.master, new, pv.new_data_key()),
+            )
+            if row is None:  # a concurrent first ticket's row, not yet visible to this snapshot
+                row = await self.pool.fetchrow(f"SELECT ref, wrapped_key FROM {SCHEMA}.requesters WHERE sub = $1", sub)
+        else:
+            row = await (conn or self.pool).fetchrow(
+                f"SELECT ref, wrapped_key FROM {SCHEMA}.requesters WHERE sub = $1", sub
+            )
         if row is None:
             return None
         self._remember(row["ref"], sub, bytes(row["wrapped_key"]))

@@ -157,7 +157,12 @@ async def serve(
     app = parts.app or FastAPI(title=f"Mesa {name}")
     ops_routes(app, rt, parts)
     relay = OutboxRelay(
-        rt.pool, rt.producer, name, batch_size=settings.batch_size, poll_seconds=settings.outbox_poll_seconds
+        rt.pool,
+        rt.producer,
+        name,
+        batch_size=settings.batch_size,
+        poll_seconds=settings.outbox_poll_seconds,
+        linger_seconds=settings.outbox_linger_ms / 1000,
     )
     # consumers and the relay finish what they hold when asked; background loops are just cancelled
     draining = [asyncio.create_task(relay.run(), name="outbox-relay")]

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=500, validation_alias="MESA_BATCH_SIZE")
     # How long the outbox relay sleeps when no NOTIFY woke it (a safety net, not the main path).
     outbox_poll_seconds: float = Field(default=1.0, validation_alias="MESA_OUTBOX_POLL_SECONDS")
+    # After a wake-up the relay waits this long for more commits, to publish them in one batch.
+    outbox_linger_ms: float = Field(default=5.0, ge=0, validation_alias="MESA_OUTBOX_LINGER_MS")
     # Language of messages when a request does not ask for one.
     default_language: str = Field(default="es", validation_alias="MESA_LANGUAGE")
 

@@ -54,7 +54,7 @@ async def build(rt: Runtime) -> Parts:
     intake = Intake(rt.settings, rt.pool, rt.clock, await Keyring.open(rt.pool, rt.settings))
     return Parts(
         consumers=[
-            rt.consumer(EVENTS_CONSUMER, TICKET_EVENTS, intake.fold_event, group="events"),
+            rt.consumer(EVENTS_CONSUMER, TICKET_EVENTS, group="events", batch_handler=intake.fold_events),
             rt.consumer(
                 REQUESTS_CONSUMER,
                 TICKET_REQUESTS,

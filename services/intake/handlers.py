@@ -191,17 +191,7 @@ class Intake:
         return Ticket.model_validate_json(raw) if raw else None
 
     async def _save(self, conn: asyncpg.Connection, ticket: Ticket) -> None:
-        await conn.execute(
-            "INSERT INTO tickets(id, requester, status, version, state, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5::jsonb, $6)"
-            " ON CONFLICT (id) DO UPDATE SET status = $3, version = $4, state = $5::jsonb, updated_at = $6",
-            ticket.id,
-            ticket.requester,
-            ticket.status.value,
-            ticket.version,
-            ticket.model_dump_json(),
-            ticket.updated_at,
-        )
+        await conn.execute(_SAVE, *_save_args(ticket))
 
     async def erase(self, requester: str, by: Actor, reason: str) -> Erasure | None:
         """Erase a requester (sign-in id or pseudonym): close what is still open, record on each
@@ -240,13 +230,24 @@ class Intake:
 
     # -- consumers --------------------------------------------------------------------------
 
-    async def fold_event(self, conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:
-        """ticket.events written by others (and, on a replay, by intake itself)."""
-        ticket = await self._load(conn, env.subject, lock=True)
-        after = evolve(ticket, env)
-        if after is not None:
-            await self._save(conn, after)
-            await _attachment_refs(conn, env)
+    async def fold_events(self, conn: asyncpg.Connection, items: list[tuple[Envelope, Delivery]]) -> None:
+        """ticket.events written by others (and, on a replay, by intake itself), a partition's
+        batch at once: each touched ticket read once, evolved in memory, written once."""
+        ids = list(dict.fromkeys(env.subject for env, _ in items))
+        rows = await conn.fetch("SELECT id, state FROM tickets WHERE id = ANY($1::text[]) FOR UPDATE", ids)
+        tickets: dict[str, Ticket | None] = {r["id"]: Ticket.model_validate_json(r["state"]) for r in rows}
+        changed: dict[str, Ticket] = {}
+        refs: list[tuple[str, str, bool]] = []
+        for env, _d in items:
+            after = evolve(tickets.get(env.subject), env)
+            if after is None:
+                continue
+            tickets[env.subject] = changed[env.subject] = after
+            refs += _refs_of(env)
+        if changed:
+            await conn.executemany(_SAVE, [_save_args(t) for t in changed.values()])
+        if refs:
+            await conn.executemany(_ADD_REF, refs)
 
     async def on_request(self, conn: asyncpg.Connection, req: Request, delivery: Delivery) -> None:
         """A command from another system. History (a replay) is skipped: its effects are
@@ -278,14 +279,34 @@ async def store_attachment(pool: asyncpg.Pool, sha256: str, content_type: str, c
     )
 
 
-async def _attachment_refs(conn: asyncpg.Connection, env: Envelope) -> None:
+_SAVE = (
+    "INSERT INTO tickets(id, requester, status, version, state, updated_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)"
+    " ON CONFLICT (id) DO UPDATE SET requester = $2, status = $3, version = $4, state = $5::jsonb, updated_at = $6"
+)
+_ADD_REF = "INSERT INTO attachment_refs(ticket_id, sha256, internal) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+
+
+def _save_args(ticket: Ticket) -> tuple[object, ...]:
+    return (
+        ticket.id,
+        ticket.requester,
+        ticket.status.value,
+        ticket.version,
+        ticket.model_dump_json(),
+        ticket.updated_at,
+    )
+
+
+def _refs_of(env: Envelope) -> list[tuple[str, str, bool]]:
     files = getattr(env.data, "attachments", ())
-    if files:
-        internal = bool(getattr(env.data, "internal", False))
-        await conn.executemany(
-            "INSERT INTO attachment_refs(ticket_id, sha256, internal) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            [(env.subject, a.sha256, internal) for a in files],
-        )
+    internal = bool(getattr(env.data, "internal", False))
+    return [(env.subject, a.sha256, internal) for a in files]
+
+
+async def _attachment_refs(conn: asyncpg.Connection, env: Envelope) -> None:
+    refs = _refs_of(env)
+    if refs:
+        await conn.executemany(_ADD_REF, refs)
 
 
 async def load_attachment(
