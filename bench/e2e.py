@@ -40,7 +40,6 @@ from shared.topics import TopicSpec, delete_topics, ensure_topics
 from tests.support import Proc, eventually, free_port
 
 AGENTS = 100
-XACTS = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
 CATEGORIES = ["order_status", "payment", "hardware", "software", "network", "account", "other"]
 
 
@@ -251,7 +250,6 @@ async def main(rates: list[float], seconds: float, instances: int, intakes: int)
             for rate in rates:
                 step = Step(rate)
                 cpu_before = cpu_seconds(procs)
-                xacts_before = await pool.fetchval(XACTS)
                 stop = asyncio.Event()
                 watcher = asyncio.create_task(watch(pool, step, stop))
                 t0 = time.perf_counter()
@@ -261,7 +259,6 @@ async def main(rates: list[float], seconds: float, instances: int, intakes: int)
                 n += int(rate * seconds)
                 took = max(step.last_done - t0, step.offered_for)
                 cpu = {k: v - cpu_before.get(k, 0.0) for k, v in cpu_seconds(procs).items()}
-                xacts = (await pool.fetchval(XACTS) - xacts_before) / max(1, len(step.done))
                 per_ticket = ", ".join(
                     f"{k} {1000 * v / max(1, len(step.done)):.1f}"
                     for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])
@@ -275,7 +272,7 @@ async def main(rates: list[float], seconds: float, instances: int, intakes: int)
                     f" {len(step.sent_at) - len(lat):>5} {step.errors:>6} {pct(rt, 0.5):>9.1f} {pct(rt, 0.99):>9.1f}",
                     flush=True,
                 )
-                costs.append(f"{rate:>9.0f}/s: CPU ms per ticket: {per_ticket}; {xacts:.0f} PostgreSQL transactions")
+                costs.append(f"{rate:>9.0f}/s: CPU ms per ticket: {per_ticket}")
             await pool.close()
             print("\n".join(costs))
             print(

@@ -140,37 +140,50 @@ class Keyring:
 
     async def open_envelope(self, env: Envelope, *, conn: asyncpg.Connection | None = None) -> Envelope:
         """The event as people read it: pseudonyms back to sign-in ids, sealed text opened; what
-        belonged to an erased requester reads `[erased]` (and they stay a pseudonym)."""
+        belonged to an erased requester reads `[erased]` (and they stay a pseudonym).
+
+        Works on the fields named in `shared.privacy` only, without a second validation: the
+        text was validated before it was sealed, and AES-GCM proves it was sealed with the key."""
         actor_ref = env.actor.partition(":")[2] if env.actor.startswith(f"{pv.REQUESTER_ROLE}:") else ""
-        if not pv.touches(env.type) and not pv.is_ref(actor_ref):
+        sealed_paths = pv.SEALED_FIELDS.get(env.type, ())
+        people = pv.PERSON_FIELDS.get(env.type, ())
+        if not sealed_paths and not people and not pv.is_ref(actor_ref):
             return env
-        data: dict[str, Any] = env.data.model_dump(mode="json")
-        refs = {actor_ref} if pv.is_ref(actor_ref) else set()
+        d = env.data
+        found: dict[str, tuple[str, bytes] | None] = {}
 
-        def collect(value: str) -> str:
-            if pv.is_ref(value):
-                refs.add(value)
-            elif pv.is_sealed(value):
-                refs.add(pv.sealed_ref(value))
-            return value
+        async def known(ref: str) -> tuple[str, bytes] | None:
+            if ref not in found:
+                found[ref] = await self.entry(ref, conn=conn)
+            return found[ref]
 
-        pv.map_text(env.type, pv.map_people(env.type, data, collect), collect)
-        known = {ref: await self.entry(ref, conn=conn) for ref in refs}
+        async def person(who: str) -> str:
+            entry = await known(who) if pv.is_ref(who) else None
+            return entry[0] if entry else who
 
-        def person(who: str) -> str:
-            found = known.get(who)
-            return found[0] if found else who
-
-        def text(value: str) -> str:
+        async def text(value: str) -> str:
             if not pv.is_sealed(value):
                 return value  # written before sealing existed
-            found = known.get(pv.sealed_ref(value))
-            return pv.unseal(found[1], value) if found else pv.ERASED
+            entry = await known(pv.sealed_ref(value))
+            return pv.unseal(entry[1], value) if entry else pv.ERASED
 
-        opened = pv.map_people(env.type, pv.map_text(env.type, data, text), person)
-        return env.model_copy(
-            update={"data": model_for(env.type).model_validate(opened), "actor": pv.map_actor(env.actor, person)}
-        )
+        changes: dict[str, Any] = {}
+        for path in sealed_paths:
+            name, _, inner = path.partition(".")
+            value = getattr(d, name)
+            if inner:
+                if value:
+                    changes[name] = tuple(
+                        [item.model_copy(update={inner: await text(getattr(item, inner))}) for item in value]
+                    )
+            elif value:
+                changes[name] = await text(value)
+        for name in people:
+            changes[name] = await person(getattr(d, name))
+        update: dict[str, Any] = {"data": d.model_copy(update=changes) if changes else d}
+        if actor_ref:
+            update["actor"] = f"{pv.REQUESTER_ROLE}:{await person(actor_ref)}"
+        return env.model_copy(update=update)
 
     # -- erasure --------------------------------------------------------------------------------
 

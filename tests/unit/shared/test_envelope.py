@@ -14,7 +14,9 @@ from shared.events.catalogue import Category, Level, Priority, TicketCommented, 
 from shared.events.envelope import STRUCTURED_CONTENT_TYPE, derived_id
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=200)
+# what events can carry (StorableModel): no lone surrogates, no NUL
+storable = st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\x00")
+text = st.text(storable, min_size=1, max_size=200)
 
 
 def opened(**over: object) -> TicketOpened:
@@ -33,7 +35,7 @@ def opened(**over: object) -> TicketOpened:
 
 @given(
     subject=text,
-    description=st.text(min_size=1, max_size=2000),
+    description=st.text(storable, min_size=1, max_size=2000),
     category=st.sampled_from(Category),
     impact=st.sampled_from(Level),
     urgency=st.sampled_from(Level),
