@@ -1,11 +1,12 @@
 """The inbox consumer: records in, state and outbox rows out, in one PostgreSQL transaction.
 
 For each batch of one partition:
-1. lock the partition's inbox row and skip records below its stored offset (redeliveries);
+1. lock the partition's inbox row, moving its offset past the batch (it commits with the rest),
+   and skip records below the offset it had (redeliveries);
 2. decode each record; an undecodable one (`InvalidRecord`) becomes a dead letter, in the outbox;
 3. skip event ids already applied (the same event at another offset);
 4. call the handler in a savepoint; a `Rejected`/`InvalidRecord` it raises is dead-lettered too;
-5. store the next offset, commit; only then commit the offset to Kafka (for lag monitoring).
+5. commit; then, at most once a second, commit the offsets to Kafka (for lag monitoring).
 Anything else raised is taken as transient: the transaction rolls back and the batch is retried
 with backoff. After a few failed tries the batch is replayed with each failing record
 dead-lettered, so one poisonous record cannot stop a partition for good.
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
@@ -71,6 +73,7 @@ BatchHandler = Callable[[asyncpg.Connection, list[tuple[M, Delivery]]], Awaitabl
 Decoder = Callable[[Record], M]
 
 _TRANSIENT_DB = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncio.TimeoutError)
+KAFKA_COMMIT_EVERY_S = 1.0
 POISON_AFTER = 5  # tries (about 3 s of backoff) before a failing record is dead-lettered
 
 
@@ -117,6 +120,8 @@ class InboxConsumer(Generic[M]):
             raise ValueError("give a consumer either a handler or a batch handler")
         self._handler = handler
         self._batch_handler = batch_handler
+        self._to_commit: dict[TopicPartition, int] = {}
+        self._committed_at = 0.0
         self._decode = decode
         self._consumer: AIOKafkaConsumer = make_consumer(settings, group_id, client_id or name)
         self._stopping = False
@@ -146,6 +151,8 @@ class InboxConsumer(Generic[M]):
                     if self._stopping:
                         break
                     await self._apply_and_commit(tp, records)
+                await self._commit_to_kafka(force=False)  # (an idle consumer reports its last batches)
+            await self._commit_to_kafka(force=True)
         finally:
             await self._consumer.stop()
 
@@ -238,11 +245,27 @@ class InboxConsumer(Generic[M]):
         applied_up_to = await self.apply(tp, records)
         fault_point("after_state_commit")
         if applied_up_to is not None:
-            try:
-                await self._consumer.commit({tp: applied_up_to})
-            except KafkaError as exc:  # rebalanced meanwhile: the inbox has the truth anyway
-                log.info("kafka commit skipped", consumer=self.name, error=str(exc))
+            self._to_commit[tp] = applied_up_to
+            await self._commit_to_kafka(force=False)
         fault_point("after_kafka_commit")
+
+    async def _commit_to_kafka(self, *, force: bool) -> None:
+        """Tell Kafka how far the group got, at most once per KAFKA_COMMIT_EVERY_S. The inbox in
+        PostgreSQL is the truth a restarted consumer seeks to; Kafka's committed offsets are for
+        lag monitoring, so a commit per batch (a broker round trip each) buys nothing."""
+        now = time.monotonic()
+        if not self._to_commit or (not force and now - self._committed_at < KAFKA_COMMIT_EVERY_S):
+            return
+        owned = self._consumer.assignment()
+        offsets = {tp: off for tp, off in self._to_commit.items() if tp in owned}
+        self._to_commit.clear()
+        self._committed_at = now
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as exc:  # rebalanced meanwhile: the inbox has the truth anyway
+            log.info("kafka commit skipped", consumer=self.name, error=str(exc))
 
     async def _back_off(self, attempt: int, exc: BaseException) -> None:
         RETRIES.labels(self.name).inc()
@@ -253,7 +276,9 @@ class InboxConsumer(Generic[M]):
         self, tp: TopicPartition, records: list[Record], careful: bool, isolate_failures: bool
     ) -> int | None:
         async with self._pool.acquire() as conn, conn.transaction():
-            next_offset, history_end = await inbox.claim_partition(conn, self.name, tp.topic, tp.partition)
+            next_offset, history_end = await inbox.claim_and_advance(
+                conn, self.name, tp.topic, tp.partition, records[-1].offset + 1
+            )
             todo = [r for r in records if r.offset >= next_offset]
             if len(todo) < len(records):
                 DUPLICATES.labels(self.name, "offset").inc(len(records) - len(todo))
@@ -281,7 +306,6 @@ class InboxConsumer(Generic[M]):
             else:
                 for message, delivery in todo_messages:
                     await self._apply_one(conn, message, delivery, careful, isolate_failures)
-            await inbox.advance(conn, self.name, tp.topic, tp.partition, todo[-1].offset + 1)
             fault_point("before_state_commit")
         return int(todo[-1].offset) + 1
 

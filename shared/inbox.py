@@ -2,7 +2,9 @@
 
 `claim_partition` locks the partition's offset row for the length of the caller's transaction,
 so two instances that briefly both hold a partition during a rebalance serialise on it, and the
-second sees the first's progress and skips. `first_seen` makes a repeated event id a no-op.
+second sees the first's progress and skips. `claim_and_advance` does that and moves the position
+past the batch in the same statement (the caller's transaction makes both one with the state).
+`first_seen` makes a repeated event id a no-op.
 
 `history_end` is the partition's end offset when the consumer first met it. Records below it are
 history (a replay after a dropped schema, or a service joining an existing log): handlers fold
@@ -60,6 +62,29 @@ async def claim_partition(conn: asyncpg.Connection, consumer: str, topic: str, p
         topic,
         partition,
     )
+    return int(row["next_offset"]), int(row["history_end"])
+
+
+async def claim_and_advance(
+    conn: asyncpg.Connection, consumer: str, topic: str, partition: int, next_offset: int
+) -> Position:
+    """`claim_partition`, then `advance` to `next_offset` (never backwards), in one round trip;
+    returns the position before. The move commits or rolls back with the caller's transaction."""
+    row = await conn.fetchrow(
+        "WITH before AS (SELECT next_offset, history_end FROM inbox_offsets"
+        " WHERE consumer = $1 AND topic = $2 AND partition = $3 FOR UPDATE)"
+        " UPDATE inbox_offsets o SET next_offset = greatest(o.next_offset, $4) FROM before"
+        " WHERE o.consumer = $1 AND o.topic = $2 AND o.partition = $3"
+        " RETURNING before.next_offset, before.history_end",
+        consumer,
+        topic,
+        partition,
+        next_offset,
+    )
+    if row is None:  # a partition never met before (normally adopted on assignment)
+        position = await claim_partition(conn, consumer, topic, partition)
+        await advance(conn, consumer, topic, partition, max(position[0], next_offset))
+        return position
     return int(row["next_offset"]), int(row["history_end"])
 
 
