@@ -207,7 +207,8 @@ async def kafka_round_trip(settings: Settings, rate: float, seconds: float) -> l
     return latencies
 
 
-async def main(rates: list[float], seconds: float, instances: int, intakes: int) -> None:
+async def main(rates: list[float], seconds: float, instances: int, intakes: int) -> dict[str, object]:
+    """Runs the steps; returns the figures (for `--json`)."""
     async with private_corner("e2e") as (settings, env):
         logs = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
         procs: list[Proc] = []
@@ -247,6 +248,7 @@ async def main(rates: list[float], seconds: float, instances: int, intakes: int)
             print(header)
             n = 0
             costs: list[str] = []
+            results: list[dict[str, object]] = []
             for rate in rates:
                 step = Step(rate)
                 cpu_before = cpu_seconds(procs)
@@ -273,6 +275,17 @@ async def main(rates: list[float], seconds: float, instances: int, intakes: int)
                     flush=True,
                 )
                 costs.append(f"{rate:>9.0f}/s: CPU ms per ticket: {per_ticket}")
+                results.append(
+                    {
+                        "offered": rate,
+                        "accepted": len(step.sent_at) / step.offered_for,
+                        "done": len(lat) / took,
+                        "p50_ms": pct(lat, 0.5),
+                        "p99_ms": pct(lat, 0.99),
+                        "kafka_p99_ms": pct(rt, 0.99),
+                        "cpu_ms_per_ticket": {k: 1000 * v / max(1, len(step.done)) for k, v in cpu.items()},
+                    }
+                )
             await pool.close()
             print("\n".join(costs))
             print(
@@ -283,6 +296,7 @@ async def main(rates: list[float], seconds: float, instances: int, intakes: int)
             for p in procs:
                 p.stop()
             print(f"service logs: {logs}")
+    return {"instances": instances, "intake": intakes, "steps": results}
 
 
 if __name__ == "__main__":
@@ -291,5 +305,9 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--instances", type=int, default=1)
     parser.add_argument("--intake", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="also write the figures here (for bench.plot)")
     args = parser.parse_args()
-    asyncio.run(main([float(r) for r in args.rates.split(",")], args.seconds, args.instances, args.intake))
+    rates = [float(r) for r in args.rates.split(",")]
+    figures = asyncio.run(main(rates, args.seconds, args.instances, args.intake))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))

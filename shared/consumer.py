@@ -147,10 +147,8 @@ class InboxConsumer(Generic[M]):
         try:
             while not self._stopping:
                 batch = await self._consumer.getmany(timeout_ms=500)
-                for tp, records in batch.items():
-                    if self._stopping:
-                        break
-                    await self._apply_and_commit(tp, records)
+                if batch and not self._stopping:
+                    await self._apply_poll(batch)
                 await self._commit_to_kafka(force=False)  # (an idle consumer reports its last batches)
             await self._commit_to_kafka(force=True)
         finally:
@@ -272,41 +270,74 @@ class InboxConsumer(Generic[M]):
         log.warning("batch failed, retrying", consumer=self.name, attempt=attempt, error=repr(exc))
         await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
 
+    async def _apply_poll(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        """A poll's partitions in one transaction (each with its own offset row, locked in a fixed
+        order): at moderate load a poll brings a few records from many partitions, and one
+        transaction for all of them costs the database a fraction of one each. Anything going
+        wrong rolls it all back and each partition is applied on its own, the careful way."""
+        if len(batch) == 1:
+            [(tp, records)] = batch.items()
+            await self._apply_and_commit(tp, records)
+            return
+        parts = sorted(batch.items(), key=lambda item: (item[0].topic, item[0].partition))
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                done = [(tp, await self._apply_partition(conn, tp, records, False, False)) for tp, records in parts]
+        except Exception as exc:  # a refused record, a conflict, a restart: one partition at a time
+            log.info("batch of partitions falls back to one at a time", consumer=self.name, error=repr(exc))
+            for tp, records in parts:
+                if self._stopping:
+                    return
+                await self._apply_and_commit(tp, records)
+            return
+        fault_point("after_state_commit")
+        for tp, applied_up_to in done:
+            if applied_up_to is not None:
+                self._to_commit[tp] = applied_up_to
+        await self._commit_to_kafka(force=False)
+        fault_point("after_kafka_commit")
+
     async def _apply_in_transaction(
         self, tp: TopicPartition, records: list[Record], careful: bool, isolate_failures: bool
     ) -> int | None:
         async with self._pool.acquire() as conn, conn.transaction():
-            next_offset, history_end = await inbox.claim_and_advance(
-                conn, self.name, tp.topic, tp.partition, records[-1].offset + 1
-            )
-            todo = [r for r in records if r.offset >= next_offset]
-            if len(todo) < len(records):
-                DUPLICATES.labels(self.name, "offset").inc(len(records) - len(todo))
-            if not todo:
-                return None
-            decoded: list[tuple[Record, M | None]] = []
-            for record in todo:
-                try:
-                    decoded.append((record, self._decode(record)))
-                except InvalidRecord as exc:
-                    await self._dead_letter(conn, record, exc.reason, exc.code)
-                    decoded.append((record, None))
-            fresh = await inbox.first_seen_many(conn, self.name, [m.id for _, m in decoded if m is not None])
-            todo_messages: list[tuple[M, Delivery]] = []
-            for record, message in decoded:
-                if message is None:
-                    continue
-                if message.id not in fresh:
-                    DUPLICATES.labels(self.name, "event_id").inc()
-                    continue
-                fresh.discard(message.id)  # the same id twice in one batch: the first one counts
-                todo_messages.append((message, Delivery(record, record.offset < history_end)))
-            if self._batch_handler is not None and not careful:
-                await self._apply_batch(conn, tp, todo_messages)
-            else:
-                for message, delivery in todo_messages:
-                    await self._apply_one(conn, message, delivery, careful, isolate_failures)
-            fault_point("before_state_commit")
+            return await self._apply_partition(conn, tp, records, careful, isolate_failures)
+
+    async def _apply_partition(
+        self, conn: asyncpg.Connection, tp: TopicPartition, records: list[Record], careful: bool, isolate: bool
+    ) -> int | None:
+        """One partition's batch inside the caller's transaction."""
+        next_offset, history_end = await inbox.claim_and_advance(
+            conn, self.name, tp.topic, tp.partition, records[-1].offset + 1
+        )
+        todo = [r for r in records if r.offset >= next_offset]
+        if len(todo) < len(records):
+            DUPLICATES.labels(self.name, "offset").inc(len(records) - len(todo))
+        if not todo:
+            return None
+        decoded: list[tuple[Record, M | None]] = []
+        for record in todo:
+            try:
+                decoded.append((record, self._decode(record)))
+            except InvalidRecord as exc:
+                await self._dead_letter(conn, record, exc.reason, exc.code)
+                decoded.append((record, None))
+        fresh = await inbox.first_seen_many(conn, self.name, [m.id for _, m in decoded if m is not None])
+        todo_messages: list[tuple[M, Delivery]] = []
+        for record, message in decoded:
+            if message is None:
+                continue
+            if message.id not in fresh:
+                DUPLICATES.labels(self.name, "event_id").inc()
+                continue
+            fresh.discard(message.id)  # the same id twice in one batch: the first one counts
+            todo_messages.append((message, Delivery(record, record.offset < history_end)))
+        if self._batch_handler is not None and not careful:
+            await self._apply_batch(conn, tp, todo_messages)
+        else:
+            for message, delivery in todo_messages:
+                await self._apply_one(conn, message, delivery, careful, isolate)
+        fault_point("before_state_commit")
         return int(todo[-1].offset) + 1
 
     async def _apply_batch(self, conn: asyncpg.Connection, tp: TopicPartition, items: list[tuple[M, Delivery]]) -> None:
