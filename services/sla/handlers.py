@@ -358,15 +358,15 @@ class Sla:
             plan[f"escalate:{i}"] = (
                 cal.add(c["resolution_due"], step.after_overdue) if step.after_overdue else c["resolution_due"]
             )
-        for kind, due in plan.items():
-            if kind in c["fired"]:
-                continue
+        todo = [(kind, due) for kind, due in plan.items() if kind not in c["fired"]]
+        if todo:  # one statement for all of the ticket's timers (there are about ten)
             await conn.execute(
-                "INSERT INTO timers(ticket_id, kind, due_at) VALUES ($1, $2, $3)"
-                " ON CONFLICT (ticket_id, kind) DO UPDATE SET due_at = $3",
+                "INSERT INTO timers(ticket_id, kind, due_at)"
+                " SELECT $1, kind, due FROM unnest($2::text[], $3::timestamptz[]) AS t(kind, due)"
+                " ON CONFLICT (ticket_id, kind) DO UPDATE SET due_at = excluded.due_at",
                 tid,
-                kind,
-                due,
+                [k for k, _ in todo],
+                [d for _, d in todo],
             )
 
     # -- timers -----------------------------------------------------------------------------
