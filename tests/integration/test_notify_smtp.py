@@ -179,6 +179,17 @@ async def test_breaches_and_escalations_reach_owner_and_supervisors_and_silence_
             agent_id="olga", name="Olga", email="olga@soporte.test", skills=("network",), level=1, capacity=5
         )
         await produce(fresh.settings, fresh.settings.topic("agent.events"), [envelope(olga, "olga", 0)])
+
+        async def knows_olga() -> bool | None:
+            # the roster and the tickets are separate consumers: the owner must be known before
+            # the breach (as in life, where agents are registered long before their tickets)
+            conn = await asyncpg.connect(fresh.settings.database_url)
+            try:
+                return bool(await conn.fetchval("SELECT 1 FROM notify.agents WHERE id = 'olga'")) or None
+            finally:
+                await conn.close()
+
+        await eventually(knows_olga, timeout=30, what="notify to know Olga")
         due = T0 + timedelta(minutes=5)
         story = [
             envelope(opened("T-B1", "es", "marta@example.com"), "T-B1", 0),
