@@ -17,14 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 
 from shared import db
 from shared import privacy as pv
 from shared.events import Envelope
-from shared.events.catalogue import Payload, model_for
+from shared.events.catalogue import Payload
 from shared.settings import Settings
 
 SCHEMA = "keys"
@@ -76,6 +75,7 @@ class Keyring:
         ref = self._by_sub.get(sub)
         if ref is not None and self._fresh(ref) and not create:
             return ref  # (a new ticket asks the table: another instance may have just erased them)
+        row = None
         if create:
             new = pv.new_ref()
             # one round trip whether they are new or known (the insert yields nothing if known)
@@ -88,9 +88,7 @@ class Keyring:
                 sub,
                 pv.wrap(self.master, new, pv.new_data_key()),
             )
-            if row is None:  # a concurrent first ticket's row, not yet visible to this snapshot
-                row = await self.pool.fetchrow(f"SELECT ref, wrapped_key FROM {SCHEMA}.requesters WHERE sub = $1", sub)
-        else:
+        if row is None:  # not creating, or a concurrent first ticket's row this snapshot missed
             row = await (conn or self.pool).fetchrow(
                 f"SELECT ref, wrapped_key FROM {SCHEMA}.requesters WHERE sub = $1", sub
             )
@@ -135,55 +133,33 @@ class Keyring:
         if found is None:
             raise LookupError(f"no data key for {ref} (erased?)")
         key = found[1]
-        data = pv.map_text(payload.event_type, payload.model_dump(mode="json"), lambda v: pv.seal(key, ref, v))
-        return model_for(payload.event_type).model_validate(data)
+        return pv.rewrite(payload, text=lambda v: pv.seal(key, ref, v))
 
     async def open_envelope(self, env: Envelope, *, conn: asyncpg.Connection | None = None) -> Envelope:
         """The event as people read it: pseudonyms back to sign-in ids, sealed text opened; what
-        belonged to an erased requester reads `[erased]` (and they stay a pseudonym).
-
-        Works on the fields named in `shared.privacy` only, without a second validation: the
-        text was validated before it was sealed, and AES-GCM proves it was sealed with the key."""
+        belonged to an erased requester reads `[erased]` (and they stay a pseudonym)."""
         actor_ref = env.actor.partition(":")[2] if env.actor.startswith(f"{pv.REQUESTER_ROLE}:") else ""
-        sealed_paths = pv.SEALED_FIELDS.get(env.type, ())
-        people = pv.PERSON_FIELDS.get(env.type, ())
-        if not sealed_paths and not people and not pv.is_ref(actor_ref):
+        if not pv.touches(env.type) and not pv.is_ref(actor_ref):
             return env
-        d = env.data
-        found: dict[str, tuple[str, bytes] | None] = {}
+        refs = {pv.sealed_ref(v) if pv.is_sealed(v) else v for v in [*pv.values(env.data), actor_ref]}
+        known = {ref: await self.entry(ref, conn=conn) for ref in refs if pv.is_ref(ref)}
 
-        async def known(ref: str) -> tuple[str, bytes] | None:
-            if ref not in found:
-                found[ref] = await self.entry(ref, conn=conn)
-            return found[ref]
+        def person(who: str) -> str:
+            found = known.get(who)
+            return found[0] if found else who
 
-        async def person(who: str) -> str:
-            entry = await known(who) if pv.is_ref(who) else None
-            return entry[0] if entry else who
-
-        async def text(value: str) -> str:
+        def text(value: str) -> str:
             if not pv.is_sealed(value):
                 return value  # written before sealing existed
-            entry = await known(pv.sealed_ref(value))
-            return pv.unseal(entry[1], value) if entry else pv.ERASED
+            found = known.get(pv.sealed_ref(value))
+            return pv.unseal(found[1], value) if found else pv.ERASED
 
-        changes: dict[str, Any] = {}
-        for path in sealed_paths:
-            name, _, inner = path.partition(".")
-            value = getattr(d, name)
-            if inner:
-                if value:
-                    changes[name] = tuple(
-                        [item.model_copy(update={inner: await text(getattr(item, inner))}) for item in value]
-                    )
-            elif value:
-                changes[name] = await text(value)
-        for name in people:
-            changes[name] = await person(getattr(d, name))
-        update: dict[str, Any] = {"data": d.model_copy(update=changes) if changes else d}
-        if actor_ref:
-            update["actor"] = f"{pv.REQUESTER_ROLE}:{await person(actor_ref)}"
-        return env.model_copy(update=update)
+        return env.model_copy(
+            update={
+                "data": pv.rewrite(env.data, text=text, person=person),
+                "actor": pv.map_actor(env.actor, person),
+            }
+        )
 
     # -- erasure --------------------------------------------------------------------------------
 

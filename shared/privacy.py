@@ -24,11 +24,12 @@ import base64
 import os
 import re
 import secrets
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel
 
 SEALED_PREFIX = "enc:v1:"
 ERASED = "[erased]"
@@ -36,6 +37,7 @@ REQUESTER_ROLE = "requester"
 _REF = re.compile(r"^R-[0-9A-HJKMNP-TV-Z]{16}$")
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
 _NONCE = 12
+M = TypeVar("M", bound=BaseModel)
 
 # Per event type: the fields sealed with the requester's key (`attachments.filename`: the field
 # of each item), and the fields that name a person (a pseudonym when it is the requester).
@@ -124,38 +126,44 @@ def unwrap(master: bytes, ref: str, wrapped: bytes) -> bytes:
         raise SealError(f"the data key of {ref} does not open with this master key") from exc
 
 
-def map_text(event_type: str, data: dict[str, Any], fn: Callable[[str], str]) -> dict[str, Any]:
-    """`data` (a payload as JSON) with `fn` applied to each non-empty sealed field of its type."""
-    fields = SEALED_FIELDS.get(event_type)
-    if not fields:
-        return data
-    out = dict(data)
-    for path in fields:
+def _paths(payload: BaseModel) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    event_type = getattr(payload, "event_type", "")
+    return SEALED_FIELDS.get(event_type, ()), PERSON_FIELDS.get(event_type, ())
+
+
+def rewrite(payload: M, *, text: Callable[[str], str] | None = None, person: Callable[[str], str] | None = None) -> M:
+    """`payload` (an event's) with `text` applied to each non-empty sealed field of its type and
+    `person` to each field naming a person; one copy, without a second validation (sealing keeps
+    what was valid, and AES-GCM vouches for what opens)."""
+    sealed, people = _paths(payload)
+    changes: dict[str, Any] = {}
+    for path in sealed if text else ():
+        assert text is not None
         name, _, inner = path.partition(".")
-        value = out.get(name)
-        if inner and isinstance(value, list | tuple):
-            out[name] = [_apply(item, inner, fn) for item in value]
-        elif not inner and isinstance(value, str) and value:
-            out[name] = fn(value)
-    return out
+        value = getattr(payload, name)
+        if inner and value:
+            changes[name] = tuple(
+                item.model_copy(update={inner: text(v)}) if (v := getattr(item, inner)) else item for item in value
+            )
+        elif not inner and value:
+            changes[name] = text(value)
+    for name in people if person else ():
+        assert person is not None
+        changes[name] = person(getattr(payload, name))
+    return payload.model_copy(update=changes) if changes else payload
 
 
-def _apply(item: Any, name: str, fn: Callable[[str], str]) -> Any:
-    if isinstance(item, dict) and isinstance(item.get(name), str) and item[name]:
-        return item | {name: fn(item[name])}
-    return item
-
-
-def map_people(event_type: str, data: dict[str, Any], fn: Callable[[str], str]) -> dict[str, Any]:
-    """`data` with `fn` applied to the fields of its type that name a person."""
-    fields = PERSON_FIELDS.get(event_type)
-    if not fields:
-        return data
-    out = dict(data)
-    for name in fields:
-        if isinstance(out.get(name), str):
-            out[name] = fn(out[name])
-    return out
+def values(payload: BaseModel) -> Iterator[str]:
+    """The sealed texts and the people a payload names (to look their keys up first)."""
+    sealed, people = _paths(payload)
+    for path in sealed:
+        name, _, inner = path.partition(".")
+        value = getattr(payload, name)
+        if inner:
+            yield from (v for item in value or () if (v := getattr(item, inner)))
+        elif value:
+            yield value
+    yield from (getattr(payload, name) for name in people)
 
 
 def map_actor(actor: str, fn: Callable[[str], str]) -> str:
@@ -168,12 +176,11 @@ def touches(event_type: str) -> bool:
     return event_type in SEALED_FIELDS or event_type in PERSON_FIELDS
 
 
-def scrub(event_type: str, data: dict[str, Any], actor: str, sub: str, ref: str) -> tuple[dict[str, Any], str]:
+def scrub(payload: M, actor: str, sub: str, ref: str) -> tuple[M, str]:
     """What a read model keeps of an event once the requester `sub` (pseudonym `ref`) is erased:
     the ticket's text is `[erased]` and they are named by their pseudonym only."""
 
     def person(who: str) -> str:
         return ref if who == sub else who
 
-    data = map_people(event_type, map_text(event_type, data, lambda _v: ERASED), person)
-    return data, map_actor(actor, person)
+    return rewrite(payload, text=lambda _v: ERASED, person=person), map_actor(actor, person)

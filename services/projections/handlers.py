@@ -103,8 +103,8 @@ async def _scrub_timeline(conn: asyncpg.Connection, ticket_id: str, sub: str, re
     rows = await conn.fetch("SELECT seq, type, actor, data FROM timeline WHERE ticket_id = $1", ticket_id)
     changes = []
     for r in rows:
-        data, actor = scrub(r["type"], json.loads(r["data"]), r["actor"], sub, ref)
-        changes.append((ticket_id, r["seq"], actor, json.dumps(data)))
+        payload, actor = scrub(ev.model_for(r["type"]).model_validate_json(r["data"]), r["actor"], sub, ref)
+        changes.append((ticket_id, r["seq"], actor, payload.model_dump_json()))
     await conn.executemany(
         "UPDATE timeline SET actor = $3, data = $4::jsonb WHERE ticket_id = $1 AND seq = $2", changes
     )
