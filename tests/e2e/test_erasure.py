@@ -38,6 +38,13 @@ async def _open(mesa: Mesa, who: str, subject: str, description: str, **files: A
         return str(r.json()["id"])
 
 
+async def _comment(mesa: Mesa, ticket_id: str, agent: str, body: str) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=10) as http:
+        return await http.post(
+            f"{mesa.url('intake')}/tickets/{ticket_id}/comment", json={"body": body}, headers=bearer("agent", agent)
+        )
+
+
 async def _leftovers(mesa: Mesa) -> dict[str, list[str]]:
     """Each table of the module's database, each topic (values and headers): where a marker is."""
     found: dict[str, list[str]] = {}
@@ -77,13 +84,8 @@ async def test_erasing_a_requester_leaves_nothing_of_theirs_and_loses_nothing_el
     second = await _open(mesa, LUCIA, "Factura duplicada", "Me cobraron dos veces, Lucía Erasmo")
     other = await _open(mesa, OTHER, "La impresora no imprime", "Error de impresora en el almacén")
     t = await mesa.ticket_when(first, lambda t: t["owner"] is not None, "Lucía's first ticket to be assigned")
-    async with httpx.AsyncClient(timeout=10) as http:
-        r = await http.post(
-            f"{mesa.url('intake')}/tickets/{first}/comment",
-            json={"body": "Hola Lucía Erasmo, revisamos el envío a Olmo 12"},
-            headers=bearer("agent", t["owner"]),
-        )
-        assert r.status_code == 200, r.text
+    r = await _comment(mesa, first, t["owner"], "Hola Lucía Erasmo, revisamos el envío a Olmo 12")
+    assert r.status_code == 200, r.text
     # the views show people what they wrote; the mail ledger has sent them messages
     t = await mesa.ticket_when(first, lambda t: len(t["timeline"]) >= 4, "the comment in the view")
     assert t["subject"] == "No llega mi pedido a la calle Olmo 12" and t["requester"] == LUCIA
@@ -133,13 +135,8 @@ async def test_erasing_a_requester_leaves_nothing_of_theirs_and_loses_nothing_el
     assert t["priority"] and t["category"] and t["opened_at"]
 
     # an erased ticket takes no more commands; the person may come back as someone new
-    async with httpx.AsyncClient(timeout=10) as http:
-        r = await http.post(
-            f"{mesa.url('intake')}/tickets/{first}/comment",
-            json={"body": "¿Hay novedades?"},
-            headers=bearer("agent", t["owner"]),
-        )
-        assert r.status_code == 410, r.text
+    r = await _comment(mesa, first, t["owner"], "¿Hay novedades?")
+    assert r.status_code == 410, r.text
     again = await _open(mesa, LUCIA, "Otra consulta", "Vuelvo a escribir")
     back = await mesa.ticket_when(again, lambda t: t["subject"] == "Otra consulta", "a new ticket after erasure")
     assert back["requester"] == LUCIA
