@@ -30,6 +30,7 @@ from shared.bus import partitions_of
 from shared.events import Envelope
 from shared.events import catalogue as ev
 from shared.keyring import Keyring
+from shared.runtime import tune_gc
 from shared.settings import Settings
 from shared.topics import TICKET_EVENTS
 
@@ -154,6 +155,7 @@ async def main(n: int) -> None:
         keys = await requesters(settings, 2_000)
         took = await write(settings, n, keys)
         print(f"wrote {n:,} events in {took:.1f} s ({n / took:,.0f}/s)")
+        tune_gc()  # as `mesa replay` does; the bare consumer gets it too, for a fair ratio
         read, bare_s = await bare(settings)
         print(f"bare aiokafka consumer: {read:,} records in {bare_s:.1f} s = {read / bare_s:,.0f} records/s")
         start = time.perf_counter()

@@ -127,7 +127,9 @@ async def _replay(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from shared import replay
+    from shared.runtime import tune_gc
 
+    tune_gc()
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),

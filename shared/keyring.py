@@ -24,6 +24,7 @@ from shared import db
 from shared import privacy as pv
 from shared.events import Envelope
 from shared.events.catalogue import Payload
+from shared.models import replace
 from shared.settings import Settings
 
 SCHEMA = "keys"
@@ -154,11 +155,8 @@ class Keyring:
             found = known.get(pv.sealed_ref(value))
             return pv.unseal(found[1], value) if found else pv.ERASED
 
-        return env.model_copy(
-            update={
-                "data": pv.rewrite(env.data, text=text, person=person),
-                "actor": pv.map_actor(env.actor, person),
-            }
+        return replace(
+            env, {"data": pv.rewrite(env.data, text=text, person=person), "actor": pv.map_actor(env.actor, person)}
         )
 
     # -- erasure --------------------------------------------------------------------------------

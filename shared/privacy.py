@@ -31,6 +31,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 
+from shared.models import replace
+
 SEALED_PREFIX = "enc:v1:"
 ERASED = "[erased]"
 REQUESTER_ROLE = "requester"
@@ -143,14 +145,14 @@ def rewrite(payload: M, *, text: Callable[[str], str] | None = None, person: Cal
         value = getattr(payload, name)
         if inner and value:
             changes[name] = tuple(
-                item.model_copy(update={inner: text(v)}) if (v := getattr(item, inner)) else item for item in value
+                replace(item, {inner: text(v)}) if (v := getattr(item, inner)) else item for item in value
             )
         elif not inner and value:
             changes[name] = text(value)
     for name in people if person else ():
         assert person is not None
         changes[name] = person(getattr(payload, name))
-    return payload.model_copy(update=changes) if changes else payload
+    return replace(payload, changes) if changes else payload
 
 
 def values(payload: BaseModel) -> Iterator[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import os
 import signal
 import socket
@@ -134,6 +135,18 @@ def ops_routes(app: FastAPI, rt: Runtime, parts: Parts) -> None:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
+# A consumer allocates many short-lived objects per record (records, envelopes, payloads) while
+# holding a batch of them alive, so CPython's default (a young collection every 700 allocations,
+# each scanning the batch) spent half of decoding in the collector (bench: 32 -> 15 us/event).
+GC_THRESHOLDS = (20_000, 50, 100)
+
+
+def tune_gc() -> None:
+    """Collect less often, and never scan what start-up built (modules, schemas, settings)."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 async def start_runtime(name: str, settings: Settings, migrations: Path, clock: Clock | None = None) -> Runtime:
     pool = await db.create_pool(settings.database_url, name, max_size=10)
     applied = await db.migrate(pool, name, migrations)
@@ -155,6 +168,7 @@ async def serve(
     rt = await start_runtime(name, settings, migrations)
     parts = await build(rt)
     app = parts.app or FastAPI(title=f"Mesa {name}")
+    tune_gc()
     ops_routes(app, rt, parts)
     relay = OutboxRelay(
         rt.pool,

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from shared.events import Envelope
 from shared.events import catalogue as ev
 from shared.events.catalogue import Category, Level, Priority, Status
+from shared.models import replace
 from shared.privacy import ERASED
 
 OPEN_STATUSES = frozenset({Status.new, Status.assigned, Status.in_progress, Status.waiting_on_customer})
@@ -55,7 +56,7 @@ def evolve(ticket: Ticket | None, env: Envelope) -> Ticket | None:
     d = env.data
     if isinstance(d, ev.TicketOpened):
         if ticket is not None:
-            return ticket.model_copy(update={"version": ticket.version + 1})
+            return replace(ticket, {"version": ticket.version + 1})
         return Ticket(
             id=d.ticket_id,
             requester=d.requester,
@@ -125,4 +126,4 @@ def evolve(ticket: Ticket | None, env: Envelope) -> Ticket | None:
                 changes["resolution"] = ERASED
         case _:
             pass  # SLA and notification facts do not change the ticket itself
-    return ticket.model_copy(update=changes)
+    return replace(ticket, changes)

@@ -19,6 +19,7 @@ from uuid6 import uuid7
 
 from shared.events.catalogue import Payload, parse_payload, parse_payload_json
 from shared.events.errors import MalformedRecord
+from shared.models import construct
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -129,12 +130,12 @@ class Envelope(BaseModel):
     @classmethod
     def from_kafka(cls, key: bytes | None, value: bytes | None, headers: Headers) -> Self:
         """Decode a record in binary or structured mode. Raises a typed `InvalidRecord`."""
-        hdrs = _decode_headers(headers)
-        if not hdrs.get("content-type", "").startswith(STRUCTURED_CONTENT_TYPE):
+        attrs, content_type = _binary_attributes(headers)
+        if not content_type.startswith(STRUCTURED_CONTENT_TYPE):
             # binary mode: the payload's JSON goes straight to its model (no dict in between)
             if value is None:
                 raise MalformedRecord("record has no value")
-            return cls.from_parts({k[3:]: v for k, v in hdrs.items() if k.startswith("ce_")}, None, key, raw=value)
+            return cls.from_parts(attrs, None, key, raw=value)
         attrs, data = parse_cloudevent(value, headers)
         return cls.from_parts(attrs, data, key)
 
@@ -166,18 +167,21 @@ class Envelope(BaseModel):
             else parse_payload(attrs["type"], version, data)
         )
         # every field is checked above: no second validation
-        return cls.model_construct(  # type: ignore[return-value]
-            id=event_id,
-            type=attrs["type"],
-            source=attrs["source"],
-            subject=subject,
-            time=time,
-            data=payload,
-            correlationid=attrs.get("correlationid") or str(event_id),
-            causationid=attrs.get("causationid"),
-            actor=attrs.get("actor") or "system",
-            traceparent=attrs.get("traceparent"),
-            specversion=SPECVERSION,
+        return construct(
+            cls,
+            {
+                "id": event_id,
+                "type": attrs["type"],
+                "source": attrs["source"],
+                "subject": subject,
+                "time": time,
+                "data": payload,
+                "correlationid": attrs.get("correlationid") or str(event_id),
+                "causationid": attrs.get("causationid"),
+                "actor": attrs.get("actor") or "system",
+                "traceparent": attrs.get("traceparent"),
+                "specversion": SPECVERSION,
+            },
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -201,24 +205,30 @@ class Envelope(BaseModel):
 
 def parse_cloudevent(value: bytes | None, headers: Headers) -> tuple[dict[str, str], Any]:
     """(attributes, data) of a Kafka record in binary or structured mode."""
-    hdrs = _decode_headers(headers)
-    if hdrs.get("content-type", "").startswith(STRUCTURED_CONTENT_TYPE):
+    attrs, content_type = _binary_attributes(headers)
+    if content_type.startswith(STRUCTURED_CONTENT_TYPE):
         doc = _json_object(value)
         if not isinstance(doc, dict):
             raise MalformedRecord("structured CloudEvent must be a JSON object")
-        attrs = {k: _attr(v) for k, v in doc.items() if k not in ("data", "data_base64")}
-        return attrs, doc.get("data")
-    return {k[3:]: v for k, v in hdrs.items() if k.startswith("ce_")}, _json_object(value)
+        return {k: _attr(v) for k, v in doc.items() if k not in ("data", "data_base64")}, doc.get("data")
+    return attrs, _json_object(value)
 
 
-def _decode_headers(headers: Headers) -> dict[str, str]:
-    out: dict[str, str] = {}
+def _binary_attributes(headers: Headers) -> tuple[dict[str, str], str]:
+    """The `ce_*` attributes and the content type, in one pass over the headers."""
+    attrs: dict[str, str] = {}
+    content_type = ""
     for name, raw in headers or ():
+        lowered = name.lower()
         try:
-            out[name.lower()] = raw.decode("utf-8") if raw is not None else ""
+            text = raw.decode("utf-8") if raw is not None else ""
         except UnicodeDecodeError:
             raise MalformedRecord(f"header {name} is not UTF-8") from None
-    return out
+        if lowered.startswith("ce_"):
+            attrs[lowered[3:]] = text
+        elif lowered == "content-type":
+            content_type = text
+    return attrs, content_type
 
 
 def _json_object(value: bytes | None) -> Any:
