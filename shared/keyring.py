@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared import db
 from shared import privacy as pv
@@ -45,6 +46,7 @@ class _Entry:
     sub: str
     key: bytes
     until: float
+    aead: AESGCM
 
 
 class Keyring:
@@ -115,7 +117,8 @@ class Keyring:
         return e is not None and e.until > self._now()
 
     def _remember(self, ref: str, sub: str, wrapped: bytes) -> _Entry:
-        e = _Entry(sub, pv.unwrap(self.master, ref, wrapped), self._now() + self.ttl_s)
+        key = pv.unwrap(self.master, ref, wrapped)
+        e = _Entry(sub, key, self._now() + self.ttl_s, AESGCM(key))
         self._by_ref[ref], self._by_sub[sub] = e, ref
         return e
 
@@ -139,21 +142,35 @@ class Keyring:
     async def open_envelope(self, env: Envelope, *, conn: asyncpg.Connection | None = None) -> Envelope:
         """The event as people read it: pseudonyms back to sign-in ids, sealed text opened; what
         belonged to an erased requester reads `[erased]` (and they stay a pseudonym)."""
-        actor_ref = env.actor.partition(":")[2] if env.actor.startswith(f"{pv.REQUESTER_ROLE}:") else ""
-        if not pv.touches(env.type) and not pv.is_ref(actor_ref):
-            return env
-        refs = {pv.sealed_ref(v) if pv.is_sealed(v) else v for v in [*pv.values(env.data), actor_ref]}
-        known = {ref: await self.entry(ref, conn=conn) for ref in refs if pv.is_ref(ref)}
+        [opened] = await self.open_envelopes([env], conn=conn)
+        return opened
 
+    async def open_envelopes(self, envs: list[Envelope], *, conn: asyncpg.Connection | None = None) -> list[Envelope]:
+        """`open_envelope` for a batch: the keys it needs that are not cached come in one query."""
+        touched = [_touched(env) for env in envs]
+        missing = {ref for env, t in zip(envs, touched, strict=True) if t for ref in _refs(env) if not self._fresh(ref)}
+        if missing:
+            rows = await (conn or self.pool).fetch(
+                f"SELECT ref, sub, wrapped_key FROM {SCHEMA}.requesters WHERE ref = ANY($1::text[])", list(missing)
+            )
+            for row in rows:
+                self._remember(row["ref"], row["sub"], bytes(row["wrapped_key"]))
+            for gone in missing - {row["ref"] for row in rows}:
+                self.forget(gone)  # erased (here or by another instance): its text reads [erased]
+        by_ref = self._by_ref
+        return [self._open(env, by_ref) if t else env for env, t in zip(envs, touched, strict=True)]
+
+    @staticmethod
+    def _open(env: Envelope, known: dict[str, _Entry]) -> Envelope:
         def person(who: str) -> str:
             found = known.get(who)
-            return found[0] if found else who
+            return found.sub if found else who
 
         def text(value: str) -> str:
             if not pv.is_sealed(value):
                 return value  # written before sealing existed
             found = known.get(pv.sealed_ref(value))
-            return pv.unseal(found[1], value) if found else pv.ERASED
+            return pv.unseal(found.aead, value) if found else pv.ERASED
 
         return replace(
             env, {"data": pv.rewrite(env.data, text=text, person=person), "actor": pv.map_actor(env.actor, person)}
@@ -176,3 +193,17 @@ class Keyring:
         )
         self.forget(ref)
         return True
+
+
+def _actor_ref(env: Envelope) -> str:
+    return env.actor.partition(":")[2] if env.actor.startswith(f"{pv.REQUESTER_ROLE}:") else ""
+
+
+def _touched(env: Envelope) -> bool:
+    return pv.touches(env.type) or pv.is_ref(_actor_ref(env))
+
+
+def _refs(env: Envelope) -> set[str]:
+    """The pseudonyms whose keys open `env` (its sealed text's and the people it names)."""
+    found = {pv.sealed_ref(v) if pv.is_sealed(v) else v for v in [*pv.values(env.data), _actor_ref(env)]}
+    return {ref for ref in found if pv.is_ref(ref)}

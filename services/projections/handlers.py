@@ -89,7 +89,8 @@ def fold_sla(v: TicketView, env: Envelope) -> None:
 
 def ticket_folder(keyring: Keyring) -> BatchHandler[Envelope]:
     async def fold(conn: asyncpg.Connection, items: list[tuple[Envelope, Delivery]]) -> None:
-        opened = [(await keyring.open_envelope(env, conn=conn), d) for env, d in items]
+        envs = await keyring.open_envelopes([env for env, _ in items], conn=conn)
+        opened = [(env, d) for env, (_, d) in zip(envs, items, strict=True)]
         erased = await on_ticket_events(conn, opened)
         for ticket_id, (sub, ref) in erased.items():
             keyring.forget(ref)
