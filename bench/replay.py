@@ -150,7 +150,7 @@ async def bare(settings: Settings) -> tuple[int, float]:
         await reader.stop()
 
 
-async def main(n: int) -> None:
+async def main(n: int, workers: list[int]) -> None:
     async with private_corner("replay") as (settings, _env):
         keys = await requesters(settings, 2_000)
         took = await write(settings, n, keys)
@@ -158,17 +158,23 @@ async def main(n: int) -> None:
         tune_gc()  # as `mesa replay` does; the bare consumer gets it too, for a fair ratio
         read, bare_s = await bare(settings)
         print(f"bare aiokafka consumer: {read:,} records in {bare_s:.1f} s = {read / bare_s:,.0f} records/s")
-        start = time.perf_counter()
-        shadow = await replay.rebuild(settings, "projections")
-        replay_s = time.perf_counter() - start
-        await shadow.close()
-        rate = shadow.read / replay_s
-        print(f"replay projections: {shadow.read:,} events in {replay_s:.1f} s = {rate:,.0f} events/s")
-        print(f"ratio: {100 * rate / (read / bare_s):.1f}% of the bare consumer")
+        for count in workers:
+            start = time.perf_counter()
+            shadow = await replay.rebuild(settings, "projections", workers=count)
+            replay_s = time.perf_counter() - start
+            await shadow.close()
+            await replay.drop(settings, shadow.schema)
+            rate = shadow.read / replay_s
+            print(
+                f"replay projections, {count} worker(s): {shadow.read:,} events in {replay_s:.1f} s = {rate:,.0f} events/s"
+            )
+            print(f"ratio: {100 * rate / (read / bare_s):.1f}% of the bare consumer")
         print(f"machine: {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
-    asyncio.run(main(parser.parse_args().events))
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="replay processes, one run each")
+    args = parser.parse_args()
+    asyncio.run(main(args.events, args.workers))

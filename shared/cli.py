@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,6 +108,9 @@ def replay_command(
     verify: Annotated[bool, typer.Option(help="compare with the live state, row by row")] = False,
     swap: Annotated[bool, typer.Option(help="make the rebuilt state the live one, atomically")] = False,
     keep: Annotated[bool, typer.Option(help="keep the shadow schema afterwards")] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="processes folding the log side by side (default: one per CPU core)")
+    ] = os.cpu_count() or 1,
 ) -> None:
     """Rebuild a service's state from offset 0 into a shadow schema, while the live one serves."""
     from shared import replay
@@ -117,12 +121,12 @@ def replay_command(
         raise typer.BadParameter("--until builds a past state: it cannot be verified against or swapped in")
     settings = Settings()
     at = _when(until)
-    failed = asyncio.run(_replay(settings, service, at, verify, swap, keep or at is not None))
+    failed = asyncio.run(_replay(settings, service, at, verify, swap, keep or at is not None, workers))
     raise typer.Exit(1 if failed else 0)
 
 
 async def _replay(
-    settings: Settings, service: str, until: datetime | None, verify: bool, swap: bool, keep: bool
+    settings: Settings, service: str, until: datetime | None, verify: bool, swap: bool, keep: bool, workers: int
 ) -> bool:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -149,11 +153,11 @@ async def _replay(
             rate = done / max(time.monotonic() - started, 1e-6)
             progress.update(task, completed=done, rate=f"{rate:,.0f}")
 
-        shadow = await replay.rebuild(settings, service, until=until, on_total=total, on_batch=batch)
+        shadow = await replay.rebuild(settings, service, until=until, on_total=total, on_batch=batch, workers=workers)
     elapsed = time.monotonic() - started
     console.print(
         f"{shadow.read:,} records folded into schema [bold]{shadow.schema}[/] in {elapsed:.1f} s"
-        f" ({shadow.read / max(elapsed, 1e-6):,.0f} ev/s); nothing published, nobody notified."
+        f" ({shadow.read / max(elapsed, 1e-6):,.0f} ev/s, {workers} worker(s)); nothing published, nobody notified."
     )
     failed = False
     try:

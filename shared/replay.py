@@ -106,6 +106,14 @@ async def open_shadow(settings: Settings, service: str, schema: str) -> Shadow:
         await admin.close()
     pool = await db.create_pool(settings.database_url, schema, max_size=4)
     await db.migrate(pool, schema, Path(module.MIGRATIONS))
+    return await attach_shadow(settings, service, schema, pool)
+
+
+async def attach_shadow(settings: Settings, service: str, schema: str, pool: asyncpg.Pool | None = None) -> Shadow:
+    """The service's consumers bound to an existing shadow schema (a replay worker's view)."""
+    module = _service_module(service)
+    if pool is None:
+        pool = await db.create_pool(settings.database_url, schema, max_size=4)
     # the consumers' names and handlers are the live ones; only the pool (schema) differs
     rt = Runtime(service, settings, pool, None, SystemClock(), f"{service}-replay")
     parts: Parts = await module.build(rt)
@@ -136,14 +144,26 @@ async def rebuild(
     schema: str | None = None,
     on_total: Callable[[int], None] | None = None,
     on_batch: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> Shadow:
-    """Replay every consumer of `service` from offset 0 (to `until`) into a fresh shadow schema."""
+    """Replay every consumer of `service` from offset 0 (to `until`) into a fresh shadow schema.
+
+    With `workers` > 1, each consumer's partitions are shared among that many processes (as
+    live instances share them in a consumer group), and each consumer is finished by all of
+    them before the next one starts, as in a single-process replay."""
     shadow = await open_shadow(settings, service, schema or shadow_name(service, until))
     targets = {c.name: await _partitions(settings, c.topics, until) for c in shadow.consumers}
     if on_total is not None:
         on_total(sum(sum(t.values()) for t in targets.values()))
-    for consumer in shadow.consumers:
-        shadow.read += await consumer.replay_to(targets[consumer.name], on_batch)
+    if workers <= 1:
+        for consumer in shadow.consumers:
+            shadow.read += await consumer.replay_to(targets[consumer.name], on_batch)
+        return shadow
+    from shared.replay_workers import Crew
+
+    async with Crew.start(settings, service, shadow.schema, workers) as crew:
+        for consumer in shadow.consumers:
+            shadow.read += await crew.replay(consumer.name, targets[consumer.name], on_batch)
     return shadow
 
 
