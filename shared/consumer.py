@@ -111,7 +111,11 @@ class InboxConsumer(Generic[M]):
         decode: Decoder[M] = decode_event,  # type: ignore[assignment]
         client_id: str | None = None,
         batch_handler: BatchHandler[M] | None = None,
+        applied_by: str | None = None,
     ) -> None:
+        """`applied_by`: the consumer (of this service) that applies the events this one's handler
+        emits as it decides them (routing's assignments, SLA's timers); they are marked in its
+        inbox as they go to the outbox, so the copies it reads back are skipped."""
         self.name = name
         self._settings = settings
         self._pool = pool
@@ -120,6 +124,7 @@ class InboxConsumer(Generic[M]):
             raise ValueError("give a consumer either a handler or a batch handler")
         self._handler = handler
         self._batch_handler = batch_handler
+        self._applied_by = applied_by
         self._to_commit: dict[TopicPartition, int] = {}
         self._committed_at = 0.0
         self._decode = decode
@@ -350,8 +355,7 @@ class InboxConsumer(Generic[M]):
             emitted = await self._batch_handler(conn, items)
         except InvalidRecord:
             raise _NeedsSavepoints() from None
-        if emitted and not all(d.replaying for _, d in items):
-            await outbox.enqueue_all(conn, emitted)
+        await self._emit(conn, emitted, replaying=all(d.replaying for _, d in items))
         APPLIED.labels(self.name, tp.topic).inc(len(items))
 
     async def _apply_one(
@@ -388,9 +392,16 @@ class InboxConsumer(Generic[M]):
         else:
             assert self._handler is not None
             emitted = await self._handler(conn, message, delivery)
-        if delivery.replaying and emitted:
-            emitted = ()  # history: what it caused is already in the log
-        await outbox.enqueue_all(conn, emitted or ())
+        await self._emit(conn, emitted, replaying=delivery.replaying)
+
+    async def _emit(self, conn: asyncpg.Connection, emitted: Emitted, *, replaying: bool) -> None:
+        if not emitted:
+            return
+        if replaying:  # history: what it caused is already in the log, and applied
+            if self._applied_by is not None:
+                await inbox.first_seen_many(conn, self._applied_by, [env.id for _, env in emitted])
+            return
+        await outbox.enqueue_all(conn, emitted, applied_by=self._applied_by)
 
     async def _dead_letter(self, conn: asyncpg.Connection, record: Record, reason: str, code: str) -> None:
         topic, key, value, headers = dead_letter(record, reason, code, self.name)

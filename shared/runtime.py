@@ -79,10 +79,11 @@ class Runtime:
         group: str = "main",
         decode: Decoder[M] | None = None,
         batch_handler: BatchHandler[M] | None = None,
+        applied_by: str | None = None,
     ) -> InboxConsumer[M]:
         """An inbox consumer of logical `topic`, in this service's consumer group `group`;
         give it a `handler` (one record at a time) or a `batch_handler` (a pure fold that takes a
-        partition's batch at once)."""
+        partition's batch at once). `applied_by`: see `InboxConsumer`."""
         extra: dict[str, Any] = {"decode": decode} if decode is not None else {}
         if batch_handler is not None:
             extra["batch_handler"] = batch_handler
@@ -93,6 +94,7 @@ class Runtime:
             group_id=self.settings.group(self.name, group),
             topics=[self.settings.topic(topic)],
             handler=handler,
+            applied_by=applied_by,
             **extra,
         )
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.intake.domain import CommandRejected, decide, decide_open, mask_command
-from shared import inbox, outbox
+from shared import outbox
 from shared.clock import Clock
 from shared.commands import Actor, Command, OpenTicket, Request
 from shared.consumer import Delivery
@@ -174,12 +174,11 @@ class Intake:
             )
             correlation = env.correlationid  # one correlation id for what one command did
             ticket = evolve(ticket, env)
-            await outbox.enqueue(conn, self.topic, env)
             await _attachment_refs(conn, env)
-            # applied now, so the copy read back from ticket.events is a no-op
-            await inbox.first_seen(conn, EVENTS_CONSUMER, env.id)
             envelopes.append(env)
         assert ticket is not None
+        # applied now, so the copies read back from ticket.events are no-ops
+        await outbox.enqueue_all(conn, [(self.topic, env) for env in envelopes], applied_by=EVENTS_CONSUMER)
         await self._save(conn, ticket)
         return Outcome(ticket, envelopes)
 

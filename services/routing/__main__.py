@@ -24,8 +24,13 @@ async def build(rt: Runtime) -> Parts:
 
     return Parts(
         consumers=[
-            rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, routing.on_ticket_event, group="tickets"),
-            rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, routing.on_agent_event, group="agents"),
+            # both consumers' decisions are ticket events the tickets consumer applied as it made them
+            rt.consumer(
+                TICKETS_CONSUMER, TICKET_EVENTS, routing.on_ticket_event, group="tickets", applied_by=TICKETS_CONSUMER
+            ),
+            rt.consumer(
+                AGENTS_CONSUMER, AGENT_EVENTS, routing.on_agent_event, group="agents", applied_by=TICKETS_CONSUMER
+            ),
         ],
         app=create_app(routing, rt.auth),
         background=[sweep, gauges],

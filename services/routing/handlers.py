@@ -21,7 +21,7 @@ import asyncpg
 from prometheus_client import Gauge
 
 from services.routing.domain import Agent, Choice, Need, choose, queue_key, queue_reason, weight
-from shared import db, inbox, outbox
+from shared import db, outbox
 from shared.clock import Clock
 from shared.consumer import Delivery
 from shared.events import Envelope, Payload
@@ -226,8 +226,9 @@ class Routing:
             event_id=event_id,
         )
 
-    async def _emit(self, conn: asyncpg.Connection, env: Envelope) -> Emitted:
-        await inbox.first_seen(conn, TICKETS_CONSUMER, env.id)
+    def _emit(self, env: Envelope) -> Emitted:
+        """A decision, applied here already: whoever enqueues it marks it applied by the tickets
+        consumer (`applied_by`), so the copy read back is skipped."""
         return [(self.topic, env)]
 
     async def _candidates(self, conn: asyncpg.Connection, need: Need) -> list[Agent]:
@@ -286,7 +287,7 @@ class Routing:
             )
             env = self._envelope(queued, ticket_id, cause, seq, event_id, now)
             await conn.execute("UPDATE tickets SET waiting_since = $2 WHERE id = $1", ticket_id, env.time)
-            return await self._emit(conn, env)
+            return self._emit(env)
         payload = ev.TicketAssigned(
             ticket_id=ticket_id,
             agent_id=choice.agent_id,
@@ -305,7 +306,7 @@ class Routing:
             choice.agent_id,
             need.level,
         )
-        return await self._emit(conn, env)
+        return self._emit(env)
 
     async def _take_capacity(self, conn: asyncpg.Connection, agent_id: str, weight: int, when: datetime) -> bool:
         """Add `weight` to the agent's load if it still fits and the agent can still take work.
@@ -456,8 +457,7 @@ class Routing:
             )
             env = Envelope.new(payload, source=NAME, subject=ticket_id, time=self.clock.now(), actor=by)
             await self._apply_assignment(conn, ticket_id, agent_id, t["level"], env.time)
-            await inbox.first_seen(conn, TICKETS_CONSUMER, env.id)
-            await outbox.enqueue(conn, self.topic, env)
+            await outbox.enqueue_all(conn, [(self.topic, env)], applied_by=TICKETS_CONSUMER)
             return env
 
     async def sweep_long_absences(self, now: datetime) -> int:
@@ -481,9 +481,9 @@ class Routing:
                     int(hashlib.sha256(r["id"].encode()).hexdigest()[:8], 16),
                     r["away_since"],
                 )
-                for topic, env in await self._assign(conn, r["id"], None, previous=r["agent"], event_id=eid):
-                    await outbox.enqueue(conn, topic, env)
-                    moved += 1
+                emitted = await self._assign(conn, r["id"], None, previous=r["agent"], event_id=eid)
+                await outbox.enqueue_all(conn, emitted or (), applied_by=TICKETS_CONSUMER)
+                moved += len(emitted or ())
         return moved
 
     async def drain_queue(self, now: datetime) -> int:
@@ -498,9 +498,9 @@ class Routing:
                 # one id per (ticket, stay in the queue), however many sweeps find it
                 stay = uuid5(NAMESPACE_URL, f"mesa:queue:{r['id']}:{r['waiting_since'].isoformat()}")
                 eid = derived_id(stay, "ticket.assigned", 0, r["waiting_since"])
-                for topic, env in await self._assign(conn, r["id"], None, event_id=eid):
-                    await outbox.enqueue(conn, topic, env)
-                    assigned += 1
+                emitted = await self._assign(conn, r["id"], None, event_id=eid)
+                await outbox.enqueue_all(conn, emitted or (), applied_by=TICKETS_CONSUMER)
+                assigned += len(emitted or ())
         return assigned
 
     async def sweep_loop(self, interval: float = 5.0) -> None:

@@ -19,7 +19,9 @@ async def build(rt: Runtime) -> Parts:
     async def timers() -> None:
         await sla.timer_loop()
 
-    return Parts(consumers=[rt.consumer(CONSUMER, TICKET_EVENTS, sla.on_ticket_event)], background=[timers])
+    return Parts(
+        consumers=[rt.consumer(CONSUMER, TICKET_EVENTS, sla.on_ticket_event, applied_by=CONSUMER)], background=[timers]
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import asyncpg
 
 from services.sla.calendar import Calendar
 from services.sla.policy import Policy
-from shared import db, inbox, outbox
+from shared import db, outbox
 from shared.clock import Clock
 from shared.consumer import Delivery
 from shared.events import Envelope, Payload
@@ -61,8 +61,7 @@ class Sla:
         return self.policy.calendar(name) if name in self.policy.calendars else self.policy.calendar("24x7")
 
     async def _emit(self, conn: asyncpg.Connection, env: Envelope) -> Emitted:
-        await self._fold(conn, env)
-        await inbox.first_seen(conn, CONSUMER, env.id)
+        await self._fold(conn, env)  # applied now: the consumer marks it (`applied_by`) as it enqueues it
         return [(self.topic, env)]
 
     def _new(self, payload: Payload, ticket_id: str, cause: Envelope) -> Envelope:
@@ -400,8 +399,7 @@ class Sla:
                     event_id=derived_id(c["targets_event_id"], payload.event_type, seq, r["due_at"]),
                 )
                 await self._fold(conn, env)
-                await inbox.first_seen(conn, CONSUMER, env.id)
-                await outbox.enqueue(conn, self.topic, env)
+                await outbox.enqueue_all(conn, [(self.topic, env)], applied_by=CONSUMER)
                 fired += 1
         return fired
 

@@ -94,6 +94,7 @@ async def start_rig(iso: Isolated, clock: ManualClock) -> SlaRig:
         group_id=iso.settings.group("sla"),
         topics=[iso.settings.topic(TICKET_EVENTS)],
         handler=sla.on_ticket_event,
+        applied_by=CONSUMER,  # as services/sla/__main__.py wires it
     )
     relay = OutboxRelay(pool, producer, "sla", poll_seconds=0.2)
     tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
