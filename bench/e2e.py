@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import os
@@ -34,6 +33,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.corner import private_corner
+from bench.load import paced, poster
 from shared.auth import Authenticator
 from shared.settings import Settings
 from shared.topics import TopicSpec, delete_topics, ensure_topics
@@ -109,38 +109,20 @@ class Step:
 
 
 async def offer(urls: list[str], token: str, step: Step, seconds: float, first: int) -> None:
-    # httpcore scans every pooled connection on each request: a few small pools, not one big one
-    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-    headers = {"Authorization": f"Bearer {token}"}
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(httpx.AsyncClient(timeout=60, limits=limits, headers=headers))
-            for _ in range(4)
-        ]
-        spread = itertools.cycle([(c, u) for u in urls for c in clients])
+    spread = itertools.cycle(urls)  # several intakes: round robin, as a load balancer would
+    async with poster(token, connections=64 * len(urls)) as post:
 
-        async def one(n: int, target: tuple[httpx.AsyncClient, str]) -> None:
-            http, url = target
+        async def one(i: int) -> None:
             t0, wall = time.perf_counter(), datetime.now(UTC)
-            try:
-                r = await http.post(f"{url}/tickets", json=body(n))
-            except httpx.HTTPError:
-                step.errors += 1
-                return
-            if r.status_code != 201:
+            status, answer = await post(f"{next(spread)}/tickets", body(first + i))
+            if status != 201 or answer is None:
                 step.errors += 1
                 return
             step.post.append(time.perf_counter() - t0)
-            tid = r.json()["id"]
+            tid = answer["id"]
             step.sent_at[tid], step.opened[tid] = t0, wall
 
-        tasks = []
-        start = time.perf_counter()
-        for i in range(int(step.rate * seconds)):
-            tasks.append(asyncio.create_task(one(first + i, next(spread))))
-            await asyncio.sleep(max(0.0, start + (i + 1) / step.rate - time.perf_counter()))
-        await asyncio.gather(*tasks)
-        step.offered_for = time.perf_counter() - start
+        step.offered_for = await paced(step.rate, seconds, one)
 
 
 async def watch(pool: asyncpg.Pool, step: Step, stop: asyncio.Event) -> None:

@@ -4,7 +4,7 @@ raw aiokafka produce of the same events (the baseline) in the same run.
     .venv/bin/python -m bench.intake [--seconds 10] [--rates 50,100,200,400,800]
 
 Starts intake as its own process on a private topic prefix and database; an asyncio load
-generator (httpx, keep-alive, a service token) opens tickets at each offered rate for
+generator (aiohttp, keep-alive, a service token) opens tickets at each offered rate for
 `--seconds`; prints accepted/s, p50/p99 latency and errors per step. Needs `make infra`.
 """
 
@@ -20,10 +20,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 from aiokafka import AIOKafkaProducer
 
 from bench.corner import private_corner
+from bench.load import paced, poster
 from shared.auth import Authenticator
 from shared.events import Envelope
 from shared.events import catalogue as ev
@@ -47,29 +47,18 @@ async def step(url: str, token: str, rate: float, seconds: float, first: int) ->
     """Offer `rate` opens per second for `seconds`; (accepted, latencies in s, errors)."""
     latencies: list[float] = []
     errors = 0
-    # httpcore scans every pooled connection on each request: a big pool makes the client the limit
-    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-    async with httpx.AsyncClient(timeout=30, limits=limits, headers={"Authorization": f"Bearer {token}"}) as http:
+    async with poster(token, timeout_s=30) as post:
 
-        async def one(n: int) -> None:
+        async def one(i: int) -> None:
             nonlocal errors
             t0 = time.perf_counter()
-            try:
-                r = await http.post(f"{url}/tickets", json=body(n))
-                if r.status_code == 201:
-                    latencies.append(time.perf_counter() - t0)
-                    return
-            except httpx.HTTPError:
-                pass
-            errors += 1
+            status, _ = await post(f"{url}/tickets", body(first + i))
+            if status == 201:
+                latencies.append(time.perf_counter() - t0)
+            else:
+                errors += 1
 
-        tasks = []
-        start = time.perf_counter()
-        total = int(rate * seconds)
-        for i in range(total):
-            tasks.append(asyncio.create_task(one(first + i)))
-            await asyncio.sleep(max(0.0, start + (i + 1) / rate - time.perf_counter()))
-        await asyncio.gather(*tasks)
+        await paced(rate, seconds, one)
     return len(latencies), latencies, errors
 
 

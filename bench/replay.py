@@ -166,7 +166,8 @@ async def main(n: int, workers: list[int]) -> None:
             await replay.drop(settings, shadow.schema)
             rate = shadow.read / replay_s
             print(
-                f"replay projections, {count} worker(s): {shadow.read:,} events in {replay_s:.1f} s = {rate:,.0f} events/s"
+                f"replay projections, {count} worker(s): {shadow.read:,} events in {replay_s:.1f} s"
+                f" = {rate:,.0f} events/s"
             )
             print(f"ratio: {100 * rate / (read / bare_s):.1f}% of the bare consumer")
         print(f"machine: {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}")

@@ -101,15 +101,15 @@ class Intake:
                 ticket = await self._load(conn, known, lock=False)
                 assert ticket is not None
                 return Outcome(ticket, []), False
-        while True:
-            ticket_id = new_ticket_id()
-            if not await conn.fetchval("SELECT 1 FROM tickets WHERE id = $1", ticket_id):
-                break
         safe, masked = mask_command(cmd)
         assert isinstance(safe, OpenTicket)
-        payload = decide_open(safe, ticket_id, self.settings.default_language)
-        outcome = await self._append(conn, None, [payload], actor, correlationid, causationid)
-        outcome = dataclasses.replace(outcome, masked=masked)
+        while True:  # ids are random (40 bits): on the rare clash, draw another
+            ticket_id = new_ticket_id()
+            payload = decide_open(safe, ticket_id, self.settings.default_language)
+            created = await self._append(conn, None, [payload], actor, correlationid, causationid)
+            if created is not None:
+                break
+        outcome = dataclasses.replace(created, masked=masked)
         if idempotency_key:
             await conn.execute(
                 "INSERT INTO idempotency_keys(key, ticket_id) VALUES ($1, $2)", idempotency_key, ticket_id
@@ -147,6 +147,7 @@ class Intake:
         cmd, masked = mask_command(cmd)
         payloads = decide(cmd, ticket, actor)
         outcome = await self._append(conn, ticket, payloads, actor, correlationid, causationid)
+        assert outcome is not None
         return dataclasses.replace(outcome, masked=masked)
 
     async def _append(
@@ -157,7 +158,10 @@ class Intake:
         actor: Actor,
         correlationid: str | None,
         causationid: str | None,
-    ) -> Outcome:
+    ) -> Outcome | None:
+        """Append `payloads` to `ticket` (None: a new ticket); None when a new ticket's id is
+        taken, before anything is written."""
+        creating = ticket is None
         now = self.clock.now()
         envelopes = []
         correlation = correlationid
@@ -174,12 +178,17 @@ class Intake:
             )
             correlation = env.correlationid  # one correlation id for what one command did
             ticket = evolve(ticket, env)
-            await _attachment_refs(conn, env)
             envelopes.append(env)
         assert ticket is not None
+        if creating:
+            if await conn.fetchval(_CREATE, *_save_args(ticket)) is None:
+                return None
+        else:
+            await self._save(conn, ticket)
+        for env in envelopes:
+            await _attachment_refs(conn, env)
         # applied now, so the copies read back from ticket.events are no-ops
         await outbox.enqueue_all(conn, [(self.topic, env) for env in envelopes], applied_by=EVENTS_CONSUMER)
-        await self._save(conn, ticket)
         return Outcome(ticket, envelopes)
 
     # -- state ------------------------------------------------------------------------------
@@ -281,6 +290,11 @@ async def store_attachment(pool: asyncpg.Pool, sha256: str, content_type: str, c
 _SAVE = (
     "INSERT INTO tickets(id, requester, status, version, state, updated_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)"
     " ON CONFLICT (id) DO UPDATE SET requester = $2, status = $3, version = $4, state = $5::jsonb, updated_at = $6"
+)
+# a new ticket: its id is drawn at random, so a clash yields nothing and another is drawn
+_CREATE = (
+    "INSERT INTO tickets(id, requester, status, version, state, updated_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)"
+    " ON CONFLICT (id) DO NOTHING RETURNING 1"
 )
 _ADD_REF = "INSERT INTO attachment_refs(ticket_id, sha256, internal) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
 

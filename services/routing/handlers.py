@@ -80,16 +80,17 @@ class Routing:
         tid = env.subject
         match data:
             case ev.TicketOpened():
-                await conn.execute(
+                # a new row comes back (locked, as ours): _assign need not read it again
+                row = await conn.fetchrow(
                     "INSERT INTO tickets(id, category, priority, weight, language) VALUES ($1, $2, $3, $4, $5)"
-                    " ON CONFLICT (id) DO NOTHING",
+                    " ON CONFLICT (id) DO NOTHING RETURNING *",
                     tid,
                     data.category.value,
                     data.priority.value,
                     weight(data.priority),
                     data.language,
                 )
-                return await self._assign(conn, tid, env) if live else []
+                return await self._assign(conn, tid, env, row=row) if live else []
             case ev.TicketCategorized():
                 await self._reprioritise(conn, tid, data.category.value, data.priority)
             case ev.TicketAssigned():
@@ -252,8 +253,9 @@ class Routing:
         previous: str | None = None,
         seq: int = 0,
         event_id: UUID | None = None,
+        row: asyncpg.Record | None = None,
     ) -> Emitted:
-        t = await conn.fetchrow("SELECT * FROM tickets WHERE id = $1 FOR UPDATE", ticket_id)
+        t = row or await conn.fetchrow("SELECT * FROM tickets WHERE id = $1 FOR UPDATE", ticket_id)
         if t is None or not t["open"] or (t["owner"] is not None and t["counted"]):
             return []
         need = Need(t["category"], t["level"], Priority(t["priority"]), t["language"])
@@ -271,7 +273,7 @@ class Routing:
                     kept.candidates,
                 )
         choice = choice or choose(candidates, need, now)
-        while choice is not None and not await self._take_capacity(conn, choice.agent_id, t["weight"], now):
+        while choice is not None and not await self._take(conn, choice.agent_id, t["weight"], now, ticket_id, need):
             # another instance filled this agent since we read the roster: choose among the rest
             candidates = [a for a in candidates if a.id != choice.agent_id]
             choice = choose(candidates, need, now)
@@ -298,26 +300,25 @@ class Routing:
             candidates=choice.candidates,
             weight=need.weight,
         )
-        env = self._envelope(payload, ticket_id, cause, seq, event_id, now)
-        await conn.execute(
-            "UPDATE tickets SET owner = $2, counted = true, open = true, waiting_since = NULL,"
-            " level = greatest(level, $3) WHERE id = $1",
-            ticket_id,
-            choice.agent_id,
-            need.level,
-        )
-        return self._emit(env)
+        return self._emit(self._envelope(payload, ticket_id, cause, seq, event_id, now))
 
-    async def _take_capacity(self, conn: asyncpg.Connection, agent_id: str, weight: int, when: datetime) -> bool:
-        """Add `weight` to the agent's load if it still fits and the agent can still take work.
-        The row lock this takes is held to commit: concurrent instances serialise per agent."""
+    async def _take(
+        self, conn: asyncpg.Connection, agent_id: str, weight: int, when: datetime, ticket_id: str, need: Need
+    ) -> bool:
+        """Give the ticket to the agent if its `weight` still fits their capacity and they can
+        still take work: their load and the ticket's owner in one statement. The agent's row
+        lock is held to commit, so concurrent instances serialise per agent."""
         taken = await conn.fetchval(
-            "UPDATE agents SET load = load + $2, open_count = open_count + 1,"
+            "WITH took AS (UPDATE agents SET load = load + $2, open_count = open_count + 1,"
             " last_assigned_at = greatest(last_assigned_at, $3)"
-            " WHERE id = $1 AND NOT removed AND availability = 'online' AND load + $2 <= capacity RETURNING 1",
+            " WHERE id = $1 AND NOT removed AND availability = 'online' AND load + $2 <= capacity RETURNING id)"
+            " UPDATE tickets SET owner = took.id, counted = true, open = true, waiting_since = NULL,"
+            " level = greatest(level, $5) FROM took WHERE tickets.id = $4 RETURNING 1",
             agent_id,
             weight,
             when,
+            ticket_id,
+            need.level,
         )
         return taken is not None
 
