@@ -161,30 +161,44 @@ class Sla:
         """Apply a fact to the clock, the ticket and the timers; the same fact twice changes nothing."""
         data = env.data
         tid = env.subject
-        await conn.execute(
-            "INSERT INTO tickets(id, last_event, last_event_at) VALUES ($1, $2, $3)"
-            " ON CONFLICT (id) DO UPDATE SET last_event = $2, last_event_at = $3",
-            tid,
-            env.type,
-            env.time,
-        )
+        # the ticket's row: its last event, and what an opening or an assignment says, in one statement
         match data:
             case ev.TicketOpened():
                 await conn.execute(
-                    "UPDATE tickets SET opened_at = $2, language = $3 WHERE id = $1", tid, env.time, data.language
+                    "INSERT INTO tickets(id, last_event, last_event_at, opened_at, language)"
+                    " VALUES ($1, $2, $3, $3, $4) ON CONFLICT (id) DO UPDATE"
+                    " SET last_event = $2, last_event_at = $3, opened_at = $3, language = $4",
+                    tid,
+                    env.type,
+                    env.time,
+                    data.language,
                 )
             case ev.TicketAssigned():
                 await conn.execute(
-                    "UPDATE tickets SET owner = $2, level = greatest(level, $3) WHERE id = $1",
+                    "INSERT INTO tickets(id, last_event, last_event_at, owner, level)"
+                    " VALUES ($1, $2, $3, $4, greatest(1, $5))"
+                    " ON CONFLICT (id) DO UPDATE SET last_event = $2, last_event_at = $3, owner = $4,"
+                    " level = greatest(tickets.level, $5)",
                     tid,
+                    env.type,
+                    env.time,
                     data.agent_id,
                     data.level,
                 )
+            case _:
+                await conn.execute(
+                    "INSERT INTO tickets(id, last_event, last_event_at) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (id) DO UPDATE SET last_event = $2, last_event_at = $3",
+                    tid,
+                    env.type,
+                    env.time,
+                )
+        match data:
             case ev.TicketEscalated():
                 await conn.execute("UPDATE tickets SET level = greatest(level, $2) WHERE id = $1", tid, data.to_level)
             case ev.TicketSlaTargetsSet():
                 spec = self.policy.priorities[data.priority]
-                await conn.execute(
+                clock = await conn.fetchrow(
                     "INSERT INTO clocks(ticket_id, priority, targets_event_id, calendar, first_response_due,"
                     " resolution_due, first_target, resolution_target, next_target)"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10)"
@@ -193,7 +207,7 @@ class Sla:
                     # a re-target while paused keeps the clock paused, with the new time left
                     " resolution_due = CASE WHEN clocks.paused_at IS NULL THEN $6 ELSE clocks.resolution_due END,"
                     " remaining = CASE WHEN clocks.paused_at IS NULL THEN clocks.remaining ELSE $9 END,"
-                    " next_target = $10",
+                    " next_target = $10 RETURNING *",
                     tid,
                     data.priority.value,
                     env.id,
@@ -205,8 +219,7 @@ class Sla:
                     data.remaining,
                     data.next_response_target if data.next_response_target is not None else spec.next_response,
                 )
-                await conn.execute("DELETE FROM timers WHERE ticket_id = $1", tid)
-                await self._schedule(conn, tid)
+                await self._schedule(conn, tid, clock=clock, replace_all=True)
             case ev.TicketCommented() if data.author_role == "agent" and not data.internal:
                 await self._next_response_cycle(conn, tid, env.time)
             case ev.TicketInfoRequested():
@@ -337,10 +350,15 @@ class Sla:
             tid,
         )
 
-    async def _schedule(self, conn: asyncpg.Connection, tid: str) -> None:
-        """(Re)write the ticket's timers from its clock: what has fired stays fired."""
-        c = await conn.fetchrow("SELECT * FROM clocks WHERE ticket_id = $1", tid)
+    async def _schedule(
+        self, conn: asyncpg.Connection, tid: str, *, clock: asyncpg.Record | None = None, replace_all: bool = False
+    ) -> None:
+        """(Re)write the ticket's timers from its clock (`clock`, if just written): what has fired
+        stays fired. `replace_all`: new targets, so its other timers go too."""
+        c = clock or await conn.fetchrow("SELECT * FROM clocks WHERE ticket_id = $1", tid)
         if c is None or c["stopped_at"] is not None or c["paused_at"] is not None:
+            if replace_all:
+                await conn.execute("DELETE FROM timers WHERE ticket_id = $1", tid)
             return
         cal = self._cal(c["calendar"])
         plan: dict[str, datetime] = {}
@@ -358,14 +376,17 @@ class Sla:
                 cal.add(c["resolution_due"], step.after_overdue) if step.after_overdue else c["resolution_due"]
             )
         todo = [(kind, due) for kind, due in plan.items() if kind not in c["fired"]]
-        if todo:  # one statement for all of the ticket's timers (there are about ten)
+        if todo or replace_all:  # one statement for all of the ticket's timers (there are about ten)
+            # (the delete and the upsert touch different rows, so they can share a statement)
             await conn.execute(
-                "INSERT INTO timers(ticket_id, kind, due_at)"
+                "WITH gone AS (DELETE FROM timers WHERE $4 AND ticket_id = $1 AND NOT (kind = ANY($2::text[])))"
+                " INSERT INTO timers(ticket_id, kind, due_at)"
                 " SELECT $1, kind, due FROM unnest($2::text[], $3::timestamptz[]) AS t(kind, due)"
                 " ON CONFLICT (ticket_id, kind) DO UPDATE SET due_at = excluded.due_at",
                 tid,
                 [k for k, _ in todo],
                 [d for _, d in todo],
+                replace_all,
             )
 
     # -- timers -----------------------------------------------------------------------------
