@@ -1,10 +1,11 @@
 """The inbox consumer: records in, state and outbox rows out, in one PostgreSQL transaction.
 
 For each batch of one partition:
-1. lock the partition's inbox row, moving its offset past the batch (it commits with the rest),
-   and skip records below the offset it had (redeliveries);
-2. decode each record; an undecodable one (`InvalidRecord`) becomes a dead letter, in the outbox;
-3. skip event ids already applied (the same event at another offset);
+1. decode each record; an undecodable one (`InvalidRecord`) becomes a dead letter, in the outbox;
+2. in one statement, lock the partition's inbox row, move its offset past the batch (it commits
+   with the rest) and record the batch's event ids; skip records below the offset it had
+   (redeliveries) and event ids already applied (the same event at another offset);
+3. write the dead letters of step 1, for the records past that offset;
 4. call the handler in a savepoint; a `Rejected`/`InvalidRecord` it raises is dead-lettered too;
 5. commit; then, at most once a second, commit the offsets to Kafka (for lag monitoring).
 Anything else raised is taken as transient: the transaction rolls back and the batch is retried
@@ -312,25 +313,26 @@ class InboxConsumer(Generic[M]):
         self, conn: asyncpg.Connection, tp: TopicPartition, records: list[Record], careful: bool, isolate: bool
     ) -> int | None:
         """One partition's batch inside the caller's transaction."""
-        next_offset, history_end = await inbox.claim_and_advance(
-            conn, self.name, tp.topic, tp.partition, records[-1].offset + 1
+        # decoded first, so the claim and the event-id check are one statement
+        decoded: list[tuple[Record, M | InvalidRecord]] = []
+        for record in records:
+            try:
+                decoded.append((record, self._decode(record)))
+            except InvalidRecord as exc:
+                decoded.append((record, exc))
+        ids = [(r.offset, m.id) for r, m in decoded if not isinstance(m, InvalidRecord)]
+        (next_offset, history_end), fresh = await inbox.claim_batch(
+            conn, self.name, tp.topic, tp.partition, records[-1].offset + 1, [o for o, _ in ids], [i for _, i in ids]
         )
-        todo = [r for r in records if r.offset >= next_offset]
+        todo = [(r, m) for r, m in decoded if r.offset >= next_offset]
         if len(todo) < len(records):
             DUPLICATES.labels(self.name, "offset").inc(len(records) - len(todo))
         if not todo:
             return None
-        decoded: list[tuple[Record, M | None]] = []
-        for record in todo:
-            try:
-                decoded.append((record, self._decode(record)))
-            except InvalidRecord as exc:
-                await self._dead_letter(conn, record, exc.reason, exc.code)
-                decoded.append((record, None))
-        fresh = await inbox.first_seen_many(conn, self.name, [m.id for _, m in decoded if m is not None])
         todo_messages: list[tuple[M, Delivery]] = []
-        for record, message in decoded:
-            if message is None:
+        for record, message in todo:
+            if isinstance(message, InvalidRecord):
+                await self._dead_letter(conn, record, message.reason, message.code)
                 continue
             if message.id not in fresh:
                 DUPLICATES.labels(self.name, "event_id").inc()
@@ -343,7 +345,7 @@ class InboxConsumer(Generic[M]):
             for message, delivery in todo_messages:
                 await self._apply_one(conn, message, delivery, careful, isolate)
         fault_point("before_state_commit")
-        return int(todo[-1].offset) + 1
+        return int(todo[-1][0].offset) + 1
 
     async def _apply_batch(self, conn: asyncpg.Connection, tp: TopicPartition, items: list[tuple[M, Delivery]]) -> None:
         """The fast path of a batch handler: the whole batch in one call. A refusal aborts it, and

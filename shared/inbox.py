@@ -4,7 +4,7 @@
 so two instances that briefly both hold a partition during a rebalance serialise on it, and the
 second sees the first's progress and skips. `claim_and_advance` does that and moves the position
 past the batch in the same statement (the caller's transaction makes both one with the state).
-`first_seen` makes a repeated event id a no-op.
+`first_seen` makes a repeated event id a no-op; `claim_batch` is both in one round trip.
 
 `history_end` is the partition's end offset when the consumer first met it. Records below it are
 history (a replay after a dropped schema, or a service joining an existing log): handlers fold
@@ -86,6 +86,40 @@ async def claim_and_advance(
         await advance(conn, consumer, topic, partition, max(position[0], next_offset))
         return position
     return int(row["next_offset"]), int(row["history_end"])
+
+
+async def claim_batch(
+    conn: asyncpg.Connection,
+    consumer: str,
+    topic: str,
+    partition: int,
+    next_offset: int,
+    offsets: list[int],
+    event_ids: list[UUID],
+) -> tuple[Position, set[UUID]]:
+    """`claim_and_advance`, then `first_seen_many` for the events (`event_ids`, at `offsets`) at or
+    past the position it had, in one round trip: (the position before, the ids not applied before)."""
+    row = await conn.fetchrow(
+        "WITH before AS (SELECT next_offset, history_end FROM inbox_offsets"
+        " WHERE consumer = $1 AND topic = $2 AND partition = $3 FOR UPDATE),"
+        " moved AS (UPDATE inbox_offsets o SET next_offset = greatest(o.next_offset, $4) FROM before"
+        " WHERE o.consumer = $1 AND o.topic = $2 AND o.partition = $3),"
+        " fresh AS (INSERT INTO inbox_events(consumer, event_id)"
+        " SELECT $1, r.id FROM unnest($5::bigint[], $6::uuid[]) AS r(off, id), before WHERE r.off >= before.next_offset"
+        " ON CONFLICT DO NOTHING RETURNING event_id)"
+        " SELECT before.next_offset, before.history_end, array(SELECT event_id FROM fresh) AS fresh FROM before",
+        consumer,
+        topic,
+        partition,
+        next_offset,
+        offsets,
+        event_ids,
+    )
+    if row is None:  # a partition never met before (normally adopted on assignment)
+        position = await claim_and_advance(conn, consumer, topic, partition, next_offset)
+        ids = [i for o, i in zip(offsets, event_ids, strict=True) if o >= position[0]]
+        return position, await first_seen_many(conn, consumer, ids)
+    return (int(row["next_offset"]), int(row["history_end"])), set(row["fresh"])
 
 
 async def advance(conn: asyncpg.Connection, consumer: str, topic: str, partition: int, next_offset: int) -> None:
