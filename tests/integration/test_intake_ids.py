@@ -25,9 +25,7 @@ async def test_a_clashing_id_is_drawn_again_and_the_existing_ticket_is_untouched
         await db.migrate(pool, "intake", MIGRATIONS)
         intake = Intake(isolated.settings, pool, SystemClock(), await Keyring.open(pool, isolated.settings))
         ana = Actor("requester", "ana@example.com")
-        first, _ = await intake.open(
-            OpenTicket(requester="ana@example.com", subject="Primero", description="uno"), ana
-        )
+        first, _ = await intake.open(OpenTicket(requester="ana@example.com", subject="Primero", description="uno"), ana)
         draws = iter([first.ticket.id, first.ticket.id, "T-SEGUNDO"])
         monkeypatch.setattr(intake_handlers, "new_ticket_id", lambda: next(draws))
         second, created = await intake.open(
