@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -48,8 +51,20 @@ class Rejected(Exception):
     """A manual reassignment that cannot be done (unknown agent, closed ticket ...)."""
 
 
+# Every decision reads the candidate agents' rows; their JSON columns change only when an agent's
+# profile does, so each distinct text is parsed once (read-only views: the cache shares them).
+@functools.lru_cache(maxsize=4096)
+def _proficiency(raw: str) -> Mapping[str, int]:
+    return MappingProxyType(json.loads(raw))
+
+
+@functools.lru_cache(maxsize=4096)
+def _shift(raw: str) -> Shift:
+    return Shift.model_validate_json(raw)
+
+
 def _agent(r: asyncpg.Record) -> Agent:
-    shift = Shift.model_validate_json(r["shift"]) if r["shift"] else None
+    shift = _shift(r["shift"]) if r["shift"] else None
     return Agent(
         id=r["id"],
         skills=frozenset(r["skills"]),
@@ -57,7 +72,7 @@ def _agent(r: asyncpg.Record) -> Agent:
         capacity=r["capacity"],
         load=r["load"],
         availability=r["availability"],
-        proficiency=json.loads(r["proficiency"]),
+        proficiency=_proficiency(r["proficiency"]),
         languages=frozenset(r["languages"]),
         last_assigned_at=r["last_assigned_at"],
         shift=shift,
