@@ -157,7 +157,8 @@ async def _replay(
     elapsed = time.monotonic() - started
     console.print(
         f"{shadow.read:,} records folded into schema [bold]{shadow.schema}[/] in {elapsed:.1f} s"
-        f" ({shadow.read / max(elapsed, 1e-6):,.0f} ev/s, {workers} worker(s)); nothing published, nobody notified."
+        f" ({shadow.read / max(elapsed, 1e-6):,.0f} ev/s, {shadow.workers} worker(s));"
+        " nothing published, nobody notified."
     )
     failed = False
     try:

@@ -37,6 +37,9 @@ SERVICES = ("projections", "routing", "sla", "notify")
 NOT_STATE = ("schema_migrations", "outbox")
 # Bookkeeping that legitimately differs between a replay and the live run.
 NOT_COMPARED = (*NOT_STATE, "inbox_events", "inbox_offsets")
+# A worker process takes about a second to start (imports, the service's build): below this many
+# records one process is done before a second one is ready.
+WORKERS_FROM = 20_000
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Shadow:
     pool: asyncpg.Pool
     parts: Parts
     read: int = 0
+    workers: int = 1
 
     @property
     def consumers(self) -> list[InboxConsumer[Any]]:
@@ -148,20 +152,23 @@ async def rebuild(
 ) -> Shadow:
     """Replay every consumer of `service` from offset 0 (to `until`) into a fresh shadow schema.
 
-    With `workers` > 1, each consumer's partitions are shared among that many processes (as
-    live instances share them in a consumer group), and each consumer is finished by all of
-    them before the next one starts, as in a single-process replay."""
+    With `workers` > 1 (and a log of at least WORKERS_FROM records), each consumer's partitions
+    are shared among that many processes (as live instances share them in a consumer group), and
+    each consumer is finished by all of them before the next one starts, as in a single-process
+    replay."""
     shadow = await open_shadow(settings, service, schema or shadow_name(service, until))
     targets = {c.name: await _partitions(settings, c.topics, until) for c in shadow.consumers}
+    total = sum(sum(t.values()) for t in targets.values())
     if on_total is not None:
-        on_total(sum(sum(t.values()) for t in targets.values()))
-    if workers <= 1:
+        on_total(total)
+    shadow.workers = workers if total >= WORKERS_FROM else 1
+    if shadow.workers <= 1:
         for consumer in shadow.consumers:
             shadow.read += await consumer.replay_to(targets[consumer.name], on_batch)
         return shadow
     from shared.replay_workers import Crew
 
-    async with Crew.start(settings, service, shadow.schema, workers) as crew:
+    async with Crew.start(settings, service, shadow.schema, shadow.workers) as crew:
         for consumer in shadow.consumers:
             shadow.read += await crew.replay(consumer.name, targets[consumer.name], on_batch)
     return shadow
