@@ -10,7 +10,8 @@ each, one consumer group per service) as OS processes, registers 100 agents who 
 ticket, then offers each rate for `--seconds`. A ticket is done when its row in the projections'
 `tickets` table (what `GET /tickets/{id}` reads) has an owner and a first-response due time; a
 watcher polls for that every 25 ms. Prints per rate: accepted/s, done/s, open->done p50/p99, POST
-p50/p99, how long the backlog took to drain, and the Kafka round trip p50/p99. Needs `make infra`.
+p50/p99, how long the backlog took to drain, what intake shed (503, overloaded) and other
+errors, and the Kafka round trip p50/p99. Needs `make infra`.
 """
 
 from __future__ import annotations
@@ -104,17 +105,22 @@ class Step:
     post: list[float] = field(default_factory=list)
     done: dict[str, float] = field(default_factory=dict)  # ticket id -> open->visible seconds
     errors: int = 0
+    shed: int = 0  # refused with 503 by intake's in-flight limit (overload), counted apart
     offered_for: float = 0.0
     last_done: float = 0.0
 
 
 async def offer(urls: list[str], token: str, step: Step, seconds: float, first: int) -> None:
     spread = itertools.cycle(urls)  # several intakes: round robin, as a load balancer would
-    async with poster(token, connections=64 * len(urls)) as post:
+    # many connections, as many clients have: a flood reaches intake (which sheds what it cannot take)
+    async with poster(token, connections=512 * len(urls)) as post:
 
         async def one(i: int) -> None:
             t0, wall = time.perf_counter(), datetime.now(UTC)
             status, answer = await post(f"{next(spread)}/tickets", body(first + i))
+            if status == 503:
+                step.shed += 1
+                return
             if status != 201 or answer is None:
                 step.errors += 1
                 return
@@ -224,7 +230,8 @@ async def main(rates: list[float], seconds: float, instances: int, intakes: int)
             await eventually(roster, timeout=60, what="routing to know the roster")
             header = (
                 f"{'offered/s':>9} {'accepted/s':>10} {'done/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'POST p50':>8}"
-                f" {'POST p99':>8} {'drain s':>7} {'lost':>5} {'errors':>6} {'kafka p50':>9} {'kafka p99':>9}"
+                f" {'POST p99':>8} {'drain s':>7} {'lost':>5} {'shed':>6} {'errors':>6}"
+                f" {'kafka p50':>9} {'kafka p99':>9}"
             )
             print(f"instances of routing, sla, projections: {instances}; intake processes: {intakes}")
             print(header)
@@ -253,7 +260,8 @@ async def main(rates: list[float], seconds: float, instances: int, intakes: int)
                     f"{rate:>9.0f} {len(step.sent_at) / step.offered_for:>10.0f} {len(lat) / took:>7.0f}"
                     f" {pct(lat, 0.5):>7.0f} {pct(lat, 0.99):>7.0f} {pct(step.post, 0.5):>8.0f}"
                     f" {pct(step.post, 0.99):>8.0f} {max(0.0, step.last_done - t0 - step.offered_for):>7.1f}"
-                    f" {len(step.sent_at) - len(lat):>5} {step.errors:>6} {pct(rt, 0.5):>9.1f} {pct(rt, 0.99):>9.1f}",
+                    f" {len(step.sent_at) - len(lat):>5} {step.shed:>6} {step.errors:>6} {pct(rt, 0.5):>9.1f}"
+                    f" {pct(rt, 0.99):>9.1f}",
                     flush=True,
                 )
                 costs.append(f"{rate:>9.0f}/s: CPU ms per ticket: {per_ticket}")
@@ -264,6 +272,7 @@ async def main(rates: list[float], seconds: float, instances: int, intakes: int)
                         "done": len(lat) / took,
                         "p50_ms": pct(lat, 0.5),
                         "p99_ms": pct(lat, 0.99),
+                        "shed_per_s": step.shed / step.offered_for,
                         "kafka_p99_ms": pct(rt, 0.99),
                         "cpu_ms_per_ticket": {k: 1000 * v / max(1, len(step.done)) for k, v in cpu.items()},
                     }

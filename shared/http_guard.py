@@ -4,6 +4,7 @@
   as soon as it passes the limit (a chunked upload): memory stays bounded whatever is sent;
 - security headers on every response; HSTS when the public address is https;
 - an unexpected error answers a plain JSON 500, never a stack trace;
+- `InFlightLimit`: past a number of requests in progress, 503 with Retry-After at once;
 - `RateLimiter`: a token bucket per caller (429 with Retry-After).
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -68,6 +70,52 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+SHED = Counter("mesa_http_shed_total", "Requests refused with 503 because too many were in progress")
+RETRY_AFTER_S = 1
+# probes and metrics answer even when the service is busy: that is when they are wanted
+_ALWAYS = ("/healthz", "/readyz", "/metrics")
+
+
+class InFlightLimit:
+    """ASGI middleware: at most `limit` requests in progress; the next ones are refused at once
+    (503, Retry-After) rather than queued. On a sale day's flood a client then retries against
+    another instance or a moment later, and the requests being worked on keep their latency,
+    instead of every request waiting behind a queue that grows as long as the flood lasts."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+        self.active = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.limit <= 0 or scope.get("path", "") in _ALWAYS:
+            await self.app(scope, receive, send)
+            return
+        if self.active >= self.limit:
+            SHED.inc()
+            lang = pick_language(dict(scope.get("headers") or ()).get(b"accept-language", b"").decode() or None)
+            body = json.dumps(
+                {"error": "overloaded", "message": t("overloaded", lang, seconds=RETRY_AFTER_S)}, ensure_ascii=False
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", str(RETRY_AFTER_S).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        self.active += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
 
 
 # Pages: our own files only, no inline script (user text can never become code), no framing.
@@ -139,6 +187,7 @@ def harden(app: FastAPI, settings: Settings) -> None:
 
     app.add_middleware(SecurityHeaders, hsts=settings.public_url.startswith("https://"))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(InFlightLimit, limit=settings.http_max_in_flight)  # outermost: refuses before any work
 
 
 @dataclass

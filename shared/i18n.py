@@ -79,6 +79,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Algo falló de nuestro lado; no se ha perdido nada. Inténtalo de nuevo en un momento.",
         "en": "Something failed on our side; nothing was lost. Please try again in a moment.",
     },
+    "overloaded": {
+        "es": "Estamos recibiendo muchas solicitudes a la vez. No se ha guardado nada: inténtalo de nuevo en {seconds} s.",
+        "en": "We are receiving many requests at once. Nothing was saved: try again in {seconds} s.",
+    },
     "rate_limited": {
         "es": "Has abierto muchos tickets seguidos. Espera {seconds} s e inténtalo de nuevo.",
         "en": "You opened many tickets in a row. Wait {seconds} s and try again.",

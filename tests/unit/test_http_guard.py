@@ -3,6 +3,7 @@ the body, headers, no stack traces; the rate limiter's arithmetic."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -61,3 +62,34 @@ def test_the_rate_limiter_allows_a_burst_then_one_per_period() -> None:
     assert limiter.take("luis", now=0) == 0  # each caller has their own bucket
     assert limiter.take("ana", now=5) == 5
     assert limiter.take("ana", now=10.5) == 0
+
+
+async def test_past_the_in_flight_limit_requests_get_503_at_once_and_probes_still_answer() -> None:
+    a = FastAPI()
+    harden(a, Settings.model_validate({"MESA_HTTP_MAX_IN_FLIGHT": "2"}))
+    release = asyncio.Event()
+    started = asyncio.Semaphore(0)
+
+    @a.post("/slow")
+    async def slow() -> dict[str, bool]:
+        started.release()
+        await release.wait()
+        return {"ok": True}
+
+    @a.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://t") as http:
+        busy = [asyncio.create_task(http.post("/slow")) for _ in range(2)]
+        for _ in busy:
+            await asyncio.wait_for(started.acquire(), 5)
+        shed = await http.post("/slow", headers={"accept-language": "en"})
+        assert shed.status_code == 503
+        assert shed.headers["retry-after"] == "1"
+        assert shed.json()["error"] == "overloaded" and "Nothing was saved" in shed.json()["message"]
+        assert (await http.post("/slow")).json()["message"].startswith("Estamos recibiendo")  # Spanish by default
+        assert (await http.get("/healthz")).status_code == 200
+        release.set()
+        assert [r.status_code for r in await asyncio.gather(*busy)] == [200, 200]
+        assert (await http.post("/slow")).status_code == 200  # room again
