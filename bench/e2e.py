@@ -265,9 +265,7 @@ async def main(rates: list[float], seconds: float, instances: int, intakes: int)
                     flush=True,
                 )
                 ratio = pct(lat, 0.5) / max(pct(rt, 0.5), 1e-9)
-                costs.append(
-                    f"{rate:>9.0f}/s: p50 is {ratio:.0f}x Kafka's round trip; CPU ms per ticket: {per_ticket}"
-                )
+                costs.append(f"{rate:>9.0f}/s: p50 is {ratio:.0f}x Kafka's round trip; CPU ms per ticket: {per_ticket}")
                 results.append(
                     {
                         "offered": rate,

@@ -77,7 +77,7 @@ class Principal:
         return self
 
 
-LEEWAY_S = 30  # clock skew allowed on `exp`
+LEEWAY_S = 30  # clock skew allowed on `exp`, `iat` and `nbf`
 # Verifying a token (HMAC or RSA, claims) took a sixth of intake's time per request; a service or
 # a browser session presents the same token again and again, so a verified token is remembered
 # until it expires (tokens are stateless: nothing revokes one earlier anyway).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -27,6 +28,7 @@ from shared.logging import get_logger
 from shared.settings import Settings
 
 log = get_logger(__name__)
+Headers = Sequence[tuple[bytes, bytes]]
 
 
 class BodyLimit:
@@ -39,7 +41,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        lang = pick_language(dict(scope.get("headers") or ()).get(b"accept-language", b"").decode() or None)
+        lang = _scope_language(scope)
         declared = dict(scope.get("headers") or ()).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._refuse(send, lang)
@@ -59,17 +61,28 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
     async def _refuse(self, send: Send, lang: str) -> None:
-        body = json.dumps(
-            {"error": "too_large", "message": t("too_large", lang, limit_mb=self.limit // 2**20)}, ensure_ascii=False
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _send_error(send, 413, "too_large", t("too_large", lang, limit_mb=self.limit // 2**20))
+
+
+def _scope_language(scope: Scope) -> str:
+    return pick_language(dict(scope.get("headers") or ()).get(b"accept-language", b"").decode() or None)
+
+
+async def _send_error(send: Send, status: int, code: str, message: str, headers: Headers = ()) -> None:
+    """A JSON error answered straight from a middleware, before the app reads anything."""
+    body = json.dumps({"error": code, "message": message}, ensure_ascii=False).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 SHED = Counter("mesa_http_shed_total", "Requests refused with 503 because too many were in progress")
@@ -94,22 +107,8 @@ class InFlightLimit:
             return
         if self.active >= self.limit:
             SHED.inc()
-            lang = pick_language(dict(scope.get("headers") or ()).get(b"accept-language", b"").decode() or None)
-            body = json.dumps(
-                {"error": "overloaded", "message": t("overloaded", lang, seconds=RETRY_AFTER_S)}, ensure_ascii=False
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 503,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"retry-after", str(RETRY_AFTER_S).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            message = t("overloaded", _scope_language(scope), seconds=RETRY_AFTER_S)
+            await _send_error(send, 503, "overloaded", message, [(b"retry-after", str(RETRY_AFTER_S).encode())])
             return
         self.active += 1
         try:

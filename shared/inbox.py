@@ -1,10 +1,10 @@
 """The inbox: which records a consumer has applied, stored with the state they changed.
 
-`claim_partition` locks the partition's offset row for the length of the caller's transaction,
-so two instances that briefly both hold a partition during a rebalance serialise on it, and the
-second sees the first's progress and skips. `claim_and_advance` does that and moves the position
-past the batch in the same statement (the caller's transaction makes both one with the state).
-`first_seen` makes a repeated event id a no-op; `claim_batch` is both in one round trip.
+`claim_batch` locks the partition's offset row for the length of the caller's transaction, so
+two instances that briefly both hold a partition during a rebalance serialise on it, and the
+second sees the first's progress and skips; in the same statement it moves the position past the
+batch (the caller's transaction makes that one with the state) and records the batch's event
+ids, so a repeated event id (the same event at another offset) is a no-op.
 
 `history_end` is the partition's end offset when the consumer first met it. Records below it are
 history (a replay after a dropped schema, or a service joining an existing log): handlers fold
@@ -65,29 +65,6 @@ async def claim_partition(conn: asyncpg.Connection, consumer: str, topic: str, p
     return int(row["next_offset"]), int(row["history_end"])
 
 
-async def claim_and_advance(
-    conn: asyncpg.Connection, consumer: str, topic: str, partition: int, next_offset: int
-) -> Position:
-    """`claim_partition`, then `advance` to `next_offset` (never backwards), in one round trip;
-    returns the position before. The move commits or rolls back with the caller's transaction."""
-    row = await conn.fetchrow(
-        "WITH before AS (SELECT next_offset, history_end FROM inbox_offsets"
-        " WHERE consumer = $1 AND topic = $2 AND partition = $3 FOR UPDATE)"
-        " UPDATE inbox_offsets o SET next_offset = greatest(o.next_offset, $4) FROM before"
-        " WHERE o.consumer = $1 AND o.topic = $2 AND o.partition = $3"
-        " RETURNING before.next_offset, before.history_end",
-        consumer,
-        topic,
-        partition,
-        next_offset,
-    )
-    if row is None:  # a partition never met before (normally adopted on assignment)
-        position = await claim_partition(conn, consumer, topic, partition)
-        await advance(conn, consumer, topic, partition, max(position[0], next_offset))
-        return position
-    return int(row["next_offset"]), int(row["history_end"])
-
-
 async def claim_batch(
     conn: asyncpg.Connection,
     consumer: str,
@@ -97,8 +74,9 @@ async def claim_batch(
     offsets: list[int],
     event_ids: list[UUID],
 ) -> tuple[Position, set[UUID]]:
-    """`claim_and_advance`, then `first_seen_many` for the events (`event_ids`, at `offsets`) at or
-    past the position it had, in one round trip: (the position before, the ids not applied before)."""
+    """Lock the partition's position and advance it to `next_offset` (never backwards), and record
+    the events (`event_ids`, at `offsets`) at or past the position it had, in one round trip:
+    (the position before, the ids not applied before)."""
     row = await conn.fetchrow(
         "WITH before AS (SELECT next_offset, history_end FROM inbox_offsets"
         " WHERE consumer = $1 AND topic = $2 AND partition = $3 FOR UPDATE),"
@@ -116,7 +94,8 @@ async def claim_batch(
         event_ids,
     )
     if row is None:  # a partition never met before (normally adopted on assignment)
-        position = await claim_and_advance(conn, consumer, topic, partition, next_offset)
+        position = await claim_partition(conn, consumer, topic, partition)
+        await advance(conn, consumer, topic, partition, max(position[0], next_offset))
         ids = [i for o, i in zip(offsets, event_ids, strict=True) if o >= position[0]]
         return position, await first_seen_many(conn, consumer, ids)
     return (int(row["next_offset"]), int(row["history_end"])), set(row["fresh"])
@@ -132,21 +111,9 @@ async def advance(conn: asyncpg.Connection, consumer: str, topic: str, partition
     )
 
 
-async def first_seen(conn: asyncpg.Connection, consumer: str, event_id: UUID) -> bool:
-    """Record `event_id` as applied; False when it already was (a duplicate at another offset).
-
-    A service that applies its own event when it decides it (not when it reads it back) calls
-    this at decision time, so the copy it later consumes is skipped."""
-    row = await conn.fetchval(
-        "INSERT INTO inbox_events(consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING 1",
-        consumer,
-        event_id,
-    )
-    return row is not None
-
-
 async def first_seen_many(conn: asyncpg.Connection, consumer: str, event_ids: list[UUID]) -> set[UUID]:
-    """`first_seen` for a batch in one round trip: the ids not applied before."""
+    """Record `event_ids` as applied, in one round trip; returns those that were not before.
+    (Also how history marks what a consumer's own decisions already applied, see `applied_by`.)"""
     if not event_ids:
         return set()
     rows = await conn.fetch(

@@ -102,15 +102,21 @@ class Keyring:
 
     async def entry(self, ref: str, *, conn: asyncpg.Connection | None = None) -> tuple[str, bytes] | None:
         """(sign-in id, data key) of a pseudonym; None once erased (or never known)."""
-        if self._fresh(ref):
-            e = self._by_ref[ref]
-            return e.sub, e.key
-        sql = f"SELECT sub, wrapped_key FROM {SCHEMA}.requesters WHERE ref = $1"
-        row = await (conn or self.pool).fetchrow(sql, ref)
-        if row is None:
-            return None
-        e = self._remember(ref, row["sub"], bytes(row["wrapped_key"]))
-        return e.sub, e.key
+        if not self._fresh(ref):
+            await self._load({ref}, conn)
+        e = self._by_ref.get(ref)
+        return (e.sub, e.key) if e is not None else None
+
+    async def _load(self, refs: set[str], conn: asyncpg.Connection | None) -> None:
+        """Cache the keys of `refs` in one query; forget those gone (erased here or by another
+        instance: their text reads [erased])."""
+        rows = await (conn or self.pool).fetch(
+            f"SELECT ref, sub, wrapped_key FROM {SCHEMA}.requesters WHERE ref = ANY($1::text[])", list(refs)
+        )
+        for row in rows:
+            self._remember(row["ref"], row["sub"], bytes(row["wrapped_key"]))
+        for gone in refs - {row["ref"] for row in rows}:
+            self.forget(gone)
 
     def _fresh(self, ref: str) -> bool:
         e = self._by_ref.get(ref)
@@ -150,13 +156,7 @@ class Keyring:
         touched = [_touched(env) for env in envs]
         missing = {ref for env, t in zip(envs, touched, strict=True) if t for ref in _refs(env) if not self._fresh(ref)}
         if missing:
-            rows = await (conn or self.pool).fetch(
-                f"SELECT ref, sub, wrapped_key FROM {SCHEMA}.requesters WHERE ref = ANY($1::text[])", list(missing)
-            )
-            for row in rows:
-                self._remember(row["ref"], row["sub"], bytes(row["wrapped_key"]))
-            for gone in missing - {row["ref"] for row in rows}:
-                self.forget(gone)  # erased (here or by another instance): its text reads [erased]
+            await self._load(missing, conn)
         by_ref = self._by_ref
         return [self._open(env, by_ref) if t else env for env, t in zip(envs, touched, strict=True)]
 

@@ -12,8 +12,9 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
+from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -31,50 +32,19 @@ RELAY_BATCH = Histogram("mesa_outbox_batch_seconds", "Time to publish one outbox
 
 
 def channel(schema: str) -> str:
-    return f"mesa_outbox_{schema}"  # the same name enqueue_raw builds in SQL
+    return f"mesa_outbox_{schema}"  # the same name _INSERT builds in SQL
 
 
 async def enqueue(conn: asyncpg.Connection, topic: str, envelope: Envelope) -> None:
     """Add `envelope` to the outbox, inside the caller's transaction."""
-    key, value, headers = envelope.to_kafka()
-    await enqueue_raw(conn, topic, key, value, headers, envelope)
+    await enqueue_all(conn, [(topic, envelope)])
 
 
 async def enqueue_raw(
-    conn: asyncpg.Connection,
-    topic: str,
-    key: bytes | None,
-    value: bytes | None,
-    headers: Headers,
-    envelope: Envelope | None = None,
+    conn: asyncpg.Connection, topic: str, key: bytes | None, value: bytes | None, headers: Headers
 ) -> None:
     """Add a ready-made record (a dead letter, say) to the outbox."""
-    # base64: header values are bytes, and a dead letter keeps whatever bytes the sender put there
-    hdrs = _headers_json(headers)
-    # one round trip: the row, and a wake-up for the relay (delivered at commit, once per channel)
-    await conn.execute(
-        "WITH row AS (INSERT INTO outbox(topic, key, value, headers, event_id)"
-        " VALUES ($1, $2, $3, $4::jsonb, $5) RETURNING 1)"
-        " SELECT pg_notify('mesa_outbox_' || current_schema(), '') FROM row",
-        topic,
-        key,
-        value,
-        hdrs,
-        envelope.id if envelope else None,
-    )
-
-
-def _headers_json(headers: Headers) -> str:
-    return json.dumps([[k, base64.b64encode(v).decode()] for k, v in headers])
-
-
-_ENQUEUE_MANY = (
-    "WITH rows AS (INSERT INTO outbox(topic, key, value, headers, event_id)"
-    " SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::jsonb[], $5::uuid[]) RETURNING event_id),"
-    " seen AS (INSERT INTO inbox_events(consumer, event_id) SELECT $6::text, event_id FROM rows"
-    " WHERE $6::text IS NOT NULL ON CONFLICT DO NOTHING)"
-    " SELECT pg_notify('mesa_outbox_' || current_schema(), '') FROM (SELECT 1 FROM rows LIMIT 1) one"
-)
+    await _insert(conn, [(topic, key, value, headers, None)], None)
 
 
 async def enqueue_all(
@@ -86,10 +56,37 @@ async def enqueue_all(
     rows = []
     for topic, envelope in items:
         key, value, headers = envelope.to_kafka()
-        rows.append((topic, key, value, _headers_json(headers), envelope.id))
+        rows.append((topic, key, value, headers, envelope.id))
+    await _insert(conn, rows, applied_by)
+
+
+# One round trip: the rows, the inbox marks, and a wake-up for the relay (delivered at commit,
+# once per channel).
+_INSERT = (
+    "WITH rows AS (INSERT INTO outbox(topic, key, value, headers, event_id)"
+    " SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::jsonb[], $5::uuid[]) RETURNING event_id),"
+    " seen AS (INSERT INTO inbox_events(consumer, event_id) SELECT $6::text, event_id FROM rows"
+    " WHERE $6::text IS NOT NULL AND event_id IS NOT NULL ON CONFLICT DO NOTHING)"
+    " SELECT pg_notify('mesa_outbox_' || current_schema(), '') FROM (SELECT 1 FROM rows LIMIT 1) one"
+)
+
+
+async def _insert(
+    conn: asyncpg.Connection,
+    rows: Sequence[tuple[str, bytes | None, bytes | None, Headers, UUID | None]],
+    applied_by: str | None,
+) -> None:
     if not rows:
         return
-    await conn.execute(_ENQUEUE_MANY, *(list(column) for column in zip(*rows, strict=True)), applied_by)
+    # base64: header values are bytes, and a dead letter keeps whatever bytes the sender put there
+    columns = (
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [json.dumps([[k, base64.b64encode(v).decode()] for k, v in r[3]]) for r in rows],
+        [r[4] for r in rows],
+    )
+    await conn.execute(_INSERT, *columns, applied_by)
 
 
 class OutboxRelay:

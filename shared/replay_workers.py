@@ -18,7 +18,6 @@ import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from aiokafka import TopicPartition
 
@@ -77,7 +76,7 @@ class Crew:
         crew = cls(procs)
         try:
             for proc in procs:
-                crew._send(proc, json.loads(settings.model_dump_json()))
+                crew._send(proc, settings.model_dump_json())
             yield crew
         finally:
             for proc in procs:
@@ -89,9 +88,9 @@ class Crew:
                 raise await crew._failure(failed[0])
 
     @staticmethod
-    def _send(proc: asyncio.subprocess.Process, doc: Any) -> None:
+    def _send(proc: asyncio.subprocess.Process, line: str) -> None:
         assert proc.stdin is not None
-        proc.stdin.write(json.dumps(doc).encode() + b"\n")
+        proc.stdin.write(line.encode() + b"\n")
 
     async def replay(
         self, consumer: str, targets: dict[TopicPartition, int], on_batch: Callable[[int], None] | None
@@ -99,9 +98,8 @@ class Crew:
         """Fold `consumer` up to `targets` in every worker at once; returns the records read."""
         shares = share(targets, len(self._procs))
         for proc, part in zip(self._procs, shares, strict=True):
-            self._send(
-                proc, {"consumer": consumer, "targets": [[tp.topic, tp.partition, end] for tp, end in part.items()]}
-            )
+            job = {"consumer": consumer, "targets": [[tp.topic, tp.partition, end] for tp, end in part.items()]}
+            self._send(proc, json.dumps(job))
         counts = await asyncio.gather(*(self._follow(proc, on_batch) for proc in self._procs))
         return sum(counts)
 

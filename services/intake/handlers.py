@@ -185,8 +185,9 @@ class Intake:
                 return None
         else:
             await self._save(conn, ticket)
-        for env in envelopes:
-            await _attachment_refs(conn, env)
+        refs = [ref for env in envelopes for ref in _refs_of(env)]
+        if refs:
+            await conn.executemany(_ADD_REF, refs)
         # applied now, so the copies read back from ticket.events are no-ops
         await outbox.enqueue_all(conn, [(self.topic, env) for env in envelopes], applied_by=EVENTS_CONSUMER)
         return Outcome(ticket, envelopes)
@@ -287,15 +288,15 @@ async def store_attachment(pool: asyncpg.Pool, sha256: str, content_type: str, c
     )
 
 
-_SAVE = (
+_INSERT = (
     "INSERT INTO tickets(id, requester, status, version, state, updated_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)"
-    " ON CONFLICT (id) DO UPDATE SET requester = $2, status = $3, version = $4, state = $5::jsonb, updated_at = $6"
+)
+_SAVE = (
+    _INSERT
+    + " ON CONFLICT (id) DO UPDATE SET requester = $2, status = $3, version = $4, state = $5::jsonb, updated_at = $6"
 )
 # a new ticket: its id is drawn at random, so a clash yields nothing and another is drawn
-_CREATE = (
-    "INSERT INTO tickets(id, requester, status, version, state, updated_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)"
-    " ON CONFLICT (id) DO NOTHING RETURNING 1"
-)
+_CREATE = _INSERT + " ON CONFLICT (id) DO NOTHING RETURNING 1"
 _ADD_REF = "INSERT INTO attachment_refs(ticket_id, sha256, internal) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
 
 
@@ -314,12 +315,6 @@ def _refs_of(env: Envelope) -> list[tuple[str, str, bool]]:
     files = getattr(env.data, "attachments", ())
     internal = bool(getattr(env.data, "internal", False))
     return [(env.subject, a.sha256, internal) for a in files]
-
-
-async def _attachment_refs(conn: asyncpg.Connection, env: Envelope) -> None:
-    refs = _refs_of(env)
-    if refs:
-        await conn.executemany(_ADD_REF, refs)
 
 
 async def load_attachment(

@@ -115,7 +115,7 @@ async def on_ticket_events(
     conn: asyncpg.Connection, items: list[tuple[Envelope, Delivery]]
 ) -> dict[str, tuple[str, str]]:
     """Fold a partition's batch (of opened events): read the tickets it touches once, evolve them
-    in memory, write each changed ticket once and the timeline with COPY. Returns the tickets
+    in memory, write each changed ticket once and the timeline in one statement. Returns the tickets
     whose requester was erased: id -> (who they were in the view, their pseudonym)."""
     erased: dict[str, tuple[str, str]] = {}
     ids = list(dict.fromkeys(env.subject for env, _ in items))

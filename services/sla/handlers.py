@@ -162,37 +162,22 @@ class Sla:
         data = env.data
         tid = env.subject
         # the ticket's row: its last event, and what an opening or an assignment says, in one statement
-        match data:
-            case ev.TicketOpened():
-                await conn.execute(
-                    "INSERT INTO tickets(id, last_event, last_event_at, opened_at, language)"
-                    " VALUES ($1, $2, $3, $3, $4) ON CONFLICT (id) DO UPDATE"
-                    " SET last_event = $2, last_event_at = $3, opened_at = $3, language = $4",
-                    tid,
-                    env.type,
-                    env.time,
-                    data.language,
-                )
-            case ev.TicketAssigned():
-                await conn.execute(
-                    "INSERT INTO tickets(id, last_event, last_event_at, owner, level)"
-                    " VALUES ($1, $2, $3, $4, greatest(1, $5))"
-                    " ON CONFLICT (id) DO UPDATE SET last_event = $2, last_event_at = $3, owner = $4,"
-                    " level = greatest(tickets.level, $5)",
-                    tid,
-                    env.type,
-                    env.time,
-                    data.agent_id,
-                    data.level,
-                )
-            case _:
-                await conn.execute(
-                    "INSERT INTO tickets(id, last_event, last_event_at) VALUES ($1, $2, $3)"
-                    " ON CONFLICT (id) DO UPDATE SET last_event = $2, last_event_at = $3",
-                    tid,
-                    env.type,
-                    env.time,
-                )
+        opening = data if isinstance(data, ev.TicketOpened) else None
+        assigned = data if isinstance(data, ev.TicketAssigned) else None
+        await conn.execute(
+            "INSERT INTO tickets(id, last_event, last_event_at, opened_at, language, owner, level)"
+            " VALUES ($1, $2, $3, $4, coalesce($5, 'es'), $6, greatest(1, $7))"
+            " ON CONFLICT (id) DO UPDATE SET last_event = $2, last_event_at = $3,"
+            " opened_at = coalesce($4, tickets.opened_at), language = coalesce($5, tickets.language),"
+            " owner = coalesce($6, tickets.owner), level = greatest(tickets.level, $7)",
+            tid,
+            env.type,
+            env.time,
+            env.time if opening else None,
+            opening.language if opening else None,
+            assigned.agent_id if assigned else None,
+            assigned.level if assigned else 1,
+        )
         match data:
             case ev.TicketEscalated():
                 await conn.execute("UPDATE tickets SET level = greatest(level, $2) WHERE id = $1", tid, data.to_level)
@@ -419,8 +404,7 @@ class Sla:
                     causationid=str(c["targets_event_id"]),
                     event_id=derived_id(c["targets_event_id"], payload.event_type, seq, r["due_at"]),
                 )
-                await self._fold(conn, env)
-                await outbox.enqueue_all(conn, [(self.topic, env)], applied_by=CONSUMER)
+                await outbox.enqueue_all(conn, await self._emit(conn, env), applied_by=CONSUMER)
                 fired += 1
         return fired
 
