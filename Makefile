@@ -24,7 +24,9 @@ infra:
 	@bash deploy/postgres.sh start
 
 up: venv infra
+	@$(VENV)/bin/mesa signing init
 	@$(VENV)/bin/mesa topics create
+	@$(VENV)/bin/mesa signing cutover
 	@bash deploy/services.sh start
 	@$(VENV)/bin/mesa demo load
 	@bash deploy/services.sh urls

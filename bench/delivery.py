@@ -23,11 +23,12 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared import db, outbox
-from shared.consumer import Delivery, InboxConsumer
+from shared.consumer import Delivery, InboxConsumer, verified_events
 from shared.events import Envelope
 from shared.events.catalogue import TicketCommented
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
+from shared.signing import Signer, Trust, load_signer
 from shared.topics import TICKET_EVENTS, delete_topics, ensure_topics, topic_specs
 
 SCHEMA = "bench"
@@ -47,16 +48,20 @@ def events(n: int, tickets: int) -> list[Envelope]:
     ]
 
 
+def intake_signer(settings: Settings) -> Signer:
+    """The bench stands in for intake, the owner of the comments it writes."""
+    return load_signer(settings.signing_folder / "intake.key", "intake")
+
+
 async def produce(settings: Settings, topic: str, evs: list[Envelope]) -> float:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=5
-    )
+    producer = AIOKafkaProducer(**settings.kafka(), acks="all", enable_idempotence=True, linger_ms=5)
     await producer.start()
     start = time.perf_counter()
     try:
+        signer = intake_signer(settings)
         for e in evs:
             k, v, h = e.to_kafka()
-            await producer.send(topic, v, key=k, headers=h)
+            await producer.send(topic, v, key=k, headers=signer.sign(k, v, h))
         await producer.flush()
     finally:
         await producer.stop()
@@ -66,7 +71,7 @@ async def produce(settings: Settings, topic: str, evs: list[Envelope]) -> float:
 async def raw_read(settings: Settings, topic: str, n: int) -> float:
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **settings.kafka(),
         group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -98,6 +103,7 @@ async def inbox_fold(settings: Settings, pool: asyncpg.Pool, topic: str, n: int)
         group_id=f"bench-inbox-{uuid.uuid4().hex[:6]}",
         topics=[topic],
         handler=fold,
+        decode=verified_events(Trust.load(settings.signing_folder)),
     )
     task = asyncio.create_task(consumer.run())
     await consumer.joined.wait()
@@ -115,10 +121,10 @@ async def relay(settings: Settings, pool: asyncpg.Pool, evs: list[Envelope]) -> 
     async with pool.acquire() as conn, conn.transaction():
         for e in evs:
             await outbox.enqueue(conn, topic, e)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**settings.kafka(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        r = OutboxRelay(pool, producer, SCHEMA, batch_size=500)
+        r = OutboxRelay(pool, producer, SCHEMA, intake_signer(settings), batch_size=500)
         start = time.perf_counter()
         while await r.publish_batch():
             pass

@@ -159,10 +159,8 @@ async def kafka_round_trip(settings: Settings, rate: float, seconds: float) -> l
     from send to receipt (the floor under any end-to-end figure through Kafka)."""
     topic = settings.topic("bench.roundtrip")
     await ensure_topics(settings, [TopicSpec(topic, 1)])
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=0)
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="latest", fetch_max_wait_ms=5
-    )
+    producer = AIOKafkaProducer(**settings.kafka(), acks="all", linger_ms=0)
+    consumer = AIOKafkaConsumer(topic, **settings.kafka(), auto_offset_reset="latest", fetch_max_wait_ms=5)
     await producer.start()
     await consumer.start()
     latencies: list[float] = []

@@ -64,9 +64,7 @@ async def step(url: str, token: str, rate: float, seconds: float, first: int) ->
 
 async def raw_produce(settings: Settings, n: int) -> float:
     """The same events straight to Kafka (what intake appends, without HTTP, validation or DB)."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=5
-    )
+    producer = AIOKafkaProducer(**settings.kafka(), acks="all", enable_idempotence=True, linger_ms=5)
     await producer.start()
     topic = settings.topic(TICKET_EVENTS)
     now = datetime.now(UTC)

@@ -96,7 +96,7 @@ async def requesters(settings: Settings, count: int) -> dict[str, bytes]:
 
 async def write(settings: Settings, n: int, keys: dict[str, bytes]) -> float:
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **settings.kafka(),
         acks="all",
         enable_idempotence=True,
         linger_ms=20,
@@ -122,7 +122,7 @@ async def write(settings: Settings, n: int, keys: dict[str, bytes]) -> float:
 async def bare(settings: Settings) -> tuple[int, float]:
     topic = settings.topic(TICKET_EVENTS)
     reader = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **settings.kafka(),
         group_id=None,
         enable_auto_commit=False,
         max_poll_records=5000,

@@ -124,7 +124,7 @@ async def _run(
 async def raw_read(settings: Settings, n: int) -> float:
     consumer = AIOKafkaConsumer(
         settings.topic(TICKET_EVENTS),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **settings.kafka(),
         group_id=f"raw-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

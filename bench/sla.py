@@ -31,6 +31,7 @@ from shared.clock import SystemClock
 from shared.events import Envelope
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
+from shared.signing import load_signer
 from shared.topics import TICKET_EVENTS
 from tests.kafka_tools import end_offsets, read_all
 
@@ -79,7 +80,14 @@ async def _run(settings: Settings, tickets: int, due: int, instances: int) -> No
         await seed(pool, tickets, due, burst_at)
         print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores")
         print(f"seeded {tickets} open clocks with timers in {time.perf_counter() - t:.1f}s; {due} due within 1 s")
-        relay = OutboxRelay(pool, producer, "sla", batch_size=500, poll_seconds=0.2)
+        relay = OutboxRelay(
+            pool,
+            producer,
+            "sla",
+            load_signer(settings.signing_folder / "sla.key", "sla"),
+            batch_size=500,
+            poll_seconds=0.2,
+        )
         slas = [Sla(settings, pool, SystemClock(), load_policy()) for _ in range(instances)]
         tasks = [asyncio.create_task(relay.run())] + [asyncio.create_task(s.timer_loop(0.2)) for s in slas]
         topic = settings.topic(TICKET_EVENTS)

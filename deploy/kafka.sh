@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Apache Kafka without Docker: jars from Maven Central, the machine's Java, KRaft mode, one node.
-#   deploy/kafka.sh install|start|stop|status|clean
+#   deploy/kafka.sh install|start|stop|status|clean|add-principal NAME
 # Idempotent: `start` on a running broker returns at once; jars are fetched once into $MESA_CACHE.
+# Nobody is anonymous: when it formats the storage it creates a SCRAM-SHA-512 user per principal
+# and writes, mode 0600, a librdkafka-style file for each (.local/kafka/<principal>.properties:
+# `kcat -F` reads it as is; Mesa's processes read theirs). What each may do: shared/acls.py.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 POM=$MESA_ROOT/deploy/kafka/pom.xml
@@ -14,6 +17,8 @@ DATA=$MESA_LOCAL/kafka
 PIDFILE=$DATA/kafka.pid
 LOG=$DATA/server.log
 HEAP=${KAFKA_HEAP:-"-Xms256m -Xmx640m"}
+# Mesa's services, the other systems (orders), read-only auditors, operators (admin, super user).
+PRINCIPALS=(admin intake routing sla notify projections audit orders auditor)
 
 install() {
   [ -f "$LIBS/.complete" ] && return 0
@@ -25,18 +30,73 @@ install() {
   touch "$LIBS/.complete"
 }
 
+new_password() { head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32; }
+
+# password_of NAME: the password in NAME's client file.
+password_of() { sed -n 's/^sasl\.password=//p' "$DATA/$1.properties"; }
+
+# write_client NAME PASSWORD: NAME's librdkafka-style client file (kcat -F FILE), mode 0600.
+write_client() {
+  (umask 077; cat > "$DATA/$1.properties" <<PROPS
+# Kafka client settings of principal '$1' (librdkafka style: kcat -F this-file).
+bootstrap.servers=$HOST:$PORT
+security.protocol=SASL_PLAINTEXT
+sasl.mechanisms=SCRAM-SHA-512
+sasl.username=$1
+sasl.password=$2
+PROPS
+  )
+}
+
+# java_client NAME: the same for Kafka's own Java tools (--command-config).
+java_client() {
+  (umask 077; cat > "$DATA/$1.java.properties" <<PROPS
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$1" password="$(password_of "$1")";
+PROPS
+  )
+}
+
 configure() {
   mkdir -p "$DATA/log"
-  sed -e "s|@HOST@|$HOST|g" -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
-      -e "s|@DATA@|$DATA|g" "$MESA_ROOT/deploy/kafka/server.properties.in" > "$DATA/server.properties"
-  if [ ! -f "$DATA/log/meta.properties" ]; then
-    local cid
+  chmod 700 "$DATA"
+  local fresh=0
+  [ -f "$DATA/log/meta.properties" ] || fresh=1
+  if [ $fresh = 1 ]; then
+    for p in "${PRINCIPALS[@]}"; do write_client "$p" "$(new_password)"; done
+    (umask 077; new_password > "$DATA/controller.password")
+  elif [ ! -f "$DATA/admin.properties" ] || [ ! -f "$DATA/controller.password" ]; then
+    die "the Kafka storage in $DATA predates authentication (no admin.properties): \`make clean\` starts afresh (local data is lost)"
+  fi
+  java_client admin
+  (umask 077; sed -e "s|@HOST@|$HOST|g" -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
+      -e "s|@DATA@|$DATA|g" -e "s|@ADMIN_PASSWORD@|$(password_of admin)|g" \
+      -e "s|@CONTROLLER_PASSWORD@|$(cat "$DATA/controller.password")|g" \
+      "$MESA_ROOT/deploy/kafka/server.properties.in" > "$DATA/server.properties")
+  if [ $fresh = 1 ]; then
+    local cid scram=()
+    for p in "${PRINCIPALS[@]}"; do scram+=(--add-scram "SCRAM-SHA-512=[name=$p,password=$(password_of "$p")]"); done
     cid=$(java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-    say "formatting Kafka storage (cluster $cid)"
+    say "formatting Kafka storage (cluster $cid, ${#PRINCIPALS[@]} SCRAM users)"
     java -cp "$LIBS/*" -Dlog4j2.configurationFile="$MESA_ROOT/deploy/kafka/log4j2.yaml" \
-      kafka.tools.StorageTool format -t "$cid" -c "$DATA/server.properties" >"$DATA/format.log" 2>&1 \
+      kafka.tools.StorageTool format -t "$cid" -c "$DATA/server.properties" "${scram[@]}" >"$DATA/format.log" 2>&1 \
       || { cat "$DATA/format.log" >&2; die "kafka storage format failed"; }
   fi
+}
+
+# add-principal NAME: a new SCRAM user on the running broker and its client file (then give it
+# ACLs: shared/acls.py and `mesa topics create`).
+add_principal() {
+  local name=${1:?usage: deploy/kafka.sh add-principal NAME}
+  [[ $name =~ ^[a-z][a-z0-9-]{1,30}$ ]] || die "a principal is lowercase letters, digits and dashes"
+  pid_alive "$PIDFILE" || die "start Kafka first (make infra)"
+  [ -f "$DATA/$name.properties" ] || write_client "$name" "$(new_password)"
+  java -cp "$LIBS/*" -Dlog4j2.configurationFile="$MESA_ROOT/deploy/kafka/log4j2.yaml" kafka.admin.ConfigCommand \
+    --bootstrap-server "$HOST:$PORT" --command-config "$DATA/admin.java.properties" --alter \
+    --add-config "SCRAM-SHA-512=[password=$(password_of "$name")]" --entity-type users --entity-name "$name" \
+    || die "could not create the SCRAM user $name"
+  say "principal $name: $DATA/$name.properties"
 }
 
 ready() { port_open "$HOST" "$PORT" && grep -q "Kafka Server started" "$LOG" 2>/dev/null; }
@@ -71,4 +131,7 @@ status() {
 
 clean() { stop; rm -rf "$DATA"; say "kafka data removed"; }
 
-"${1:-start}"
+case "${1:-start}" in
+  add-principal) shift; add_principal "$@" ;;
+  *) "${1:-start}" ;;
+esac

@@ -18,7 +18,7 @@ from shared.topics import DLQ_SUFFIX
 
 async def start_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **settings.kafka(),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -34,7 +34,7 @@ def make_consumer(
 ) -> AIOKafkaConsumer:
     """A group consumer with manual offsets; subscribe it with a rebalance listener."""
     return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **settings.kafka(),
         group_id=group_id,
         client_id=client_id,
         enable_auto_commit=False,

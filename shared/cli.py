@@ -30,12 +30,43 @@ console = Console()
 
 @topics_app.command("create")
 def topics_create() -> None:
-    """Create every topic Mesa needs (idempotent)."""
+    """Create every topic Mesa needs and the ACLs of every principal (idempotent; as `admin`)."""
+    from shared.acls import ensure_acls
+
     settings = Settings()
     created = asyncio.run(ensure_topics(settings))
     for spec in topic_specs(settings):
         mark = "created" if spec.name in created else "exists"
         console.print(f"  {spec.name:<28} {spec.partitions:>3} partitions  {mark}")
+    console.print(f"  {asyncio.run(ensure_acls(settings))} ACLs in place (shared/acls.py)")
+
+
+signing_app = typer.Typer(help="Event signing: service keys, trusted keys, cut-over.", no_args_is_help=True)
+app.add_typer(signing_app, name="signing")
+
+
+@signing_app.command("init")
+def signing_init() -> None:
+    """Give each service an Ed25519 key if it has none, and trust them (idempotent)."""
+    from shared.signing import init_keys
+
+    settings = Settings()
+    made = init_keys(settings.signing_folder)
+    console.print(f"  signing keys in {settings.signing_folder}" + (f" (new: {', '.join(made)})" if made else ""))
+
+
+@signing_app.command("cutover")
+def signing_cutover() -> None:
+    """Record where signed history begins, for topics that have no cut-over yet: records before it
+    may be unsigned (written before signing existed). Run once before the signing services start."""
+    from shared.signing import record_cutover
+    from shared.topics import end_offsets, signed_topics
+
+    settings = Settings()
+    ends = asyncio.run(end_offsets(settings, signed_topics(settings)))
+    added = record_cutover(settings.signing_folder, ends)
+    for topic, parts in added.items():
+        console.print(f"  {topic}: unsigned history below {sum(parts.values()):,} records in {len(parts)} partitions")
 
 
 @demo_app.command("load")

@@ -41,7 +41,7 @@ def dlq_topics(settings: Settings) -> list[str]:
 
 
 async def read(settings: Settings, topics: list[str] | None = None) -> list[Letter]:
-    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
+    reader = AIOKafkaConsumer(**settings.kafka(), group_id=None)
     await reader.start()
     letters: list[Letter] = []
     try:
@@ -98,7 +98,7 @@ def redriven(letter: Letter) -> tuple[str, bytes | None, bytes | None, list[tupl
 
 
 async def redrive(settings: Settings, letters: list[Letter]) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**settings.kafka(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for letter in letters:

@@ -18,9 +18,7 @@ async def ticket_events(settings: Settings, ticket_id: str) -> list[str]:
     CloudEvent in structured form plus where it sits in the log). Only the ticket's own partition
     is read: the key decides it, as it did for the producer."""
     topic = settings.topic(TICKET_EVENTS)
-    reader = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None, isolation_level="read_committed"
-    )
+    reader = AIOKafkaConsumer(**settings.kafka(), group_id=None, isolation_level="read_committed")
     await reader.start()
     try:
         partitions = await partitions_of(reader, topic)

@@ -1,8 +1,8 @@
 """The outbox: events inserted in the state change's transaction, published by a relay.
 
-The relay sends rows in id order with the idempotent producer, waits for every ack, then deletes
-them. One relay per schema is active at a time (an advisory lock), which keeps per-ticket order;
-the others wait as hot standbys. A crash after the send and before the delete re-sends those rows
+The relay signs each event as this service (`shared.signing`), sends rows in id order with the
+idempotent producer, waits for every ack, then deletes them. One relay per schema is active at
+a time (an advisory lock), which keeps per-ticket order; the others wait as hot standbys. A crash after the send and before the delete re-sends those rows
 on restart: consumers drop the duplicates by event id (the inbox).
 """
 
@@ -24,6 +24,7 @@ from shared import db
 from shared.events import Envelope, Headers
 from shared.faults import fault_point
 from shared.logging import get_logger
+from shared.signing import Signer
 
 log = get_logger(__name__)
 
@@ -97,6 +98,7 @@ class OutboxRelay:
         pool: asyncpg.Pool,
         producer: AIOKafkaProducer,
         schema: str,
+        signer: Signer,
         *,
         batch_size: int = 500,
         poll_seconds: float = 1.0,
@@ -105,6 +107,7 @@ class OutboxRelay:
         self._pool = pool
         self._producer = producer
         self._schema = schema
+        self._signer = signer
         self._batch = batch_size
         self._poll = poll_seconds
         self._linger = linger_seconds
@@ -170,13 +173,15 @@ class OutboxRelay:
             if not leader:
                 return 0
             rows = await conn.fetch(
-                "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1", self._batch
+                "SELECT id, topic, key, value, headers, event_id FROM outbox ORDER BY id LIMIT $1", self._batch
             )
             if not rows:
                 return 0
             futures = []
             for row in rows:
                 headers = [(k, base64.b64decode(v)) for k, v in json.loads(row["headers"])]
+                if row["event_id"] is not None:  # an event of ours (a dead letter keeps its sender's)
+                    headers = self._signer.sign(row["key"], row["value"], headers)
                 futures.append(
                     await self._producer.send(row["topic"], value=row["value"], key=row["key"], headers=headers)
                 )

@@ -126,7 +126,7 @@ async def attach_shadow(settings: Settings, service: str, schema: str, pool: asy
 
 async def _partitions(settings: Settings, topics: list[str], until: datetime | None) -> dict[TopicPartition, int]:
     """End offset per partition now, or at `until` (the first offset appended after it)."""
-    reader = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, group_id=None)
+    reader = AIOKafkaConsumer(**settings.kafka(), group_id=None)
     await reader.start()
     try:
         tps = [TopicPartition(t, p) for t in topics for p in await partitions_of(reader, t)]

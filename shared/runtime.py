@@ -30,12 +30,12 @@ from shared import db
 from shared.auth import Authenticator
 from shared.bus import start_producer
 from shared.clock import Clock, SystemClock
-from shared.consumer import BatchHandler, Decoder, Handler, InboxConsumer, M
+from shared.consumer import BatchHandler, Decoder, Handler, InboxConsumer, M, verified_events
 from shared.http_guard import harden
 from shared.logging import configure_logging, get_logger
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
-from shared.topics import ensure_topics
+from shared.signing import Signer, Trust, load_signer
 
 log = get_logger(__name__)
 
@@ -70,6 +70,16 @@ class Runtime:
     def auth(self) -> Authenticator:
         return Authenticator(self.settings)
 
+    @functools.cached_property
+    def trust(self) -> Trust:
+        """The public keys this process accepts signatures from."""
+        return Trust.load(self.settings.signing_folder)
+
+    def signer(self) -> Signer:
+        """This service's signing key."""
+        path = self.settings.signing_key_file or self.settings.signing_folder / f"{self.name}.key"
+        return load_signer(path, self.name)
+
     def consumer(
         self,
         name: str,
@@ -84,7 +94,7 @@ class Runtime:
         """An inbox consumer of logical `topic`, in this service's consumer group `group`;
         give it a `handler` (one record at a time) or a `batch_handler` (a pure fold that takes a
         partition's batch at once). `applied_by`: see `InboxConsumer`."""
-        extra: dict[str, Any] = {"decode": decode} if decode is not None else {}
+        extra: dict[str, Any] = {"decode": decode or verified_events(self.trust)}
         if batch_handler is not None:
             extra["batch_handler"] = batch_handler
         return InboxConsumer[M](
@@ -154,7 +164,7 @@ async def start_runtime(name: str, settings: Settings, migrations: Path, clock: 
     applied = await db.migrate(pool, name, migrations)
     if applied:
         log.info("migrations applied", names=applied)
-    await ensure_topics(settings)
+    # topics and ACLs are an operator's (`mesa topics create`): a service may not create them
     instance = f"{name}-{socket.gethostname()}-{os.getpid()}"
     producer = await start_producer(settings, instance)
     return Runtime(name, settings, pool, producer, clock or SystemClock(), instance)
@@ -165,6 +175,8 @@ async def serve(
 ) -> None:
     """Run service `name` until SIGTERM; it listens on `port`, else on its `<NAME>_PORT` setting."""
     settings = settings or Settings()
+    if settings.kafka_principal is None:  # on the broker, a service is itself
+        settings = settings.model_copy(update={"kafka_principal": name})
     port = port if port is not None else settings.port(name)
     configure_logging(settings.log_level, settings.log_format, service=name)
     rt = await start_runtime(name, settings, migrations)
@@ -176,6 +188,7 @@ async def serve(
         rt.pool,
         rt.producer,
         name,
+        rt.signer(),
         batch_size=settings.batch_size,
         poll_seconds=settings.outbox_poll_seconds,
         linger_seconds=settings.outbox_linger_ms / 1000,

@@ -6,16 +6,45 @@ optional prefix so that test modules can share one broker without seeing each ot
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# This clone's local data (git-ignored), where deploy/ writes credentials and keys.
+LOCAL = Path(__file__).resolve().parent.parent / ".local"
+
+
+@functools.cache
+def client_properties(path: Path) -> dict[str, str]:
+    """A librdkafka-style client file (`key=value` lines, `#` comments), as kcat reads it."""
+    props: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and not key.startswith("#"):
+            props[key.strip()] = value.strip()
+    for needed in ("sasl.username", "sasl.password"):
+        if needed not in props:
+            raise ValueError(f"{path}: no {needed}")
+    return props
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    # Who this process is on the broker (SASL/SCRAM; shared/acls.py says what each may do). A
+    # service is its own name unless told otherwise; tools and tests are `admin`. The password
+    # comes from KAFKA_SASL_* when given, else from <MESA_KAFKA_CREDENTIALS>/<principal>.properties
+    # (written by deploy/kafka.sh; default: this clone's .local/kafka when it exists).
+    kafka_principal: str | None = Field(default=None, validation_alias="MESA_KAFKA_PRINCIPAL")
+    kafka_credentials: Path | None = Field(default=None, validation_alias="MESA_KAFKA_CREDENTIALS")
+    kafka_security_protocol: str | None = Field(default=None, validation_alias="KAFKA_SECURITY_PROTOCOL")
+    kafka_sasl_mechanism: str = Field(default="SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM")
+    kafka_sasl_username: str | None = Field(default=None, validation_alias="KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr | None = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD")
     database_url: str = Field(default="postgresql://mesa:mesa@127.0.0.1:55432/mesa", validation_alias="DATABASE_URL")
     topic_prefix: str = Field(default="", validation_alias="MESA_TOPIC_PREFIX")
     topic_partitions: int = Field(default=12, validation_alias="MESA_TOPIC_PARTITIONS")
@@ -102,6 +131,16 @@ class Settings(BaseSettings):
     # instead of waiting in a queue that only grows (0: no limit).
     http_max_in_flight: int = Field(default=256, ge=0, validation_alias="MESA_HTTP_MAX_IN_FLIGHT")
 
+    # Dead letters wait for a human, but not forever (they may hold what a requester sent).
+    dlq_retention_days: float = Field(default=14, gt=0, validation_alias="MESA_DLQ_RETENTION_DAYS")
+
+    # Event signing: each service signs what it publishes with its Ed25519 key, and every reader
+    # checks it against the trusted public keys (shared/signing.py). The folder holds
+    # trust.json and one <service>.key each; default: this clone's .local/signing.
+    signing_dir: Path | None = Field(default=None, validation_alias="MESA_SIGNING_DIR")
+    # The private key this process signs with (default: <signing_dir>/<service>.key).
+    signing_key_file: Path | None = Field(default=None, validation_alias="MESA_SIGNING_KEY_FILE")
+
     def port(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")
         return port
@@ -117,6 +156,44 @@ class Settings(BaseSettings):
     @property
     def routing_url(self) -> str:
         return self.routing_url_override or f"http://127.0.0.1:{self.routing_port}"
+
+    @property
+    def principal(self) -> str:
+        return self.kafka_principal or "admin"
+
+    def kafka(self) -> dict[str, Any]:
+        """The keyword arguments every aiokafka client of this process takes: where the broker is
+        and who we are on it."""
+        options: dict[str, Any] = {"bootstrap_servers": self.kafka_bootstrap_servers}
+        if self.kafka_sasl_username:
+            assert self.kafka_sasl_password is not None, "KAFKA_SASL_USERNAME needs KAFKA_SASL_PASSWORD"
+            user, password = self.kafka_sasl_username, self.kafka_sasl_password.get_secret_value()
+            protocol = self.kafka_security_protocol or "SASL_PLAINTEXT"
+            mechanism = self.kafka_sasl_mechanism
+        else:
+            folder = self.kafka_credentials or (LOCAL / "kafka")
+            path = folder / f"{self.principal}.properties"
+            if not path.exists():
+                if self.kafka_credentials is not None or (folder / "admin.properties").exists():
+                    raise FileNotFoundError(f"no Kafka credentials for principal {self.principal!r}: {path}")
+                # no credentials anywhere: a broker without authentication (someone else's)
+                return options | (
+                    {"security_protocol": self.kafka_security_protocol} if self.kafka_security_protocol else {}
+                )
+            props = client_properties(path)
+            user, password = props["sasl.username"], props["sasl.password"]
+            protocol = self.kafka_security_protocol or props.get("security.protocol", "SASL_PLAINTEXT")
+            mechanism = props.get("sasl.mechanisms", props.get("sasl.mechanism", self.kafka_sasl_mechanism))
+        return options | {
+            "security_protocol": protocol,
+            "sasl_mechanism": mechanism,
+            "sasl_plain_username": user,
+            "sasl_plain_password": password,
+        }
+
+    @property
+    def signing_folder(self) -> Path:
+        return self.signing_dir or (LOCAL / "signing")
 
     def topic(self, name: str) -> str:
         """The physical name of a logical topic such as `ticket.events`."""

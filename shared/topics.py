@@ -39,24 +39,31 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic(TICKET_REQUESTS), n, month),
         # The roster is small and its history is its state: keep it forever too.
         TopicSpec(settings.topic(AGENT_EVENTS), min(n, 3), forever),
+        # Who read which ticket: kept forever, for auditors.
+        TopicSpec(settings.topic(AUDIT_ACCESS), min(n, 3), forever),
     ]
-    # Dead letters wait for a human: keep them.
-    specs += [TopicSpec(s.name + DLQ_SUFFIX, min(n, 3), forever) for s in list(specs)]
+    # Dead letters wait for a human, for a while: they may hold what someone sent (sealed, but
+    # a DLQ is not a second log), so they are kept MESA_DLQ_RETENTION_DAYS (default 14).
+    dlq = {"retention.ms": str(int(settings.dlq_retention_days * 24 * 3600 * 1000))}
+    specs += [TopicSpec(s.name + DLQ_SUFFIX, min(n, 3), dlq) for s in list(specs)]
     # The auditor's signed chain heads: small, kept forever, one partition (one readable sequence).
     specs.append(TopicSpec(settings.topic(AUDIT_CHECKPOINTS), 1, forever))
-    # Who read which ticket: kept forever, for auditors.
-    specs.append(TopicSpec(settings.topic(AUDIT_ACCESS), min(n, 3), forever))
     return specs
 
 
 async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
-    """Create the missing topics; return the names created. Safe to run from every instance."""
+    """Create the missing topics and set the configuration of those that exist (a retention
+    changed since they were made); return the names created. An operator's task (`admin`):
+    services only use the topics."""
     specs = specs if specs is not None else topic_specs(settings)
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**settings.kafka())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
+        present = [s for s in specs if s.name in existing and s.config]
+        if present:
+            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, s.name, s.config) for s in present])
         if not missing:
             return []
         response = await admin.create_topics(
@@ -89,9 +96,32 @@ async def _wait_until_known(admin: AIOKafkaAdminClient, names: list[str], deadli
         await asyncio.sleep(0.05)
 
 
+def signed_topics(settings: Settings) -> list[str]:
+    """The topics whose records Mesa's services sign (shared.signing)."""
+    return [settings.topic(t) for t in (TICKET_EVENTS, AGENT_EVENTS, AUDIT_ACCESS)]
+
+
+async def end_offsets(settings: Settings, topics: list[str]) -> dict[str, dict[int, int]]:
+    """Each partition's end offset, per topic (topics that do not exist are left out)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    reader = AIOKafkaConsumer(**settings.kafka(), group_id=None)
+    await reader.start()
+    try:
+        cluster = await reader._client.fetch_all_metadata()
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(cluster.partitions_for_topic(t) or ())]
+        ends = await reader.end_offsets(tps) if tps else {}
+    finally:
+        await reader.stop()
+    out: dict[str, dict[int, int]] = {}
+    for tp, end in ends.items():
+        out.setdefault(tp.topic, {})[tp.partition] = int(end)
+    return out
+
+
 async def delete_topics(settings: Settings, names: list[str]) -> None:
     """Remove topics (tests clean up after themselves); missing ones are ignored."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**settings.kafka())
     await admin.start()
     try:
         existing = set(await admin.list_topics())

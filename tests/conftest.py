@@ -20,7 +20,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from shared.acls import delete_acls, ensure_acls
 from shared.settings import Settings
+from shared.signing import init_keys
 from shared.topics import delete_topics, ensure_topics, topic_specs
 from tests.support import ROOT
 
@@ -43,6 +45,7 @@ def _docker_answers() -> bool:
 
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
+    init_keys(Settings().signing_folder)  # each service's signing key, as `make up` makes them
     kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     dsn = os.environ.get("DATABASE_URL")
     if kafka and dsn:
@@ -89,6 +92,7 @@ async def isolate(infra: Infra, partitions: int, log_root: Path) -> AsyncIterato
     }
     settings = Settings.model_validate(env)
     await ensure_topics(settings, topic_specs(settings))
+    await ensure_acls(settings)
     log_dir = log_root / tag
     log_dir.mkdir(parents=True)
     try:
@@ -100,6 +104,7 @@ async def isolate(infra: Infra, partitions: int, log_root: Path) -> AsyncIterato
         finally:
             await admin.close()
         await delete_topics(settings, [s.name for s in topic_specs(settings)])
+        await delete_acls(settings)
 
 
 @pytest.fixture(scope="module")

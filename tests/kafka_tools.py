@@ -11,18 +11,32 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from shared.events import Envelope, Headers
+from shared.events.catalogue import owners_of
 from shared.settings import Settings
+from shared.signing import Signer, load_signer
 
 RawRecord = tuple[bytes | None, bytes | None, Headers]
 
 
+def signer_of(settings: Settings, service: str) -> Signer:
+    return load_signer(settings.signing_folder / f"{service}.key", service)
+
+
+def signed(settings: Settings, env: Envelope, as_service: str | None = None) -> RawRecord:
+    """`env` as the service that owns its type would publish it (tests stand in for it)."""
+    service = as_service or min(owners_of(env.type))
+    key, value, headers = env.to_kafka()
+    return key, value, signer_of(settings, service).sign(key, value, headers)
+
+
 async def produce(settings: Settings, topic: str, records: Iterable[Envelope | RawRecord]) -> int:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks="all")
+    """Publish `records`; an envelope is signed by its type's owner, a raw record goes as it is."""
+    producer = AIOKafkaProducer(**settings.kafka(), acks="all")
     await producer.start()
     n = 0
     try:
         for item in records:
-            key, value, headers = item.to_kafka() if isinstance(item, Envelope) else item
+            key, value, headers = signed(settings, item) if isinstance(item, Envelope) else item
             await producer.send(topic, value=value, key=key, headers=headers)
             n += 1
         await producer.flush()
@@ -32,7 +46,7 @@ async def produce(settings: Settings, topic: str, records: Iterable[Envelope | R
 
 
 async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(**settings.kafka())
     await consumer.start()
     try:
         parts: set[int] = set()
@@ -56,7 +70,7 @@ async def read_all(settings: Settings, topic: str) -> list[ConsumerRecord[bytes,
     tps = [TopicPartition(topic, p) for p, end in ends.items() if end > 0]
     if not tps:
         return []  # (and no consumer: aiokafka's stop() of one never assigned can raise CancelledError)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**settings.kafka(), enable_auto_commit=False)
     await consumer.start()
     out: list[ConsumerRecord[bytes, bytes]] = []
     try:

@@ -39,7 +39,7 @@ async def read_digests(
 ) -> dict[int, list[tuple[int, bytes]]]:
     """(offset, digest) of every record of every partition of `topic`, in log order."""
     reader = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **settings.kafka(),
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",

@@ -58,11 +58,14 @@ class Payload(StorableModel):
 
 P = TypeVar("P", bound=type[Payload])
 _models: dict[str, type[Payload]] = {}
+_owners: dict[str, frozenset[str]] = {}
 _upcasters: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
-def event(event_type: str, version: int = 1) -> Callable[[P], P]:
-    """Class decorator: register a payload model as the current version of `event_type`."""
+def event(event_type: str, version: int = 1, *, owner: str | tuple[str, ...]) -> Callable[[P], P]:
+    """Class decorator: register a payload model as the current version of `event_type`, written
+    only by `owner` (the service whose signature a record of this type must carry). A second
+    owner is the exception: SLA's timers close, resolve and escalate tickets that intake owns."""
 
     def register(cls: P) -> P:
         if event_type in _models:
@@ -70,9 +73,15 @@ def event(event_type: str, version: int = 1) -> Callable[[P], P]:
         cls.event_type = event_type
         cls.version = version
         _models[event_type] = cls
+        _owners[event_type] = frozenset((owner,) if isinstance(owner, str) else owner)
         return cls
 
     return register
+
+
+def owners_of(event_type: str) -> frozenset[str]:
+    """The services that may sign a record of `event_type` (none for an unknown type)."""
+    return _owners.get(event_type, frozenset())
 
 
 def upcaster(
@@ -222,7 +231,7 @@ class Attachment(BaseModel):
 # ticket.events: the lifecycle log.
 
 
-@event("ticket.opened")
+@event("ticket.opened", owner="intake")
 class TicketOpened(Payload):
     ticket_id: Id
     requester: Id
@@ -239,7 +248,7 @@ class TicketOpened(Payload):
     channel: Annotated[str, Field(max_length=40)] = "web"
 
 
-@event("ticket.categorized")
+@event("ticket.categorized", owner="intake")
 class TicketCategorized(Payload):
     """Category, impact or urgency changed by hand; `priority` follows from the matrix."""
 
@@ -263,7 +272,7 @@ class CandidateView(BaseModel):
     level: Annotated[int, Field(ge=1, le=3)]
 
 
-@event("ticket.assigned")
+@event("ticket.assigned", owner="routing")
 class TicketAssigned(Payload):
     """`reason` is for people; `criterion` and `candidates` say the same for machines.
     (Added fields have defaults: records written before them still read.)"""
@@ -279,7 +288,7 @@ class TicketAssigned(Payload):
     by: Id | None = None  # a supervisor's manual reassignment
 
 
-@event("ticket.queued")
+@event("ticket.queued", owner="routing")
 class TicketQueued(Payload):
     """Nobody fits now: the ticket waits in its level's queue until someone frees up."""
 
@@ -289,14 +298,14 @@ class TicketQueued(Payload):
     reason: Annotated[str, Field(min_length=1, max_length=2_000)]
 
 
-@event("ticket.unassigned")
+@event("ticket.unassigned", owner="routing")
 class TicketUnassigned(Payload):
     ticket_id: Id
     agent_id: Id
     reason: Short
 
 
-@event("ticket.commented")
+@event("ticket.commented", owner="intake")
 class TicketCommented(Payload):
     ticket_id: Id
     author: Id
@@ -306,14 +315,14 @@ class TicketCommented(Payload):
     attachments: tuple[Attachment, ...] = ()
 
 
-@event("ticket.info_requested")
+@event("ticket.info_requested", owner="intake")
 class TicketInfoRequested(Payload):
     ticket_id: Id
     agent_id: Id
     question: SealableText
 
 
-@event("ticket.customer_replied")
+@event("ticket.customer_replied", owner="intake")
 class TicketCustomerReplied(Payload):
     ticket_id: Id
     requester: Id
@@ -321,7 +330,7 @@ class TicketCustomerReplied(Payload):
     attachments: tuple[Attachment, ...] = ()
 
 
-@event("ticket.sla_targets_set")
+@event("ticket.sla_targets_set", owner="sla")
 class TicketSlaTargetsSet(Payload):
     """Set at opening, and again when the priority changes. `remaining`: set when the new
     targets arrive while the clock is paused (the business time left once it resumes)."""
@@ -339,26 +348,26 @@ class TicketSlaTargetsSet(Payload):
     next_response_target: timedelta | None = None
 
 
-@event("ticket.sla_first_response_met")
+@event("ticket.sla_first_response_met", owner="sla")
 class TicketSlaFirstResponseMet(Payload):
     ticket_id: Id
     at: datetime
 
 
-@event("ticket.sla_paused")
+@event("ticket.sla_paused", owner="sla")
 class TicketSlaPaused(Payload):
     ticket_id: Id
     at: datetime
 
 
-@event("ticket.sla_resumed")
+@event("ticket.sla_resumed", owner="sla")
 class TicketSlaResumed(Payload):
     ticket_id: Id
     at: datetime
     resolution_due: datetime
 
 
-@event("ticket.sla_warning")
+@event("ticket.sla_warning", owner="sla")
 class TicketSlaWarning(Payload):
     ticket_id: Id
     target: Annotated[str, Field(pattern=r"^(first_response|next_response|resolution)$")]
@@ -366,7 +375,7 @@ class TicketSlaWarning(Payload):
     fraction: Annotated[float, Field(gt=0, lt=1)] = 0.75
 
 
-@event("ticket.info_reminder")
+@event("ticket.info_reminder", owner="sla")
 class TicketInfoReminder(Payload):
     """The requester has not answered our question for a while: remind them."""
 
@@ -374,7 +383,7 @@ class TicketInfoReminder(Payload):
     asked_at: datetime
 
 
-@event("ticket.sla_met")
+@event("ticket.sla_met", owner="sla")
 class TicketSlaMet(Payload):
     """The ticket was resolved within its resolution target."""
 
@@ -383,14 +392,14 @@ class TicketSlaMet(Payload):
     at: datetime
 
 
-@event("ticket.sla_breached")
+@event("ticket.sla_breached", owner="sla")
 class TicketSlaBreached(Payload):
     ticket_id: Id
     target: Annotated[str, Field(pattern=r"^(first_response|next_response|resolution)$")]
     due: datetime
 
 
-@event("ticket.escalated")
+@event("ticket.escalated", owner=("intake", "sla"))
 class TicketEscalated(Payload):
     """`reason` in the ticket's language; `reason_en` in English when SLA wrote it."""
 
@@ -403,41 +412,41 @@ class TicketEscalated(Payload):
     target: Annotated[str, Field(pattern=r"^(first_response|resolution)$")] | None = None
 
 
-@event("ticket.resolved")
+@event("ticket.resolved", owner=("intake", "sla"))
 class TicketResolved(Payload):
     ticket_id: Id
     agent_id: Id
     summary: SealableText
 
 
-@event("ticket.resolution_confirmed")
+@event("ticket.resolution_confirmed", owner="intake")
 class TicketResolutionConfirmed(Payload):
     ticket_id: Id
     requester: Id
 
 
-@event("ticket.resolution_rejected")
+@event("ticket.resolution_rejected", owner="intake")
 class TicketResolutionRejected(Payload):
     ticket_id: Id
     requester: Id
     reason: SealableText
 
 
-@event("ticket.reopened")
+@event("ticket.reopened", owner="intake")
 class TicketReopened(Payload):
     ticket_id: Id
     by: Id
     reason: SealableText
 
 
-@event("ticket.closed")
+@event("ticket.closed", owner=("intake", "sla"))
 class TicketClosed(Payload):
     ticket_id: Id
     by: Id
     reason: SealableShort
 
 
-@event("ticket.feedback_given")
+@event("ticket.feedback_given", owner="intake")
 class TicketFeedbackGiven(Payload):
     ticket_id: Id
     requester: Id
@@ -445,7 +454,7 @@ class TicketFeedbackGiven(Payload):
     comment: Annotated[str, Field(max_length=40_000), AfterValidator(_plain_at_most(5_000))] = ""
 
 
-@event("ticket.requester_erased")
+@event("ticket.requester_erased", owner="intake")
 class TicketRequesterErased(Payload):
     """The requester's data key was deleted (`mesa erase requester`): the text sealed with it
     is unreadable from now on, in every copy of the log. Says nothing about who they were."""
@@ -456,7 +465,7 @@ class TicketRequesterErased(Payload):
     reason: Short
 
 
-@event("notification.sent")
+@event("notification.sent", owner="notify")
 class NotificationSent(Payload):
     ticket_id: Id
     about_event_id: Id
@@ -465,7 +474,7 @@ class NotificationSent(Payload):
     template: Short
 
 
-@event("notification.failed")
+@event("notification.failed", owner="notify")
 class NotificationFailed(Payload):
     ticket_id: Id
     about_event_id: Id
@@ -479,7 +488,7 @@ class NotificationFailed(Payload):
 # audit.access: who read which ticket (staff and auditors), an immutable log of its own.
 
 
-@event("access.ticket_read")
+@event("access.ticket_read", owner="projections")
 class TicketRead(Payload):
     ticket_id: Id
     reader: Short  # role:id
@@ -509,7 +518,7 @@ class Shift(BaseModel):
     days: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], tuple[ShiftDay, ...]]
 
 
-@event("agent.registered", version=2)
+@event("agent.registered", version=2, owner="routing")
 class AgentRegistered(Payload):
     agent_id: Id
     name: Short
@@ -531,7 +540,7 @@ def _registered_v1(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@event("agent.updated")
+@event("agent.updated", owner="routing")
 class AgentUpdated(Payload):
     """Only the fields given change."""
 
@@ -545,7 +554,7 @@ class AgentUpdated(Payload):
     shift: Shift | None = None
 
 
-@event("agent.availability_changed", version=2)
+@event("agent.availability_changed", version=2, owner="routing")
 class AgentAvailabilityChanged(Payload):
     agent_id: Id
     availability: Availability
@@ -559,7 +568,7 @@ def _availability_v1(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@event("agent.removed")
+@event("agent.removed", owner="routing")
 class AgentRemoved(Payload):
     agent_id: Id
     reason: Annotated[str, Field(max_length=300)] = ""

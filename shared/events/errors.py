@@ -56,3 +56,27 @@ class ForgedActor(InvalidRecord):
     """A request that claims to act as someone its token does not say it is."""
 
     code = "forged_actor"
+
+
+class Unsigned(InvalidRecord):
+    """A record past its partition's signing cut-over that carries no signature."""
+
+    code = "unsigned"
+
+
+class BadSignature(InvalidRecord):
+    """A signature that does not verify, or by a key nobody trusts."""
+
+    code = "bad_signature"
+
+
+class NotOwner(InvalidRecord):
+    """A record signed by a service that does not own its event type: it speaks for another."""
+
+    code = "not_owner"
+
+
+class SealMismatch(InvalidRecord):
+    """Sealed text that does not open in this place (moved from another ticket, event or field)."""
+
+    code = "seal_mismatch"

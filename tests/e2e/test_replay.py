@@ -29,7 +29,7 @@ CATEGORIES = ["hardware", "software", "network", "order_status", "payment"]
 
 async def open_requests(mesa: Mesa, start: int, n: int) -> None:
     """Tickets as another internal system opens them: ticket.open requests on Kafka, in bulk."""
-    producer = AIOKafkaProducer(bootstrap_servers=mesa.iso.settings.kafka_bootstrap_servers, linger_ms=20)
+    producer = AIOKafkaProducer(**mesa.iso.settings.kafka(), linger_ms=20)
     await producer.start()
     try:
         topic = mesa.iso.settings.topic(TICKET_REQUESTS)

@@ -61,7 +61,7 @@ async def test_a_plain_kafka_client_opens_and_comments_and_bad_records_are_dead_
 ) -> None:
     mesa = staffed
     topic = mesa.iso.settings.topic(TICKET_REQUESTS)
-    producer = AIOKafkaProducer(bootstrap_servers=mesa.iso.settings.kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(**mesa.iso.settings.kafka())
     await producer.start()
     try:
         open_body = {
@@ -106,7 +106,7 @@ async def test_a_plain_kafka_client_opens_and_comments_and_bad_records_are_dead_
     assert north["priority"] == "P1" and north["category"] == "payment"
 
     # a command on the ticket, from the same system (it acts as itself: system:erp)
-    producer = AIOKafkaProducer(bootstrap_servers=mesa.iso.settings.kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(**mesa.iso.settings.kafka())
     await producer.start()
     try:
         await producer.send_and_wait(

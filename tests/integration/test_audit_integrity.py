@@ -48,7 +48,7 @@ async def copy_log(iso: Isolated, name: str, change: dict[tuple[int, int], str])
     by_partition: dict[int, list] = {}  # type: ignore[type-arg]
     for r in records:
         by_partition.setdefault(r.partition, []).append(r)
-    producer = AIOKafkaProducer(bootstrap_servers=iso.settings.kafka_bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**iso.settings.kafka(), acks="all")
     await producer.start()
     try:
         for partition, rs in sorted(by_partition.items()):

@@ -93,7 +93,19 @@ async def ack_rows(iso: Isolated) -> dict[str, tuple[str, int]]:
 
 def ledger(iso: Isolated, name: str = "ledger", **env: str) -> Proc:
     port = free_port()
-    return Proc("tests.integration.ledger", {**iso.env, "LEDGER_PORT": str(port), **env}, iso.log_dir, name, port)
+    # a stand-in for a service: it reads as the operator and signs what it emits as intake (the
+    # owner of the ticket.categorized it emits)
+    stand_in = {
+        "MESA_KAFKA_PRINCIPAL": "admin",
+        "MESA_SIGNING_KEY_FILE": str(iso.settings.signing_folder / "intake.key"),
+    }
+    return Proc(
+        "tests.integration.ledger",
+        {**iso.env, "LEDGER_PORT": str(port), **stand_in, **env},
+        iso.log_dir,
+        name,
+        port,
+    )
 
 
 async def settle(iso: Isolated, procs: list[Proc], timeout: float = 90) -> None:

@@ -24,7 +24,7 @@ async def test_every_protocol_call_mesa_uses(isolated: Isolated) -> None:
     assert await ensure_topics(s, [spec]) == [name]
     assert await ensure_topics(s, [spec]) == []  # idempotent
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=s.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**s.kafka())
     await admin.start()
     try:
         [resource] = (await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)]))[0].resources
@@ -33,7 +33,7 @@ async def test_every_protocol_call_mesa_uses(isolated: Isolated) -> None:
     finally:
         await admin.close()
 
-    producer = AIOKafkaProducer(bootstrap_servers=s.kafka_bootstrap_servers, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**s.kafka(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for i in range(30):
@@ -44,7 +44,7 @@ async def test_every_protocol_call_mesa_uses(isolated: Isolated) -> None:
     group = f"compat-{uuid.uuid4().hex[:6]}"
     consumer = AIOKafkaConsumer(
         name,
-        bootstrap_servers=s.kafka_bootstrap_servers,
+        **s.kafka(),
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",

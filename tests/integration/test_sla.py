@@ -19,13 +19,14 @@ from services.sla.policy import DEFAULT_POLICY, Lifecycle, Policy
 from shared import db
 from shared.bus import start_producer
 from shared.clock import ManualClock
-from shared.consumer import InboxConsumer
+from shared.consumer import InboxConsumer, verified_events
 from shared.events import Envelope, Payload
 from shared.events import catalogue as ev
 from shared.outbox import OutboxRelay
+from shared.signing import Trust
 from shared.topics import AGENT_EVENTS, TICKET_EVENTS
 from tests.conftest import Isolated
-from tests.kafka_tools import header, inbox_caught_up, produce, read_all
+from tests.kafka_tools import header, inbox_caught_up, produce, read_all, signer_of
 from tests.support import Proc, client, eventually, free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -95,8 +96,9 @@ async def start_rig(iso: Isolated, clock: ManualClock) -> SlaRig:
         topics=[iso.settings.topic(TICKET_EVENTS)],
         handler=sla.on_ticket_event,
         applied_by=CONSUMER,  # as services/sla/__main__.py wires it
+        decode=verified_events(Trust.load(iso.settings.signing_folder)),
     )
-    relay = OutboxRelay(pool, producer, "sla", poll_seconds=0.2)
+    relay = OutboxRelay(pool, producer, "sla", signer_of(iso.settings, "sla"), poll_seconds=0.2)
     tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
     await asyncio.wait_for(consumer.joined.wait(), 30)
     rig = SlaRig(iso, clock, sla, tasks)

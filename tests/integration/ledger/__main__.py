@@ -15,11 +15,12 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.consumer import Delivery, InboxConsumer
+from shared.consumer import Delivery, InboxConsumer, verified_events
 from shared.events import Envelope
 from shared.events.catalogue import TicketCategorized, TicketOpened
 from shared.runtime import Parts, Runtime, serve
 from shared.settings import Settings
+from shared.signing import Trust
 from shared.topics import TICKET_EVENTS
 
 NAME = "ledger"
@@ -62,7 +63,13 @@ def ledger_consumer(settings: Settings, pool: asyncpg.Pool) -> InboxConsumer[Env
         return []
 
     return InboxConsumer[Envelope](
-        settings, pool, name=NAME, group_id=settings.group(NAME), topics=[events_topic], handler=apply
+        settings,
+        pool,
+        name=NAME,
+        group_id=settings.group(NAME),
+        topics=[events_topic],
+        handler=apply,
+        decode=verified_events(Trust.load(settings.signing_folder)),
     )
 
 

@@ -37,13 +37,13 @@ def test_catalogue_has_the_lifecycle_of_architecture_md() -> None:
 def test_a_type_cannot_be_registered_twice() -> None:
     with pytest.raises(ValueError, match="twice"):
 
-        @event("ticket.opened")
+        @event("ticket.opened", owner="intake")
         class Again(Payload):
             pass
 
 
 def test_old_versions_are_upcast_on_read() -> None:
-    @event("test.renamed", version=3)
+    @event("test.renamed", version=3, owner="tests")
     class Renamed(Payload):
         full_name: str
         locale: str

@@ -1,0 +1,232 @@
+"""Who wrote a record: every service signs what it publishes, every reader checks it.
+
+A principal allowed to write `ticket.events` (routing, say) could otherwise write any event on it,
+and whoever runs the broker could rewrite history. So each service has an Ed25519 key; its outbox
+relay signs each record over its key, headers and value, and adds two headers: `mesa_kid` (which
+key) and `mesa_sig`. Readers (every consumer, replay, `mesa audit verify`) hold the trusted public
+keys (`trust.json`, outside Kafka: whoever controls the broker must not control the trust) and
+refuse, as a dead letter with its reason, a record that is unsigned, whose signature does not
+verify, or whose signer does not own its event type (`shared.events.catalogue.owners_of`).
+
+Records written before signing existed stay readable: `trust.json` records, per partition, the
+offset where signing began (`mesa signing cutover`); an unsigned record below it is history.
+
+Layout of the signing folder (mode 0700): `<service>.key` (the 32-byte private seed, hex, mode
+0600, read only by that service) and `trust.json`:
+
+    {"keys": {"<kid>": {"service": "intake", "public_key": "<base64>"}},
+     "cutover": {"<topic>": {"<partition>": <offset>}}}
+
+A rotated key stays in `keys` (old records keep verifying); a new one is added beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from shared.events.catalogue import owners_of
+from shared.events.errors import BadSignature, NotOwner, Unsigned
+
+Headers = list[tuple[str, bytes]]
+SIG = "mesa_sig"
+KID = "mesa_kid"
+# Added after signing by whoever handles the record later (a dead letter's why and where): not
+# part of what the producer vouched for.
+_UNSIGNED_PREFIXES = ("dlq_",)
+SERVICES = ("intake", "routing", "sla", "notify", "projections", "audit")
+TRUST_FILE = "trust.json"
+_DOMAIN = b"mesa-record-v1"
+
+
+def _signed_headers(headers: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    return [(k, v) for k, v in headers if k != SIG and not k.startswith(_UNSIGNED_PREFIXES)]
+
+
+def signed_bytes(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]]) -> bytes:
+    """What a signature covers, unambiguously: each part length-prefixed (absent: 0xFFFFFFFF)."""
+    parts = [_DOMAIN]
+
+    def put(raw: bytes | None) -> None:
+        parts.append(struct.pack(">I", 0xFFFFFFFF) if raw is None else struct.pack(">I", len(raw)) + raw)
+
+    put(key)
+    signed = _signed_headers(headers)
+    parts.append(struct.pack(">I", len(signed)))
+    for name, raw in signed:
+        put(name.encode())
+        put(bytes(raw) if raw is not None else None)
+    put(value)
+    return b"".join(parts)
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    return hashlib.sha256(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A service's private key: signs the records its relay publishes."""
+
+    service: str
+    private: Ed25519PrivateKey
+    kid: str
+
+    @classmethod
+    def from_seed(cls, service: str, seed: bytes) -> Signer:
+        private = Ed25519PrivateKey.from_private_bytes(seed)
+        return cls(service, private, key_id(private.public_key()))
+
+    def sign(self, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> Headers:
+        """`headers` with this signer's key id and signature (any earlier ones replaced)."""
+        out = [(k, v) for k, v in headers if k not in (SIG, KID)]
+        out.append((KID, self.kid.encode()))
+        out.append((SIG, base64.b64encode(self.private.sign(signed_bytes(key, value, out)))))
+        return out
+
+
+@dataclass
+class Trust:
+    """The public keys readers accept, and where each partition's signed history begins."""
+
+    keys: dict[str, tuple[str, Ed25519PublicKey]] = field(default_factory=dict)
+    cutover: dict[str, dict[int, int]] = field(default_factory=dict)
+
+    def signer(self, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> str | None:
+        """The service that signed this record; None for an unsigned one (the caller decides
+        whether that is history). Raises `BadSignature`."""
+        kid = sig = None
+        for name, raw in headers:
+            if name == KID:
+                kid = raw
+            elif name == SIG:
+                sig = raw
+        if kid is None and sig is None:
+            return None
+        if kid is None or sig is None:
+            raise BadSignature("a signature header without its pair")
+        found = self.keys.get(bytes(kid).decode("ascii", "replace"))
+        if found is None:
+            raise BadSignature(f"signed with key {bytes(kid).decode('ascii', 'replace')[:32]!r}, which nobody trusts")
+        service, public = found
+        try:
+            public.verify(base64.b64decode(sig, validate=True), signed_bytes(key, value, headers))
+        except (InvalidSignature, ValueError):
+            raise BadSignature(f"the signature of key {bytes(kid).decode()} ({service}) does not verify") from None
+        return service
+
+    def check(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        event_type: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes]],
+    ) -> str | None:
+        """Check a record of `event_type` at its place in the log: signed by an owner of the type,
+        or unsigned history before its partition's cut-over. Returns the signer (None: history).
+        Raises `Unsigned`, `BadSignature` or `NotOwner`."""
+        service = self.signer(key, value, headers)
+        if service is None:
+            if offset < self.cutover.get(topic, {}).get(partition, 0):
+                return None
+            raise Unsigned(f"{event_type} at {topic}/{partition}/{offset} is not signed")
+        owners = owners_of(event_type)
+        if service not in owners:
+            who = " or ".join(sorted(owners)) or "nobody"
+            raise NotOwner(f"{event_type} signed by {service}; only {who} may write it")
+        return service
+
+    # -- the file -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, folder: Path) -> Trust:
+        path = folder / TRUST_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"no {path}: run `mesa signing init` (make up and make test do)")
+        doc = json.loads(path.read_text())
+        keys = {
+            kid: (entry["service"], Ed25519PublicKey.from_public_bytes(base64.b64decode(entry["public_key"])))
+            for kid, entry in doc.get("keys", {}).items()
+        }
+        cutover = {t: {int(p): int(o) for p, o in parts.items()} for t, parts in doc.get("cutover", {}).items()}
+        return cls(keys, cutover)
+
+    def save(self, folder: Path) -> None:
+        doc = {
+            "keys": {
+                kid: {
+                    "service": service,
+                    "public_key": base64.b64encode(public.public_bytes(Encoding.Raw, PublicFormat.Raw)).decode(),
+                }
+                for kid, (service, public) in sorted(self.keys.items())
+            },
+            "cutover": {t: {str(p): o for p, o in sorted(parts.items())} for t, parts in sorted(self.cutover.items())},
+        }
+        _write_private(folder / TRUST_FILE, json.dumps(doc, indent=2).encode(), mode=0o644)
+
+
+def _write_private(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Write atomically (a reader never sees half a file) with `mode`."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def init_keys(folder: Path, services: Sequence[str] = SERVICES) -> list[str]:
+    """Give every service a key if it has none, and trust each key there (idempotent). Returns
+    the services that got a new key."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    trust = Trust.load(folder) if (folder / TRUST_FILE).exists() else Trust()
+    made = []
+    for service in services:
+        path = folder / f"{service}.key"
+        if not path.exists():
+            seed = Ed25519PrivateKey.generate().private_bytes_raw()
+            _write_private(path, seed.hex().encode())
+            made.append(service)
+        signer = load_signer(path, service)
+        trust.keys.setdefault(signer.kid, (service, signer.private.public_key()))
+    trust.save(folder)
+    return made
+
+
+def load_signer(path: Path, service: str) -> Signer:
+    try:
+        seed = bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no signing key {path}: run `mesa signing init` (make up and make test do)") from None
+    if len(seed) != 32:
+        raise ValueError(f"{path}: an Ed25519 seed is 32 bytes (64 hex digits)")
+    return Signer.from_seed(service, seed)
+
+
+def record_cutover(folder: Path, ends: dict[str, dict[int, int]]) -> dict[str, dict[int, int]]:
+    """Record where signed history begins for partitions that have no cut-over yet: their end
+    offsets now. Run once, before the first signing services start. Returns what was added."""
+    trust = Trust.load(folder)
+    added: dict[str, dict[int, int]] = {}
+    for topic, parts in ends.items():
+        known = trust.cutover.setdefault(topic, {})
+        for partition, end in parts.items():
+            if partition not in known:
+                known[partition] = end
+                added.setdefault(topic, {})[partition] = end
+    trust.save(folder)
+    return added
