@@ -26,6 +26,8 @@ from shared import db, outbox
 from shared.consumer import Delivery, InboxConsumer, verified_events
 from shared.events import Envelope
 from shared.events.catalogue import TicketCommented
+from shared.keyring import Keyring
+from shared.letters import Letters
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
 from shared.signing import Signer, Trust, load_signer
@@ -104,6 +106,7 @@ async def inbox_fold(settings: Settings, pool: asyncpg.Pool, topic: str, n: int)
         topics=[topic],
         handler=fold,
         decode=verified_events(Trust.load(settings.signing_folder)),
+        letters=Letters(await Keyring.open(pool, settings)),
     )
     task = asyncio.create_task(consumer.run())
     await consumer.joined.wait()

@@ -19,6 +19,7 @@ import platform
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -29,12 +30,18 @@ from shared import replay
 from shared.bus import partitions_of
 from shared.events import Envelope
 from shared.events import catalogue as ev
+from shared.events.catalogue import owners_of
 from shared.keyring import Keyring
 from shared.runtime import tune_gc
 from shared.settings import Settings
+from shared.signing import load_signer
 from shared.topics import TICKET_EVENTS
 
 CATEGORIES = ["hardware", "software", "network", "order_status", "payment"]
+
+
+def seal_as(key: bytes, ref: str, value: str, place: pv.Place) -> str:
+    return pv.seal(key, ref, value, place)
 
 
 def history(n: int, keys: dict[str, bytes]) -> Iterator[Envelope]:
@@ -47,8 +54,8 @@ def history(n: int, keys: dict[str, bytes]) -> Iterator[Envelope]:
         at = t0 + timedelta(seconds=i)
         ref, key = people[i % len(people)]
 
-        def sealed(text: str, ref: str = ref, key: bytes = key) -> str:
-            return pv.seal(key, ref, text)
+        def sealed(text: str) -> str:
+            return text  # sealed below, in its place, as intake does
 
         payloads: list[ev.Payload] = [
             ev.TicketOpened(
@@ -71,7 +78,8 @@ def history(n: int, keys: dict[str, bytes]) -> Iterator[Envelope]:
             ev.TicketCommented(ticket_id=tid, author=f"agente{i % 40}", author_role="agent", body=sealed("Revisando")),
             ev.TicketResolved(ticket_id=tid, agent_id=f"agente{i % 40}", summary=sealed("Resuelto")),
         ]
-        for k, p in enumerate(payloads):
+        for k, plain in enumerate(payloads):
+            p = pv.rewrite(plain, text=partial(seal_as, key, ref))
             actor = f"requester:{ref}" if k == 0 else "system"
             yield Envelope.new(p, source="bench", subject=tid, time=at + timedelta(minutes=k), actor=actor)
 
@@ -107,8 +115,10 @@ async def write(settings: Settings, n: int, keys: dict[str, bytes]) -> float:
     try:
         topic = settings.topic(TICKET_EVENTS)
         pending = []
+        signers = {s: load_signer(settings.signing_folder / f"{s}.key", s) for s in ("intake", "routing", "sla")}
         for e in history(n, keys):
             k, v, h = e.to_kafka()
+            h = signers[min(owners_of(e.type))].sign(k, v, h)  # as each event's owner writes it
             pending.append(await producer.send(topic, v, key=k, headers=h))
             if len(pending) >= 20_000:
                 await asyncio.gather(*pending)

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.structs import ConsumerRecord
 
-from shared.events import Envelope, Headers
+from shared.events import Envelope
 from shared.settings import Settings
-from shared.topics import DLQ_SUFFIX
 
 
 async def start_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
@@ -53,25 +51,8 @@ async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) ->
     await producer.send_and_wait(topic, value=value, key=key, headers=headers)
 
 
-def dead_letter(
-    record: ConsumerRecord[bytes, bytes], reason: str, code: str, consumer: str
-) -> tuple[str, bytes | None, bytes | None, Headers]:
-    """The DLQ copy of `record`: same key, value and headers, plus why and where it came from."""
-    headers: Headers = list(record.headers or ())
-    headers += [
-        ("dlq_reason", reason.encode("utf-8", "replace")[:4000]),
-        ("dlq_code", code.encode()),
-        ("dlq_topic", record.topic.encode()),
-        ("dlq_partition", str(record.partition).encode()),
-        ("dlq_offset", str(record.offset).encode()),
-        ("dlq_consumer", consumer.encode()),
-    ]
-    return record.topic + DLQ_SUFFIX, record.key, record.value, headers
-
-
 __all__ = [
     "ConsumerRebalanceListener",
-    "dead_letter",
     "make_consumer",
     "publish",
     "start_producer",

@@ -417,19 +417,28 @@ def dlq_list(
 
 @dlq_app.command("show")
 def dlq_show(ref: Annotated[str, typer.Argument(help="topic/partition/offset, as `mesa dlq list` prints it")]) -> None:
-    """One dead letter whole: its headers and its value."""
+    """One dead letter whole: its headers, and the record it keeps, opened (sealed letters open with
+    the key of the requester they concern; an erased requester's letter stays unreadable)."""
+    from shared import dlq
+
     found = [x for x in _letters(None, None) if x.ref == ref]
     if not found:
         console.print(f"[red]no dead letter {ref}[/]")
         raise typer.Exit(1)
     letter = found[0]
+    opened = asyncio.run(dlq.open_all(Settings(), [letter]))[letter.ref]
     print(
         json.dumps(
             {
                 "ref": letter.ref,
                 "key": (letter.key or b"").decode("utf-8", "replace"),
                 "headers": {k: v.decode("utf-8", "replace") for k, v in letter.headers},
-                "value": (letter.value or b"").decode("utf-8", "replace"),
+                "record": {
+                    "headers": {k: v.decode("utf-8", "replace") for k, v in opened.headers},
+                    "value": (opened.value or b"").decode("utf-8", "replace"),
+                }
+                if opened.readable
+                else "[erased]",
             },
             ensure_ascii=False,
             indent=2,
@@ -443,7 +452,7 @@ def dlq_redrive(
     code: Annotated[str | None, typer.Option(help="every letter with this dlq_code")] = None,
     everything: Annotated[bool, typer.Option("--all", help="every letter that came from a topic")] = False,
 ) -> None:
-    """Publish letters again to the topic they came from, as new records, after the cause is fixed."""
+    """Publish letters again to the topic they came from, after the cause is fixed."""
     from shared import dlq
 
     if not refs and code is None and not everything:
@@ -451,8 +460,10 @@ def dlq_redrive(
     letters = _letters(None, code)
     chosen = [x for x in letters if (not refs or x.ref in refs) and x.header("dlq_topic")]
     skipped = [x for x in letters if (not refs or x.ref in refs) and not x.header("dlq_topic")]
-    n = asyncio.run(dlq.redrive(Settings(), chosen))
+    n, refused = asyncio.run(dlq.redrive(Settings(), chosen))
     console.print(f"{n} letters re-driven" + (f"; {len(skipped)} not from a topic, left alone" if skipped else ""))
+    for why in refused:
+        console.print(f"[yellow]not re-driven:[/] {why}")
 
 
 if __name__ == "__main__":

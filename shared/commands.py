@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Literal
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from pydantic import ConfigDict, Field
 
@@ -140,11 +140,23 @@ REQUEST_TYPES: dict[str, type[Command]] = {request_type(n): m for n, m in TICKET
 REQUEST_TYPES["ticket.open"] = OpenTicket
 
 
+# CloudEvents: `id` is any non-empty string, unique per `source` (an order system's
+# "order-9086-1" is as good as a UUID). Mesa's id of a request is derived from the pair, so the
+# same (source, id) is the same request however often it is sent, and two sources never clash.
+_REQUEST_NAMESPACE = UUID("8f5b0c1e-3c9a-4d52-9a57-6f0e1d2c3b4a")
+MAX_ID_LENGTH = 256
+
+
+def request_uuid(source: str, ce_id: str) -> UUID:
+    """Mesa's id of the request (`source`, `ce_id`): deterministic (UUIDv5)."""
+    return uuid5(_REQUEST_NAMESPACE, f"{source}\n{ce_id}")
+
+
 @dataclass(frozen=True)
 class Request:
     """A command that arrived on ticket.requests."""
 
-    id: UUID
+    id: UUID  # request_uuid(source, the CloudEvents id)
     type: str
     source: str
     ticket_id: str | None
@@ -160,10 +172,9 @@ def decode_request(key: bytes | None, value: bytes | None, headers: list[tuple[s
     for name in ("id", "type", "source"):
         if not attrs.get(name):
             raise MalformedRecord(f"missing CloudEvents attribute: {name}")
-    try:
-        request_id = UUID(attrs["id"])
-    except ValueError:
-        raise MalformedRecord(f"id {attrs['id']!r} is not a UUID") from None
+    if len(attrs["id"]) > MAX_ID_LENGTH:
+        raise MalformedRecord(f"id is longer than {MAX_ID_LENGTH} characters")
+    request_id = request_uuid(attrs["source"], attrs["id"])
     model = REQUEST_TYPES.get(attrs["type"])
     if model is None:
         raise UnknownEventType(
@@ -192,7 +203,7 @@ def decode_request(key: bytes | None, value: bytes | None, headers: list[tuple[s
         source=attrs["source"],
         ticket_id=ticket_id if model is not OpenTicket else None,
         actor=actor,
-        correlationid=attrs.get("correlationid") or str(request_id),
+        correlationid=(attrs.get("correlationid") or attrs["id"])[:MAX_ID_LENGTH],
         command=command,
         actor_given=bool(attrs.get("actor")),
     )

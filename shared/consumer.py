@@ -34,12 +34,14 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client import Counter
 
 from shared import inbox, outbox
-from shared.bus import dead_letter, make_consumer
+from shared.bus import make_consumer
 from shared.events import Envelope, InvalidRecord
 from shared.faults import fault_point
+from shared.letters import Letters, Owner
 from shared.logging import get_logger
 from shared.settings import Settings
 from shared.signing import Trust
+from shared.topics import DLQ_SUFFIX
 
 log = get_logger(__name__)
 
@@ -125,13 +127,16 @@ class InboxConsumer(Generic[M]):
         topics: list[str],
         handler: Handler[M] | None = None,
         decode: Decoder[M],
+        letters: Letters,
         client_id: str | None = None,
         batch_handler: BatchHandler[M] | None = None,
         applied_by: str | None = None,
+        letter_owner: Owner | None = None,
     ) -> None:
         """`applied_by`: the consumer (of this service) that applies the events this one's handler
         emits as it decides them (routing's assignments, SLA's timers); they are marked in its
-        inbox as they go to the outbox, so the copies it reads back are skipped."""
+        inbox as they go to the outbox, so the copies it reads back are skipped. `letters` seals
+        dead letters (`letter_owner`: who a refused record concerns, when the service knows)."""
         self.name = name
         self._settings = settings
         self._pool = pool
@@ -141,6 +146,8 @@ class InboxConsumer(Generic[M]):
         self._handler = handler
         self._batch_handler = batch_handler
         self._applied_by = applied_by
+        self._letters = letters
+        self._letter_owner = letter_owner
         self._to_commit: dict[TopicPartition, int] = {}
         self._committed_at = 0.0
         self._decode = decode
@@ -347,7 +354,7 @@ class InboxConsumer(Generic[M]):
         todo_messages: list[tuple[M, Delivery]] = []
         for record, message in todo:
             if isinstance(message, InvalidRecord):
-                await self._dead_letter(conn, record, message.reason, message.code)
+                await self._dead_letter(conn, record, message)
                 continue
             if message.id not in fresh:
                 DUPLICATES.labels(self.name, "event_id").inc()
@@ -391,7 +398,7 @@ class InboxConsumer(Generic[M]):
             async with conn.transaction():  # a savepoint: a refused record leaves no trace
                 await self._handle(conn, message, delivery)
         except InvalidRecord as exc:
-            await self._dead_letter(conn, record, exc.reason, exc.code)
+            await self._dead_letter(conn, record, exc, message.id)
             return
         except _TRANSIENT_DB:
             raise
@@ -399,7 +406,9 @@ class InboxConsumer(Generic[M]):
             if not isolate:
                 raise
             log.error("handler failed repeatedly; dead-lettering", consumer=self.name, error=repr(exc))
-            await self._dead_letter(conn, record, f"handler error: {exc!r}", "handler_error")
+            failed = InvalidRecord(f"handler error: {type(exc).__name__}")
+            failed.code = "handler_error"
+            await self._dead_letter(conn, record, failed, message.id)
             return
         APPLIED.labels(self.name, record.topic).inc()
 
@@ -420,16 +429,35 @@ class InboxConsumer(Generic[M]):
             return
         await outbox.enqueue_all(conn, emitted, applied_by=self._applied_by)
 
-    async def _dead_letter(self, conn: asyncpg.Connection, record: Record, reason: str, code: str) -> None:
-        topic, key, value, headers = dead_letter(record, reason, code, self.name)
-        await outbox.enqueue_raw(conn, topic, key, value, headers)
-        DEAD.labels(self.name, code).inc()
+    async def _dead_letter(
+        self, conn: asyncpg.Connection, record: Record, why: InvalidRecord, event_id: UUID | None = None
+    ) -> None:
+        """Seal `record` into its topic's DLQ (shared.letters). A record the handler refused was
+        not applied: its event id is forgotten, so a re-drive of the same record applies here (and
+        nowhere it was applied already)."""
+        letter = await self._letters.make(
+            conn,
+            dlq_topic=record.topic + DLQ_SUFFIX,
+            origin=(record.topic, record.partition, record.offset),
+            key=record.key,
+            value=record.value,
+            headers=list(record.headers or ()),
+            reason=why.reason,
+            code=why.code,
+            consumer=self.name,
+            sender=why.sender,
+            owner=self._letter_owner,
+        )
+        await outbox.enqueue_raw(conn, letter.topic, letter.key, letter.value, letter.headers)
+        if event_id is not None:
+            await conn.execute("DELETE FROM inbox_events WHERE consumer = $1 AND event_id = $2", self.name, event_id)
+        DEAD.labels(self.name, why.code).inc()
         log.warning(
             "record dead-lettered",
             consumer=self.name,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            code=code,
-            reason=reason,
+            code=why.code,
+            reason=why.reason,
         )

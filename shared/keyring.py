@@ -25,6 +25,7 @@ from shared import db
 from shared import privacy as pv
 from shared.events import Envelope
 from shared.events.catalogue import Payload
+from shared.events.errors import SealMismatch
 from shared.models import replace
 from shared.settings import Settings
 
@@ -143,11 +144,12 @@ class Keyring:
         if found is None:
             raise LookupError(f"no data key for {ref} (erased?)")
         key = found[1]
-        return pv.rewrite(payload, text=lambda v: pv.seal(key, ref, v))
+        return pv.rewrite(payload, text=lambda v, place: pv.seal(key, ref, v, place))
 
     async def open_envelope(self, env: Envelope, *, conn: asyncpg.Connection | None = None) -> Envelope:
         """The event as people read it: pseudonyms back to sign-in ids, sealed text opened; what
-        belonged to an erased requester reads `[erased]` (and they stay a pseudonym)."""
+        belonged to an erased requester reads `[erased]` (and they stay a pseudonym). Sealed text
+        that does not open where it stands raises `SealMismatch`: the record is dead-lettered."""
         [opened] = await self.open_envelopes([env], conn=conn)
         return opened
 
@@ -166,11 +168,16 @@ class Keyring:
             found = known.get(who)
             return found.sub if found else who
 
-        def text(value: str) -> str:
+        def text(value: str, place: pv.Place) -> str:
             if not pv.is_sealed(value):
                 return value  # written before sealing existed
             found = known.get(pv.sealed_ref(value))
-            return pv.unseal(found.aead, value) if found else pv.ERASED
+            if found is None:
+                return pv.ERASED
+            try:
+                return pv.unseal(found.aead, value, place)
+            except pv.SealError as exc:  # moved here from another ticket, event or field: refuse it
+                raise SealMismatch(str(exc)) from None
 
         return replace(
             env, {"data": pv.rewrite(env.data, text=text, person=person), "actor": pv.map_actor(env.actor, person)}

@@ -2,8 +2,9 @@
 
 The relay signs each event as this service (`shared.signing`), sends rows in id order with the
 idempotent producer, waits for every ack, then deletes them. One relay per schema is active at
-a time (an advisory lock), which keeps per-ticket order; the others wait as hot standbys. A crash after the send and before the delete re-sends those rows
-on restart: consumers drop the duplicates by event id (the inbox).
+a time (an advisory lock), which keeps per-ticket order; the others wait as hot standbys. A crash
+after the send and before the delete re-sends those rows on restart: consumers drop the
+duplicates by event id (the inbox).
 """
 
 from __future__ import annotations

@@ -9,8 +9,11 @@ it unreadable:
   the pseudonym -> sign-in id table lives beside the key and goes with it;
 - the ticket's free text (subject, description, comments, questions, replies, resolution,
   reasons they give, feedback, file names) is sealed with the requester's data key: AES-256-GCM,
-  a fresh 96-bit nonce per value, the pseudonym as associated data, written as
-  `enc:v1:<pseudonym>:<base64url(nonce + ciphertext)>`;
+  a fresh 96-bit nonce per value, written as `enc:v2:<pseudonym>:<base64url(nonce + ciphertext)>`.
+  The associated data binds the text to its place: the pseudonym, the ticket id, the event type
+  and the field (`Place`), so a ciphertext copied into another ticket, event or field does not
+  open (it is refused, never shown). `enc:v1` text, written before, bound only the pseudonym; it
+  still opens;
 - data keys are stored wrapped (AES-GCM under the master key), never in the clear.
 
 Operational text written by staff or the system about the handling (categorisation,
@@ -33,7 +36,9 @@ from pydantic import BaseModel
 
 from shared.models import replace
 
-SEALED_PREFIX = "enc:v1:"
+SEALED_PREFIX = "enc:"  # what every version of sealed text starts with
+V1 = "enc:v1:"  # the pseudonym as associated data (before text was bound to its place)
+V2 = "enc:v2:"  # pseudonym, ticket, event type and field as associated data
 ERASED = "[erased]"
 REQUESTER_ROLE = "requester"
 _REF = re.compile(r"^R-[0-9A-HJKMNP-TV-Z]{16}$")
@@ -95,28 +100,49 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def seal(key: bytes, ref: str, plaintext: str) -> str:
+Place = tuple[str, str, str]  # (ticket id, event type, field path), where a sealed text belongs
+
+
+def _aad(ref: str, place: Place) -> bytes:
+    # unambiguous: none of the parts may hold a newline (ids, types and field names never do)
+    return "\n".join(("mesa-sealed-v2", ref, *place)).encode()
+
+
+def seal(key: bytes, ref: str, plaintext: str, place: Place) -> str:
     nonce = os.urandom(_NONCE)
-    ct = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), ref.encode())
-    return f"{SEALED_PREFIX}{ref}:{_b64(nonce + ct)}"
+    ct = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), _aad(ref, place))
+    return f"{V2}{ref}:{_b64(nonce + ct)}"
+
+
+def _parts(value: str) -> tuple[str, str, str]:
+    """(version prefix, pseudonym, body) of a sealed value."""
+    version = value[: len(V1)]
+    ref, _, body = value[len(V1) :].partition(":")
+    return version, ref, body
 
 
 def sealed_ref(value: str) -> str:
     """The pseudonym a sealed value names (whose key opens it)."""
-    ref, _, _ = value.removeprefix(SEALED_PREFIX).partition(":")
-    return ref
+    return _parts(value)[1]
 
 
-def unseal(key: bytes | AESGCM, value: str) -> str:
-    """The text of a sealed `value`; `key` may be an `AESGCM` already made from the data key
-    (making one costs about as much as opening a short text)."""
-    ref, _, body = value.removeprefix(SEALED_PREFIX).partition(":")
+def unseal(key: bytes | AESGCM, value: str, place: Place) -> str:
+    """The text of a sealed `value` found at `place`; `key` may be an `AESGCM` already made from
+    the data key (making one costs about as much as opening a short text). Raises `SealError`
+    when it does not open: tampered, another key, or moved from another place."""
+    version, ref, body = _parts(value)
     aead = key if isinstance(key, AESGCM) else AESGCM(key)
+    if version == V2:
+        aad = _aad(ref, place)
+    elif version == V1:
+        aad = ref.encode()
+    else:
+        raise SealError(f"unknown sealed format {version!r}")
     try:
         raw = _unb64(body)
-        return aead.decrypt(raw[:_NONCE], raw[_NONCE:], ref.encode()).decode("utf-8")
+        return aead.decrypt(raw[:_NONCE], raw[_NONCE:], aad).decode("utf-8")
     except (InvalidTag, ValueError) as exc:
-        raise SealError(f"a value sealed for {ref} does not open with its key") from exc
+        raise SealError(f"a value sealed for {ref} does not open with its key in {'/'.join(place)}") from exc
 
 
 def wrap(master: bytes, ref: str, data_key: bytes) -> bytes:
@@ -136,22 +162,27 @@ def _paths(payload: BaseModel) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return SEALED_FIELDS.get(event_type, ()), PERSON_FIELDS.get(event_type, ())
 
 
-def rewrite(payload: M, *, text: Callable[[str], str] | None = None, person: Callable[[str], str] | None = None) -> M:
-    """`payload` (an event's) with `text` applied to each non-empty sealed field of its type and
-    `person` to each field naming a person; one copy, without a second validation (sealing keeps
-    what was valid, and AES-GCM vouches for what opens)."""
+def rewrite(
+    payload: M, *, text: Callable[[str, Place], str] | None = None, person: Callable[[str], str] | None = None
+) -> M:
+    """`payload` (an event's) with `text(value, place)` applied to each non-empty sealed field of
+    its type and `person` to each field naming a person; one copy, without a second validation
+    (sealing keeps what was valid, and AES-GCM vouches for what opens)."""
     sealed, people = _paths(payload)
     changes: dict[str, Any] = {}
-    for path in sealed if text else ():
-        assert text is not None
-        name, _, inner = path.partition(".")
-        value = getattr(payload, name)
-        if inner and value:
-            changes[name] = tuple(
-                replace(item, {inner: text(v)}) if (v := getattr(item, inner)) else item for item in value
-            )
-        elif not inner and value:
-            changes[name] = text(value)
+    if text is not None and sealed:
+        ticket_id = str(getattr(payload, "ticket_id", ""))
+        event_type = str(getattr(payload, "event_type", ""))
+        for path in sealed:
+            place = (ticket_id, event_type, path)
+            name, _, inner = path.partition(".")
+            value = getattr(payload, name)
+            if inner and value:
+                changes[name] = tuple(
+                    replace(item, {inner: text(v, place)}) if (v := getattr(item, inner)) else item for item in value
+                )
+            elif not inner and value:
+                changes[name] = text(value, place)
     for name in people if person else ():
         assert person is not None
         changes[name] = person(getattr(payload, name))
@@ -188,4 +219,4 @@ def scrub(payload: M, actor: str, sub: str, ref: str) -> tuple[M, str]:
     def person(who: str) -> str:
         return ref if who == sub else who
 
-    return rewrite(payload, text=lambda _v: ERASED, person=person), map_actor(actor, person)
+    return rewrite(payload, text=lambda _v, _p: ERASED, person=person), map_actor(actor, person)

@@ -32,6 +32,8 @@ from shared.bus import start_producer
 from shared.clock import Clock, SystemClock
 from shared.consumer import BatchHandler, Decoder, Handler, InboxConsumer, M, verified_events
 from shared.http_guard import harden
+from shared.keyring import Keyring, master_key
+from shared.letters import Letters, Owner
 from shared.logging import configure_logging, get_logger
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -71,6 +73,15 @@ class Runtime:
         return Authenticator(self.settings)
 
     @functools.cached_property
+    def keyring(self) -> Keyring:
+        """Requesters' data keys (the keys schema is migrated when a service starts)."""
+        return Keyring(self.pool, master_key(self.settings))
+
+    @functools.cached_property
+    def letters(self) -> Letters:
+        return Letters(self.keyring)
+
+    @functools.cached_property
     def trust(self) -> Trust:
         """The public keys this process accepts signatures from."""
         return Trust.load(self.settings.signing_folder)
@@ -90,6 +101,7 @@ class Runtime:
         decode: Decoder[M] | None = None,
         batch_handler: BatchHandler[M] | None = None,
         applied_by: str | None = None,
+        letter_owner: Owner | None = None,
     ) -> InboxConsumer[M]:
         """An inbox consumer of logical `topic`, in this service's consumer group `group`;
         give it a `handler` (one record at a time) or a `batch_handler` (a pure fold that takes a
@@ -105,6 +117,8 @@ class Runtime:
             topics=[self.settings.topic(topic)],
             handler=handler,
             applied_by=applied_by,
+            letters=self.letters,
+            letter_owner=letter_owner,
             **extra,
         )
 
@@ -164,6 +178,7 @@ async def start_runtime(name: str, settings: Settings, migrations: Path, clock: 
     applied = await db.migrate(pool, name, migrations)
     if applied:
         log.info("migrations applied", names=applied)
+    await Keyring.open(pool, settings)  # every service seals its dead letters (shared.letters)
     # topics and ACLs are an operator's (`mesa topics create`): a service may not create them
     instance = f"{name}-{socket.gethostname()}-{os.getpid()}"
     producer = await start_producer(settings, instance)

@@ -12,6 +12,8 @@ from aiokafka.structs import ConsumerRecord
 
 from shared.events import Envelope, Headers
 from shared.events.catalogue import owners_of
+from shared.keyring import master_key
+from shared.letters import dlq_key, open_letter
 from shared.settings import Settings
 from shared.signing import Signer, load_signer
 
@@ -105,6 +107,12 @@ async def inbox_caught_up(settings: Settings, schema: str, consumer: str, topics
             if end > 0 and stored.get((topic, partition), 0) < end:
                 return False
     return True
+
+
+def opened_letter(settings: Settings, record: ConsumerRecord[bytes, bytes]) -> tuple[bytes | None, Headers]:
+    """The original (value, headers) a dead letter sealed with the DLQ key keeps."""
+    assert header(record, "dlq_sealed") == "dlq", "sealed with a requester's key"
+    return open_letter(record.value, list(record.headers), dlq_key(master_key(settings)))
 
 
 def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:

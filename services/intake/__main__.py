@@ -12,8 +12,7 @@ from services.intake.handlers import EVENTS_CONSUMER, NAME, REQUESTS_CONSUMER, I
 from shared.auth import Authenticator, AuthError
 from shared.commands import Actor, Request, decode_request
 from shared.consumer import Record
-from shared.events.errors import ForgedActor, Oversized, Unauthenticated
-from shared.keyring import Keyring
+from shared.events.errors import ForgedActor, InvalidRecord, Oversized, Unauthenticated
 from shared.runtime import Parts, Runtime, serve
 from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
 
@@ -41,17 +40,21 @@ def request_decoder(auth: Authenticator) -> Callable[[Record], Request]:
             raise Unauthenticated(f"token refused ({exc.params.get('reason', exc.code)})") from None
         if who.role != "service":
             raise Unauthenticated(f"a {who.role} token cannot publish requests; only service tokens can")
-        request = decode_request(record.key, record.value, headers)
-        identity = Actor("system", who.sub)
-        if request.actor_given and request.actor != identity:
-            raise ForgedActor(f"actor {request.actor} but the token is {identity}")
+        try:
+            request = decode_request(record.key, record.value, headers)
+            identity = Actor("system", who.sub)
+            if request.actor_given and request.actor != identity:
+                raise ForgedActor(f"actor {request.actor} but the token is {identity}")
+        except InvalidRecord as exc:
+            exc.sender = who.sub  # verified: a re-drive after a fix may sign as them again
+            raise
         return dataclasses.replace(request, actor=identity)
 
     return decode
 
 
 async def build(rt: Runtime) -> Parts:
-    intake = Intake(rt.settings, rt.pool, rt.clock, await Keyring.open(rt.pool, rt.settings))
+    intake = Intake(rt.settings, rt.pool, rt.clock, rt.keyring)
     return Parts(
         consumers=[
             rt.consumer(EVENTS_CONSUMER, TICKET_EVENTS, group="events", batch_handler=intake.fold_events),
@@ -61,6 +64,7 @@ async def build(rt: Runtime) -> Parts:
                 intake.on_request,
                 group="requests",
                 decode=request_decoder(rt.auth),
+                letter_owner=intake.letter_owner,
             ),
         ],
         app=create_app(intake, rt.settings.public_url, rt.auth),

@@ -14,9 +14,10 @@ from shared import outbox
 from shared.clock import Clock
 from shared.commands import Actor, Command, OpenTicket, Request
 from shared.consumer import Delivery
-from shared.events import Envelope
+from shared.events import Envelope, Headers, InvalidRecord
 from shared.events import catalogue as ev
 from shared.events.catalogue import Status
+from shared.events.envelope import parse_cloudevent
 from shared.keyring import Keyring
 from shared.privacy import REQUESTER_ROLE, is_ref
 from shared.settings import Settings
@@ -263,18 +264,45 @@ class Intake:
         already in ticket.events. A refused command raises, and is dead-lettered with why."""
         if delivery.replaying:
             return
-        if isinstance(req.command, OpenTicket):
-            await self.open(req.command, req.actor, conn=conn, correlationid=req.correlationid, causationid=str(req.id))
-        else:
-            assert req.ticket_id is not None
-            await self.command(
-                req.ticket_id,
-                req.command,
-                req.actor,
-                conn=conn,
-                correlationid=req.correlationid,
-                causationid=str(req.id),
-            )
+        try:
+            if isinstance(req.command, OpenTicket):
+                await self.open(
+                    req.command, req.actor, conn=conn, correlationid=req.correlationid, causationid=str(req.id)
+                )
+            else:
+                assert req.ticket_id is not None
+                await self.command(
+                    req.ticket_id,
+                    req.command,
+                    req.actor,
+                    conn=conn,
+                    correlationid=req.correlationid,
+                    causationid=str(req.id),
+                )
+        except InvalidRecord as exc:
+            exc.sender = req.actor.id  # the service its token proved it is
+            raise
+
+    async def letter_owner(
+        self, conn: asyncpg.Connection | None, _key: bytes | None, value: bytes | None, headers: Headers
+    ) -> str | None:
+        """The requester a refused request concerns, so its dead letter is sealed with their key
+        (and erasing them shreds it): the requester it names, else the ticket's."""
+        try:
+            attrs, data = parse_cloudevent(value, headers)
+        except InvalidRecord:
+            return None
+        named = data.get("requester") if isinstance(data, dict) else None
+        if isinstance(named, str) and named:
+            if is_ref(named):
+                return named
+            if len(named) <= 254 and "@" in named and named.isprintable():
+                return await self.keyring.ref_for(named.strip(), create=True)
+        subject = attrs.get("subject")
+        if subject:
+            found = await (conn or self.pool).fetchval("SELECT requester FROM tickets WHERE id = $1", subject[:64])
+            return str(found) if found else None
+        return None
 
 
 async def store_attachment(pool: asyncpg.Pool, sha256: str, content_type: str, content: bytes) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from services.notify.api import create_app
 from services.notify.handlers import AGENTS_CONSUMER, NAME, TICKETS_CONSUMER, Notify
-from shared.keyring import Keyring
 from shared.runtime import Parts, Runtime, serve
 from shared.topics import AGENT_EVENTS, TICKET_EVENTS
 
@@ -25,7 +24,7 @@ SWAP_GUARD = (
 
 
 async def build(rt: Runtime) -> Parts:
-    notify = Notify(rt.settings, rt.pool, rt.clock, await Keyring.open(rt.pool, rt.settings))
+    notify = Notify(rt.settings, rt.pool, rt.clock, rt.keyring)
 
     async def deliveries() -> None:
         await notify.delivery_loop()

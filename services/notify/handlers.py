@@ -36,6 +36,7 @@ from shared.events import Envelope
 from shared.events import catalogue as ev
 from shared.events.envelope import derived_id
 from shared.keyring import Keyring
+from shared.letters import Letters
 from shared.logging import get_logger
 from shared.privacy import ERASED, REQUESTER_ROLE, is_ref
 from shared.settings import Settings
@@ -109,6 +110,7 @@ def _without(error: str, row: asyncpg.Record) -> str:
 class Notify:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, clock: Clock, keyring: Keyring) -> None:
         self.settings = settings
+        self.letters = Letters(keyring)
         self.pool = pool
         self.clock = clock
         self.keyring = keyring
@@ -610,24 +612,21 @@ class Notify:
                 if row["ticket_id"]:  # a digest is about no ticket: nothing for the ticket's log
                     await self._record(conn, row["event_id"], failed, 1)
                 # and a dead letter for a human: which message, and why it could not go (not its
-                # words or address: the DLQ is kept long and is not erased with a requester)
+                # words; sealed like every letter, with the requester's key when it is theirs)
                 letter = {k: row[k] for k in ("recipient", "channel", "ticket_id", "template")}
                 letter["event_id"] = str(row["event_id"])
-                await outbox.enqueue_raw(
+                sealed = await self.letters.make(
                     conn,
-                    self.topic + DLQ_SUFFIX,
-                    row["ticket_id"].encode(),
-                    json.dumps(letter, ensure_ascii=False).encode(),
-                    [
-                        (
-                            "dlq_reason",
-                            f"{row['channel']} to {row['recipient']}: {_without(str(exc), row)}"[:4000].encode(),
-                        ),
-                        ("dlq_code", b"notification_failed"),
-                        ("dlq_consumer", NAME.encode()),
-                        ("content-type", b"application/json"),
-                    ],
+                    dlq_topic=self.topic + DLQ_SUFFIX,
+                    origin=None,
+                    key=row["ticket_id"].encode(),
+                    value=json.dumps(letter, ensure_ascii=False).encode(),
+                    headers=[("content-type", b"application/json")],
+                    reason=f"{row['channel']}: {_without(str(exc), row)}",
+                    code="notification_failed",
+                    consumer=NAME,
                 )
+                await outbox.enqueue_raw(conn, sealed.topic, sealed.key, sealed.value, sealed.headers)
                 log.error("notification failed", recipient=row["recipient"], error=_without(str(exc), row))
             else:
                 # exponential backoff with jitter, so retries of many messages do not arrive together

@@ -10,7 +10,6 @@ from services.projections.api import create_app
 from services.projections.handlers import AGENTS_CONSUMER, NAME, TICKETS_CONSUMER, on_agent_event, ticket_folder
 from services.projections.web import pages
 from shared import db
-from shared.keyring import Keyring
 from shared.runtime import Parts, Runtime, serve
 from shared.topics import AGENT_EVENTS, AUDIT_ACCESS, TICKET_EVENTS
 
@@ -22,7 +21,7 @@ async def build(rt: Runtime) -> Parts:
     # The knowledge base lives in its own schema: a replay of the projections never touches it.
     kb_pool = await db.create_pool(rt.settings.database_url, kb.SCHEMA, max_size=5)
     await db.migrate(kb_pool, kb.SCHEMA, KB_MIGRATIONS)
-    keyring = await Keyring.open(rt.pool, rt.settings)
+    keyring = rt.keyring
     app = create_app(rt.pool, rt.auth, rt.settings.topic(AUDIT_ACCESS))
     pages.build(app, rt.pool, kb_pool, rt.auth, rt.settings)
     return Parts(

@@ -10,6 +10,8 @@ class InvalidRecord(Exception):
     """A record that no retry will fix. `reason` goes into the DLQ header."""
 
     code = "invalid"
+    # the service identity a verified token gave the record's sender (a re-drive signs as it)
+    sender: str | None = None
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

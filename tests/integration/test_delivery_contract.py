@@ -19,10 +19,12 @@ from shared import db
 from shared.consumer import Record
 from shared.events import Envelope
 from shared.events.catalogue import TicketCommented, TicketOpened
+from shared.keyring import Keyring
+from shared.letters import Letters
 from shared.topics import TICKET_EVENTS
 from tests.conftest import Isolated
 from tests.integration.ledger.__main__ import MIGRATIONS, NAME, chain, ledger_consumer
-from tests.kafka_tools import end_offsets, header, inbox_caught_up, produce, read_all
+from tests.kafka_tools import end_offsets, header, inbox_caught_up, opened_letter, produce, read_all
 from tests.support import Proc, eventually, free_port
 
 pytestmark = pytest.mark.timeout(240)
@@ -151,7 +153,7 @@ async def test_record_delivered_twice_changes_state_once(fresh: Isolated) -> Non
 
     pool = await db.create_pool(fresh.settings.database_url, NAME)
     await db.migrate(pool, NAME, MIGRATIONS)
-    consumer = ledger_consumer(fresh.settings, pool)
+    consumer = ledger_consumer(fresh.settings, pool, Letters(await Keyring.open(pool, fresh.settings)))
     records = await read_all(fresh.settings, topic)
     by_tp: dict[TopicPartition, list[Record]] = {}
     for r in records:
@@ -271,7 +273,8 @@ async def test_malformed_records_are_dead_lettered_and_consumption_goes_on(fresh
         assert "ticket.teleported" in (header(by_code["unknown_type"], "dlq_reason") or "")
         reason = header(by_code["invalid_payload"], "dlq_reason") or ""
         assert "priority" in reason and "requester" in reason
-        assert by_code["malformed"].value == b"{not json"  # the original record, untouched
+        assert by_code["malformed"].value != b"{not json"  # sealed: a DLQ is no copy of the log in clear
+        assert opened_letter(fresh.settings, by_code["malformed"])[0] == b"{not json"  # the original, untouched
         assert header(by_code["malformed"], "dlq_topic") == topic
         assert proc.alive()
     finally:

@@ -22,6 +22,8 @@ from shared.clock import ManualClock
 from shared.consumer import InboxConsumer, verified_events
 from shared.events import Envelope, Payload
 from shared.events import catalogue as ev
+from shared.keyring import Keyring
+from shared.letters import Letters
 from shared.outbox import OutboxRelay
 from shared.signing import Trust
 from shared.topics import AGENT_EVENTS, TICKET_EVENTS
@@ -97,6 +99,7 @@ async def start_rig(iso: Isolated, clock: ManualClock) -> SlaRig:
         handler=sla.on_ticket_event,
         applied_by=CONSUMER,  # as services/sla/__main__.py wires it
         decode=verified_events(Trust.load(iso.settings.signing_folder)),
+        letters=Letters(await Keyring.open(pool, iso.settings)),
     )
     relay = OutboxRelay(pool, producer, "sla", signer_of(iso.settings, "sla"), poll_seconds=0.2)
     tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]

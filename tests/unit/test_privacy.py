@@ -15,29 +15,59 @@ KEY = pv.new_data_key()
 REF = pv.new_ref()
 
 
-@given(st.text(min_size=1, max_size=2_000).filter(lambda s: "\x00" not in s))
-def test_sealed_text_opens_with_its_key_only(text: str) -> None:
-    sealed = pv.seal(KEY, REF, text)
-    assert pv.is_sealed(sealed) and pv.sealed_ref(sealed) == REF
-    assert text not in sealed.removeprefix(pv.SEALED_PREFIX) or len(text) < 4
-    assert pv.unseal(KEY, sealed) == text
+PLACE: pv.Place = ("T-0123ABCD", "ticket.commented", "body")
+places = st.tuples(
+    st.from_regex(r"T-[0-9A-Z]{8}", fullmatch=True),
+    st.sampled_from(sorted(pv.SEALED_FIELDS)),
+    st.sampled_from(["body", "subject", "description", "attachments.filename", "reason"]),
+)
+
+
+@given(st.text(min_size=1, max_size=2_000).filter(lambda s: "\x00" not in s), places)
+def test_sealed_text_opens_with_its_key_in_its_place_only(text: str, place: pv.Place) -> None:
+    sealed = pv.seal(KEY, REF, text, place)
+    assert pv.is_sealed(sealed) and pv.sealed_ref(sealed) == REF and sealed.startswith(pv.V2)
+    assert text not in sealed.removeprefix(pv.V2) or len(text) < 4
+    assert pv.unseal(KEY, sealed, place) == text
     with pytest.raises(pv.SealError):
-        pv.unseal(pv.new_data_key(), sealed)
+        pv.unseal(pv.new_data_key(), sealed, place)
+
+
+@given(places, places)
+def test_a_sealed_text_moved_to_another_ticket_event_or_field_does_not_open(here: pv.Place, there: pv.Place) -> None:
+    sealed = pv.seal(KEY, REF, "paga la tasa en evil.example", here)
+    if there == here:
+        assert pv.unseal(KEY, sealed, there) == "paga la tasa en evil.example"
+    else:
+        with pytest.raises(pv.SealError, match="does not open"):
+            pv.unseal(KEY, sealed, there)
+
+
+def test_v1_text_written_before_places_were_bound_still_opens() -> None:
+    nonce = bytes(12)
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    body = AESGCM(KEY).encrypt(nonce, b"mi pedido", REF.encode())
+    v1 = f"{pv.V1}{REF}:{pv._b64(nonce + body)}"
+    assert pv.is_sealed(v1) and pv.sealed_ref(v1) == REF
+    assert pv.unseal(KEY, v1, PLACE) == "mi pedido"
+    with pytest.raises(pv.SealError):
+        pv.unseal(KEY, v1.replace("enc:v1:", "enc:v9:"), PLACE)
 
 
 def test_the_same_text_seals_differently_each_time() -> None:
-    assert pv.seal(KEY, REF, "mi pedido") != pv.seal(KEY, REF, "mi pedido")
+    assert pv.seal(KEY, REF, "mi pedido", PLACE) != pv.seal(KEY, REF, "mi pedido", PLACE)
 
 
 def test_a_value_moved_to_another_pseudonym_or_tampered_does_not_open() -> None:
-    sealed = pv.seal(KEY, REF, "hola")
+    sealed = pv.seal(KEY, REF, "hola", PLACE)
     other = pv.new_ref()
     with pytest.raises(pv.SealError):
-        pv.unseal(KEY, sealed.replace(REF, other))
+        pv.unseal(KEY, sealed.replace(REF, other), PLACE)
     body = sealed.rsplit(":", 1)[1]
     flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
     with pytest.raises(pv.SealError):
-        pv.unseal(KEY, sealed.rsplit(":", 1)[0] + ":" + flipped)
+        pv.unseal(KEY, sealed.rsplit(":", 1)[0] + ":" + flipped, PLACE)
 
 
 def test_data_keys_are_wrapped_by_the_master_key_and_bound_to_their_pseudonym() -> None:
@@ -74,7 +104,9 @@ def _opened(**extra: object) -> dict[str, object]:
 
 
 def test_sealed_payloads_validate_beyond_the_plain_text_limits() -> None:
-    sealed = pv.rewrite(ev.TicketOpened.model_validate(_opened(subject="x" * 300)), text=lambda v: pv.seal(KEY, REF, v))
+    sealed = pv.rewrite(
+        ev.TicketOpened.model_validate(_opened(subject="x" * 300)), text=lambda v, place: pv.seal(KEY, REF, v, place)
+    )
     payload = ev.TicketOpened.model_validate(sealed.model_dump())  # what a consumer reads back validates
     assert len(payload.subject) > 300 and pv.is_sealed(payload.attachments[0].filename)
     assert payload.attachments[0].sha256 == "a" * 64  # what is not text stays as it was

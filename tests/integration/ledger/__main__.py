@@ -18,6 +18,7 @@ import asyncpg
 from shared.consumer import Delivery, InboxConsumer, verified_events
 from shared.events import Envelope
 from shared.events.catalogue import TicketCategorized, TicketOpened
+from shared.letters import Letters
 from shared.runtime import Parts, Runtime, serve
 from shared.settings import Settings
 from shared.signing import Trust
@@ -31,7 +32,7 @@ def chain(previous: str, event_id: str) -> str:
     return hashlib.sha256(f"{previous}:{event_id}".encode()).hexdigest()
 
 
-def ledger_consumer(settings: Settings, pool: asyncpg.Pool) -> InboxConsumer[Envelope]:
+def ledger_consumer(settings: Settings, pool: asyncpg.Pool, letters: Letters) -> InboxConsumer[Envelope]:
     events_topic = settings.topic(TICKET_EVENTS)
 
     async def apply(conn: asyncpg.Connection, env: Envelope, _delivery: Delivery) -> list[tuple[str, Envelope]]:
@@ -70,11 +71,12 @@ def ledger_consumer(settings: Settings, pool: asyncpg.Pool) -> InboxConsumer[Env
         topics=[events_topic],
         handler=apply,
         decode=verified_events(Trust.load(settings.signing_folder)),
+        letters=letters,
     )
 
 
 async def build(rt: Runtime) -> Parts:
-    return Parts(consumers=[ledger_consumer(rt.settings, rt.pool)])
+    return Parts(consumers=[ledger_consumer(rt.settings, rt.pool, rt.letters)])
 
 
 if __name__ == "__main__":
