@@ -4,6 +4,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
+COPY deploy ./deploy
 RUN pip install --no-cache-dir .
 ENV MESA_HTTP_HOST=0.0.0.0
 USER nobody

@@ -5,7 +5,11 @@
 Measures, on a private topic prefix and database:
 1. raw: a plain aiokafka consumer reading the records (no database): the ceiling;
 2. inbox: the shared InboxConsumer folding them into a table, one transaction per partition batch;
-3. relay: the outbox relay publishing the same number of rows to Kafka.
+3. relay: the outbox relay publishing the same number of rows to Kafka;
+4. what trust costs: signing and verifying one record (Ed25519, in process), producing signed
+   against unsigned records and reading with the signature check against the raw read, in the
+   same run; and SASL/SCRAM, which costs at connection time only (no TLS: nothing per record),
+   as the time to open an authenticated connection.
 Prints one line per figure; docs/benchmarks.md keeps the results with the machine and date.
 """
 
@@ -31,7 +35,7 @@ from shared.letters import Letters
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
 from shared.signing import Signer, Trust, load_signer
-from shared.topics import TICKET_EVENTS, delete_topics, ensure_topics, topic_specs
+from shared.topics import TICKET_EVENTS, TopicSpec, delete_topics, ensure_topics, topic_specs
 
 SCHEMA = "bench"
 TABLE = "CREATE TABLE IF NOT EXISTS folds (ticket_id text PRIMARY KEY, events integer NOT NULL)"
@@ -55,7 +59,7 @@ def intake_signer(settings: Settings) -> Signer:
     return load_signer(settings.signing_folder / "intake.key", "intake")
 
 
-async def produce(settings: Settings, topic: str, evs: list[Envelope]) -> float:
+async def produce(settings: Settings, topic: str, evs: list[Envelope], *, sign: bool = True) -> float:
     producer = AIOKafkaProducer(**settings.kafka(), acks="all", enable_idempotence=True, linger_ms=5)
     await producer.start()
     start = time.perf_counter()
@@ -63,14 +67,41 @@ async def produce(settings: Settings, topic: str, evs: list[Envelope]) -> float:
         signer = intake_signer(settings)
         for e in evs:
             k, v, h = e.to_kafka()
-            await producer.send(topic, v, key=k, headers=signer.sign(k, v, h))
+            await producer.send(topic, v, key=k, headers=signer.sign(k, v, h) if sign else h)
         await producer.flush()
     finally:
         await producer.stop()
     return time.perf_counter() - start
 
 
-async def raw_read(settings: Settings, topic: str, n: int) -> float:
+def sign_and_verify(settings: Settings, evs: list[Envelope]) -> tuple[float, float, float]:
+    """Microseconds per record: encode, sign (encode included), verify."""
+    signer, trust = intake_signer(settings), Trust.load(settings.signing_folder)
+    encoded = [e.to_kafka() for e in evs]
+    t0 = time.perf_counter()
+    for e in evs:
+        e.to_kafka()
+    t1 = time.perf_counter()
+    signed = [(k, v, signer.sign(k, v, e.to_kafka()[2])) for e, (k, v, _) in zip(evs, encoded, strict=True)]
+    t2 = time.perf_counter()
+    for i, (k, v, h) in enumerate(signed):
+        trust.check("t", 0, i, "ticket.commented", k, v, h)
+    t3 = time.perf_counter()
+    n = len(evs) / 1e6
+    return (t1 - t0) / n, (t2 - t1) / n, (t3 - t2) / n
+
+
+async def sasl_connect(settings: Settings, times: int = 10) -> float:
+    """Milliseconds to open an authenticated producer (connection, SCRAM exchange, metadata)."""
+    start = time.perf_counter()
+    for _ in range(times):
+        producer = AIOKafkaProducer(**settings.kafka())
+        await producer.start()
+        await producer.stop()
+    return (time.perf_counter() - start) / times * 1000
+
+
+async def raw_read(settings: Settings, topic: str, n: int, *, verify: bool = False) -> float:
     consumer = AIOKafkaConsumer(
         topic,
         **settings.kafka(),
@@ -80,11 +111,16 @@ async def raw_read(settings: Settings, topic: str, n: int) -> float:
         max_poll_records=500,
     )
     await consumer.start()
+    check = verified_events(Trust.load(settings.signing_folder)) if verify else None
     try:
         seen, start = 0, time.perf_counter()
         while seen < n:
             batch = await consumer.getmany(timeout_ms=1000)
             seen += sum(len(r) for r in batch.values())
+            if check is not None:
+                for records in batch.values():
+                    for r in records:
+                        check(r)  # decode + signature + owner, as every consumer does
         return time.perf_counter() - start
     finally:
         await consumer.stop()
@@ -155,10 +191,19 @@ async def main(n: int, tickets: int) -> None:
             f" python {platform.python_version()}"
         )
         print(f"events: {n} over {tickets} tickets, {settings.topic_partitions} partitions")
+        encode, sign, verify = sign_and_verify(settings, evs)
+        print(f"encode / sign / verify, in process: {encode:.1f} / {sign:.1f} / {verify:.1f} us per record")
+        print(f"SASL/SCRAM-SHA-512 connect:     {await sasl_connect(settings):.1f} ms per producer")
+        unsigned_topic = settings.topic("bench.unsigned")
+        await ensure_topics(settings, [TopicSpec(unsigned_topic, settings.topic_partitions)])
+        t = await produce(settings, unsigned_topic, evs, sign=False)
+        print(f"produce unsigned:               {n / t:,.0f} records/s")
         t = await produce(settings, topic, evs)
-        print(f"produce (idempotent, acks=all): {n / t:,.0f} records/s")
+        print(f"produce (idempotent, acks=all): {n / t:,.0f} records/s, signed")
         t = await raw_read(settings, topic, n)
         print(f"raw consume (no database):      {n / t:,.0f} records/s")
+        t = await raw_read(settings, topic, n, verify=True)
+        print(f"consume + decode + verify:      {n / t:,.0f} records/s")
         t = await inbox_fold(settings, pool, topic, n)
         print(f"inbox consume + fold:           {n / t:,.0f} records/s")
         t = await relay(settings, pool, evs)
@@ -166,7 +211,7 @@ async def main(n: int, tickets: int) -> None:
     finally:
         await pool.close()
         await db.drop_schema(settings.database_url, SCHEMA)
-        await delete_topics(settings, [s.name for s in topic_specs(settings)])
+        await delete_topics(settings, [s.name for s in topic_specs(settings)] + [settings.topic("bench.unsigned")])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Apache Kafka without Docker: jars from Maven Central, the machine's Java, KRaft mode, one node.
-#   deploy/kafka.sh install|start|stop|status|clean|add-principal NAME
+#   deploy/kafka.sh install|start|stop|status|clean|add-principal NAME|credentials|compose
 # Idempotent: `start` on a running broker returns at once; jars are fetched once into $MESA_CACHE.
 # Nobody is anonymous: when it formats the storage it creates a SCRAM-SHA-512 user per principal
 # and writes, mode 0600, a librdkafka-style file for each (.local/kafka/<principal>.properties:
@@ -11,6 +11,7 @@ POM=$MESA_ROOT/deploy/kafka/pom.xml
 VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM")
 LIBS=$MESA_CACHE/kafka-$VERSION/libs
 HOST=${KAFKA_HOST:-127.0.0.1}
+BIND=${KAFKA_BIND:-$HOST}
 PORT=${KAFKA_PORT:-9092}
 CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 DATA=$MESA_LOCAL/kafka
@@ -58,31 +59,47 @@ PROPS
   )
 }
 
-configure() {
-  mkdir -p "$DATA/log"
+# credentials: every principal's client file and the controller's password, made once; then
+# server.properties from the template (also what docker-compose's `secrets` job runs).
+credentials() {
+  mkdir -p "$DATA"
   chmod 700 "$DATA"
-  local fresh=0
-  [ -f "$DATA/log/meta.properties" ] || fresh=1
-  if [ $fresh = 1 ]; then
+  if [ ! -f "$DATA/admin.properties" ]; then
+    [ -f "$DATA/log/meta.properties" ] && die "the Kafka storage in $DATA predates authentication (no admin.properties): \`make clean\` starts afresh (local data is lost)"
     for p in "${PRINCIPALS[@]}"; do write_client "$p" "$(new_password)"; done
     (umask 077; new_password > "$DATA/controller.password")
-  elif [ ! -f "$DATA/admin.properties" ] || [ ! -f "$DATA/controller.password" ]; then
-    die "the Kafka storage in $DATA predates authentication (no admin.properties): \`make clean\` starts afresh (local data is lost)"
   fi
+  for p in "${PRINCIPALS[@]}"; do [ -f "$DATA/$p.properties" ] || write_client "$p" "$(new_password)"; done
   java_client admin
-  (umask 077; sed -e "s|@HOST@|$HOST|g" -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
-      -e "s|@DATA@|$DATA|g" -e "s|@ADMIN_PASSWORD@|$(password_of admin)|g" \
+  (umask 077; sed -e "s|@HOST@|$HOST|g" -e "s|@BIND@|$BIND|g" -e "s|@PORT@|$PORT|g" \
+      -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@DATA@|$DATA|g" \
+      -e "s|@ADMIN_PASSWORD@|$(password_of admin)|g" \
       -e "s|@CONTROLLER_PASSWORD@|$(cat "$DATA/controller.password")|g" \
       "$MESA_ROOT/deploy/kafka/server.properties.in" > "$DATA/server.properties")
-  if [ $fresh = 1 ]; then
-    local cid scram=()
-    for p in "${PRINCIPALS[@]}"; do scram+=(--add-scram "SCRAM-SHA-512=[name=$p,password=$(password_of "$p")]"); done
-    cid=$(java -cp "$LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-    say "formatting Kafka storage (cluster $cid, ${#PRINCIPALS[@]} SCRAM users)"
-    java -cp "$LIBS/*" -Dlog4j2.configurationFile="$MESA_ROOT/deploy/kafka/log4j2.yaml" \
-      kafka.tools.StorageTool format -t "$cid" -c "$DATA/server.properties" "${scram[@]}" >"$DATA/format.log" 2>&1 \
-      || { cat "$DATA/format.log" >&2; die "kafka storage format failed"; }
-  fi
+}
+
+# format_storage CLASSPATH: a new node's storage, with a SCRAM user per principal (idempotent).
+format_storage() {
+  [ -f "$DATA/log/meta.properties" ] && return 0
+  mkdir -p "$DATA/log"
+  local cid scram=()
+  for p in "${PRINCIPALS[@]}"; do scram+=(--add-scram "SCRAM-SHA-512=[name=$p,password=$(password_of "$p")]"); done
+  cid=$(java -cp "$1" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+  say "formatting Kafka storage (cluster $cid, ${#PRINCIPALS[@]} SCRAM users)"
+  java -cp "$1" -Dlog4j2.configurationFile="$MESA_ROOT/deploy/kafka/log4j2.yaml" \
+    kafka.tools.StorageTool format -t "$cid" -c "$DATA/server.properties" "${scram[@]}" >"$DATA/format.log" 2>&1 \
+    || { cat "$DATA/format.log" >&2; die "kafka storage format failed"; }
+}
+
+configure() {
+  credentials
+  format_storage "$LIBS/*"
+}
+
+# compose: inside the apache/kafka image (docker-compose.yml): format once, then run in the foreground.
+compose() {
+  format_storage "/opt/kafka/libs/*"
+  exec /opt/kafka/bin/kafka-server-start.sh "$DATA/server.properties"
 }
 
 # add-principal NAME: a new SCRAM user on the running broker and its client file (then give it

@@ -218,15 +218,12 @@ def load_signer(path: Path, service: str) -> Signer:
 
 
 def record_cutover(folder: Path, ends: dict[str, dict[int, int]]) -> dict[str, dict[int, int]]:
-    """Record where signed history begins for partitions that have no cut-over yet: their end
-    offsets now. Run once, before the first signing services start. Returns what was added."""
+    """Record where signed history begins for topics that have no cut-over yet: each partition's
+    end offset now. A topic's cut-over is decided once (a partition added to it later has none:
+    everything in it must be signed), so run this before the first signing services start (make
+    up does, each time: it adds only what is new). Returns what was added."""
     trust = Trust.load(folder)
-    added: dict[str, dict[int, int]] = {}
-    for topic, parts in ends.items():
-        known = trust.cutover.setdefault(topic, {})
-        for partition, end in parts.items():
-            if partition not in known:
-                known[partition] = end
-                added.setdefault(topic, {})[partition] = end
+    added = {topic: dict(parts) for topic, parts in ends.items() if topic not in trust.cutover}
+    trust.cutover.update(added)
     trust.save(folder)
     return added

@@ -1,7 +1,10 @@
 """`mesa audit verify`: re-read the log, recompute every partition's chain, and check it against
 what the auditor recorded and signed. Reports the first event missing, altered, inserted or
 reordered in each partition, by offset; a chain table edited after the fact fails its signed
-checkpoints."""
+checkpoints. Every record is also checked for who wrote it (shared.signing): one unsigned past
+its partition's cut-over, with a signature that does not verify, or signed by a service that
+does not own its type is reported by offset, so a record the broker accepted from a principal
+that may write the topic but not speak for that service does not pass as history."""
 
 from __future__ import annotations
 
@@ -14,7 +17,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from services.audit.chain import GENESIS, Checkpoint, Finding, compare, digest, heads, signing_key
 from services.audit.handlers import NAME
 from shared.bus import partitions_of
+from shared.consumer import Record
+from shared.events import InvalidRecord
 from shared.settings import Settings
+from shared.signing import Trust
 from shared.topics import TICKET_EVENTS
 
 
@@ -35,9 +41,14 @@ class Report:
 
 
 async def read_digests(
-    settings: Settings, topic: str, on_batch: Callable[[int], None] | None = None
+    settings: Settings,
+    topic: str,
+    on_batch: Callable[[int], None] | None = None,
+    check: Callable[[Record], str | None] | None = None,
+    findings: list[Finding] | None = None,
 ) -> dict[int, list[tuple[int, bytes]]]:
-    """(offset, digest) of every record of every partition of `topic`, in log order."""
+    """(offset, digest) of every record of every partition of `topic`, in log order; with `check`,
+    what it says of a record (a problem, or None) goes to `findings`."""
     reader = AIOKafkaConsumer(
         **settings.kafka(),
         group_id=None,
@@ -61,6 +72,11 @@ async def read_digests(
             for tp, records in batch.items():
                 kept = [r for r in records if r.offset < ends[tp]]
                 out[tp.partition] += [(r.offset, digest(r.key, r.value, list(r.headers or ()))) for r in kept]
+                if check is not None and findings is not None:
+                    for r in kept:
+                        problem = check(r)
+                        if problem is not None:
+                            findings.append(Finding(r.partition, r.offset, "signature", problem))
                 if on_batch is not None and kept:
                     on_batch(len(kept))
             for tp in list(todo):
@@ -91,7 +107,18 @@ async def verify(
     recorded: dict[int, list[tuple[int, bytes, bytes]]] = {}
     for r in rows:
         recorded.setdefault(r["partition"], []).append((r["offset"], bytes(r["digest"]), bytes(r["head"])))
-    log = await read_digests(settings, report.log_topic, on_batch)
+    trust = Trust.load(settings.signing_folder)
+
+    def signed_by_owner(r: Record) -> str | None:
+        headers = list(r.headers or ())
+        event_type = next((bytes(v).decode("utf-8", "replace") for k, v in headers if k == "ce_type"), "")
+        try:  # the cut-over is the log's own (a copy keeps its offsets)
+            trust.check(topic, r.partition, r.offset, event_type or "?", r.key, r.value, headers)
+        except InvalidRecord as exc:
+            return exc.reason
+        return None
+
+    log = await read_digests(settings, report.log_topic, on_batch, signed_by_owner, report.findings)
     report.partitions = len(log)
     report.events = sum(len(v) for v in log.values())
     report.recorded = len(rows)

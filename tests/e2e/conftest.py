@@ -61,6 +61,12 @@ class Mesa:
 
     async def cli(self, *args: str) -> str:
         """`mesa ...` as a separate process, pointed at this module's database and topics."""
+        code, out = await self.cli_status(*args)
+        assert code == 0, out
+        return out
+
+    async def cli_status(self, *args: str) -> tuple[int, str]:
+        """`mesa ...`: its exit code and what it printed (stdout, then stderr)."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -76,8 +82,8 @@ class Mesa:
             stderr=asyncio.subprocess.PIPE,
         )
         out, err = await proc.communicate()
-        assert proc.returncode == 0, err.decode() + out.decode()
-        return out.decode()
+        assert proc.returncode is not None
+        return proc.returncode, out.decode() + err.decode()
 
     def proc(self, service: str) -> Proc:
         env = {**self.iso.env, **{f"{s.upper()}_PORT": str(p) for s, p in self.ports.items()}}

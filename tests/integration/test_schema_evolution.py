@@ -1,5 +1,7 @@
 """A log that holds old (v1) and new (v2) versions of events replays to the same state as the
-same history written all in v2: upcasters run on read, the log is never rewritten."""
+same history written all in v2: upcasters run on read, the log is never rewritten. Both logs were
+written before events were signed: they are read as history below their signing cut-over, and
+an unsigned record past it is refused."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import pytest
 
 from shared import replay
 from shared.settings import Settings
-from shared.topics import AGENT_EVENTS, delete_topics, ensure_topics, topic_specs
+from shared.signing import record_cutover
+from shared.topics import AGENT_EVENTS, delete_topics, end_offsets, ensure_topics, topic_specs
 from tests.conftest import Isolated
 from tests.kafka_tools import produce
 
@@ -44,6 +47,12 @@ async def test_a_mixed_version_log_folds_like_an_all_v2_log(fresh: Isolated) -> 
         assert any(h == ("ce_dataversion", b"1") for *_, hs in records("agent-log-v1-v2.jsonl") for h in hs)
         await produce(mixed, mixed.topic(AGENT_EVENTS), records("agent-log-v1-v2.jsonl"))
         await produce(all_v2, all_v2.topic(AGENT_EVENTS), records("agent-log-v2.jsonl"))
+        # what `make up` does once on an existing log: signed history begins here
+        topics = [mixed.topic(AGENT_EVENTS), all_v2.topic(AGENT_EVENTS)]
+        cutover = record_cutover(mixed.signing_folder, await end_offsets(mixed, topics))
+        assert {t: sum(parts.values()) for t, parts in cutover.items()} == {t: 7 for t in topics}
+        late = records("agent-log-v2.jsonl")[:1]  # and one more unsigned record, after the cut-over
+        await produce(mixed, mixed.topic(AGENT_EVENTS), late)
         for service, table, columns in (
             ("projections", "agents", "id, name, availability, teams, skills, capacity"),
             ("routing", "agents", "id, availability, teams, capacity"),
@@ -51,7 +60,9 @@ async def test_a_mixed_version_log_folds_like_an_all_v2_log(fresh: Isolated) -> 
             a = await replay.rebuild(mixed, service, schema=f"{service}_mixed")
             b = await replay.rebuild(all_v2, service, schema=f"{service}_v2")
             try:
-                assert a.read == b.read == 7
+                assert (a.read, b.read) == (8, 7)
+                letters = await rows(mixed, a.schema, "outbox", "topic, headers::text AS headers")
+                assert len(letters) == 1 and '"dlq_code", "dW5zaWduZWQ="' in str(letters[0]["headers"])
                 folded = await rows(mixed, a.schema, table, columns)
                 assert folded == await rows(mixed, b.schema, table, columns)
                 assert {r["id"]: r["availability"] for r in folded} == {

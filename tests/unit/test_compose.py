@@ -26,7 +26,18 @@ def test_compose_runs_every_service_with_the_same_commands_and_variables() -> No
         assert {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "MESA_HTTP_HOST"} <= set(env)
         assert {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL"} <= read_by_settings
         assert str(svc["deploy"]["replicas"]).startswith("${")
-    assert services["topics"]["command"] == ["mesa", "topics", "create"]
+    assert "mesa topics create" in services["topics"]["command"][0]
+    # the broker as make up runs it: formatted with SCRAM users, only credentials get in
+    assert services["kafka"]["entrypoint"] == ["bash", "/mesa/deploy/kafka.sh", "compose"]
+    assert "deploy/kafka.sh credentials" in services["secrets"]["command"][0]
+    for name in SERVICES:  # each service sees its own credentials and key, and the public trust
+        mounts = {m["target"] for m in services[name]["volumes"]}
+        assert mounts == {
+            f"/run/mesa/kafka/{name}.properties",
+            f"/run/mesa/signing/{name}.key",
+            "/run/mesa/signing/trust.json",
+        }, name
+        assert all(m["read_only"] for m in services[name]["volumes"])
     kafka_image = services["kafka"]["image"]
     pom = (ROOT / "deploy" / "kafka" / "pom.xml").read_text()
     assert kafka_image.split(":")[1] in pom, "compose and deploy/ pin the same Kafka version"

@@ -8,11 +8,12 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.commands import decode_request
-from shared.events import Envelope, InvalidRecord, known_types
+from shared.commands import decode_request, request_uuid
+from shared.events import Envelope, InvalidRecord, MalformedRecord, known_types
 
 TYPES = [*known_types(), "ticket.open", "ticket.comment", "ticket.explode", ""]
 json_values = st.recursive(
@@ -81,3 +82,37 @@ def test_plausible_records_with_random_payloads(ce_type: str, payload: Any, vers
 def test_structured_mode_documents(ce_type: str, data: Any, extra: dict[str, Any]) -> None:
     doc = {"specversion": "1.0", "id": str(uuid.uuid4()), "type": ce_type, "source": "fuzz", "data": data, **extra}
     parse_both(b"T-FUZZ", json.dumps(doc).encode(), [("content-type", b"application/cloudevents+json")])
+
+
+def _open_request(ce_id: str, source: str = "orders://tienda") -> list[tuple[str, bytes]]:
+    return [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", ce_id.encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", b"ticket.open"),
+        ("content-type", b"application/json"),
+    ]
+
+
+OPEN = json.dumps({"requester": "a@example.com", "subject": "Pedido", "description": "No llega"}).encode()
+
+
+@given(st.text(min_size=1, max_size=256).filter(lambda s: s.isprintable()), st.text(min_size=1, max_size=60))
+def test_any_cloudevents_id_is_a_request_and_its_identity_is_source_plus_id(ce_id: str, source: str) -> None:
+    source = "orders://" + "".join(c for c in source if c.isalnum())
+    first = decode_request(None, OPEN, _open_request(ce_id, source))
+    again = decode_request(None, OPEN, _open_request(ce_id, source))
+    elsewhere = decode_request(None, OPEN, _open_request(ce_id, source + "-otro"))
+    assert first.id == again.id == request_uuid(source, ce_id)
+    assert elsewhere.id != first.id
+    assert first.correlationid == ce_id
+
+
+def test_an_order_systems_id_is_taken_and_an_empty_or_huge_one_is_not() -> None:
+    assert decode_request(None, OPEN, _open_request("order-9086-1")).id == request_uuid(
+        "orders://tienda", "order-9086-1"
+    )
+    with pytest.raises(MalformedRecord, match="missing CloudEvents attribute: id"):
+        decode_request(None, OPEN, _open_request(""))
+    with pytest.raises(MalformedRecord, match="longer than 256"):
+        decode_request(None, OPEN, _open_request("x" * 257))

@@ -1,0 +1,141 @@
+"""Event signing (shared.signing), pure: what a signature covers, who may sign what, the cut-over,
+the trust file. The broker-side half runs in tests/e2e/test_broker_trust.py."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.events import Envelope, known_types
+from shared.events import catalogue as ev
+from shared.events.catalogue import owners_of
+from shared.events.errors import BadSignature, NotOwner, Unsigned
+from shared.signing import KID, SERVICES, SIG, Signer, Trust, init_keys, load_signer, record_cutover, signed_bytes
+
+SEEDS = {s: bytes([i + 1]) * 32 for i, s in enumerate(SERVICES)}
+SIGNERS = {s: Signer.from_seed(s, seed) for s, seed in SEEDS.items()}
+TRUST = Trust({k.kid: (s, k.private.public_key()) for s, k in SIGNERS.items()})
+
+
+def _comment() -> Envelope:
+    return Envelope.new(
+        ev.TicketCommented(ticket_id="T-0000AAAA", author="ana", author_role="agent", body="hola"),
+        source="intake",
+        subject="T-0000AAAA",
+        time=datetime(2026, 11, 29, tzinfo=UTC),
+        actor="agent:ana",
+    )
+
+
+def test_every_event_type_has_an_owner_among_the_services() -> None:
+    for t in known_types():
+        if t.startswith("test."):
+            continue
+        assert owners_of(t), t
+        assert owners_of(t) <= set(SERVICES), t
+    assert owners_of("ticket.assigned") == {"routing"}
+    assert owners_of("ticket.opened") == {"intake"}
+    assert owners_of("ticket.closed") == {"intake", "sla"}  # SLA's timers close what nobody confirmed
+    assert owners_of("access.ticket_read") == {"projections"}
+    assert owners_of("no.such") == frozenset()
+
+
+def test_an_owner_signature_verifies_and_names_the_signer() -> None:
+    key, value, headers = _comment().to_kafka()
+    signed = SIGNERS["intake"].sign(key, value, headers)
+    assert [k for k, _ in signed][-2:] == [KID, SIG]
+    assert TRUST.check("ticket.events", 0, 7, "ticket.commented", key, value, signed) == "intake"
+    # a dead letter's own headers come after signing and are not part of it
+    assert TRUST.check("ticket.events", 0, 7, "ticket.commented", key, value, [*signed, ("dlq_code", b"x")])
+
+
+def test_a_service_cannot_speak_for_another() -> None:
+    key, value, headers = _comment().to_kafka()
+    signed = SIGNERS["routing"].sign(key, value, headers)
+    with pytest.raises(NotOwner, match="signed by routing; only intake may write it"):
+        TRUST.check("ticket.events", 0, 7, "ticket.commented", key, value, signed)
+
+
+@given(st.sampled_from(["key", "value", "header", "reorder", "type"]), st.integers(min_value=0, max_value=2**16))
+def test_any_change_after_signing_breaks_the_signature(what: str, salt: int) -> None:
+    key, value, headers = _comment().to_kafka()
+    signed = SIGNERS["intake"].sign(key, value, headers)
+    if what == "key":
+        key = key + str(salt).encode()
+    elif what == "value":
+        value = value.replace(b"hola", b"paga" + str(salt).encode())
+    elif what == "header":
+        signed = [(k, v + b"x" if k == "ce_actor" else v) for k, v in signed]
+    elif what == "reorder":
+        signed = [signed[1], signed[0], *signed[2:]]
+    else:
+        signed = [(k, b"ticket.resolved" if k == "ce_type" else v) for k, v in signed]
+    with pytest.raises(BadSignature):
+        TRUST.check("ticket.events", 0, 7, "ticket.commented", key, value, signed)
+
+
+def test_signed_bytes_are_unambiguous() -> None:
+    assert signed_bytes(b"ab", b"c", []) != signed_bytes(b"a", b"bc", [])
+    assert signed_bytes(None, b"", []) != signed_bytes(b"", b"", [])
+    assert signed_bytes(b"k", b"v", [("a", b"bc")]) != signed_bytes(b"k", b"v", [("ab", b"c")])
+
+
+def test_unknown_keys_and_half_signatures_are_refused() -> None:
+    key, value, headers = _comment().to_kafka()
+    stranger = Signer.from_seed("intake", b"\x99" * 32)  # named intake, trusted by nobody
+    with pytest.raises(BadSignature, match="nobody trusts"):
+        TRUST.check("ticket.events", 0, 7, "ticket.commented", key, value, stranger.sign(key, value, headers))
+    half = [(k, v) for k, v in SIGNERS["intake"].sign(key, value, headers) if k != SIG]
+    with pytest.raises(BadSignature, match="without its pair"):
+        TRUST.check("ticket.events", 0, 7, "ticket.commented", key, value, half)
+    garbled = [(k, b"%%%" if k == SIG else v) for k, v in SIGNERS["intake"].sign(key, value, headers)]
+    with pytest.raises(BadSignature):
+        TRUST.check("ticket.events", 0, 7, "ticket.commented", key, value, garbled)
+
+
+def test_unsigned_records_are_history_only_before_their_partitions_cutover() -> None:
+    key, value, headers = _comment().to_kafka()
+    trust = Trust(TRUST.keys, {"ticket.events": {0: 100}})
+    assert trust.check("ticket.events", 0, 99, "ticket.commented", key, value, headers) is None
+    with pytest.raises(Unsigned, match=r"ticket\.events/0/100 is not signed"):
+        trust.check("ticket.events", 0, 100, "ticket.commented", key, value, headers)
+    with pytest.raises(Unsigned):  # another partition, another topic: no unsigned history there
+        trust.check("ticket.events", 1, 0, "ticket.commented", key, value, headers)
+    # a signed record below the cut-over is still checked
+    with pytest.raises(NotOwner):
+        trust.check("ticket.events", 0, 5, "ticket.commented", key, value, SIGNERS["sla"].sign(key, value, headers))
+
+
+def test_keys_are_made_once_private_to_their_service_and_trusted(tmp_path: Path) -> None:
+    folder = tmp_path / "signing"
+    assert sorted(init_keys(folder)) == sorted(SERVICES)
+    assert init_keys(folder) == []  # idempotent: keys are never replaced
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for service in SERVICES:
+        assert stat.S_IMODE((folder / f"{service}.key").stat().st_mode) == 0o600
+    trust = Trust.load(folder)
+    assert sorted(s for s, _ in trust.keys.values()) == sorted(SERVICES)
+    signer = load_signer(folder / "sla.key", "sla")
+    key, value, headers = _comment().to_kafka()
+    with pytest.raises(NotOwner):
+        trust.check("t", 0, 0, "ticket.commented", key, value, signer.sign(key, value, headers))
+    # a rotated key is added beside the old one: old records keep verifying
+    (folder / "sla.key").unlink()
+    init_keys(folder, ["sla"])
+    rotated = Trust.load(folder)
+    assert signer.kid in rotated.keys and len(rotated.keys) == len(SERVICES) + 1
+
+
+def test_a_topics_cutover_is_recorded_once(tmp_path: Path) -> None:
+    init_keys(tmp_path)
+    assert record_cutover(tmp_path, {"ticket.events": {0: 10, 1: 0}}) == {"ticket.events": {0: 10, 1: 0}}
+    # later runs add new topics only: a partition added since has everything signed
+    assert record_cutover(tmp_path, {"ticket.events": {0: 500, 2: 3}, "agent.events": {0: 4}}) == {
+        "agent.events": {0: 4}
+    }
+    assert Trust.load(tmp_path).cutover == {"ticket.events": {0: 10, 1: 0}, "agent.events": {0: 4}}
