@@ -112,7 +112,7 @@ add_principal() {
   java -cp "$LIBS/*" -Dlog4j2.configurationFile="$MESA_ROOT/deploy/kafka/log4j2.yaml" kafka.admin.ConfigCommand \
     --bootstrap-server "$HOST:$PORT" --command-config "$DATA/admin.java.properties" --alter \
     --add-config "SCRAM-SHA-512=[password=$(password_of "$name")]" --entity-type users --entity-name "$name" \
-    || die "could not create the SCRAM user $name"
+    >"$DATA/add-principal.log" 2>&1 || { cat "$DATA/add-principal.log" >&2; die "could not create the SCRAM user $name"; }
   say "principal $name: $DATA/$name.properties"
 }
 

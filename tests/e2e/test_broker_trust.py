@@ -6,6 +6,7 @@ text in clear, and an erasure shreds them; other systems' CloudEvents ids are th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from shared.events import Envelope
 from shared.events import catalogue as ev
 from shared.letters import open_letter
 from shared.privacy import is_sealed
-from shared.settings import Settings
+from shared.settings import LOCAL, Settings
 from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
 from tests.e2e.conftest import Mesa, body_of, register_roster
 from tests.kafka_tools import RawRecord, header, read_all, signed
@@ -88,6 +89,46 @@ async def test_anonymous_clients_are_refused_by_the_broker(staffed: Mesa) -> Non
     with pytest.raises(KafkaConnectionError):
         await impostor.start()
     await impostor.stop()
+
+
+def _librdkafka(principal: str, extra: dict[str, str]) -> dict[str, str]:
+    """A principal's client file as kcat reads it (`kcat -F`), for librdkafka (confluent-kafka)."""
+    path = Settings().kafka_credentials or (LOCAL / "kafka")
+    lines = (path / f"{principal}.properties").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#")) | extra
+
+
+def _librdkafka_tries(topic: str, group: str) -> tuple[str | None, int, str | None]:
+    """With the files as they are: orders producing to ticket.events (the error), the auditor
+    reading it (records seen), the auditor producing to it (the error)."""
+    from confluent_kafka import Consumer, KafkaError, Producer
+
+    errors: list[KafkaError | None] = []
+    orders = Producer(_librdkafka("orders", {}))
+    orders.produce(topic, b"{}", on_delivery=lambda e, _m: errors.append(e))
+    orders.flush(15)
+    reader = Consumer(_librdkafka("auditor", {"group.id": group, "auto.offset.reset": "earliest"}))
+    reader.subscribe([topic])
+    seen = 0
+    for _ in range(20):
+        seen += len([m for m in reader.consume(100, timeout=1) if m.error() is None])
+        if seen:
+            break
+    reader.close()
+    auditor = Producer(_librdkafka("auditor", {}))
+    auditor.produce(topic, b"{}", on_delivery=lambda e, _m: errors.append(e))
+    auditor.flush(15)
+    return (errors[0].name() if errors[0] else None), seen, (errors[1].name() if errors[1] else None)
+
+
+async def test_the_principal_files_work_as_they_are_with_librdkafka(staffed: Mesa) -> None:
+    mesa = staffed
+    await open_ticket(mesa, ALICE, "Pedido", "Algo que leer")
+    topic = mesa.iso.settings.topic(TICKET_EVENTS)
+    group = mesa.iso.settings.topic("auditor.kcat")
+    refused, seen, auditor_refused = await asyncio.to_thread(_librdkafka_tries, topic, group)
+    assert refused == auditor_refused == "TOPIC_AUTHORIZATION_FAILED"
+    assert seen > 0
 
 
 async def test_orders_may_ask_on_ticket_requests_but_not_tell_on_ticket_events(staffed: Mesa) -> None:
