@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
+from shared.acls import delete_acls, ensure_acls
 from shared.settings import Settings
 from shared.topics import delete_topics, ensure_topics, topic_specs
 
@@ -31,10 +32,12 @@ async def private_corner(name: str) -> AsyncIterator[tuple[Settings, dict[str, s
     }
     settings = Settings.model_validate(env)
     await ensure_topics(settings)
+    await ensure_acls(settings)  # the services started in it are their own principals
     try:
         yield settings, env
     finally:
         await delete_topics(settings, [s.name for s in topic_specs(settings)])
+        await delete_acls(settings)
         admin = await asyncpg.connect(base.database_url)
         try:
             await admin.execute(f"DROP DATABASE IF EXISTS {tag} WITH (FORCE)")

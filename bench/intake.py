@@ -28,6 +28,7 @@ from shared.auth import Authenticator
 from shared.events import Envelope
 from shared.events import catalogue as ev
 from shared.settings import Settings
+from shared.signing import load_signer
 from shared.topics import TICKET_EVENTS
 from tests.support import Proc, free_port
 
@@ -63,8 +64,10 @@ async def step(url: str, token: str, rate: float, seconds: float, first: int) ->
 
 
 async def raw_produce(settings: Settings, n: int) -> float:
-    """The same events straight to Kafka (what intake appends, without HTTP, validation or DB)."""
+    """The same events straight to Kafka (what intake appends, signed as intake signs them,
+    without HTTP, validation or DB)."""
     producer = AIOKafkaProducer(**settings.kafka(), acks="all", enable_idempotence=True, linger_ms=5)
+    signer = load_signer(settings.signing_folder / "intake.key", "intake")
     await producer.start()
     topic = settings.topic(TICKET_EVENTS)
     now = datetime.now(UTC)
@@ -78,7 +81,7 @@ async def raw_produce(settings: Settings, n: int) -> float:
                 time=now,
             )
             k, v, h = e.to_kafka()
-            await producer.send(topic, v, key=k, headers=h)
+            await producer.send(topic, v, key=k, headers=signer.sign(k, v, h))
         await producer.flush()
     finally:
         await producer.stop()

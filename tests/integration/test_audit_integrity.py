@@ -116,9 +116,11 @@ async def test_verify_passes_on_the_log_and_names_each_tampered_offset(fresh: Is
     assert all(n > 10 for n in sizes.values()), sizes
 
     altered = await copy_log(fresh, "copy.altered", {(0, 7): "alter"})
-    assert (await verify(fresh.settings, altered)).findings == [
-        Finding(0, 7, "altered", "the event at offset 7 differs from the one recorded")
-    ]
+    [signature, chain] = (await verify(fresh.settings, altered)).findings
+    assert chain == Finding(0, 7, "altered", "the event at offset 7 differs from the one recorded")
+    # and intake's signature no longer holds: whoever altered it could not sign as intake
+    assert (signature.partition, signature.offset, signature.kind) == (0, 7, "signature")
+    assert "(intake) does not verify" in signature.detail
     removed = await copy_log(fresh, "copy.removed", {(1, 5): "drop"})
     [finding] = (await verify(fresh.settings, removed)).findings
     assert (finding.partition, finding.offset, finding.kind) == (1, 5, "missing")
