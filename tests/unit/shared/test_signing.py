@@ -19,7 +19,7 @@ from shared.signing import KID, SERVICES, SIG, Signer, Trust, init_keys, load_si
 
 SEEDS = {s: bytes([i + 1]) * 32 for i, s in enumerate(SERVICES)}
 SIGNERS = {s: Signer.from_seed(s, seed) for s, seed in SEEDS.items()}
-TRUST = Trust({k.kid: (s, k.private.public_key()) for s, k in SIGNERS.items()})
+TRUST = Trust({k.kid: (s, k.public) for s, k in SIGNERS.items()})
 
 
 def _comment() -> Envelope:
