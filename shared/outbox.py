@@ -178,14 +178,16 @@ class OutboxRelay:
             )
             if not rows:
                 return 0
+            headers = [[(k, base64.b64decode(v)) for k, v in json.loads(row["headers"])] for row in rows]
+            # the batch's events are ours: signed together, one signature (a dead letter keeps its sender's)
+            ours = [i for i, row in enumerate(rows) if row["event_id"] is not None]
+            if ours:
+                signed = self._signer.sign_batch([(rows[i]["key"], rows[i]["value"], headers[i]) for i in ours])
+                for i, h in zip(ours, signed, strict=True):
+                    headers[i] = h
             futures = []
-            for row in rows:
-                headers = [(k, base64.b64decode(v)) for k, v in json.loads(row["headers"])]
-                if row["event_id"] is not None:  # an event of ours (a dead letter keeps its sender's)
-                    headers = self._signer.sign(row["key"], row["value"], headers)
-                futures.append(
-                    await self._producer.send(row["topic"], value=row["value"], key=row["key"], headers=headers)
-                )
+            for row, h in zip(rows, headers, strict=True):
+                futures.append(await self._producer.send(row["topic"], value=row["value"], key=row["key"], headers=h))
             await asyncio.gather(*futures)
             fault_point("relay_after_send")
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])

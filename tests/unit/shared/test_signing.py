@@ -15,7 +15,20 @@ from shared.events import Envelope, known_types
 from shared.events import catalogue as ev
 from shared.events.catalogue import owners_of
 from shared.events.errors import BadSignature, NotOwner, Unsigned
-from shared.signing import KID, SERVICES, SIG, Signer, Trust, init_keys, load_signer, record_cutover, signed_bytes
+from shared.signing import (
+    KID,
+    PROOF,
+    SERVICES,
+    SIG,
+    Signer,
+    Trust,
+    fold,
+    init_keys,
+    load_signer,
+    merkle,
+    record_cutover,
+    signed_bytes,
+)
 
 SEEDS = {s: bytes([i + 1]) * 32 for i, s in enumerate(SERVICES)}
 SIGNERS = {s: Signer.from_seed(s, seed) for s, seed in SEEDS.items()}
@@ -48,7 +61,7 @@ def test_every_event_type_has_an_owner_among_the_services() -> None:
 def test_an_owner_signature_verifies_and_names_the_signer() -> None:
     key, value, headers = _comment().to_kafka()
     signed = SIGNERS["intake"].sign(key, value, headers)
-    assert [k for k, _ in signed][-2:] == [KID, SIG]
+    assert [k for k, _ in signed][-3:] == [KID, PROOF, SIG]
     assert TRUST.check("ticket.events", 0, 7, "ticket.commented", key, value, signed) == "intake"
     # a dead letter's own headers come after signing and are not part of it
     assert TRUST.check("ticket.events", 0, 7, "ticket.commented", key, value, [*signed, ("dlq_code", b"x")])
@@ -79,6 +92,52 @@ def test_any_change_after_signing_breaks_the_signature(what: str, salt: int) -> 
         TRUST.check("ticket.events", 0, 7, "ticket.commented", key, value, signed)
 
 
+def _batch(n: int) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
+    out = []
+    for i in range(n):
+        env = Envelope.new(
+            ev.TicketCommented(ticket_id=f"T-{i:08d}", author="ana", author_role="agent", body=f"nota {i}"),
+            source="intake",
+            subject=f"T-{i:08d}",
+            time=datetime(2026, 11, 29, tzinfo=UTC),
+        )
+        out.append(env.to_kafka())
+    return out
+
+
+@given(st.integers(min_value=1, max_value=70), st.data())
+def test_a_batch_is_signed_once_and_each_record_verifies_alone(n: int, data: st.DataObject) -> None:
+    records = _batch(n)
+    signed = SIGNERS["intake"].sign_batch(records)
+    assert len({dict(h)[SIG] for h in signed}) == 1  # one signature for the batch
+    trust = Trust(TRUST.keys)
+    for (key, value, _), headers in zip(records, signed, strict=True):
+        assert trust.check("t", 0, 0, "ticket.commented", key, value, headers) == "intake"
+    # a record's path does not lead another record to the root
+    i = data.draw(st.integers(min_value=0, max_value=n - 1))
+    j = data.draw(st.integers(min_value=0, max_value=n - 1).filter(lambda j: j != i or n == 1))
+    if i != j:
+        borrowed = [(k, dict(signed[j])[PROOF] if k == PROOF else v) for k, v in signed[i]]
+        with pytest.raises(BadSignature):
+            Trust(TRUST.keys).check("t", 0, 0, "ticket.commented", records[i][0], records[i][1], borrowed)
+    # nor does a changed record, even with its root's signature already verified
+    key, value, _ = records[i]
+    with pytest.raises(BadSignature):
+        trust.check("t", 0, 0, "ticket.commented", key, value.replace(b"nota", b"paga"), signed[i])
+
+
+def test_merkle_paths_fold_to_the_root_and_refuse_malformed_steps() -> None:
+    leaves = [bytes([i]) * 32 for i in range(5)]
+    root, paths = merkle(leaves)
+    assert all(fold(leaf, path) == root for leaf, path in zip(leaves, paths, strict=True))
+    assert merkle(leaves[:1]) == (leaves[0], [b""])
+    with pytest.raises(ValueError):
+        fold(leaves[0], paths[0][:-1])
+    with pytest.raises(ValueError):
+        fold(leaves[0], b"X" + paths[0][1:])
+    assert fold(leaves[0], paths[1]) != root
+
+
 def test_signed_bytes_are_unambiguous() -> None:
     assert signed_bytes(b"ab", b"c", []) != signed_bytes(b"a", b"bc", [])
     assert signed_bytes(None, b"", []) != signed_bytes(b"", b"", [])
@@ -91,7 +150,7 @@ def test_unknown_keys_and_half_signatures_are_refused() -> None:
     with pytest.raises(BadSignature, match="nobody trusts"):
         TRUST.check("ticket.events", 0, 7, "ticket.commented", key, value, stranger.sign(key, value, headers))
     half = [(k, v) for k, v in SIGNERS["intake"].sign(key, value, headers) if k != SIG]
-    with pytest.raises(BadSignature, match="without its pair"):
+    with pytest.raises(BadSignature, match="without its key id or path"):
         TRUST.check("ticket.events", 0, 7, "ticket.commented", key, value, half)
     garbled = [(k, b"%%%" if k == SIG else v) for k, v in SIGNERS["intake"].sign(key, value, headers)]
     with pytest.raises(BadSignature):
