@@ -8,7 +8,6 @@ is asked). Errors are `{"error": code, "message": text}` with 400/401/403/404/40
 
 from __future__ import annotations
 
-import json
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 
@@ -24,7 +23,7 @@ from services.intake.handlers import Intake, Outcome, load_attachment, store_att
 from shared.auth import Authenticator, AuthError, Caller, Principal, install, requires
 from shared.commands import TICKET_COMMANDS, Actor, OpenTicket
 from shared.events.catalogue import Attachment, Id, Short, StorableModel
-from shared.http_guard import RateLimiter
+from shared.http_guard import BadBody, RateLimiter, read_json
 from shared.i18n import pick_language, t
 from shared.ticket import Ticket
 
@@ -92,13 +91,6 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
     async def rejected(request: Request, exc: CommandRejected) -> JSONResponse:
         return _error(exc.http_status, exc.code, exc.message(_lang(request)))
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}" for e in exc.errors()[:10]
-        )
-        return _error(422, "invalid_request", t("invalid_request", _lang(request), detail=detail))
-
     open_schema = OpenTicket.model_json_schema(ref_template="#/components/schemas/{model}")
     defs = open_schema.pop("$defs", {})
 
@@ -150,9 +142,9 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
             fields["attachments"] = [a.model_dump() for a in await _store_files(intake, files)]
         else:
             try:
-                fields = json.loads(await request.body() or b"null")
-            except json.JSONDecodeError as exc:
-                raise ApiError(400, "invalid_request", detail=f"body is not JSON: {exc}") from None
+                fields = read_json(await request.body() or b"null")
+            except BadBody as exc:
+                raise ApiError(400, "invalid_request", detail=exc.reason) from None
             if not isinstance(fields, dict):
                 raise ApiError(400, "invalid_request", detail="body must be a JSON object")
         if who.role == "requester" and fields.setdefault("requester", who.sub) != who.sub:
@@ -185,9 +177,9 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
             raise ApiError(404, "unknown_command", command=command, valid=", ".join(TICKET_COMMANDS))
         raw = await request.body()
         try:
-            data = json.loads(raw) if raw.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise ApiError(400, "invalid_request", detail=f"body is not JSON: {exc}") from None
+            data = read_json(raw) if raw.strip() else {}
+        except BadBody as exc:
+            raise ApiError(400, "invalid_request", detail=exc.reason) from None
         try:
             cmd = model.model_validate(data)
         except ValidationError as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Mesa, register_roster
-from tests.support import bearer
+from tests.support import bearer, client
 
 pytestmark = pytest.mark.timeout(400)
 ST = str(Path(sys.executable).parent / "st")
@@ -56,3 +56,44 @@ async def test_no_operation_of_any_service_answers_5xx_or_breaks_its_schema(mesa
         assert "generated" in text
     for name, proc in mesa.procs.items():
         assert proc.alive(), f"{name} died:\n{proc.log_tail()}"
+
+
+MARKER = "tel 600123123 fuzz.marker@example.com"
+HOSTILE = {
+    "invalid UTF-8": (b'{"body": "' + MARKER.encode() + b" \xff\xfe" + b"a" * 100_000 + b'"}', "application/json"),
+    "100k deep": (b"[" * 100_000 + b"]" * 100_000, "application/json"),
+    "5,000 digits": (b'{"body": "' + MARKER.encode() + b'", "rating": ' + b"9" * 5000 + b"}", "application/json"),
+    "NUL": (b'{"body": "' + MARKER.encode() + b'\\u0000"}', "application/json"),
+    "bad multipart": (
+        b'--x\r\nContent-Disposition: form-data; name="subject"\r\n\r\n' + MARKER.encode(),
+        "multipart/form-data; boundary=x",
+    ),
+}
+
+
+async def test_hostile_bodies_get_a_4xx_with_a_message_and_are_never_logged(mesa: Mesa) -> None:
+    async with client(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets",
+            json={"requester": "fuzz@example.com", "subject": "Cuerpo hostil", "description": "x"},
+        )
+        ticket = r.json()["id"]
+        targets = [
+            ("intake", "/tickets"),
+            ("intake", f"/tickets/{ticket}/comment"),
+            ("intake", f"/tickets/{ticket}/feedback"),
+            ("routing", "/agents"),
+            ("notify", "/webhooks"),
+            ("projections", "/kb/articles"),
+        ]
+        for service, path in targets:
+            for what, (body, ctype) in HOSTILE.items():
+                if what == "bad multipart" and path != "/tickets":
+                    continue
+                r = await http.post(f"{mesa.url(service)}{path}", content=body, headers={"content-type": ctype})
+                assert 400 <= r.status_code < 500, (service, path, what, r.status_code, r.text[:300])
+                assert r.json()["message"], (service, path, what)
+    for name, proc in mesa.procs.items():
+        assert proc.alive(), name
+        logged = proc.log_path.read_text(errors="replace") if proc.log_path.exists() else ""
+        assert "600123123" not in logged, f"{name} logged a body"

@@ -4,12 +4,16 @@ the body, headers, no stack traces; the rate limiter's arithmetic."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 from fastapi import FastAPI, Request
+from hypothesis import given
+from hypothesis import strategies as st
 
-from shared.http_guard import RateLimiter, harden
+from shared.http_guard import BadBody, RateLimiter, harden, read_json
 from shared.settings import Settings
 
 
@@ -93,3 +97,33 @@ async def test_past_the_in_flight_limit_requests_get_503_at_once_and_probes_stil
         release.set()
         assert [r.status_code for r in await asyncio.gather(*busy)] == [200, 200]
         assert (await http.post("/slow")).status_code == 200  # room again
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_are_json_or_a_bad_body_never_another_error(raw: bytes) -> None:
+    try:
+        read_json(raw)
+    except BadBody as exc:
+        assert exc.reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"body": "tel 600123123 \xff\xfe"}', "not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested deeper"),
+        (b"[" * 33 + b"]" * 33, "nested deeper"),
+        (b'{"rating": ' + b"9" * 5000 + b"}", "longer than 40 digits"),
+        (b'{"rating": NaN}', "not a JSON number"),
+        (b'{"body": "sin cerrar', "not JSON"),
+    ],
+)
+def test_hostile_bodies_are_refused_with_a_reason(raw: bytes, reason: str) -> None:
+    with pytest.raises(BadBody, match=reason) as caught:
+        read_json(raw)
+    assert "600123123" not in caught.value.reason
+
+
+def test_ordinary_bodies_parse_as_json_does() -> None:
+    body = b'{"body": "hola", "rating": 5, "score": 2.5, "tags": [[["x"]]], "n": null}'
+    assert read_json(body) == json.loads(body)
