@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.auth import SESSION_COOKIE
 from shared.topics import TICKET_EVENTS
 from tests.e2e.conftest import Mesa, body_of, register_roster
 from tests.kafka_tools import read_all
@@ -285,3 +286,16 @@ async def test_every_staff_read_of_a_ticket_is_recorded_for_auditors(mesa: Mesa,
     # and only auditors (and admins) may look
     async with client("agent", tickets["owner"], timeout=10) as http:
         assert (await http.get(f"{mesa.url('audit')}/access")).status_code == 403
+
+
+async def test_a_link_cannot_put_its_words_in_the_pages_own_alert(mesa: Mesa, tickets: dict[str, str]) -> None:
+    phishing = "Su cuenta está bloqueada: pague la tasa en evil.example"
+    async with httpx.AsyncClient(timeout=10) as http:
+        session = bearer("requester", "alba@example.com")["Authorization"].removeprefix("Bearer ")
+        r = await http.get(
+            f"{mesa.url('projections')}/t/{tickets['alba']}",
+            params={"error": phishing},
+            cookies={SESSION_COOKIE: session},
+        )
+    assert r.status_code == 200 and "La impresora no imprime" in r.text
+    assert "evil.example" not in r.text and 'role="alert"' not in r.text

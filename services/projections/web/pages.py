@@ -365,10 +365,12 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
         }
 
     @router.get("/t/{ticket_id}")
-    async def ticket_page(request: Request, ticket_id: str, error: str = "", masked: str = "") -> Response:
+    async def ticket_page(request: Request, ticket_id: str, masked: str = "") -> Response:
+        # no text from the query string is ever shown as the page's own (an `?error=` link would
+        # put anyone's words in Mesa's red alert): a refused action is shown where it is refused
         who, t = await load(request, ticket_id, audited=True)
         context = await ticket_context(who, t, request)
-        return web.render(request, "ticket.html", error=error, masked=bool(masked), **context)
+        return web.render(request, "ticket.html", error="", masked=bool(masked), **context)
 
     @router.get("/t/{ticket_id}/timeline")
     async def ticket_fragment(request: Request, ticket_id: str) -> Response:
@@ -434,8 +436,10 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
             r = await web.command(request, f"/tickets/{ticket_id}/assign", body, service="routing")
         else:
             r = await web.command(request, f"/tickets/{ticket_id}/{command}", body)
-        if r.status_code >= 400:
-            return RedirectResponse(f"/t/{ticket_id}?error={quote(_error_text(r))}#acciones", 303)
+        if r.status_code >= 400:  # the page again, with why (as a form with errors is shown again)
+            who, t = await load(request, ticket_id)
+            context = await ticket_context(who, t, request)
+            return web.render(request, "ticket.html", r.status_code, error=_error_text(r), masked=False, **context)
         done = r.json()
         if isinstance(done.get("version"), int):
             await web.caught_up(ticket_id, done["version"])
