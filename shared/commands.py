@@ -14,7 +14,7 @@ from uuid import UUID, uuid5
 
 from pydantic import ConfigDict, Field
 
-from shared.events.catalogue import Attachment, Category, Id, Level, Short, StorableModel, Text
+from shared.events.catalogue import Attachment, Category, Level, Line, LineId, StorableModel, Text
 from shared.events.envelope import parse_cloudevent
 from shared.events.errors import InvalidPayload, MalformedRecord, UnknownEventType
 
@@ -48,13 +48,13 @@ class Command(StorableModel):
 
 
 class OpenTicket(Command):
-    requester: Id
-    subject: Short
+    requester: LineId
+    subject: Line
     description: Text
     category: Category | None = None
     impact: Level = Level.medium
     urgency: Level = Level.medium
-    order_id: Id | None = None
+    order_id: LineId | None = None
     language: Annotated[str, Field(pattern=r"^(es|en)$")] | None = None
     channel: Annotated[str, Field(max_length=40)] = "web"
     attachments: tuple[Attachment, ...] = ()
@@ -92,7 +92,7 @@ class Reopen(Command):
 
 
 class Close(Command):
-    reason: Short = "closed"
+    reason: Line = "closed"
 
 
 class Feedback(Command):
@@ -110,7 +110,7 @@ class Categorize(Command):
     category: Category | None = None
     impact: Level | None = None
     urgency: Level | None = None
-    reason: Short
+    reason: Line
 
 
 # The HTTP path segment of each command on an existing ticket, and its model.

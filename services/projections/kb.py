@@ -8,9 +8,9 @@ from typing import Annotated, Any
 
 import asyncpg
 from markdown_it import MarkdownIt
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
-from shared.events.catalogue import Category, StorableModel
+from shared.events.catalogue import Category, StorableModel, one_line
 
 SCHEMA = "kb"
 # CommonMark with raw HTML off: `<script>` in an article is shown as text, and markdown-it
@@ -28,7 +28,7 @@ _ANY_WORD = (
 
 class ArticleIn(StorableModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    title: Annotated[str, Field(min_length=3, max_length=200)]
+    title: Annotated[str, Field(min_length=3, max_length=200), AfterValidator(one_line)]
     body: Annotated[str, Field(min_length=10, max_length=50_000)]
     category: Category
     tags: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(default_factory=list, max_length=20)

@@ -16,7 +16,7 @@ from shared import outbox
 from shared.auth import Authenticator, Principal, install, requires
 from shared.events import Envelope, Payload
 from shared.events import catalogue as ev
-from shared.events.catalogue import Category, Shift, StorableModel
+from shared.events.catalogue import Category, Line, Shift, StorableModel
 from shared.topics import AGENT_EVENTS
 
 AgentId = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.@-]+$")]
@@ -25,7 +25,7 @@ AgentId = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0
 class AgentIn(StorableModel):
     model_config = ConfigDict(extra="forbid")
     id: AgentId
-    name: Annotated[str, Field(min_length=1, max_length=300)]
+    name: Line
     email: Annotated[str, Field(min_length=3, max_length=300, pattern=r"^[^\s@]+@[^\s@]+\.[^\s@]+$")]
     skills: Annotated[list[Category], Field(min_length=1)]
     proficiency: dict[Category, Annotated[int, Field(ge=1, le=5)]] = Field(default_factory=dict)

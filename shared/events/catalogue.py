@@ -200,6 +200,21 @@ Short = Annotated[str, Field(min_length=1, max_length=300)]
 Id = Annotated[str, Field(min_length=1, max_length=120)]
 
 
+def one_line(value: str) -> str:
+    """Refuse line breaks and other control characters in a one-line field: a subject or an
+    address with CR/LF would end up in a mail header (every mail of the ticket failing, or a
+    header injected)."""
+    if any(c in value for c in "\r\n\x0b\x0c\x85\u2028\u2029") or any(ord(c) < 32 and c != "\t" for c in value):
+        raise ValueError("must be one line (no line breaks or control characters)")
+    return value
+
+
+# What people and systems send (commands, API bodies) in one-line fields; events keep `Short`
+# and `Id` so the log as it was written always reads back.
+Line = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(one_line)]
+LineId = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(one_line)]
+
+
 def _plain_at_most(limit: int) -> Callable[[str], str]:
     def check(value: str) -> str:
         if len(value) > limit and not value.startswith(SEALED_PREFIX):

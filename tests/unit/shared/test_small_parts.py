@@ -42,3 +42,22 @@ def test_plain_schema_names_pass(name: str) -> None:
 def test_other_schema_names_are_refused(name: str) -> None:
     with pytest.raises(ValueError):
         check_ident(name)
+
+
+def test_one_line_fields_refuse_line_breaks_and_control_characters() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from shared.commands import Categorize, Close, OpenTicket
+
+    good = {"requester": "lucia@example.com", "subject": "Pedido 9086\tno llega", "description": "a\nb"}
+    assert OpenTicket.model_validate(good).description == "a\nb"  # text fields keep their lines
+    for bad in ("Pedido\r\nBcc: all@example.com", "Pedido\nretrasado", "a\x0bb", "a\u2028b", "a\x1bb"):
+        with pytest.raises(ValidationError, match="one line"):
+            OpenTicket.model_validate(good | {"subject": bad})
+        with pytest.raises(ValidationError, match="one line"):
+            OpenTicket.model_validate(good | {"requester": f"lucia@example.com{bad}"})
+        with pytest.raises(ValidationError, match="one line"):
+            Close.model_validate({"reason": bad})
+        with pytest.raises(ValidationError, match="one line"):
+            Categorize.model_validate({"reason": bad})
