@@ -24,6 +24,8 @@ from fastapi.responses import JSONResponse
 
 from shared.commands import Actor
 from shared.i18n import pick_language, t
+from shared.logging import get_logger
+from shared.privacy import is_ref
 from shared.settings import Settings
 
 Role = Literal["requester", "agent", "supervisor", "auditor", "admin", "service"]
@@ -77,7 +79,16 @@ class Principal:
         return self
 
 
+log = get_logger(__name__)
 LEEWAY_S = 30  # clock skew allowed on `exp`, `iat` and `nbf`
+
+
+def _refused(why: str) -> AuthError:
+    """A 401 that says no more than that the token was refused; why goes to the log."""
+    log.info("token refused", reason=why)
+    return AuthError(401, "unauthenticated", reason="token refused")
+
+
 # Verifying a token (HMAC or RSA, claims) took a sixth of intake's time per request; a service or
 # a browser session presents the same token again and again, so a verified token is remembered
 # until it expires (tokens are stateless: nothing revokes one earlier anyway).
@@ -141,19 +152,25 @@ class Authenticator:
                 options={"require": ["exp", "sub"], "verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
         except jwt.PyJWTError as exc:
-            raise AuthError(401, "unauthenticated", reason=type(exc).__name__) from None
+            raise _refused(type(exc).__name__) from None
         now = self._now()
         exp, iat, nbf = (_seconds(claims.get(name, now)) for name in ("exp", "iat", "nbf"))
         if now > exp + LEEWAY_S:
-            raise AuthError(401, "unauthenticated", reason="ExpiredSignatureError")
-        if now < min(iat, nbf) - LEEWAY_S:
-            raise AuthError(401, "unauthenticated", reason="ImmatureSignatureError")
+            raise _refused("expired")
+        if now < max(iat, nbf) - LEEWAY_S:  # issued, or valid, only in the future
+            raise _refused("not yet valid")
         raw = claims.get(self.settings.jwt_role_claim)
         candidates = raw if isinstance(raw, list) else [raw]
         role = next((r for r in candidates if r in ROLES), None)
         sub = claims.get("sub")
         if role is None or not isinstance(sub, str) or not sub or len(sub) > 120:
-            raise AuthError(401, "unauthenticated", reason="no known role or subject in the token")
+            raise _refused("no known role or subject")
+        longest = self.settings.jwt_max_lifetime_h.get(role, 12) * 3600
+        if exp - min(iat, nbf, now) > longest + LEEWAY_S:
+            raise _refused(f"lives longer than a {role} token may ({longest / 3600:g} h)")
+        if role == "requester" and is_ref(sub):
+            # a pseudonym names a requester inside the log only; as a sign-in id it would act as them
+            raise _refused("a requester's subject cannot be a pseudonym")
         name = claims.get("name")
         return Principal(cast(Role, role), sub, name if isinstance(name, str) else None), exp + LEEWAY_S
 
@@ -179,7 +196,7 @@ class Authenticator:
 def _seconds(value: object) -> float:
     """A NumericDate claim (`exp` was required by the decode; `iat`, `nbf` default to now)."""
     if not isinstance(value, int | float) or isinstance(value, bool):
-        raise AuthError(401, "unauthenticated", reason="DecodeError")
+        raise _refused("a time claim is not a number")
     return float(value)
 
 

@@ -56,8 +56,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The ticket is closed; reopen it to continue.",
     },
     "unauthenticated": {
-        "es": "Hace falta identificarse: envía «Authorization: Bearer <token>» ({reason}).",
-        "en": "Sign-in required: send 'Authorization: Bearer <token>' ({reason}).",
+        "es": "Hace falta identificarse con un token válido: envía «Authorization: Bearer <token>».",
+        "en": "Sign-in required with a valid token: send 'Authorization: Bearer <token>'.",
     },
     "forbidden_role": {
         "es": "Tu rol «{role}» no permite esta operación (hace falta: {allowed}).",

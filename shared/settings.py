@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field(default="mesa", validation_alias="MESA_JWT_ISSUER")
     jwt_audience: str = Field(default="mesa", validation_alias="MESA_JWT_AUDIENCE")
     jwt_role_claim: str = Field(default="role", validation_alias="MESA_JWT_ROLE_CLAIM")
+    # The longest a token of each role may live, from issue to expiry, in hours (JSON); a stolen
+    # token works at most this long. Machines' (service) tokens are rotated less often.
+    jwt_max_lifetime_h: dict[str, float] = Field(
+        default={"requester": 24, "agent": 12, "supervisor": 12, "auditor": 12, "admin": 8, "service": 720},
+        validation_alias="MESA_JWT_MAX_LIFETIME_H",
+    )
     # Where the web (projections) sends the commands people give in its pages.
     intake_url_override: str | None = Field(default=None, validation_alias="MESA_INTAKE_URL")
     routing_url_override: str | None = Field(default=None, validation_alias="MESA_ROUTING_URL")

@@ -57,3 +57,42 @@ def test_the_memory_is_bounded() -> None:
         auth.verify(token)
     assert len(auth._verified) == VERIFIED_KEPT
     assert auth.verify(tokens[0]).sub == "c0@example.com"  # forgotten, so verified again in full
+
+
+def _token(auth: Authenticator, **claims: object) -> str:
+    base: dict[str, object] = {"sub": "ana", "role": "agent", "iss": "mesa", "aud": "mesa", "iat": T0, "exp": T0 + 3600}
+    merged = {k: v for k, v in (base | claims).items() if v is not None}  # None: leave the claim out
+    return jwt.encode(merged, auth.secret, algorithm="HS256")
+
+
+def test_tokens_from_the_future_are_refused() -> None:
+    auth = Authenticator(Settings(), now=Clock())
+    for claims in ({"nbf": T0 + 86_400}, {"iat": T0 + 3600, "exp": T0 + 7200}, {"nbf": T0 + LEEWAY_S + 1}):
+        with pytest.raises(AuthError) as refused:
+            auth.verify(_token(auth, **claims))
+        assert refused.value.status == 401
+    assert auth.verify(_token(auth, nbf=T0 + LEEWAY_S)).sub == "ana"  # within the allowed skew
+
+
+def test_each_role_has_a_longest_lifetime() -> None:
+    auth = Authenticator(Settings(), now=Clock())
+    assert auth.verify(_token(auth, exp=T0 + 12 * 3600)).sub == "ana"
+    with pytest.raises(AuthError):
+        auth.verify(_token(auth, exp=T0 + 13 * 3600))  # an agent's token lives at most 12 h
+    with pytest.raises(AuthError):  # without iat the lifetime counts from now
+        auth.verify(_token(auth, iat=None, exp=T0 + 400 * 24 * 3600))
+    service = _token(auth, role="service", sub="erp", exp=T0 + 29 * 24 * 3600)
+    assert auth.verify(service).role == "service"
+    shorter = Authenticator(Settings.model_validate({"MESA_JWT_MAX_LIFETIME_H": {"agent": 1}}), now=Clock())
+    with pytest.raises(AuthError):
+        shorter.verify(_token(shorter, exp=T0 + 7200))
+
+
+def test_a_requester_cannot_sign_in_as_a_pseudonym_and_refusals_say_no_more() -> None:
+    auth = Authenticator(Settings(), now=Clock())
+    with pytest.raises(AuthError) as refused:
+        auth.verify(_token(auth, role="requester", sub="R-0123456789ABCDEF"))
+    assert refused.value.params == {"reason": "token refused"}
+    with pytest.raises(AuthError) as garbled:
+        auth.verify("not.a.token")
+    assert "Error" not in str(garbled.value.params)  # no library's exception names in answers
