@@ -55,6 +55,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "El ticket está cerrado; reábrelo para continuar.",
         "en": "The ticket is closed; reopen it to continue.",
     },
+    "idempotency_key_reused": {
+        "es": "Esta Idempotency-Key ya se usó con otra solicitud: usa una clave nueva para una solicitud distinta.",
+        "en": "This Idempotency-Key was already used with a different request: use a new key for a new request.",
+    },
     "unauthenticated": {
         "es": "Hace falta identificarse con un token válido: envía «Authorization: Bearer <token>».",
         "en": "Sign-in required with a valid token: send 'Authorization: Bearer <token>'.",

@@ -153,7 +153,9 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
             cmd = OpenTicket.model_validate(fields)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
-        outcome, created = await intake.open(cmd, actor, idempotency_key=idempotency_key)
+        # a key is the caller's own: another caller's same key is another key
+        scoped = f"{who.role}:{who.sub}\n{idempotency_key}" if idempotency_key else None
+        outcome, created = await intake.open(cmd, actor, idempotency_key=scoped)
         body = ticket_body(outcome.ticket, outcome)
         body["category_guessed"] = cmd.category is None
         location = f"{public_url}/tickets/{outcome.ticket.id}"

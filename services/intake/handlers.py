@@ -4,6 +4,7 @@ state in one transaction. Used by the HTTP API and by the ticket.requests consum
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -79,7 +80,8 @@ class Intake:
         causationid: str | None = None,
         idempotency_key: str | None = None,
     ) -> tuple[Outcome, bool]:
-        """Open a ticket; (outcome, created). With a known idempotency key, the first ticket."""
+        """Open a ticket; (outcome, created). With a known idempotency key, the first ticket (the
+        key is the caller's: the API scopes it; the same key with another request is refused)."""
         if not is_ref(cmd.requester):
             ref = await self.keyring.ref_for(cmd.requester, create=True)
             assert ref is not None
@@ -95,11 +97,16 @@ class Intake:
                     causationid=causationid,
                     idempotency_key=idempotency_key,
                 )
+        request_hash = hashlib.sha256(cmd.model_dump_json().encode()).hexdigest() if idempotency_key else None
         if idempotency_key:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"idem:{idempotency_key}")
-            known = await conn.fetchval("SELECT ticket_id FROM idempotency_keys WHERE key = $1", idempotency_key)
+            known = await conn.fetchrow(
+                "SELECT ticket_id, request_hash FROM idempotency_keys WHERE key = $1", idempotency_key
+            )
             if known:
-                ticket = await self._load(conn, known, lock=False)
+                if known["request_hash"] not in (None, request_hash):  # (None: kept before hashes were)
+                    raise CommandRejected("idempotency_key_reused", 422)
+                ticket = await self._load(conn, known["ticket_id"], lock=False)
                 assert ticket is not None
                 return Outcome(ticket, []), False
         safe, masked = mask_command(cmd)
@@ -113,7 +120,10 @@ class Intake:
         outcome = dataclasses.replace(created, masked=masked)
         if idempotency_key:
             await conn.execute(
-                "INSERT INTO idempotency_keys(key, ticket_id) VALUES ($1, $2)", idempotency_key, ticket_id
+                "INSERT INTO idempotency_keys(key, ticket_id, request_hash) VALUES ($1, $2, $3)",
+                idempotency_key,
+                ticket_id,
+                request_hash,
             )
         return outcome, True
 

@@ -299,3 +299,22 @@ async def test_a_link_cannot_put_its_words_in_the_pages_own_alert(mesa: Mesa, ti
         )
     assert r.status_code == 200 and "La impresora no imprime" in r.text
     assert "evil.example" not in r.text and 'role="alert"' not in r.text
+
+
+async def test_an_idempotency_key_is_the_callers_own_and_bound_to_its_request(mesa: Mesa) -> None:
+    body = {"subject": "Pedido 77 sin noticias", "description": "No llega el pedido 77"}
+    url = f"{mesa.url('intake')}/tickets"
+    key = {"Idempotency-Key": "pedido-77"}
+    async with httpx.AsyncClient(timeout=10) as http:
+        first = await http.post(url, json=body, headers=bearer("requester", "alicia@example.com") | key)
+        again = await http.post(url, json=body, headers=bearer("requester", "alicia@example.com") | key)
+        other = await http.post(
+            url, json=body | {"subject": "Otra cosa"}, headers=bearer("requester", "alicia@example.com") | key
+        )
+        carol = await http.post(url, json=body, headers=bearer("requester", "carol@example.com") | key)
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]  # a retry: the same ticket
+    assert other.status_code == 422 and other.json()["error"] == "idempotency_key_reused"
+    assert carol.status_code == 201 and carol.json()["id"] != first.json()["id"]  # her own ticket, not Alicia's
+    t = await mesa.ticket_when(carol.json()["id"], lambda t: True, "Carol's ticket in the views")
+    assert t["requester"] == "carol@example.com"
