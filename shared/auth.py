@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Literal, cast
+from urllib.parse import urlsplit
 
 import jwt
 from fastapi import Depends, FastAPI, Request
@@ -182,15 +183,37 @@ class Authenticator:
         return request.cookies.get(SESSION_COOKIE) or None
 
     def principal(self, request: Request) -> Principal:
-        """The caller, or AuthError(401)."""
+        """The caller, or AuthError(401). A change asked with the session cookie must come from
+        Mesa's own pages (`same_origin`): a browser sends the cookie to any site's form or fetch
+        aimed at us, and SameSite=Lax does not cover other ports or subdomains."""
         token = self.token_of(request)
         if token is None:
             raise AuthError(401, "unauthenticated", reason="no token")
+        from_cookie = not request.headers.get("authorization")
+        if from_cookie and request.method not in SAFE_METHODS and not self.same_origin(request):
+            raise AuthError(403, "cross_origin")
         return self.verify(token)
+
+    def same_origin(self, request: Request) -> bool:
+        """Whether a browser's request comes from Mesa's public address (or this service's own):
+        its `Origin`, else its `Referer`. Neither (a browser always sends one with a POST): no."""
+        sent = request.headers.get("origin") or request.headers.get("referer") or ""
+        origin = _origin(sent)
+        own = {_origin(self.settings.public_url), f"{request.url.scheme}://{request.headers.get('host', '')}"}
+        return bool(origin) and origin in own
 
     def csrf_token(self, session_token: str) -> str:
         """A form token bound to the session (double-submit by derivation: nothing stored)."""
         return hmac.new(self.secret.encode(), b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL ("" when it has none)."""
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
 
 
 def _seconds(value: object) -> float:

@@ -55,6 +55,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "El ticket está cerrado; reábrelo para continuar.",
         "en": "The ticket is closed; reopen it to continue.",
     },
+    "cross_origin": {
+        "es": "Solicitud rechazada: llega con la sesión del navegador desde otra página. Usa las páginas de Mesa o un token «Authorization: Bearer».",
+        "en": "Request refused: it carries the browser session from another page. Use Mesa's pages or an 'Authorization: Bearer' token.",
+    },
     "idempotency_key_reused": {
         "es": "Esta Idempotency-Key ya se usó con otra solicitud: usa una clave nueva para una solicitud distinta.",
         "en": "This Idempotency-Key was already used with a different request: use a new key for a new request.",

@@ -318,3 +318,24 @@ async def test_an_idempotency_key_is_the_callers_own_and_bound_to_its_request(me
     assert carol.status_code == 201 and carol.json()["id"] != first.json()["id"]  # her own ticket, not Alicia's
     t = await mesa.ticket_when(carol.json()["id"], lambda t: True, "Carol's ticket in the views")
     assert t["requester"] == "carol@example.com"
+
+
+async def test_a_browser_session_changes_nothing_from_another_origin(mesa: Mesa, tickets: dict[str, str]) -> None:
+    session = bearer("requester", "alba@example.com")["Authorization"].removeprefix("Bearer ")
+    url = f"{mesa.url('intake')}/tickets/{tickets['alba']}/comment"
+    body = '{"body": "Escrito por otra web"}'
+    async with httpx.AsyncClient(timeout=10, cookies={SESSION_COOKIE: session}) as http:
+        for origin in ("http://evil.example", "http://127.0.0.1:1", None):  # another site, another port, none
+            headers = {"content-type": "text/plain"} | ({"origin": origin} if origin else {})
+            r = await http.post(url, content=body, headers=headers)
+            assert r.status_code == 403 and r.json()["error"] == "cross_origin", (origin, r.text)
+        ok = await http.post(url, content=body, headers={"origin": mesa.url("projections")})
+        assert ok.status_code == 200, ok.text
+        # nor can another site sign a browser in with its own token (login CSRF)
+        r = await http.post(
+            f"{mesa.url('projections')}/login", data={"token": session}, headers={"origin": "http://evil.example"}
+        )
+        assert r.status_code == 403
+    async with httpx.AsyncClient(timeout=10) as http:  # a bearer token is no browser's: no Origin needed
+        r = await http.post(url, json={"body": "Con token"}, headers=bearer("requester", "alba@example.com"))
+        assert r.status_code == 200, r.text

@@ -122,6 +122,8 @@ class Web:
         sent = str(form.get("csrf", "")) or request.headers.get("x-csrf-token", "")
         if not request.cookies.get(SESSION_COOKIE) or not hmac.compare_digest(sent, self.csrf(request)):
             raise PageError(403, "forbidden", "CSRF")
+        if not self.auth.same_origin(request):  # the token and the page it came from
+            raise PageError(403, "forbidden", "Origin")
         return {k: v for k, v in form.multi_items()}
 
     def render(self, request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -244,6 +246,8 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
 
     @router.post("/login")
     async def login(request: Request) -> Response:
+        if not auth.same_origin(request):  # another site must not sign a browser in (login CSRF)
+            raise PageError(403, "forbidden", "Origin")
         form = await request.form()
         token = str(form.get("token", "")).strip()
         next_path = str(form.get("next", ""))
