@@ -8,6 +8,7 @@ import json
 import shutil
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from playwright.async_api import Browser, FilePayload, Page, async_playwright, expect
 
@@ -157,12 +158,17 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     text = body_of(resolved_mail)
     assert f"{base}/t/{tid}#resolucion" in text and f"{base}/t/{tid}#form-feedback" in text
     assert f"{base}/kb" in text
-    # and the development mailbox lists what users would have received
+    # and the development mailbox lists what users would have received, to staff only
+    await agent.goto(f"{base}/dev/correo")
+    await expect(agent.locator("table.list")).to_contain_text(tid)
+    await shot(agent, "08-dev-mailbox")
+    await agent.locator("table.list a", has_text="resuelto").first.click()
+    await expect(agent.locator("pre.mail")).to_contain_text("#resolucion")
     await laura.goto(f"{base}/dev/correo")
-    await expect(laura.locator("table.list")).to_contain_text(tid)
-    await shot(laura, "08-dev-mailbox")
-    await laura.locator("table.list a", has_text="resuelto").first.click()
-    await expect(laura.locator("pre.mail")).to_contain_text("#resolucion")
+    await expect(laura.locator("body")).not_to_contain_text(tid)
+    async with httpx.AsyncClient(timeout=10) as http:  # nor to anyone who is not signed in
+        anonymous = await http.get(f"{base}/dev/correo")
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
 
     done = await mesa.ticket_when(tid, lambda t: t["feedback"] is not None, "the rating")
     assert done["status"] == "closed" and done["feedback"] == {"rating": 5, "comment": "Rápido y amable"}

@@ -170,6 +170,9 @@ class Web:
         return {r["id"]: r["name"] for r in await self.pool.fetch("SELECT id, name FROM agents")}
 
 
+DEV_MAIL_READERS = ("agent", "supervisor", "admin")
+
+
 def _error_text(r: httpx.Response) -> str:
     try:
         message = r.json().get("message")
@@ -615,6 +618,7 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
 
     @router.get("/dev/correo")
     async def dev_mail(request: Request) -> Response:
+        web.need(request, *DEV_MAIL_READERS)  # every mail of every person: staff only, even here
         rows = [
             {"name": name, "to": m["To"], "subject": m["Subject"], "date": m["Date"], "ticket": m["X-Mesa-Ticket"]}
             for name, m in mails()
@@ -623,6 +627,7 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
 
     @router.get("/dev/correo/{name}")
     async def dev_mail_one(request: Request, name: str) -> Response:
+        web.need(request, *DEV_MAIL_READERS)
         found = dict(mails()).get(name)
         if found is None:
             raise PageError(404, "not_found")
