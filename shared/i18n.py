@@ -59,6 +59,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Solicitud rechazada: llega con la sesión del navegador desde otra página. Usa las páginas de Mesa o un token «Authorization: Bearer».",
         "en": "Request refused: it carries the browser session from another page. Use Mesa's pages or an 'Authorization: Bearer' token.",
     },
+    "attachment_not_yours": {
+        "es": "Un adjunto tiene que subirse con esta misma solicitud, o ser uno que el ticket ya muestra.",
+        "en": "An attachment must be uploaded with this same request, or be one the ticket already shows.",
+    },
     "idempotency_key_reused": {
         "es": "Esta Idempotency-Key ya se usó con otra solicitud: usa una clave nueva para una solicitud distinta.",
         "en": "This Idempotency-Key was already used with a different request: use a new key for a new request.",

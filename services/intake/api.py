@@ -137,9 +137,11 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
                     headers={"Retry-After": str(int(wait))},
                 )
         ctype = request.headers.get("content-type", "")
+        uploads: list[tuple[Attachment, bytes]] = []
         if ctype.startswith("multipart/form-data"):
             fields, files = await _read_form(request)
-            fields["attachments"] = [a.model_dump() for a in await _store_files(intake, files)]
+            uploads = await _read_files(files)
+            fields["attachments"] = [a.model_dump() for a, _ in uploads]
         else:
             try:
                 fields = read_json(await request.body() or b"null")
@@ -155,7 +157,11 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
             raise RequestValidationError(exc.errors()) from None
         # a key is the caller's own: another caller's same key is another key
         scoped = f"{who.role}:{who.sub}\n{idempotency_key}" if idempotency_key else None
-        outcome, created = await intake.open(cmd, actor, idempotency_key=scoped)
+        for attachment, content in uploads:  # stored only once the command is valid
+            await store_attachment(intake.pool, attachment.sha256, attachment.content_type, content)
+        outcome, created = await intake.open(
+            cmd, actor, idempotency_key=scoped, uploaded=frozenset(a.sha256 for a, _ in uploads)
+        )
         body = ticket_body(outcome.ticket, outcome)
         body["category_guessed"] = cmd.category is None
         location = f"{public_url}/tickets/{outcome.ticket.id}"
@@ -259,7 +265,9 @@ async def _read_form(request: Request) -> tuple[dict[str, Any], list[UploadFile]
     return fields, files
 
 
-async def _store_files(intake: Intake, files: list[UploadFile]) -> list[Attachment]:
+async def _read_files(files: list[UploadFile]) -> list[tuple[Attachment, bytes]]:
+    """Each uploaded file checked (size, type by content) and cleaned (metadata removed); not
+    stored yet."""
     out = []
     for f in files:
         content = await f.read(att.MAX_BYTES + 1)
@@ -276,6 +284,5 @@ async def _store_files(intake: Intake, files: list[UploadFile]) -> list[Attachme
         except ValueError:
             raise ApiError(415, "attachment_type", filename=name) from None
         sha = att.digest(content)
-        await store_attachment(intake.pool, sha, ctype, content)
-        out.append(Attachment(sha256=sha, filename=name, content_type=ctype, size=len(content)))
+        out.append((Attachment(sha256=sha, filename=name, content_type=ctype, size=len(content)), content))
     return out

@@ -79,6 +79,7 @@ class Intake:
         correlationid: str | None = None,
         causationid: str | None = None,
         idempotency_key: str | None = None,
+        uploaded: frozenset[str] = frozenset(),
     ) -> tuple[Outcome, bool]:
         """Open a ticket; (outcome, created). With a known idempotency key, the first ticket (the
         key is the caller's: the API scopes it; the same key with another request is refused)."""
@@ -96,6 +97,7 @@ class Intake:
                     correlationid=correlationid,
                     causationid=causationid,
                     idempotency_key=idempotency_key,
+                    uploaded=uploaded,
                 )
         request_hash = hashlib.sha256(cmd.model_dump_json().encode()).hexdigest() if idempotency_key else None
         if idempotency_key:
@@ -109,6 +111,10 @@ class Intake:
                 ticket = await self._load(conn, known["ticket_id"], lock=False)
                 assert ticket is not None
                 return Outcome(ticket, []), False
+        if any(a.sha256 not in uploaded for a in cmd.attachments):
+            # a file is linked by whoever uploads it, with this request: a hash alone (seen in the
+            # log, say) would hand another person's file to its sender
+            raise CommandRejected("attachment_not_yours", 422)
         safe, masked = mask_command(cmd)
         assert isinstance(safe, OpenTicket)
         while True:  # ids are random (40 bits): on the rare clash, draw another
@@ -155,6 +161,7 @@ class Intake:
             raise CommandRejected("not_found", 404, ticket_id=ticket_id)
         if expected_version is not None and expected_version != ticket.version:
             raise CommandRejected("version_conflict", 409, expected=expected_version, actual=ticket.version)
+        await self._check_attachments(conn, ticket_id, cmd, actor)
         cmd, masked = mask_command(cmd)
         payloads = decide(cmd, ticket, actor)
         outcome = await self._append(conn, ticket, payloads, actor, correlationid, causationid)
@@ -202,6 +209,25 @@ class Intake:
         # applied now, so the copies read back from ticket.events are no-ops
         await outbox.enqueue_all(conn, [(self.topic, env) for env in envelopes], applied_by=EVENTS_CONSUMER)
         return Outcome(ticket, envelopes)
+
+    async def _check_attachments(self, conn: asyncpg.Connection, ticket_id: str, cmd: Command, actor: Actor) -> None:
+        """A command on a ticket may only show files this ticket already shows (to a requester:
+        its public ones): no file reaches a ticket by its hash from anywhere else."""
+        files = getattr(cmd, "attachments", ())
+        if not files:
+            return
+        shown = {
+            r["sha256"]
+            for r in await conn.fetch(
+                "SELECT sha256 FROM attachment_refs WHERE ticket_id = $1 AND sha256 = ANY($2::text[])"
+                " AND (NOT internal OR $3)",
+                ticket_id,
+                [a.sha256 for a in files],
+                actor.is_staff,
+            )
+        }
+        if any(a.sha256 not in shown for a in files):
+            raise CommandRejected("attachment_not_yours", 422)
 
     # -- state ------------------------------------------------------------------------------
 

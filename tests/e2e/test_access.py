@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -339,3 +341,49 @@ async def test_a_browser_session_changes_nothing_from_another_origin(mesa: Mesa,
     async with httpx.AsyncClient(timeout=10) as http:  # a bearer token is no browser's: no Origin needed
         r = await http.post(url, json={"body": "Con token"}, headers=bearer("requester", "alba@example.com"))
         assert r.status_code == 200, r.text
+
+
+async def test_a_file_reaches_a_ticket_only_with_its_upload_never_by_its_hash(
+    mesa: Mesa, tickets: dict[str, str]
+) -> None:
+    albas = {"sha256": tickets["sha"], "filename": "robado.png", "content_type": "image/png", "size": 70}
+    bruno = bearer("requester", "bruno@example.com")
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets",
+            json={"subject": "Otra cosa", "description": "Con un adjunto ajeno", "attachments": [albas]},
+            headers=bruno,
+        )
+        assert r.status_code == 422 and r.json()["error"] == "attachment_not_yours", r.text
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets/{tickets['bruno']}/reply",
+            json={"body": "Aquí va", "attachments": [albas]},
+            headers=bruno,
+        )
+        assert r.status_code in (409, 422), r.text
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets/{tickets['bruno']}/comment",
+            json={"body": "Aquí va", "attachments": [albas]},
+            headers=bruno,
+        )
+        assert r.status_code == 422 and r.json()["error"] == "attachment_not_yours", r.text
+        r = await http.get(
+            f"{mesa.url('intake')}/tickets/{tickets['bruno']}/attachments/{tickets['sha']}", headers=bruno
+        )
+        assert r.status_code == 404
+
+        # a refused open stores none of its files
+        unique = f"registro {uuid.uuid4()}".encode()
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets",
+            data={"subject": "Sin descripción"},
+            files={"screenshots": ("registro.txt", unique, "text/plain")},
+            headers=bruno,
+        )
+        assert r.status_code == 422, r.text
+    conn = await asyncpg.connect(mesa.iso.settings.database_url)
+    try:
+        stored = await conn.fetchval("SELECT count(*) FROM intake.attachments WHERE content = $1", unique)
+    finally:
+        await conn.close()
+    assert stored == 0
