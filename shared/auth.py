@@ -24,6 +24,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from shared.commands import Actor
+from shared.http_guard import RateLimiter
 from shared.i18n import pick_language, t
 from shared.logging import get_logger
 from shared.privacy import is_ref
@@ -103,6 +104,9 @@ class Authenticator:
         self.algorithms = [a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()]
         self._now = now
         self._verified: dict[str, tuple[Principal, float]] = {}  # token -> (who, valid until)
+        rate, service_rate = settings.write_rate_per_minute, settings.service_write_rate_per_minute
+        self._writes = RateLimiter(rate, burst=max(1, int(rate // 4)))
+        self._service_writes = RateLimiter(service_rate, burst=max(1, int(service_rate // 4)))
 
     @cached_property
     def _jwks(self) -> jwt.PyJWKClient | None:
@@ -189,10 +193,17 @@ class Authenticator:
         token = self.token_of(request)
         if token is None:
             raise AuthError(401, "unauthenticated", reason="no token")
+        writes = request.method not in SAFE_METHODS
         from_cookie = not request.headers.get("authorization")
-        if from_cookie and request.method not in SAFE_METHODS and not self.same_origin(request):
+        if from_cookie and writes and not self.same_origin(request):
             raise AuthError(403, "cross_origin")
-        return self.verify(token)
+        who = self.verify(token)
+        if writes:  # every change, per principal: a flood of commands is refused early, not queued
+            limiter = self._service_writes if who.role == "service" else self._writes
+            wait = limiter.take(f"{who.role}:{who.sub}")
+            if wait:
+                raise AuthError(429, "write_rate_limited", seconds=int(wait))
+        return who
 
     def same_origin(self, request: Request) -> bool:
         """Whether a browser's request comes from Mesa's public address (or this service's own):
@@ -231,6 +242,8 @@ def install(app: FastAPI, auth: Authenticator) -> None:
     async def auth_error(request: Request, exc: AuthError) -> JSONResponse:
         lang = pick_language(request.headers.get("accept-language"))
         headers = {"WWW-Authenticate": 'Bearer realm="mesa"'} if exc.status == 401 else None
+        if exc.status == 429:
+            headers = {"Retry-After": str(exc.params.get("seconds", 1))}
         return JSONResponse(
             {"error": exc.code, "message": t(exc.code, lang, **exc.params)}, status_code=exc.status, headers=headers
         )

@@ -95,6 +95,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "Estamos recibiendo muchas solicitudes a la vez. No se ha guardado nada: inténtalo de nuevo en {seconds} s.",
         "en": "We are receiving many requests at once. Nothing was saved: try again in {seconds} s.",
     },
+    "write_rate_limited": {
+        "es": "Demasiadas acciones seguidas. Espera {seconds} s e inténtalo de nuevo.",
+        "en": "Too many actions in a row. Wait {seconds} s and try again.",
+    },
     "rate_limited": {
         "es": "Has abierto muchos tickets seguidos. Espera {seconds} s e inténtalo de nuevo.",
         "en": "You opened many tickets in a row. Wait {seconds} s and try again.",

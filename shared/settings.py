@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     # and how many tickets one person may open per minute (bursts of twice that).
     max_body_bytes: int = Field(default=32 * 2**20, validation_alias="MESA_MAX_BODY_BYTES")
     open_rate_per_minute: float = Field(default=10, validation_alias="MESA_OPEN_RATE_PER_MINUTE")
+    # Every write (POST, PUT, PATCH, DELETE) per principal and minute, bursts of a quarter of it;
+    # other systems (service tokens) have a quota of their own.
+    write_rate_per_minute: float = Field(default=120, gt=0, validation_alias="MESA_WRITE_RATE_PER_MINUTE")
+    service_write_rate_per_minute: float = Field(
+        default=120_000, gt=0, validation_alias="MESA_SERVICE_WRITE_RATE_PER_MINUTE"
+    )
     # Overload: requests one process works on at once; more get 503 and Retry-After at once
     # instead of waiting in a queue that only grows (0: no limit).
     http_max_in_flight: int = Field(default=256, ge=0, validation_alias="MESA_HTTP_MAX_IN_FLIGHT")

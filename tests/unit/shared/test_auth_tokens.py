@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import httpx
 import jwt
 import pytest
+from fastapi import FastAPI
 
-from shared.auth import LEEWAY_S, VERIFIED_KEPT, Authenticator, AuthError
+from shared.auth import LEEWAY_S, VERIFIED_KEPT, Authenticator, AuthError, Caller, install
 from shared.settings import Settings
 
 T0 = 1_800_000_000.0
@@ -96,3 +98,31 @@ def test_a_requester_cannot_sign_in_as_a_pseudonym_and_refusals_say_no_more() ->
     with pytest.raises(AuthError) as garbled:
         auth.verify("not.a.token")
     assert "Error" not in str(garbled.value.params)  # no library's exception names in answers
+
+
+async def test_writes_are_limited_per_principal_and_services_have_their_own_quota() -> None:
+    settings = Settings.model_validate({"MESA_WRITE_RATE_PER_MINUTE": 8, "MESA_SERVICE_WRITE_RATE_PER_MINUTE": 40})
+    auth = Authenticator(settings)
+    app = FastAPI()
+    install(app, auth)
+
+    @app.post("/do")
+    async def do(who: Caller) -> dict[str, str]:
+        return {"sub": who.sub}
+
+    @app.get("/see")
+    async def see(who: Caller) -> dict[str, str]:
+        return {"sub": who.sub}
+
+    def as_(role: str, sub: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {auth.issue(role, sub)}"}  # type: ignore[arg-type]
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        ana = [(await http.post("/do", headers=as_("agent", "ana"))).status_code for _ in range(3)]
+        assert ana == [200, 200, 429]  # a burst of a quarter of 8 a minute
+        refused = await http.post("/do", headers=as_("agent", "ana"))
+        assert refused.json()["error"] == "write_rate_limited" and int(refused.headers["Retry-After"]) >= 1
+        assert (await http.get("/see", headers=as_("agent", "ana"))).status_code == 200  # reads are not limited
+        assert (await http.post("/do", headers=as_("agent", "bea"))).status_code == 200  # per principal
+        erp = [(await http.post("/do", headers=as_("service", "erp"))).status_code for _ in range(10)]
+        assert erp == [200] * 10
