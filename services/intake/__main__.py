@@ -8,15 +8,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from services.intake.api import create_app
-from services.intake.handlers import EVENTS_CONSUMER, NAME, REQUESTS_CONSUMER, Intake
+from services.intake.handlers import EVENTS_CONSUMER, NAME, REQUESTS_CONSUMER, Intake, sweep_orphans
+from shared import db
 from shared.auth import Authenticator, AuthError
 from shared.commands import Actor, Request, decode_request
 from shared.consumer import Record
 from shared.events.errors import ForgedActor, InvalidRecord, Oversized, Unauthenticated
+from shared.logging import get_logger
 from shared.runtime import Parts, Runtime, serve
 from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = get_logger(__name__)
 
 
 MAX_REQUEST_BYTES = 256 * 1024  # a ticket's text is at most 20,000 characters; files go over HTTP
@@ -55,7 +58,17 @@ def request_decoder(auth: Authenticator) -> Callable[[Record], Request]:
 
 async def build(rt: Runtime) -> Parts:
     intake = Intake(rt.settings, rt.pool, rt.clock, rt.keyring)
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(600)
+            try:
+                if removed := await sweep_orphans(rt.pool, rt.clock.now()):
+                    log.info("orphan files removed", count=removed)
+            except db.TRANSIENT as exc:
+                log.warning("orphan sweep retry", error=type(exc).__name__)
+
     return Parts(
+        background=[sweep],
         consumers=[
             rt.consumer(EVENTS_CONSUMER, TICKET_EVENTS, group="events", batch_handler=intake.fold_events),
             rt.consumer(

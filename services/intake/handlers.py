@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -339,6 +340,21 @@ class Intake:
             found = await (conn or self.pool).fetchval("SELECT requester FROM tickets WHERE id = $1", subject[:64])
             return str(found) if found else None
         return None
+
+
+ORPHAN_AFTER = timedelta(hours=1)
+
+
+async def sweep_orphans(pool: asyncpg.Pool, now: datetime) -> int:
+    """Delete files no ticket shows that were stored over ORPHAN_AFTER ago (an open that failed
+    between storing its files and its commit); return how many."""
+    deleted: int = await pool.fetchval(
+        "WITH gone AS (DELETE FROM attachments a WHERE a.created_at < $1"
+        " AND NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.sha256 = a.sha256) RETURNING 1)"
+        " SELECT count(*) FROM gone",
+        now - ORPHAN_AFTER,
+    )
+    return deleted
 
 
 async def store_attachment(pool: asyncpg.Pool, sha256: str, content_type: str, content: bytes) -> None:

@@ -40,3 +40,27 @@ async def test_a_clashing_id_is_drawn_again_and_the_existing_ticket_is_untouched
             assert [bytes(r["key"]).decode() for r in outbox] == [first.ticket.id, "T-SEGUNDO"]
     finally:
         await pool.close()
+
+
+async def test_files_no_ticket_shows_are_swept_after_an_hour(isolated: Isolated) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from services.intake.handlers import store_attachment, sweep_orphans
+
+    pool = await db.create_pool(isolated.settings.database_url, "intake")
+    try:
+        await db.migrate(pool, "intake", MIGRATIONS)
+        for sha in ("a" * 64, "b" * 64, "c" * 64):
+            await store_attachment(pool, sha, "text/plain", sha.encode())
+        await pool.execute(
+            "INSERT INTO attachment_refs(ticket_id, sha256, internal) VALUES ('T-X', $1, false)", "a" * 64
+        )
+        await pool.execute(
+            "UPDATE attachments SET created_at = now() - interval '2 hours' WHERE sha256 <> $1", "c" * 64
+        )
+        assert await sweep_orphans(pool, datetime.now(UTC)) == 1  # b: old and shown by no ticket
+        left = {r["sha256"] for r in await pool.fetch("SELECT sha256 FROM attachments")}
+        assert left == {"a" * 64, "c" * 64}  # a ticket shows a; c may still be on its way to one
+        assert await sweep_orphans(pool, datetime.now(UTC) + timedelta(hours=2)) == 1
+    finally:
+        await pool.close()
