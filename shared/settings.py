@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     # Each agent gets a digest of their open queue once a day, at this local hour.
     digest_hour: int = Field(default=8, ge=0, le=23, validation_alias="NOTIFY_DIGEST_HOUR")
     digest_timezone: str = Field(default="Europe/Madrid", validation_alias="NOTIFY_DIGEST_TZ")
+    # Webhook hosts allowed even though they resolve to private addresses (comma-separated; an
+    # admin's decision: by default webhooks go to public addresses only).
+    webhook_allow_hosts: str = Field(default="", validation_alias="NOTIFY_WEBHOOK_ALLOW_HOSTS")
     # Requesters known by an id rather than an address are written to <id>@<this domain>.
     user_email_domain: str = Field(default="clientes.mesa.local", validation_alias="MESA_USER_EMAIL_DOMAIN")
 

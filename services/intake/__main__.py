@@ -58,6 +58,7 @@ def request_decoder(auth: Authenticator) -> Callable[[Record], Request]:
 
 async def build(rt: Runtime) -> Parts:
     intake = Intake(rt.settings, rt.pool, rt.clock, rt.keyring)
+
     async def sweep() -> None:
         while True:
             await asyncio.sleep(600)

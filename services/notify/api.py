@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, HttpUrl
 
 from services.notify.handlers import Notify
+from services.notify.targets import TargetRefused, check_target
 from shared.auth import Authenticator, AuthError, Caller, Principal, install, requires
 from shared.events import known_types
 from shared.events.catalogue import StorableModel
@@ -52,6 +53,12 @@ def create_app(notify: Notify, auth: Authenticator) -> FastAPI:
         if unknown:
             message = f"tipos de evento desconocidos / unknown event types: {', '.join(unknown)}"
             return JSONResponse({"error": "unknown_event_type", "message": message}, 422)
+        try:
+            await check_target(str(body.url), notify.webhook_hosts)
+        except TargetRefused as exc:
+            return JSONResponse(
+                {"error": "webhook_target", "message": f"destino no permitido / target refused: {exc}"}, 422
+            )
         await notify.pool.execute(
             "INSERT INTO webhook_subscriptions(id, url, secret, event_types) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT (id) DO UPDATE SET url = $2, secret = $3, event_types = $4, active = true, failures = 0,"

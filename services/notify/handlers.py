@@ -28,6 +28,7 @@ import aiosmtplib
 import asyncpg
 import httpx
 
+from services.notify.targets import TargetRefused, allow_list, check_target
 from services.notify.templates import render, to_html
 from shared import db, outbox
 from shared.clock import Clock
@@ -72,7 +73,7 @@ async def post_webhook(http: httpx.AsyncClient, url: str, secret: str, body: str
     except httpx.HTTPError as exc:
         raise SendFailed(f"{type(exc).__name__}: {exc}") from exc
     if not 200 <= r.status_code < 300:
-        raise SendFailed(f"HTTP {r.status_code}")
+        raise SendFailed(f"HTTP {r.status_code}" + (" (redirects are not followed)" if r.is_redirect else ""))
 
 
 SEND_LEASE = timedelta(seconds=60)  # a claimed row is sent again after this if its sender died
@@ -120,7 +121,8 @@ class Notify:
         self.public_url = settings.public_url
         self.user_domain = settings.user_email_domain
         self.topic = settings.topic(TICKET_EVENTS)
-        self.http = httpx.AsyncClient(timeout=10)
+        self.http = httpx.AsyncClient(timeout=10, follow_redirects=False)  # a 3xx is a failure
+        self.webhook_hosts = allow_list(settings.webhook_allow_hosts)
 
     @property
     def supervisors(self) -> list[str]:
@@ -562,6 +564,10 @@ class Notify:
             sub = await conn.fetchrow("SELECT * FROM webhook_subscriptions WHERE id = $1", row["recipient"])
             if sub is None:
                 raise SendFailed("subscription removed")
+            try:  # again at each delivery: the name may resolve elsewhere now
+                await check_target(sub["url"], self.webhook_hosts)
+            except TargetRefused as exc:
+                raise SendFailed(str(exc)) from None
             await post_webhook(self.http, sub["url"], sub["secret"], row["body"], self.clock.now())
             return
         try:

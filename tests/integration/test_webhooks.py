@@ -63,6 +63,7 @@ async def receiver() -> AsyncIterator[tuple[Receiver, int]]:
 def notify(iso: Isolated) -> Proc:
     port = free_port()
     env = {"NOTIFY_PORT": str(port), "NOTIFY_BACKOFF_S": "0.1", "NOTIFY_MAX_ATTEMPTS": "2", "NOTIFY_SMTP_PORT": "1"}
+    env["NOTIFY_WEBHOOK_ALLOW_HOSTS"] = "127.0.0.1"  # the test's receiver, allow-listed as an admin would
     return Proc("services.notify", {**iso.env, **env}, iso.log_dir, "notify", port)
 
 
@@ -90,6 +91,10 @@ async def test_signed_retried_and_never_twice(fresh: Isolated, receiver: tuple[R
                 url, json={"id": "erp", "url": "http://x", "secret": SECRET, "event_types": ["ticket.nope"]}
             )
             assert bad.status_code == 422
+            for inside in ("http://169.254.169.254/latest/meta-data/", "http://127.0.0.2:55432/", "http://[::1]/"):
+                ssrf = {"id": "erp", "url": inside, "secret": SECRET, "event_types": ["ticket.opened"]}
+                refused = await http.post(url, json=ssrf)
+                assert refused.status_code == 422 and refused.json()["error"] == "webhook_target", inside
             sub = {
                 "id": "erp",
                 "url": f"http://127.0.0.1:{rx_port}/hook",
