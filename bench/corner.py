@@ -29,6 +29,7 @@ async def private_corner(name: str) -> AsyncIterator[tuple[Settings, dict[str, s
         "DATABASE_URL": base.database_url.rsplit("/", 1)[0] + f"/{tag}",
         "MESA_TOPIC_PREFIX": f"{tag}.",
         "MESA_LOG_LEVEL": "WARNING",
+        "MESA_ENV": "development",
     }
     settings = Settings.model_validate(env)
     await ensure_topics(settings)

@@ -26,7 +26,7 @@ start_one() {
   if pid_alive "$pidfile"; then return 0; fi
   port_open 127.0.0.1 "$port" && die "port $port (for $name) is taken by another program"
   # setsid: the service outlives the shell (and make) that started it; $! is the python process
-  MESA_DEV_LOGIN="${MESA_DEV_LOGIN:-1}" MESA_MAIL_DIR="$MESA_LOCAL/mail" setsid nohup "$PY" -m "$module" >>"$LOGS/$name.log" 2>&1 < /dev/null &
+  MESA_ENV="${MESA_ENV:-development}" MESA_DEV_LOGIN="${MESA_DEV_LOGIN:-1}" MESA_MAIL_DIR="$MESA_LOCAL/mail" setsid nohup "$PY" -m "$module" >>"$LOGS/$name.log" 2>&1 < /dev/null &
   echo $! > "$pidfile"
 }
 

@@ -190,6 +190,13 @@ async def serve(
 ) -> None:
     """Run service `name` until SIGTERM; it listens on `port`, else on its `<NAME>_PORT` setting."""
     settings = settings or Settings()
+    if problems := settings.production_problems():
+        # refuse to start rather than run with what only suits a developer's machine
+        raise SystemExit(
+            f"{name}: refusing to start in production (MESA_ENV=production):\n  - "
+            + "\n  - ".join(problems)
+            + "\n(a developer's machine: MESA_ENV=development, as make up and make test set)"
+        )
     if settings.kafka_principal is None:  # on the broker, a service is itself
         settings = settings.model_copy(update={"kafka_principal": name})
     port = port if port is not None else settings.port(name)

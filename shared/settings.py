@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,8 +31,15 @@ def client_properties(path: Path) -> dict[str, str]:
     return props
 
 
+DEV_JWT_SECRET = "mesa-desarrollo-cambiar-en-produccion"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    # Anything not started by `make up` or the tests is production: there, a service refuses to
+    # start with development conveniences (see `production_problems`).
+    env: Literal["production", "development"] = Field(default="production", validation_alias="MESA_ENV")
 
     kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
     # Who this process is on the broker (SASL/SCRAM; shared/acls.py says what each may do). A
@@ -102,7 +109,7 @@ class Settings(BaseSettings):
     user_email_domain: str = Field(default="clientes.mesa.local", validation_alias="MESA_USER_EMAIL_DOMAIN")
 
     # Sign-in: HS256 with this secret in development; a JWKS URL for a company's identity provider.
-    jwt_secret: str = Field(default="mesa-desarrollo-cambiar-en-produccion", validation_alias="MESA_JWT_SECRET")
+    jwt_secret: str = Field(default=DEV_JWT_SECRET, validation_alias="MESA_JWT_SECRET")
     jwt_algorithms: str = Field(default="HS256", validation_alias="MESA_JWT_ALGORITHMS")
     jwt_jwks_url: str | None = Field(default=None, validation_alias="MESA_JWT_JWKS_URL")
     jwt_issuer: str = Field(default="mesa", validation_alias="MESA_JWT_ISSUER")
@@ -171,6 +178,24 @@ class Settings(BaseSettings):
     @property
     def routing_url(self) -> str:
         return self.routing_url_override or f"http://127.0.0.1:{self.routing_port}"
+
+    def production_problems(self) -> list[str]:
+        """What makes these settings unfit for production (empty in development): secrets that
+        are built in or derived from another, development sign-in."""
+        if self.env != "production":
+            return []
+        problems = []
+        if self.jwt_jwks_url is None and (self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32):
+            problems.append(
+                "MESA_JWT_SECRET is the built-in one (or shorter than 32 characters); or set MESA_JWT_JWKS_URL"
+            )
+        if self.dev_login:
+            problems.append("MESA_DEV_LOGIN is on: anyone could sign in as a demo user")
+        if not self.master_key:
+            problems.append("MESA_MASTER_KEY is not set (it would be derived from the JWT secret)")
+        if not self.audit_signing_key:
+            problems.append("MESA_AUDIT_SIGNING_KEY is not set (it would be derived from the JWT secret)")
+        return problems
 
     @property
     def principal(self) -> str:

@@ -89,6 +89,7 @@ async def isolate(infra: Infra, partitions: int, log_root: Path) -> AsyncIterato
         "MESA_TOPIC_PARTITIONS": str(partitions),
         "MESA_LOG_FORMAT": "console",
         "MESA_OUTBOX_POLL_SECONDS": "0.5",
+        "MESA_ENV": "development",  # the built-in secrets of a developer's machine
     }
     settings = Settings.model_validate(env)
     await ensure_topics(settings, topic_specs(settings))

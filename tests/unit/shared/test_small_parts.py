@@ -61,3 +61,33 @@ def test_one_line_fields_refuse_line_breaks_and_control_characters() -> None:
             Close.model_validate({"reason": bad})
         with pytest.raises(ValidationError, match="one line"):
             Categorize.model_validate({"reason": bad})
+
+
+def test_production_refuses_development_conveniences() -> None:
+    from shared.settings import Settings
+
+    assert Settings.model_validate({"MESA_ENV": "development"}).production_problems() == []
+    problems = " ".join(Settings.model_validate({"MESA_DEV_LOGIN": "1"}).production_problems())
+    for named in ("MESA_JWT_SECRET", "MESA_DEV_LOGIN", "MESA_MASTER_KEY", "MESA_AUDIT_SIGNING_KEY"):
+        assert named in problems
+    ready = Settings.model_validate(
+        {
+            "MESA_JWT_SECRET": "x" * 40,
+            "MESA_MASTER_KEY": "A" * 44,
+            "MESA_AUDIT_SIGNING_KEY": "ab" * 32,
+        }
+    )
+    assert ready.env == "production" and ready.production_problems() == []
+
+
+def test_a_service_started_outside_development_with_built_in_secrets_does_not_start() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MESA_")} | {"MESA_ENV": "production"}
+    done = subprocess.run(
+        [sys.executable, "-m", "services.sla"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode != 0
+    assert "refusing to start in production" in done.stderr and "MESA_JWT_SECRET" in done.stderr
