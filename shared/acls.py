@@ -65,8 +65,8 @@ def _dlq(*topics: str) -> tuple[str, ...]:
 # The table. A service's consumers dead-letter into <topic>.dlq of each topic they read.
 GRANTS: dict[str, Grant] = {
     "intake": Grant(
-        reads=(TICKET_REQUESTS, TICKET_EVENTS),
-        writes=(TICKET_EVENTS, *_dlq(TICKET_REQUESTS, TICKET_EVENTS)),
+        reads=(TICKET_REQUESTS, TICKET_EVENTS, AGENT_EVENTS),
+        writes=(TICKET_EVENTS, *_dlq(TICKET_REQUESTS, TICKET_EVENTS, AGENT_EVENTS)),
         group_prefix="mesa.intake.",
     ),
     "routing": Grant(

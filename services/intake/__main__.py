@@ -8,7 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from services.intake.api import create_app
-from services.intake.handlers import EVENTS_CONSUMER, NAME, REQUESTS_CONSUMER, Intake, sweep_orphans
+from services.intake.handlers import (
+    AGENTS_CONSUMER,
+    EVENTS_CONSUMER,
+    NAME,
+    REQUESTS_CONSUMER,
+    Intake,
+    sweep_orphans,
+)
 from shared import db
 from shared.auth import Authenticator, AuthError
 from shared.commands import Actor, Request, decode_request
@@ -16,7 +23,7 @@ from shared.consumer import Record
 from shared.events.errors import ForgedActor, InvalidRecord, Oversized, Unauthenticated
 from shared.logging import get_logger
 from shared.runtime import Parts, Runtime, serve
-from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
+from shared.topics import AGENT_EVENTS, TICKET_EVENTS, TICKET_REQUESTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
@@ -72,6 +79,7 @@ async def build(rt: Runtime) -> Parts:
         background=[sweep],
         consumers=[
             rt.consumer(EVENTS_CONSUMER, TICKET_EVENTS, group="events", batch_handler=intake.fold_events),
+            rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, intake.on_agent_event, group="agents"),
             rt.consumer(
                 REQUESTS_CONSUMER,
                 TICKET_REQUESTS,

@@ -193,16 +193,14 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
         actor = who.actor()
-        if who.role == "requester":
-            await _own_ticket(intake, ticket_id, who)
+        await _readable(intake, ticket_id, who)
         outcome = await intake.command(ticket_id, cmd, actor, expected_version=_version(if_match))
         return JSONResponse(ticket_body(outcome.ticket, outcome), headers={"ETag": f'"{outcome.ticket.version}"'})
 
     @app.get("/tickets/{ticket_id}/attachments/{sha256}", tags=["tickets"])
     async def attachment(ticket_id: str, sha256: str, who: Caller) -> Response:
         """A file shown on the ticket, to whoever may read the ticket (requesters: not internal notes')."""
-        if who.role == "requester":
-            await _own_ticket(intake, ticket_id, who)
+        await _readable(intake, ticket_id, who)
         found = await load_attachment(
             intake.pool, ticket_id, sha256, public_only=not who.is_staff and not who.reads_all
         )
@@ -245,11 +243,10 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
     return app
 
 
-async def _own_ticket(intake: Intake, ticket_id: str, who: Principal) -> None:
-    """A requester acting on someone else's ticket learns nothing: it answers as a missing one."""
-    ticket = await intake.get(ticket_id)
-    ref = await intake.keyring.ref_for(who.sub, create=False)
-    if ticket is None or ticket.requester != ref:
+async def _readable(intake: Intake, ticket_id: str, who: Principal) -> None:
+    """What one cannot read one cannot change nor download (the one access rule): it answers as a
+    missing ticket, so nobody learns that it exists, who owns it, or its priority."""
+    if await intake.readable(ticket_id, who) is None:
         raise CommandRejected("not_found", 404, ticket_id=ticket_id)
 
 

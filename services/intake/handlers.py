@@ -13,6 +13,8 @@ import asyncpg
 
 from services.intake.domain import CommandRejected, decide, decide_open, mask_command
 from shared import outbox
+from shared.access import may_read
+from shared.auth import Principal
 from shared.clock import Clock
 from shared.commands import Actor, Command, OpenTicket, Request
 from shared.consumer import Delivery
@@ -29,6 +31,7 @@ from shared.topics import TICKET_EVENTS
 NAME = "intake"
 EVENTS_CONSUMER = "intake-events"
 REQUESTS_CONSUMER = "intake-requests"
+AGENTS_CONSUMER = "intake-agents"
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 
@@ -295,6 +298,40 @@ class Intake:
             await conn.executemany(_SAVE, [_save_args(t) for t in changed.values()])
         if refs:
             await conn.executemany(_ADD_REF, refs)
+
+    async def on_agent_event(self, conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:
+        """The roster's teams, for the access rule (history and live alike: it is state)."""
+        match env.data:
+            case ev.AgentRegistered(agent_id=agent, teams=teams):
+                await conn.execute(
+                    "INSERT INTO roster(agent_id, teams) VALUES ($1, $2)"
+                    " ON CONFLICT (agent_id) DO UPDATE SET teams = $2",
+                    agent,
+                    list(teams),
+                )
+            case ev.AgentUpdated(agent_id=agent, teams=teams) if teams is not None:
+                await conn.execute("UPDATE roster SET teams = $2 WHERE agent_id = $1", agent, list(teams))
+            case ev.AgentRemoved(agent_id=agent):
+                await conn.execute("DELETE FROM roster WHERE agent_id = $1", agent)
+
+    async def teammates(self, agent_id: str) -> list[str]:
+        rows = await self.pool.fetch(
+            "SELECT DISTINCT b.agent_id FROM roster a JOIN roster b ON a.teams && b.teams WHERE a.agent_id = $1",
+            agent_id,
+        )
+        return [r["agent_id"] for r in rows]
+
+    async def readable(self, ticket_id: str, who: Principal) -> Ticket | None:
+        """The ticket if `who` may read it (`shared.access.may_read`), else None: the same answer
+        as for a ticket that does not exist."""
+        ticket = await self.get(ticket_id)
+        if ticket is None or who.reads_all:
+            return ticket
+        requester = ticket.requester
+        if who.role == "requester" and requester == await self.keyring.ref_for(who.sub, create=False):
+            requester = who.sub
+        team = await self.teammates(who.sub) if who.role == "agent" else []
+        return ticket if may_read(who, requester, ticket.owner, team) else None
 
     async def on_request(self, conn: asyncpg.Connection, req: Request, delivery: Delivery) -> None:
         """A command from another system. History (a replay) is skipped: its effects are

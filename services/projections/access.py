@@ -4,8 +4,8 @@
   of the timeline: internal notes, routing's reasoning, SLA bookkeeping and mail deliveries are
   for staff. What is public is an allow-list per event type, field by field, so a field added to
   an event later stays private until someone decides otherwise.
-- Agents read their own queue, their teams' tickets and the unassigned ones (they pick work).
-- Supervisors, auditors, admins and services read everything.
+- Who reads which ticket at all is `shared.access.may_read`, the one rule (intake applies it to
+  every command and file too).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from shared.access import may_read as may_read  # the one rule, shared with intake
 from shared.auth import Principal
 
 PUBLIC_FIELDS: Mapping[str, tuple[str, ...]] = {
@@ -41,16 +42,6 @@ PUBLIC_FIELDS: Mapping[str, tuple[str, ...]] = {
     "ticket.closed": ("reason",),
     "ticket.feedback_given": ("rating", "comment"),
 }
-
-
-def may_read(who: Principal, requester: str, owner: str | None, teammates: Iterable[str] = ()) -> bool:
-    if who.reads_all:
-        return True
-    if who.role == "requester":
-        return requester == who.sub
-    if who.role == "agent":
-        return owner is None or owner == who.sub or owner in set(teammates)
-    return False
 
 
 def public_event(event: Mapping[str, Any]) -> dict[str, Any] | None:
