@@ -91,7 +91,8 @@ TICKET_WITH_OWNER = "SELECT t.*, a.name AS owner_name FROM tickets t LEFT JOIN a
 
 
 # Reads by these roles are recorded (who, when, which ticket): the policy's confidential handling.
-AUDITED_READERS = frozenset({"agent", "supervisor", "auditor", "admin"})
+# Other systems (service tokens) read everything, internal notes included: recorded too.
+AUDITED_READERS = frozenset({"agent", "supervisor", "auditor", "admin", "service"})
 
 
 async def record_read(conn: asyncpg.Connection, who: Principal, ticket_id: str, via: str, topic: str) -> None:

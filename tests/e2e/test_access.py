@@ -283,6 +283,7 @@ async def test_every_staff_read_of_a_ticket_is_recorded_for_auditors(mesa: Mesa,
     rows = await eventually(recorded, what="the supervisor's read in the access log")
     readers = {x["reader"] for x in rows}
     assert "supervisor:sara" in readers and "auditor:ines" in readers  # the auditor's own reads too
+    assert "service:tests" in readers  # another system reading (the tests' own polling) is recorded
     assert not any(r.startswith("requester:") for r in readers)  # a requester reading their own ticket is not
     assert all(x["ticket_id"] == alba and x["via"] == "api" and x["at"] for x in rows)
     # and only auditors (and admins) may look
