@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.corner import private_corner
 from bench.load import paced, poster
-from shared.auth import Authenticator
+from shared.auth import SCOPES, Authenticator
 from shared.settings import Settings
 from shared.topics import TopicSpec, delete_topics, ensure_topics
 from tests.support import Proc, eventually, free_port
@@ -214,7 +214,7 @@ async def main(rates: list[float], seconds: float, instances: int, intakes: int)
                 p.start()
             for p in procs:
                 await p.ready(120)
-            token = Authenticator(settings).issue("service", "bench")
+            token = Authenticator(settings).issue("service", "bench", scopes=SCOPES)
             async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {token}"}) as http:
                 for i in range(AGENTS):
                     r = await http.post(f"http://127.0.0.1:{routing_port}/agents", json=agent(i))

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench.corner import private_corner
 from bench.load import paced, poster
-from shared.auth import Authenticator
+from shared.auth import SCOPES, Authenticator
 from shared.events import Envelope
 from shared.events import catalogue as ev
 from shared.settings import Settings
@@ -95,7 +95,7 @@ async def main(seconds: float, rates: list[float]) -> None:
         proc = Proc("services.intake", env | {"INTAKE_PORT": str(port)}, logs, "intake", port).start()
         try:
             await proc.ready(90)
-            token = Authenticator(settings).issue("service", "bench")
+            token = Authenticator(settings).issue("service", "bench", scopes=SCOPES)
             url = f"http://127.0.0.1:{port}"
             print(f"{'offered/s':>10} {'accepted/s':>11} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
             n = 0

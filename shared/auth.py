@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated, Literal, cast
@@ -46,11 +46,38 @@ class AuthError(Exception):
         self.status, self.code, self.params = status, code, params
 
 
+# What another system (a service token) may do, granted one by one in the token's `scope` claim
+# (space-separated, as OAuth 2.0 writes it): a service token with none may do nothing.
+SCOPES: tuple[str, ...] = (
+    "tickets:open",  # open tickets for requesters
+    "tickets:read",  # read any ticket, internal notes included (recorded in the access log)
+    "tickets:act",  # staff's commands on tickets (comment, resolve, escalate, categorize, ...)
+    "tickets:act-for-requester",  # the requester's own commands (reply, confirm, reject, feedback)
+    "roster:write",  # register, change and move agents; assign tickets by hand
+    "webhooks:write",  # subscribe to ticket events
+)
+FOR_REQUESTER_COMMANDS = frozenset({"reply", "confirm", "reject", "feedback", "reopen"})
+
+
+def command_scope(command: str) -> str:
+    """The scope a service needs to give `command` (an HTTP path segment or `open`)."""
+    if command == "open":
+        return "tickets:open"
+    return "tickets:act-for-requester" if command in FOR_REQUESTER_COMMANDS else "tickets:act"
+
+
 @dataclass(frozen=True)
 class Principal:
     role: Role
     sub: str
     name: str | None = None
+    scopes: frozenset[str] = frozenset()  # a service's grants (other roles: their role decides)
+
+    def need(self, scope: str) -> Principal:
+        """A service may only do what its token grants; people's roles decide for them."""
+        if self.role == "service" and scope not in self.scopes:
+            raise AuthError(403, "missing_scope", scope=scope)
+        return self
 
     @property
     def display(self) -> str:
@@ -113,8 +140,10 @@ class Authenticator:
         url = self.settings.jwt_jwks_url
         return jwt.PyJWKClient(url, cache_keys=True, lifespan=3600) if url else None
 
-    def issue(self, role: Role, sub: str, *, name: str | None = None, ttl_s: int = 8 * 3600) -> str:
-        """A development token (HS256 with the configured secret)."""
+    def issue(
+        self, role: Role, sub: str, *, name: str | None = None, ttl_s: int = 8 * 3600, scopes: Iterable[str] = ()
+    ) -> str:
+        """A development token (HS256 with the configured secret); `scopes` for a service."""
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
         now = int(self._now())
@@ -128,6 +157,11 @@ class Authenticator:
         }
         if name:
             claims["name"] = name
+        unknown = set(scopes) - set(SCOPES)
+        if unknown:
+            raise ValueError(f"unknown scope(s) {', '.join(sorted(unknown))}; known: {', '.join(SCOPES)}")
+        if scopes:
+            claims["scope"] = " ".join(scopes)
         return jwt.encode(claims, self.secret, algorithm="HS256")
 
     def verify(self, token: str) -> Principal:
@@ -177,7 +211,10 @@ class Authenticator:
             # a pseudonym names a requester inside the log only; as a sign-in id it would act as them
             raise _refused("a requester's subject cannot be a pseudonym")
         name = claims.get("name")
-        return Principal(cast(Role, role), sub, name if isinstance(name, str) else None), exp + LEEWAY_S
+        raw_scope = claims.get("scope")
+        scopes = frozenset(raw_scope.split()) & set(SCOPES) if isinstance(raw_scope, str) else frozenset()
+        who = Principal(cast(Role, role), sub, name if isinstance(name, str) else None, scopes)
+        return who, exp + LEEWAY_S
 
     def token_of(self, request: Request) -> str | None:
         header = request.headers.get("authorization", "")
@@ -254,9 +291,12 @@ async def _caller(request: Request) -> Principal:
     return auth.principal(request)
 
 
-def requires(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
+def requires(*roles: Role, scope: str | None = None) -> Callable[[Request], Awaitable[Principal]]:
+    """One of `roles`; a service also needs `scope`."""
+
     async def dependency(request: Request) -> Principal:
-        return (await _caller(request)).require(*roles)
+        who = (await _caller(request)).require(*roles)
+        return who.need(scope) if scope else who
 
     return dependency
 

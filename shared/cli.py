@@ -82,7 +82,8 @@ def demo_load(
 
     data = json.loads(file.read_text())
     auth = Authenticator(Settings())
-    result = asyncio.run(load(data, intake_url, routing_url, query_url, auth.issue("service", "demo")))
+    demo = auth.issue("service", "demo", scopes=("tickets:open", "tickets:read", "roster:write"))
+    result = asyncio.run(load(data, intake_url, routing_url, query_url, demo))
     table = Table(title="Tickets de demostración")
     for col in ("id", "asunto", "prioridad", "estado", "responsable"):
         table.add_column(col)
@@ -103,13 +104,22 @@ def token(
     sub: Annotated[str, typer.Option(help="who: the requester's email, the agent's id, ...")],
     name: Annotated[str | None, typer.Option(help="display name")] = None,
     hours: Annotated[float, typer.Option(help="valid for this long")] = 8.0,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="a service's grants, one per --scope (none: it may do nothing)"),
+    ] = None,
 ) -> None:
     """Print a development token (HS256, MESA_JWT_SECRET) as the last line."""
-    from shared.auth import ROLES, Authenticator
+    from shared.auth import ROLES, SCOPES, Authenticator
 
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
-    print(Authenticator(Settings()).issue(role, sub, name=name, ttl_s=int(hours * 3600)))
+    unknown = set(scope or ()) - set(SCOPES)
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown {', '.join(sorted(unknown))}; one of {', '.join(SCOPES)}", param_hint="--scope"
+        )
+    print(Authenticator(Settings()).issue(role, sub, name=name, ttl_s=int(hours * 3600), scopes=scope or ()))
 
 
 @catalogue_app.command("export")

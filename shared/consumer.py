@@ -446,6 +446,7 @@ class InboxConsumer(Generic[M]):
             code=why.code,
             consumer=self.name,
             sender=why.sender,
+            sender_scopes=why.sender_scopes,
             owner=self._letter_owner,
         )
         await outbox.enqueue_raw(conn, letter.topic, letter.key, letter.value, letter.headers)

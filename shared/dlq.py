@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared import db
-from shared.auth import Authenticator
+from shared.auth import SCOPES, Authenticator
 from shared.bus import partitions_of
 from shared.keyring import Keyring, master_key
-from shared.letters import SEALED, SENDER, LetterError, Letters, open_letter
+from shared.letters import SEALED, SENDER, SENDER_SCOPES, LetterError, Letters, open_letter
 from shared.settings import Settings
 from shared.signing import SIG
 from shared.topics import DLQ_SUFFIX, topic_specs
@@ -146,8 +146,10 @@ def redriven(
     else:
         headers.append(("ce_id", new_id.encode()))
     sender = letter.header(SENDER)
-    if sender and auth is not None:
-        headers.append(("authorization", f"Bearer {auth.issue('service', sender, ttl_s=600)}".encode()))
+    if sender and auth is not None:  # as the service it was, with no more than its token granted
+        scopes = [s for s in letter.header(SENDER_SCOPES).split() if s in SCOPES]
+        token = auth.issue("service", sender, ttl_s=600, scopes=scopes)
+        headers.append(("authorization", f"Bearer {token}".encode()))
     headers.append(("dlq_redriven_from", letter.ref.encode()))
     return origin, letter.key, value, headers
 

@@ -55,6 +55,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "es": "El ticket está cerrado; reábrelo para continuar.",
         "en": "The ticket is closed; reopen it to continue.",
     },
+    "missing_scope": {
+        "es": "El token de este sistema no incluye el permiso «{scope}».",
+        "en": "This system's token does not grant '{scope}'.",
+    },
     "cross_origin": {
         "es": "Solicitud rechazada: llega con la sesión del navegador desde otra página. Usa las páginas de Mesa o un token «Authorization: Bearer».",
         "en": "Request refused: it carries the browser session from another page. Use Mesa's pages or an 'Authorization: Bearer' token.",

@@ -38,6 +38,7 @@ from shared.keyring import Keyring
 Headers = list[tuple[str, bytes]]
 SEALED = "dlq_sealed"
 SENDER = "dlq_sender"
+SENDER_SCOPES = "dlq_sender_scopes"
 DLQ_KEY_NAME = "dlq"
 # Shown in clear: what sorts a letter, never what someone wrote or who they are.
 _CLEAR = frozenset(
@@ -101,6 +102,7 @@ def seal_letter(
     sealed_by: str,
     data_key: bytes,
     sender: str | None = None,
+    sender_scopes: frozenset[str] = frozenset(),
 ) -> Letter:
     """The dead letter of a record refused at `origin` (topic, partition, offset; None for what
     was never a record, such as a mail notify gave up on): secrets dropped, the rest of its value
@@ -122,6 +124,7 @@ def seal_letter(
         ]
     if sender:
         out.append((SENDER, sender.encode()))
+        out.append((SENDER_SCOPES, " ".join(sorted(sender_scopes)).encode()))
     body = json.dumps(
         {
             "value": None if value is None else base64.b64encode(value).decode(),
@@ -194,6 +197,7 @@ class Letters:
         code: str,
         consumer: str,
         sender: str | None = None,
+        sender_scopes: frozenset[str] = frozenset(),
         owner: Owner | None = None,
     ) -> Letter:
         """A letter sealed with the key of the requester it concerns (`owner` finds them, else the
@@ -214,4 +218,5 @@ class Letters:
             sealed_by=ref if ref and data_key is not None else DLQ_KEY_NAME,
             data_key=data_key if data_key is not None else self._dlq_key,
             sender=sender,
+            sender_scopes=sender_scopes,
         )

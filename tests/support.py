@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from shared.auth import Authenticator, Role
+from shared.auth import SCOPES, Authenticator, Role
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,8 +23,11 @@ T = TypeVar("T")
 _AUTH = Authenticator(Settings())  # the services under test run with the same (default) secret
 
 
-def bearer(role: Role = "service", sub: str = "tests") -> dict[str, str]:
-    return {"Authorization": f"Bearer {_AUTH.issue(role, sub)}"}
+def bearer(role: Role = "service", sub: str = "tests", scopes: tuple[str, ...] | None = None) -> dict[str, str]:
+    """A token's header; a service gets every scope unless `scopes` says otherwise (the tests
+    stand in for a fully trusted system)."""
+    granted = (SCOPES if role == "service" else ()) if scopes is None else scopes
+    return {"Authorization": f"Bearer {_AUTH.issue(role, sub, scopes=granted)}"}
 
 
 def as_actor(actor: str) -> dict[str, str]:

@@ -17,10 +17,10 @@ from services.intake.handlers import (
     sweep_orphans,
 )
 from shared import db
-from shared.auth import Authenticator, AuthError
+from shared.auth import Authenticator, AuthError, command_scope
 from shared.commands import Actor, Request, decode_request
 from shared.consumer import Record
-from shared.events.errors import ForgedActor, InvalidRecord, Oversized, Unauthenticated
+from shared.events.errors import Forbidden, ForgedActor, InvalidRecord, Oversized, Unauthenticated
 from shared.logging import get_logger
 from shared.runtime import Parts, Runtime, serve
 from shared.topics import AGENT_EVENTS, TICKET_EVENTS, TICKET_REQUESTS
@@ -55,8 +55,12 @@ def request_decoder(auth: Authenticator) -> Callable[[Record], Request]:
             identity = Actor("system", who.sub)
             if request.actor_given and request.actor != identity:
                 raise ForgedActor(f"actor {request.actor} but the token is {identity}")
+            scope = command_scope(request.type.removeprefix("ticket.").replace("_", "-"))
+            if scope not in who.scopes:
+                raise Forbidden(f"the token of {who.sub} does not grant {scope}")
         except InvalidRecord as exc:
             exc.sender = who.sub  # verified: a re-drive after a fix may sign as them again
+            exc.sender_scopes = who.scopes
             raise
         return dataclasses.replace(request, actor=identity)
 

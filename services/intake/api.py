@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 from services.intake import attachments as att
 from services.intake.domain import CommandRejected
 from services.intake.handlers import Intake, Outcome, load_attachment, store_attachment
-from shared.auth import Authenticator, AuthError, Caller, Principal, install, requires
+from shared.auth import Authenticator, AuthError, Caller, Principal, command_scope, install, requires
 from shared.commands import TICKET_COMMANDS, Actor, OpenTicket
 from shared.events.catalogue import Attachment, Id, Short, StorableModel
 from shared.http_guard import BadBody, RateLimiter, read_json
@@ -126,7 +126,7 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
 
         A requester's ticket is in their own name (`requester` may be left out); staff and
         services open on someone's behalf and must name them."""
-        actor = who.actor()  # auditors are refused before anything is stored
+        actor = who.need(command_scope("open")).actor()  # auditors are refused before anything is stored
         if who.role != "service":  # other systems open in bulk; people are limited
             wait = limiter.take(f"{who.role}:{who.sub}")
             if wait:
@@ -183,6 +183,7 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
         model = TICKET_COMMANDS.get(command)
         if model is None:
             raise ApiError(404, "unknown_command", command=command, valid=", ".join(TICKET_COMMANDS))
+        who.need(command_scope(command))
         raw = await request.body()
         try:
             data = read_json(raw) if raw.strip() else {}
@@ -200,6 +201,7 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
     @app.get("/tickets/{ticket_id}/attachments/{sha256}", tags=["tickets"])
     async def attachment(ticket_id: str, sha256: str, who: Caller) -> Response:
         """A file shown on the ticket, to whoever may read the ticket (requesters: not internal notes')."""
+        who.need("tickets:read")
         await _readable(intake, ticket_id, who)
         found = await load_attachment(
             intake.pool, ticket_id, sha256, public_only=not who.is_staff and not who.reads_all

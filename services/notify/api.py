@@ -29,7 +29,7 @@ class PreferencesIn(StorableModel):
     periodic_updates: bool = True
 
 
-Integrator = Annotated[Principal, Depends(requires("admin", "service"))]
+Integrator = Annotated[Principal, Depends(requires("admin", "service", scope="webhooks:write"))]
 
 
 def create_app(notify: Notify, auth: Authenticator) -> FastAPI:
@@ -37,6 +37,7 @@ def create_app(notify: Notify, auth: Authenticator) -> FastAPI:
     install(app, auth)
 
     def may_set(who: Principal, requester: str) -> None:
+        who.need("tickets:act-for-requester")
         if not (who.role in ("admin", "service", "supervisor") or (who.role == "requester" and who.sub == requester)):
             raise AuthError(403, "forbidden_role", role=who.role, allowed="the requester themself, admin, service")
 

@@ -109,6 +109,7 @@ async def read_ticket(
 ) -> dict[str, Any] | None:
     """The ticket as `who` may see it, or None (missing, or not theirs: the same answer). With
     `access_topic`, the read is recorded (for staff and auditors)."""
+    who.need("tickets:read")
     # one snapshot for the ticket and its timeline, or a change committed between the two
     # reads would show a timeline ahead of the ticket's own fields
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
@@ -186,6 +187,7 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator, access_topic: str | None
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
+        who.need("tickets:read")
         team = await teammates(pool, who.sub) if who.role == "agent" else []
         seen, args = visibility(who, team, 1)
         where = [seen]

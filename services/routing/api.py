@@ -69,7 +69,7 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
-Manager = Annotated[Principal, Depends(requires("supervisor", "admin", "service"))]
+Manager = Annotated[Principal, Depends(requires("supervisor", "admin", "service", scope="roster:write"))]
 Reader = Annotated[Principal, Depends(requires("agent", "supervisor", "auditor", "admin", "service"))]
 
 

@@ -10,8 +10,10 @@ class InvalidRecord(Exception):
     """A record that no retry will fix. `reason` goes into the DLQ header."""
 
     code = "invalid"
-    # the service identity a verified token gave the record's sender (a re-drive signs as it)
+    # the service identity a verified token gave the record's sender, and what its token granted
+    # (a re-drive signs as it, with no more than that)
     sender: str | None = None
+    sender_scopes: frozenset[str] = frozenset()
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -82,3 +84,9 @@ class SealMismatch(InvalidRecord):
     """Sealed text that does not open in this place (moved from another ticket, event or field)."""
 
     code = "seal_mismatch"
+
+
+class Forbidden(InvalidRecord):
+    """A request its sender's token does not grant (a service's scopes)."""
+
+    code = "forbidden"

@@ -388,3 +388,23 @@ async def test_a_file_reaches_a_ticket_only_with_its_upload_never_by_its_hash(
     finally:
         await conn.close()
     assert stored == 0
+
+
+async def test_a_service_token_grants_only_its_scopes(mesa: Mesa, tickets: dict[str, str]) -> None:
+    none = bearer("service", "crm", scopes=())
+    reader = bearer("service", "crm", scopes=("tickets:read",))
+    opener = bearer("service", "crm", scopes=("tickets:open",))
+    body = {"requester": "cliente.crm@example.com", "subject": "Desde el CRM", "description": "Alta por CRM"}
+    agent = {"id": "crm1", "name": "CRM", "email": "crm1@soporte.test", "skills": ["other"], "level": 1, "capacity": 5}
+    async with httpx.AsyncClient(timeout=10) as http:
+        ticket = f"{mesa.url('projections')}/tickets/{tickets['alba']}"
+        for headers, expected in ((none, 403), (opener, 403), (reader, 200)):
+            assert (await http.get(ticket, headers=headers)).status_code == expected
+        r = await http.post(f"{mesa.url('intake')}/tickets", json=body, headers=reader)
+        assert r.status_code == 403 and r.json()["error"] == "missing_scope", r.text
+        assert (await http.post(f"{mesa.url('intake')}/tickets", json=body, headers=opener)).status_code == 201
+        comment = f"{mesa.url('intake')}/tickets/{tickets['alba']}/comment"
+        assert (await http.post(comment, json={"body": "x"}, headers=opener)).status_code == 403
+        assert (await http.post(f"{mesa.url('routing')}/agents", json=agent, headers=reader)).status_code == 403
+        hook = {"id": "crm", "url": "https://example.com/hook", "secret": "s" * 20, "event_types": ["ticket.opened"]}
+        assert (await http.post(f"{mesa.url('notify')}/webhooks", json=hook, headers=reader)).status_code == 403

@@ -168,6 +168,18 @@ async def test_orders_may_ask_on_ticket_requests_but_not_tell_on_ticket_events(s
     found = await eventually(tickets, what="the orders system's tickets")
     assert sorted(t["subject"] for t in found) == ["Pedido 9086", "Pedido 9086 (ERP)"]
 
+    # a token that does not grant opening tickets opens none, whoever carries it to the broker
+    reader = [
+        (k, bearer("service", "orders", scopes=("tickets:read",))["Authorization"].encode())
+        if k == "authorization"
+        else (k, b"order-9086-2" if k == "ce_id" else v)
+        for k, v in headers
+    ]
+    await send(orders, topic, json.dumps(body | {"subject": "Sin permiso"}).encode(), b"9086", reader)
+    [refused] = await letters(mesa, topic, "forbidden")
+    assert "does not grant tickets:open" in (header(refused, "dlq_reason") or "")
+    assert header(refused, "dlq_sender_scopes") == "tickets:read"
+
 
 def _record(kv: RawRecord) -> RawRecord:
     """(key, value, headers) in `send`'s order: (value, key, headers)."""
