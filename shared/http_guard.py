@@ -189,9 +189,11 @@ def harden(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(asyncpg.DataError)
     async def bad_data(request: Request, exc: asyncpg.DataError) -> JSONResponse:
-        # a parameter PostgreSQL cannot hold (a NUL in a query string, a number out of range)
+        # a parameter PostgreSQL cannot hold (a NUL in a query string, a number out of range):
+        # the database's own words stay in the log (they may quote the value), not in the answer
+        log.info("value refused by the database", path=request.url.path, error=type(exc).__name__)
         lang = pick_language(request.headers.get("accept-language"))
-        detail = exc.args[0] if exc.args else type(exc).__name__
+        detail = "a value that cannot be stored (a NUL character, or a number out of range)"
         return JSONResponse({"error": "invalid_request", "message": t("invalid_request", lang, detail=detail)}, 422)
 
     @app.exception_handler(Exception)
