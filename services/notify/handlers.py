@@ -78,6 +78,7 @@ async def post_webhook(http: httpx.AsyncClient, url: str, secret: str, body: str
 
 SEND_LEASE = timedelta(seconds=60)  # a claimed row is sent again after this if its sender died
 DIGEST_NAMESPACE = UUID("6f1c1d2e-1b8e-4c7a-9a57-2c0a8f6d9e10")
+UNDELIVERED_NAMESPACE = UUID("0b8f3c6e-7d2a-4e1f-9c5b-3a6d8e2f1c47")
 
 
 def digest_day(now: datetime, hour: int, timezone: str) -> date | None:
@@ -137,6 +138,26 @@ class Notify:
             return None
         row = await conn.fetchrow("SELECT name, email FROM agents WHERE id = $1", agent_id)
         return (row["name"], row["email"]) if row else None
+
+    async def _tell_staff_undelivered(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
+        """A mail that could not go is a person not told: the ticket's owner (else the
+        supervisors) hears of it, once, to reach them another way. Never about such a mail itself
+        (no loop), nor for webhooks (their subscription pauses and an admin sees it)."""
+        if row["channel"] != "email" or row["template"] in ("delivery_failed", "digest"):
+            return
+        t = await conn.fetchrow("SELECT * FROM tickets WHERE id = $1", row["ticket_id"])
+        if t is None:
+            return
+        owner = await self._owner(conn, t["owner"])
+        params = {
+            "ticket_id": t["id"],
+            "subject": t["subject"],
+            "mail": row["template"],
+            "url": f"{self.public_url}/t/{t['id']}",
+        }
+        about = uuid5(UNDELIVERED_NAMESPACE, f"{row['event_id']}|{row['recipient']}")
+        for who in [owner[1]] if owner else self.supervisors:
+            await self._queue_id(conn, about, t["id"], who, "delivery_failed", self.staff_language, params)
 
     def requester_address(self, requester: str) -> str:
         return requester if "@" in requester else f"{requester}@{self.user_domain}"
@@ -617,6 +638,7 @@ class Notify:
                 )
                 if row["ticket_id"]:  # a digest is about no ticket: nothing for the ticket's log
                     await self._record(conn, row["event_id"], failed, 1)
+                    await self._tell_staff_undelivered(conn, row)
                 # and a dead letter for a human: which message, and why it could not go (not its
                 # words; sealed like every letter, with the requester's key when it is theirs)
                 letter = {k: row[k] for k in ("recipient", "channel", "ticket_id", "template")}

@@ -112,6 +112,20 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
             "Owner: {{ owner }}.\n\n{{ url }}\n",
         ),
     },
+    "delivery_failed": {
+        "es": (
+            "[{{ ticket_id }}] No pudimos enviar un correo al cliente",
+            "El correo «{{ mail }}» del ticket {{ ticket_id }} «{{ subject }}» no se ha podido entregar al"
+            " cliente tras varios intentos.\n\nEl cliente no lo sabe: contacta con él por otra vía o revisa su"
+            " dirección.\n\n{{ url }}\n",
+        ),
+        "en": (
+            "[{{ ticket_id }}] We could not send a mail to the customer",
+            "The '{{ mail }}' mail of ticket {{ ticket_id }} '{{ subject }}' could not be delivered to the"
+            " customer after several attempts.\n\nThey do not know: reach them another way or check their"
+            " address.\n\n{{ url }}\n",
+        ),
+    },
     "escalated": {
         "es": (
             "[{{ ticket_id }}] Escalado al nivel {{ to_level }}",
