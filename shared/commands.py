@@ -164,6 +164,7 @@ class Request:
     correlationid: str
     command: Command
     actor_given: bool = True  # False: the actor was implied (the requester of an open)
+    granted: frozenset[str] = frozenset()  # what the sender's token grants (its scopes)
 
 
 def decode_request(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> Request:

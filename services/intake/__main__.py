@@ -62,7 +62,7 @@ def request_decoder(auth: Authenticator) -> Callable[[Record], Request]:
             exc.sender = who.sub  # verified: a re-drive after a fix may sign as them again
             exc.sender_scopes = who.scopes
             raise
-        return dataclasses.replace(request, actor=identity)
+        return dataclasses.replace(request, actor=identity, granted=who.scopes)
 
     return decode
 

@@ -354,7 +354,8 @@ class Intake:
                     causationid=str(req.id),
                 )
         except InvalidRecord as exc:
-            exc.sender = req.actor.id  # the service its token proved it is
+            exc.sender = req.actor.id  # the service its token proved it is, and what it may do
+            exc.sender_scopes = req.granted
             raise
 
     async def letter_owner(
