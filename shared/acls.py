@@ -66,7 +66,7 @@ def _dlq(*topics: str) -> tuple[str, ...]:
 GRANTS: dict[str, Grant] = {
     "intake": Grant(
         reads=(TICKET_REQUESTS, TICKET_EVENTS, AGENT_EVENTS),
-        writes=(TICKET_EVENTS, *_dlq(TICKET_REQUESTS, TICKET_EVENTS, AGENT_EVENTS)),
+        writes=(TICKET_EVENTS, AUDIT_ACCESS, *_dlq(TICKET_REQUESTS, TICKET_EVENTS, AGENT_EVENTS)),
         group_prefix="mesa.intake.",
     ),
     "routing": Grant(

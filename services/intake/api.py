@@ -208,6 +208,7 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
         )
         if found is None:
             raise ApiError(404, "attachment_not_found")
+        await intake.record_download(ticket_id, who)
         ctype, content = found
         # never rendered as a page of ours (an <img> still shows an image): no stored script runs
         return Response(

@@ -26,7 +26,7 @@ from shared.keyring import Keyring
 from shared.privacy import REQUESTER_ROLE, is_ref
 from shared.settings import Settings
 from shared.ticket import OPEN_STATUSES, Ticket, evolve
-from shared.topics import TICKET_EVENTS
+from shared.topics import AUDIT_ACCESS, TICKET_EVENTS
 
 NAME = "intake"
 EVENTS_CONSUMER = "intake-events"
@@ -332,6 +332,16 @@ class Intake:
             requester = who.sub
         team = await self.teammates(who.sub) if who.role == "agent" else []
         return ticket if may_read(who, requester, ticket.owner, team) else None
+
+    async def record_download(self, ticket_id: str, who: Principal) -> None:
+        """A file read by staff, an auditor or another system goes to the access log, as their
+        reads through the query API and the pages do (a requester reading their own is not)."""
+        if who.role == "requester":
+            return
+        read = ev.TicketRead(ticket_id=ticket_id, reader=f"{who.role}:{who.sub}", via="download")
+        env = Envelope.new(read, source=NAME, subject=ticket_id, time=self.clock.now(), actor=read.reader)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await outbox.enqueue(conn, self.settings.topic(AUDIT_ACCESS), env)
 
     async def on_request(self, conn: asyncpg.Connection, req: Request, delivery: Delivery) -> None:
         """A command from another system. History (a replay) is skipped: its effects are

@@ -503,11 +503,14 @@ class NotificationFailed(Payload):
 # audit.access: who read which ticket (staff and auditors), an immutable log of its own.
 
 
-@event("access.ticket_read", owner="projections")
+@event("access.ticket_read", owner=("projections", "intake"))
 class TicketRead(Payload):
+    """A read of a ticket's content by staff, an auditor or another system: through the query
+    API or a page (projections), or a file downloaded (intake)."""
+
     ticket_id: Id
     reader: Short  # role:id
-    via: Annotated[str, Field(pattern=r"^(api|page)$")]
+    via: Annotated[str, Field(pattern=r"^(api|page|download)$")]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def test_every_event_type_has_an_owner_among_the_services() -> None:
     assert owners_of("ticket.assigned") == {"routing"}
     assert owners_of("ticket.opened") == {"intake"}
     assert owners_of("ticket.closed") == {"intake", "sla"}  # SLA's timers close what nobody confirmed
-    assert owners_of("access.ticket_read") == {"projections"}
+    assert owners_of("access.ticket_read") == {"projections", "intake"}  # reads; downloads
     assert owners_of("no.such") == frozenset()
 
 
