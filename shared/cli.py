@@ -377,21 +377,31 @@ def audit_sample(
     end: Annotated[str | None, typer.Option("--to", help="ISO date")] = None,
     size: Annotated[int, typer.Option(help="tickets to draw")] = 10,
     seed: Annotated[int, typer.Option(help="the same seed draws the same tickets")] = 1,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="MESA_TOKEN", help="the auditor's own token (default: one minted with MESA_JWT_SECRET)"),
+    ] = None,
 ) -> None:
-    """A reproducible random sample of tickets closed in the period, with their timelines (JSON lines)."""
-    from services.projections import report
+    """A reproducible random sample of tickets closed in the period, with their timelines (JSON
+    lines). Drawn by the query service, which records each ticket read in the access log."""
+    import httpx
 
-    since, to = _period(start, end)
+    from shared.auth import Authenticator
 
-    async def run() -> list[dict[str, Any]]:
-        pool, kb_pool = await _report_pools(Settings())
-        try:
-            return await report.sample(pool, since, to, size, seed)
-        finally:
-            await pool.close()
-            await kb_pool.close()
-
-    for item in asyncio.run(run()):
+    settings = Settings()
+    bearer = token or Authenticator(settings).issue("auditor", "mesa-cli", name="mesa audit sample", ttl_s=300)
+    params: dict[str, str | int] = {"size": size, "seed": seed}
+    params |= {k: v for k, v in (("from", start), ("to", end)) if v}
+    response = httpx.get(
+        f"{settings.public_url}/audit/samples",
+        params=params,
+        headers={"Authorization": f"Bearer {bearer}", "Accept-Language": "en"},
+        timeout=60,
+    )
+    if response.status_code != 200:
+        console.print(f"[red]{response.status_code}[/red] {response.json().get('message', response.text)}")
+        raise typer.Exit(1)
+    for item in response.json():
         print(json.dumps(item, ensure_ascii=False))
 
 

@@ -13,7 +13,7 @@ import pytest
 from playwright.async_api import Browser, FilePayload, Page, async_playwright, expect
 
 from tests.e2e.conftest import Mesa, body_of, register_roster
-from tests.support import ROOT, bearer, client
+from tests.support import ROOT, bearer, client, eventually
 
 pytestmark = pytest.mark.timeout(300)
 EXTRA_ENV = {"MESA_DEV_LOGIN": "1"}  # the development mailbox page, as `make up` runs it
@@ -208,6 +208,14 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     draws = [await mesa.cli("audit", "sample", "--seed", "3") for _ in range(2)]
     assert draws[0] == draws[1] and tid in draws[0]
     assert json.loads(draws[0].splitlines()[0])["timeline"]
+
+    async def sampled() -> set[tuple[str, str]] | None:  # each ticket drawn is a read, in the access log
+        async with client("auditor", "ines", timeout=10) as http:
+            rows = (await http.get(f"{mesa.url('audit')}/access", params={"ticket_id": tid})).json()
+        seen = {(r["reader"], r["via"]) for r in rows}
+        return seen if {("auditor:mesa-cli", "api"), ("supervisor:sara", "page")} <= seen else None
+
+    await eventually(sampled, what="the samples' reads in the access log")
     raw = [json.loads(line) for line in (await mesa.cli("events", tid)).splitlines()]
     assert [r["event"]["type"] for r in raw][:1] == ["ticket.opened"]
     assert {r["event"]["subject"] for r in raw} == {tid} and len(raw) >= len(done["timeline"])

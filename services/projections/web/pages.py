@@ -35,7 +35,15 @@ from pydantic import ValidationError
 
 from services.projections import kb, report
 from services.projections.access import may_read
-from services.projections.api import TICKET_WITH_OWNER, _iso, read_ticket, summary, teammates, visibility
+from services.projections.api import (
+    TICKET_WITH_OWNER,
+    _iso,
+    read_ticket,
+    record_reads,
+    summary,
+    teammates,
+    visibility,
+)
 from services.projections.web import charts
 from services.projections.web.report_view import report_charts
 from services.projections.web.texts import CATEGORY, LEVEL, STATUS, describe, label, text
@@ -599,9 +607,10 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
 
     @router.get("/audit/sample")
     async def audit_sample(request: Request, size: int = 10, seed: int = 1) -> Response:
-        web.need(request, "auditor", "supervisor", "admin")
         start, end = period(request)
+        who = web.need(request, "auditor", "supervisor", "admin")
         items = await report.sample(pool, start, end, min(max(size, 1), 200), seed)
+        await record_reads(pool, who, [str(i["id"]) for i in items], "page", settings.topic(AUDIT_ACCESS))
         return web.render(request, "audit_sample.html", items=items, start=start.date(), end=end.date(), seed=seed)
 
     # -- development mailbox ------------------------------------------------------------------
