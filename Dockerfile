@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shared ./shared
+COPY ops ./ops
 COPY services ./services
 COPY deploy ./deploy
 RUN pip install --no-cache-dir .

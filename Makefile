@@ -38,9 +38,9 @@ test: venv infra browser
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
-	@$(VENV)/bin/ruff check shared services tests bench
-	@$(VENV)/bin/ruff format --check shared services tests bench
-	@$(VENV)/bin/mypy shared services tests bench
+	@$(VENV)/bin/ruff check shared services ops tests bench
+	@$(VENV)/bin/ruff format --check shared services ops tests bench
+	@$(VENV)/bin/mypy shared services ops tests bench
 
 # Every benchmark in turn (not in CI: minutes, and the figures go to docs/benchmarks.md).
 bench: venv infra

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 
-from shared.acls import delete_acls, ensure_acls
-from shared.settings import Settings
-from shared.topics import delete_topics, ensure_topics, topic_specs
+from shared.platform.acls import delete_acls, ensure_acls
+from shared.platform.settings import Settings
+from shared.platform.topics import delete_topics, ensure_topics, topic_specs
 
 
 @contextlib.asynccontextmanager

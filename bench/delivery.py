@@ -26,16 +26,16 @@ from datetime import UTC, datetime
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared import db, outbox
-from shared.consumer import Delivery, InboxConsumer, verified_events
-from shared.events import Envelope
-from shared.events.catalogue import TicketCommented
-from shared.keyring import Keyring
-from shared.letters import Letters
-from shared.outbox import OutboxRelay
-from shared.settings import Settings
-from shared.signing import Signer, Trust, load_signer
-from shared.topics import TICKET_EVENTS, TopicSpec, delete_topics, ensure_topics, topic_specs
+from shared.domain.events import Envelope
+from shared.domain.events.catalogue import TicketCommented
+from shared.platform import db, outbox
+from shared.platform.consumer import Delivery, InboxConsumer, verified_events
+from shared.platform.keyring import Keyring
+from shared.platform.letters import Letters
+from shared.platform.outbox import OutboxRelay
+from shared.platform.settings import Settings
+from shared.platform.signing import Signer, Trust, load_signer
+from shared.platform.topics import TICKET_EVENTS, TopicSpec, delete_topics, ensure_topics, topic_specs
 
 SCHEMA = "bench"
 TABLE = "CREATE TABLE IF NOT EXISTS folds (ticket_id text PRIMARY KEY, events integer NOT NULL)"

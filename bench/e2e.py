@@ -35,9 +35,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.corner import private_corner
 from bench.load import paced, poster
-from shared.auth import SCOPES, Authenticator
-from shared.settings import Settings
-from shared.topics import TopicSpec, delete_topics, ensure_topics
+from shared.platform.auth import SCOPES, Authenticator
+from shared.platform.settings import Settings
+from shared.platform.topics import TopicSpec, delete_topics, ensure_topics
 from tests.support import Proc, eventually, free_port
 
 AGENTS = 100

@@ -24,12 +24,12 @@ from aiokafka import AIOKafkaProducer
 
 from bench.corner import private_corner
 from bench.load import paced, poster
-from shared.auth import SCOPES, Authenticator
-from shared.events import Envelope
-from shared.events import catalogue as ev
-from shared.settings import Settings
-from shared.signing import load_signer
-from shared.topics import TICKET_EVENTS
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.platform.auth import SCOPES, Authenticator
+from shared.platform.settings import Settings
+from shared.platform.signing import load_signer
+from shared.platform.topics import TICKET_EVENTS
 from tests.support import Proc, free_port
 
 

@@ -25,10 +25,10 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from bench.corner import private_corner
-from shared.events import Envelope
-from shared.events import catalogue as ev
-from shared.settings import Settings
-from shared.topics import TICKET_EVENTS
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.platform.settings import Settings
+from shared.platform.topics import TICKET_EVENTS
 from tests.kafka_tools import produce
 from tests.support import Proc, free_port
 

@@ -5,7 +5,7 @@
 On a private topic prefix and database: writes `--events` ticket events (opened, targets set,
 assigned, commented, resolved: five per ticket) to ticket.events, then in the same run
 1. bare: a plain aiokafka consumer reads every record (no decoding, no database): the ceiling;
-2. replay: `shared.replay.rebuild` folds them into a shadow projections schema, as
+2. replay: `ops.replay.rebuild` folds them into a shadow projections schema, as
    `mesa replay projections` does.
 Prints events/s for both and the ratio; docs/benchmarks.md keeps the results.
 """
@@ -25,17 +25,17 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.corner import private_corner
-from shared import privacy as pv
-from shared import replay
-from shared.bus import partitions_of
-from shared.events import Envelope
-from shared.events import catalogue as ev
-from shared.events.catalogue import owners_of
-from shared.keyring import Keyring
-from shared.runtime import tune_gc
-from shared.settings import Settings
-from shared.signing import load_signer
-from shared.topics import TICKET_EVENTS
+from ops import replay
+from shared.domain import privacy as pv
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.domain.events.catalogue import owners_of
+from shared.platform.bus import partitions_of
+from shared.platform.keyring import Keyring
+from shared.platform.runtime import tune_gc
+from shared.platform.settings import Settings
+from shared.platform.signing import load_signer
+from shared.platform.topics import TICKET_EVENTS
 
 CATEGORIES = ["hardware", "software", "network", "order_status", "payment"]
 

@@ -23,10 +23,10 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from bench.corner import private_corner
-from shared.events import Envelope
-from shared.events import catalogue as ev
-from shared.settings import Settings
-from shared.topics import AGENT_EVENTS, TICKET_EVENTS
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.platform.settings import Settings
+from shared.platform.topics import AGENT_EVENTS, TICKET_EVENTS
 from tests.kafka_tools import produce
 from tests.support import Proc, free_port
 

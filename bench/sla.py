@@ -22,17 +22,18 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from bench.corner import private_corner
-from services.sla.__main__ import MIGRATIONS
 from services.sla.handlers import Sla
+from services.sla.loops import timer_loop
 from services.sla.policy import load_policy
-from shared import db
-from shared.bus import start_producer
-from shared.clock import SystemClock
-from shared.events import Envelope
-from shared.outbox import OutboxRelay
-from shared.settings import Settings
-from shared.signing import load_signer
-from shared.topics import TICKET_EVENTS
+from services.sla.service import MIGRATIONS
+from shared.domain.events import Envelope
+from shared.platform import db
+from shared.platform.bus import start_producer
+from shared.platform.clock import SystemClock
+from shared.platform.outbox import OutboxRelay
+from shared.platform.settings import Settings
+from shared.platform.signing import load_signer
+from shared.platform.topics import TICKET_EVENTS
 from tests.kafka_tools import end_offsets, read_all
 
 
@@ -89,7 +90,7 @@ async def _run(settings: Settings, tickets: int, due: int, instances: int) -> No
             poll_seconds=0.2,
         )
         slas = [Sla(settings, pool, SystemClock(), load_policy()) for _ in range(instances)]
-        tasks = [asyncio.create_task(relay.run())] + [asyncio.create_task(s.timer_loop(0.2)) for s in slas]
+        tasks = [asyncio.create_task(relay.run())] + [asyncio.create_task(timer_loop(s, 0.2)) for s in slas]
         topic = settings.topic(TICKET_EVENTS)
         while sum((await end_offsets(settings, topic)).values()) < due:  # noqa: ASYNC110
             await asyncio.sleep(0.5)

@@ -4,7 +4,7 @@
 # Idempotent: `start` on a running broker returns at once; jars are fetched once into $MESA_CACHE.
 # Nobody is anonymous: when it formats the storage it creates a SCRAM-SHA-512 user per principal
 # and writes, mode 0600, a librdkafka-style file for each (.local/kafka/<principal>.properties:
-# `kcat -F` reads it as is; Mesa's processes read theirs). What each may do: shared/acls.py.
+# `kcat -F` reads it as is; Mesa's processes read theirs). What each may do: shared/platform/acls.py.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 POM=$MESA_ROOT/deploy/kafka/pom.xml
@@ -103,7 +103,7 @@ compose() {
 }
 
 # add-principal NAME: a new SCRAM user on the running broker and its client file (then give it
-# ACLs: shared/acls.py and `mesa topics create`).
+# ACLs: shared/platform/acls.py and `mesa topics create`).
 add_principal() {
   local name=${1:?usage: deploy/kafka.sh add-principal NAME}
   [[ $name =~ ^[a-z][a-z0-9-]{1,30}$ ]] || die "a principal is lowercase letters, digits and dashes"

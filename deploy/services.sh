@@ -10,16 +10,14 @@ LOGS=$MESA_LOCAL/log
 PY=$MESA_ROOT/.venv/bin/python
 mkdir -p "$RUN" "$LOGS" "$MESA_LOCAL/mail"
 
-# name:port:module
-SERVICES=(
-  "mailsink:${NOTIFY_SMTP_PORT:-8025}:services.notify.mailsink"
-  "projections:${PROJECTIONS_PORT:-8080}:services.projections"
-  "intake:${INTAKE_PORT:-8081}:services.intake"
-  "routing:${ROUTING_PORT:-8082}:services.routing"
-  "sla:${SLA_PORT:-8083}:services.sla"
-  "notify:${NOTIFY_PORT:-8084}:services.notify"
-  "audit:${AUDIT_PORT:-8085}:services.audit"
-)
+# name:port:module, the services from the one list (shared/platform/topology.py); <NAME>_PORT overrides
+SERVICES=("mailsink:${NOTIFY_SMTP_PORT:-8025}:services.notify.mailsink")
+SUMMARIES=()
+while IFS=$'\t' read -r name port summary; do
+  var="${name^^}_PORT"
+  SERVICES+=("$name:${!var:-$port}:services.$name")
+  SUMMARIES+=("$(printf '  %-14s %-46s http://127.0.0.1:%s/docs' "$name" "$summary" "${!var:-$port}")")
+done < <("$PY" -m shared.platform.topology)
 
 start_one() {
   local name=$1 port=$2 module=$3 pidfile=$RUN/$1.pid
@@ -64,12 +62,8 @@ urls() {
   cat <<TXT
 
 Mesa está en marcha / Mesa is up:
-  consultas y web (projections)  http://127.0.0.1:${PROJECTIONS_PORT:-8080}/docs
-  alta de tickets (intake)        http://127.0.0.1:${INTAKE_PORT:-8081}/docs
-  asignación (routing)            http://127.0.0.1:${ROUTING_PORT:-8082}/docs
-  sla                             http://127.0.0.1:${SLA_PORT:-8083}/metrics
-  notificaciones (notify)         http://127.0.0.1:${NOTIFY_PORT:-8084}/metrics
-  auditoría (audit)               http://127.0.0.1:${AUDIT_PORT:-8085}/metrics   (mesa audit verify)
+$(printf '%s\n' "${SUMMARIES[@]}")
+  auditoría: mesa audit verify
   correo de desarrollo            $MESA_LOCAL/mail/*.eml   (SMTP 127.0.0.1:${NOTIFY_SMTP_PORT:-8025})
   kafka 127.0.0.1:9092   postgresql postgresql://mesa:mesa@127.0.0.1:55432/mesa
   registros / logs                $LOGS/

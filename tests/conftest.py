@@ -20,10 +20,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.acls import delete_acls, ensure_acls
-from shared.settings import Settings
-from shared.signing import init_keys
-from shared.topics import delete_topics, ensure_topics, topic_specs
+from shared.platform.acls import delete_acls, ensure_acls
+from shared.platform.settings import Settings
+from shared.platform.signing import init_keys
+from shared.platform.topics import delete_topics, ensure_topics, topic_specs
 from tests.support import ROOT
 
 

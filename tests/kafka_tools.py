@@ -10,12 +10,12 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from shared.events import Envelope, Headers
-from shared.events.catalogue import owners_of
-from shared.keyring import master_key
-from shared.letters import dlq_key, open_letter
-from shared.settings import Settings
-from shared.signing import Signer, load_signer
+from shared.domain.events import Envelope, Headers
+from shared.domain.events.catalogue import owners_of
+from shared.platform.keyring import master_key
+from shared.platform.letters import dlq_key, open_letter
+from shared.platform.settings import Settings
+from shared.platform.signing import Signer, load_signer
 
 RawRecord = tuple[bytes | None, bytes | None, Headers]
 

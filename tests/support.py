@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from shared.auth import SCOPES, Authenticator, Role
-from shared.settings import Settings
+from shared.platform.auth import SCOPES, Authenticator, Role
+from shared.platform.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")

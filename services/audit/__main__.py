@@ -1,33 +1,9 @@
-"""`python -m services.audit`: the tamper-evidence chain over ticket.events (port 8085)."""
-
-from __future__ import annotations
+"""`python -m services.audit`."""
 
 import asyncio
-from pathlib import Path
 
-from services.audit.api import create_app
-from services.audit.handlers import ACCESS_CONSUMER, CHAIN_CONSUMER, NAME, Auditor, raw
-from shared.runtime import Parts, Runtime, serve
-from shared.topics import AUDIT_ACCESS, TICKET_EVENTS
-
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-async def build(rt: Runtime) -> Parts:
-    auditor = Auditor(rt.settings, rt.pool, rt.clock)
-
-    async def checkpoints() -> None:
-        await auditor.checkpoint_loop()
-
-    return Parts(
-        consumers=[
-            rt.consumer(CHAIN_CONSUMER, TICKET_EVENTS, auditor.on_record, group="chain", decode=raw),
-            rt.consumer(ACCESS_CONSUMER, AUDIT_ACCESS, auditor.on_access, group="access"),
-        ],
-        background=[checkpoints],
-        app=create_app(rt.pool, rt.auth),
-    )
-
+from services.audit.service import SPEC
+from shared.platform.runtime import serve
 
 if __name__ == "__main__":
-    asyncio.run(serve(NAME, MIGRATIONS, build))
+    asyncio.run(serve(SPEC))

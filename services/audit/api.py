@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, FastAPI, Query
 
-from shared.auth import Authenticator, Principal, install, requires
+from shared.platform.auth import Authenticator, Principal, install, requires
 
 Auditor = Annotated[Principal, Depends(requires("auditor", "admin"))]
 

@@ -13,14 +13,14 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit.chain import GENESIS, Checkpoint, digest, signing_key, step
-from shared import db, outbox
-from shared.clock import Clock
-from shared.consumer import Delivery, Record
-from shared.events import Envelope
-from shared.events import catalogue as ev
-from shared.logging import get_logger
-from shared.settings import Settings
-from shared.topics import AUDIT_CHECKPOINTS
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.platform import db, outbox
+from shared.platform.clock import Clock
+from shared.platform.consumer import Delivery, Record
+from shared.platform.logging import get_logger
+from shared.platform.settings import Settings
+from shared.platform.topics import AUDIT_CHECKPOINTS
 
 log = get_logger(__name__)
 NAME = "audit"

@@ -1,7 +1,7 @@
 """`mesa audit verify`: re-read the log, recompute every partition's chain, and check it against
 what the auditor recorded and signed. Reports the first event missing, altered, inserted or
 reordered in each partition, by offset; a chain table edited after the fact fails its signed
-checkpoints. Every record is also checked for who wrote it (shared.signing): one unsigned past
+checkpoints. Every record is also checked for who wrote it (shared.platform.signing): one unsigned past
 its partition's cut-over, with a signature that does not verify, or signed by a service that
 does not own its type is reported by offset, so a record the broker accepted from a principal
 that may write the topic but not speak for that service does not pass as history."""
@@ -16,12 +16,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.audit.chain import GENESIS, Checkpoint, Finding, compare, digest, heads, signing_key
 from services.audit.handlers import NAME
-from shared.bus import partitions_of
-from shared.consumer import Record
-from shared.events import InvalidRecord
-from shared.settings import Settings
-from shared.signing import Trust
-from shared.topics import TICKET_EVENTS
+from shared.domain.events import InvalidRecord
+from shared.platform.bus import partitions_of
+from shared.platform.consumer import Record
+from shared.platform.settings import Settings
+from shared.platform.signing import Trust
+from shared.platform.topics import TICKET_EVENTS
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Intake's HTTP API: `POST /tickets` and `POST /tickets/{id}/{command}`.
 
-Who acts comes from the bearer token (`shared.auth`): a requester opens and acts on their own
+Who acts comes from the bearer token (`shared.platform.auth`): a requester opens and acts on their own
 tickets, staff work them, a `service` token acts for any requester (named in the body), auditors
 only read. The language of error messages comes from `Accept-Language` (Spanish unless English
 is asked). Errors are `{"error": code, "message": text}` with 400/401/403/404/409/413/415/422.
@@ -20,12 +20,12 @@ from starlette.datastructures import UploadFile
 from services.intake import attachments as att
 from services.intake.domain import CommandRejected
 from services.intake.handlers import Intake, Outcome, load_attachment, store_attachment
-from shared.auth import Authenticator, AuthError, Caller, Principal, command_scope, install, requires
-from shared.commands import TICKET_COMMANDS, Actor, OpenTicket
-from shared.events.catalogue import Attachment, Id, Short, StorableModel
-from shared.http_guard import BadBody, RateLimiter, read_json
-from shared.i18n import pick_language, t
-from shared.ticket import Ticket
+from shared.domain.commands import TICKET_COMMANDS, Actor, OpenTicket
+from shared.domain.events.catalogue import Attachment, Id, Short, StorableModel
+from shared.domain.i18n import pick_language, t
+from shared.domain.ticket import Ticket
+from shared.platform.auth import Authenticator, AuthError, Caller, Principal, command_scope, install, requires
+from shared.platform.http_guard import BadBody, RateLimiter, read_json
 
 
 class ApiError(Exception):

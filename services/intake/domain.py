@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from shared import commands as c
-from shared.events import Payload, Rejected
-from shared.events import catalogue as ev
-from shared.events.catalogue import Category, Level, Priority, Status
-from shared.i18n import t
-from shared.masking import mask
-from shared.ticket import MAX_LEVEL, OPEN_STATUSES, Ticket
+from shared.domain import commands as c
+from shared.domain.events import Payload, Rejected
+from shared.domain.events import catalogue as ev
+from shared.domain.events.catalogue import Category, Level, Priority, Status
+from shared.domain.i18n import t
+from shared.domain.masking import mask
+from shared.domain.ticket import MAX_LEVEL, OPEN_STATUSES, Ticket
 
 # ITIL's 3x3 matrix: rows impact, columns urgency.
 PRIORITY_MATRIX: dict[tuple[Level, Level], Priority] = {
@@ -181,7 +181,7 @@ class CommandRejected(Rejected):
         return t(self.code, lang, **self.params)
 
 
-# The fields people type freely in: masked before they reach an event (shared.masking).
+# The fields people type freely in: masked before they reach an event (shared.domain.masking).
 FREE_TEXT = ("subject", "description", "body", "question", "summary", "reason", "comment")
 
 

@@ -12,21 +12,21 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from services.intake.domain import CommandRejected, decide, decide_open, mask_command
-from shared import outbox
-from shared.access import may_read
-from shared.auth import Principal
-from shared.clock import Clock
-from shared.commands import Actor, Command, OpenTicket, Request
-from shared.consumer import Delivery
-from shared.events import Envelope, Headers, InvalidRecord
-from shared.events import catalogue as ev
-from shared.events.catalogue import Status
-from shared.events.envelope import parse_cloudevent
-from shared.keyring import Keyring
-from shared.privacy import REQUESTER_ROLE, is_ref
-from shared.settings import Settings
-from shared.ticket import OPEN_STATUSES, Ticket, evolve
-from shared.topics import AUDIT_ACCESS, TICKET_EVENTS
+from shared.domain.access import may_read
+from shared.domain.commands import Actor, Command, OpenTicket, Request
+from shared.domain.events import Envelope, Headers, InvalidRecord
+from shared.domain.events import catalogue as ev
+from shared.domain.events.catalogue import Status
+from shared.domain.events.envelope import parse_cloudevent
+from shared.domain.privacy import REQUESTER_ROLE, is_ref
+from shared.domain.ticket import OPEN_STATUSES, Ticket, evolve
+from shared.platform import outbox
+from shared.platform.auth import Principal
+from shared.platform.clock import Clock
+from shared.platform.consumer import Delivery
+from shared.platform.keyring import Keyring
+from shared.platform.settings import Settings
+from shared.platform.topics import AUDIT_ACCESS, TICKET_EVENTS
 
 NAME = "intake"
 EVENTS_CONSUMER = "intake-events"
@@ -322,7 +322,7 @@ class Intake:
         return [r["agent_id"] for r in rows]
 
     async def readable(self, ticket_id: str, who: Principal) -> Ticket | None:
-        """The ticket if `who` may read it (`shared.access.may_read`), else None: the same answer
+        """The ticket if `who` may read it (`shared.domain.access.may_read`), else None: the same answer
         as for a ticket that does not exist."""
         ticket = await self.get(ticket_id)
         if ticket is None or who.reads_all:

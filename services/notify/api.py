@@ -10,9 +10,9 @@ from pydantic import ConfigDict, Field, HttpUrl
 
 from services.notify.handlers import Notify
 from services.notify.targets import TargetRefused, check_target
-from shared.auth import Authenticator, AuthError, Caller, Principal, install, requires
-from shared.events import known_types
-from shared.events.catalogue import StorableModel
+from shared.domain.events import known_types
+from shared.domain.events.catalogue import StorableModel
+from shared.platform.auth import Authenticator, AuthError, Caller, Principal, install, requires
 
 
 class SubscriptionIn(StorableModel):

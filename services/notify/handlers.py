@@ -30,19 +30,19 @@ import httpx
 
 from services.notify.targets import TargetRefused, allow_list, check_target
 from services.notify.templates import render, to_html
-from shared import db, outbox
-from shared.clock import Clock
-from shared.consumer import Delivery
-from shared.events import Envelope
-from shared.events import catalogue as ev
-from shared.events.envelope import derived_id
-from shared.keyring import Keyring
-from shared.letters import Letters
-from shared.logging import get_logger
-from shared.privacy import ERASED, REQUESTER_ROLE, is_ref
-from shared.settings import Settings
-from shared.ticket import OPEN_STATUSES, Ticket, evolve
-from shared.topics import DLQ_SUFFIX, TICKET_EVENTS
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.domain.events.envelope import derived_id
+from shared.domain.privacy import ERASED, REQUESTER_ROLE, is_ref
+from shared.domain.ticket import OPEN_STATUSES, Ticket, evolve
+from shared.platform import db, outbox
+from shared.platform.clock import Clock
+from shared.platform.consumer import Delivery
+from shared.platform.keyring import Keyring
+from shared.platform.letters import Letters
+from shared.platform.logging import get_logger
+from shared.platform.settings import Settings
+from shared.platform.topics import DLQ_SUFFIX, TICKET_EVENTS
 
 NAME = "notify"
 TICKETS_CONSUMER = "notify-tickets"

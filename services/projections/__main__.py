@@ -1,38 +1,9 @@
-"""`python -m services.projections`: the read models and the query API (port 8080)."""
-
-from __future__ import annotations
+"""`python -m services.projections`."""
 
 import asyncio
-from pathlib import Path
 
-from services.projections import kb
-from services.projections.api import create_app
-from services.projections.handlers import AGENTS_CONSUMER, NAME, TICKETS_CONSUMER, on_agent_event, ticket_folder
-from services.projections.web import pages
-from shared import db
-from shared.runtime import Parts, Runtime, serve
-from shared.topics import AGENT_EVENTS, AUDIT_ACCESS, TICKET_EVENTS
-
-MIGRATIONS = Path(__file__).parent / "migrations"
-KB_MIGRATIONS = Path(__file__).parent / "kb_migrations"
-
-
-async def build(rt: Runtime) -> Parts:
-    # The knowledge base lives in its own schema: a replay of the projections never touches it.
-    kb_pool = await db.create_pool(rt.settings.database_url, kb.SCHEMA, max_size=5)
-    await db.migrate(kb_pool, kb.SCHEMA, KB_MIGRATIONS)
-    keyring = rt.keyring
-    app = create_app(rt.pool, rt.auth, rt.settings.topic(AUDIT_ACCESS))
-    pages.build(app, rt.pool, kb_pool, rt.auth, rt.settings)
-    return Parts(
-        consumers=[
-            rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, group="tickets", batch_handler=ticket_folder(keyring)),
-            rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, on_agent_event, group="agents"),
-        ],
-        app=app,
-        closers=[kb_pool.close],
-    )
-
+from services.projections.service import SPEC
+from shared.platform.runtime import serve
 
 if __name__ == "__main__":
-    asyncio.run(serve(NAME, MIGRATIONS, build))
+    asyncio.run(serve(SPEC))

@@ -2,9 +2,9 @@
 
 - Requesters read only their own tickets (another's answers as missing) and only the public part
   of the timeline: internal notes, routing's reasoning, SLA bookkeeping and mail deliveries are
-  for staff. What is public is an allow-list per event type, field by field, so a field added to
-  an event later stays private until someone decides otherwise.
-- Who reads which ticket at all is `shared.access.may_read`, the one rule (intake applies it to
+  for staff. What is public is an allow-list per event type, field by field (`Public` marks on the
+  events), so a field added to an event later stays private until someone marks it.
+- Who reads which ticket at all is `shared.domain.access.may_read`, the one rule (intake applies it to
   every command and file too).
 """
 
@@ -13,34 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from shared.access import may_read as may_read  # the one rule, shared with intake
-from shared.auth import Principal
+from shared.domain.access import may_read as may_read  # the one rule, shared with intake
+from shared.domain.events import catalogue as ev
+from shared.platform.auth import Principal
 
+# Per event type the requester sees, the fields they see: the events' `Public` marks.
 PUBLIC_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "ticket.opened": (
-        "subject",
-        "description",
-        "category",
-        "impact",
-        "urgency",
-        "priority",
-        "order_id",
-        "attachments",
-        "channel",
-    ),
-    "ticket.categorized": ("category", "priority"),
-    "ticket.assigned": ("agent_id", "level"),
-    "ticket.commented": ("author", "author_role", "body", "attachments"),
-    "ticket.info_requested": ("agent_id", "question"),
-    "ticket.customer_replied": ("body", "attachments"),
-    "ticket.sla_targets_set": ("priority", "first_response_due", "resolution_due", "timezone"),
-    "ticket.escalated": ("from_level", "to_level"),
-    "ticket.resolved": ("agent_id", "summary"),
-    "ticket.resolution_confirmed": (),
-    "ticket.resolution_rejected": ("reason",),
-    "ticket.reopened": ("reason",),
-    "ticket.closed": ("reason",),
-    "ticket.feedback_given": ("rating", "comment"),
+    t: m.privacy.public for t, m in ev.models().items() if m.audience == "requester"
 }
 
 

@@ -16,13 +16,13 @@ from fastapi.responses import JSONResponse
 
 from services.projections import report
 from services.projections.access import may_read, timeline_for
-from shared import outbox
-from shared.auth import Authenticator, AuthError, Caller, Principal, install, requires
-from shared.events import Envelope
-from shared.events import catalogue as ev
-from shared.events.catalogue import Category, Priority, Status
-from shared.i18n import pick_language, t
-from shared.ticket import OPEN_STATUSES, PRIORITY_WEIGHT
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.domain.events.catalogue import Category, Priority, Status
+from shared.domain.i18n import pick_language, t
+from shared.domain.ticket import OPEN_STATUSES, PRIORITY_WEIGHT
+from shared.platform import outbox
+from shared.platform.auth import Authenticator, AuthError, Caller, Principal, install, requires
 
 _OPEN = [s.value for s in OPEN_STATUSES]
 

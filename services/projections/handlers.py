@@ -14,12 +14,12 @@ from typing import Any
 
 import asyncpg
 
-from shared.consumer import BatchHandler, Delivery
-from shared.events import Envelope
-from shared.events import catalogue as ev
-from shared.keyring import Keyring
-from shared.privacy import ERASED, scrub
-from shared.ticket import Ticket, evolve
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.domain.privacy import ERASED, scrub
+from shared.domain.ticket import Ticket, evolve
+from shared.platform.consumer import BatchHandler, Delivery
+from shared.platform.keyring import Keyring
 
 NAME = "projections"
 TICKETS_CONSUMER = "projections-tickets"

@@ -10,7 +10,7 @@ import asyncpg
 from markdown_it import MarkdownIt
 from pydantic import AfterValidator, ConfigDict, Field
 
-from shared.events.catalogue import Category, StorableModel, one_line
+from shared.domain.events.catalogue import Category, StorableModel, one_line
 
 SCHEMA = "kb"
 # CommonMark with raw HTML off: `<script>` in an article is shown as text, and markdown-it

@@ -11,13 +11,14 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field
 
+from services.routing import store
 from services.routing.handlers import NAME, Rejected, Routing
-from shared import outbox
-from shared.auth import Authenticator, Principal, install, requires
-from shared.events import Envelope, Payload
-from shared.events import catalogue as ev
-from shared.events.catalogue import Category, Line, Shift, StorableModel
-from shared.topics import AGENT_EVENTS
+from shared.domain.events import Envelope, Payload
+from shared.domain.events import catalogue as ev
+from shared.domain.events.catalogue import Category, Line, Shift, StorableModel
+from shared.platform import outbox
+from shared.platform.auth import Authenticator, Principal, install, requires
+from shared.platform.topics import AGENT_EVENTS
 
 AgentId = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.@-]+$")]
 
@@ -85,14 +86,14 @@ def create_app(routing: Routing, auth: Authenticator) -> FastAPI:
         return {"event_id": str(env.id), "type": env.type}
 
     async def known(agent_id: str) -> bool:
-        return bool(await routing.pool.fetchval("SELECT 1 FROM agents WHERE id = $1 AND NOT removed", agent_id))
+        return await store.on_roster(routing.pool, agent_id)
 
     def not_found(agent_id: str) -> JSONResponse:
         return _error(404, "not_found", f"El agente {agent_id} no existe. Agent {agent_id} does not exist.")
 
     @app.get("/agents", tags=["roster"])
     async def agents(_: Reader) -> list[dict[str, Any]]:
-        return await routing.roster()
+        return await store.roster(routing.pool)
 
     @app.post("/agents", status_code=202, tags=["roster"])
     async def register(body: AgentIn, who: Manager) -> dict[str, str]:

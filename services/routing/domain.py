@@ -1,4 +1,5 @@
-"""Routing's pure policy: who among the roster gets a ticket, and why. No I/O; `now` is given.
+"""Routing's pure rules: who among the roster gets a ticket, and why; what each fact does to a
+ticket and to its owner's load. No I/O; `now` is given.
 
 Eligible: online, on shift (when the agent has one), has the category as a skill, has at least
 the ticket's level, and the ticket's weight still fits under the agent's capacity. Among the
@@ -10,12 +11,13 @@ then the id (a stable tie-break). A P1 weighs more than a P4, so "load" is what 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from shared.events.catalogue import CandidateView, Priority, Shift
-from shared.ticket import PRIORITY_WEIGHT
+from shared.domain.events import catalogue as ev
+from shared.domain.events.catalogue import CandidateView, Priority, Shift
+from shared.domain.ticket import PRIORITY_WEIGHT
 
 WEIGHTS: Mapping[Priority, int] = PRIORITY_WEIGHT
 DEFAULT_PROFICIENCY = 3
@@ -142,3 +144,119 @@ def queue_reason(agents: Sequence[Agent], need: Need, now: datetime) -> str:
 def queue_key(level: int, priority: Priority | str, waiting_since: datetime) -> tuple[int, str, datetime]:
     """Queue discipline: escalated (higher level) first, then the most urgent, then the oldest."""
     return (-level, Priority(priority).value, waiting_since)
+
+
+# -- a ticket as routing holds it, and what each fact does to it and to its owner's load ---------
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: str
+    category: str
+    priority: str
+    weight: int
+    language: str
+    level: int = 1
+    owner: str | None = None
+    counted: bool = False  # in the owner's load?
+    open: bool = True
+    waiting_on_customer: bool = False
+    waiting_since: datetime | None = None  # queued since (no owner)
+
+    @property
+    def need(self) -> Need:
+        return Need(self.category, self.level, Priority(self.priority), self.language)
+
+    @property
+    def owned(self) -> bool:
+        """Counted in an owner's load: someone is working on it."""
+        return self.counted and self.owner is not None
+
+
+@dataclass(frozen=True)
+class Load:
+    """A change to an agent's weighted load and open-ticket count."""
+
+    agent_id: str
+    load: int
+    open_count: int
+
+
+def opened(ticket_id: str, category: str, priority: Priority, language: str) -> Ticket:
+    return Ticket(ticket_id, category, priority.value, weight(priority), language)
+
+
+def release(t: Ticket, *, keep_open: bool, keep_owner: bool = False) -> tuple[Ticket, Load | None]:
+    """Out of its owner's load (a `Load` when that frees capacity); no longer queued."""
+    freed = Load(t.owner, -t.weight, -1) if t.owned and t.owner else None
+    return replace(t, counted=False, open=keep_open, owner=t.owner if keep_owner else None, waiting_since=None), freed
+
+
+def recount(t: Ticket) -> tuple[Ticket, Load | None]:
+    """Back to work for the same owner (the customer says it is not solved)."""
+    if t.counted or t.owner is None:
+        return t, None
+    return replace(t, counted=True, open=True), Load(t.owner, t.weight, 1)
+
+
+def reprioritise(t: Ticket, category: str, priority: Priority) -> tuple[Ticket, Load | None]:
+    """A new category or priority: the owner's load follows the new weight."""
+    new = weight(priority)
+    change = Load(t.owner, new - t.weight, 0) if t.owned and t.owner and new != t.weight else None
+    return replace(t, category=category, priority=priority.value, weight=new), change
+
+
+def assigned(t: Ticket, agent_id: str, level: int) -> tuple[Ticket, list[Load]]:
+    """An assignment (made here, by another instance, or read back): the previous owner's load
+    goes, the new owner's comes."""
+    loads = [Load(t.owner, -t.weight, -1)] if t.owned and t.owner else []
+    loads.append(Load(agent_id, t.weight, 1))
+    return replace(t, owner=agent_id, counted=True, open=True, waiting_since=None, level=max(t.level, level)), loads
+
+
+def pick(candidates: Sequence[Agent], need: Need, now: datetime, *, prefer: str | None = None) -> Choice | None:
+    """`choose`, except that a reopened ticket goes back to its previous owner when they fit."""
+    if prefer:
+        kept = choose([a for a in candidates if a.id == prefer], need, now)
+        if kept is not None:
+            reason = "reopened: back to its previous owner; " + kept.reason
+            return Choice(kept.agent_id, kept.level, "previous owner", reason, kept.candidates)
+    return choose(candidates, need, now)
+
+
+def assignment(t: Ticket, choice: Choice, previous: str | None) -> ev.TicketAssigned:
+    return ev.TicketAssigned(
+        ticket_id=t.id,
+        agent_id=choice.agent_id,
+        level=t.level,
+        reason=choice.reason[:2000],
+        previous_agent_id=previous or (t.owner if t.owner != choice.agent_id else None),
+        criterion=choice.criterion,
+        candidates=choice.candidates,
+        weight=t.need.weight,
+    )
+
+
+def manual(t: Ticket, agent_id: str, reason: str, by: str) -> ev.TicketAssigned:
+    """A supervisor moves a ticket to a given agent (capacity is theirs to judge)."""
+    return ev.TicketAssigned(
+        ticket_id=t.id,
+        agent_id=agent_id,
+        level=t.level,
+        reason=f"reassigned by {by}: {reason}"[:2000],
+        previous_agent_id=t.owner,
+        criterion="manual",
+        weight=t.weight,
+        by=by,
+    )
+
+
+def queued(t: Ticket, roster: Sequence[Agent], now: datetime) -> ev.TicketQueued:
+    need = t.need
+    return ev.TicketQueued(
+        ticket_id=t.id, level=need.level, category=need.category, reason=queue_reason(roster, need, now)
+    )
+
+
+def in_queue_order(tickets: Sequence[Ticket]) -> list[Ticket]:
+    return sorted(tickets, key=lambda t: queue_key(t.level, t.priority, t.waiting_since or datetime.min))

@@ -1,82 +1,47 @@
-"""Routing's handlers. A decision happens when a ticket needs an owner (opened, escalated,
+"""Routing's edges. A decision happens when a ticket needs an owner (opened, escalated,
 reopened, its owner went offline or was removed, a supervisor moved it) or when capacity frees
 up (an agent joins, comes online, finishes a ticket). A decision updates the roster and emits
-`ticket.assigned` or `ticket.queued` in one transaction, with the candidate agents' rows locked:
-two routing instances never push one agent over capacity nor assign one ticket twice.
+`ticket.assigned` or `ticket.queued` in one transaction, with the ticket's row locked and the
+chosen agent's capacity taken by a conditional UPDATE (services/routing/store.py): two routing
+instances never push one agent over capacity nor assign one ticket twice. The rules are pure
+(services/routing/domain.py).
 
 On a replay the decisions already in the log are folded instead of made again.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import hashlib
-import json
-from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
-from types import MappingProxyType
-from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 import asyncpg
-from prometheus_client import Gauge
 
-from services.routing.domain import Agent, Choice, Need, choose, queue_key, queue_reason, weight
-from shared import db, outbox
-from shared.clock import Clock
-from shared.consumer import Delivery
-from shared.events import Envelope, Payload
-from shared.events import catalogue as ev
-from shared.events.catalogue import Priority, Shift
-from shared.events.envelope import derived_id
-from shared.logging import get_logger
-from shared.settings import Settings
-from shared.topics import TICKET_EVENTS
+from services.routing import domain, store
+from services.routing.domain import Ticket
+from shared.domain.events import Envelope, Payload
+from shared.domain.events import catalogue as ev
+from shared.domain.events.envelope import derived_id
+from shared.platform import outbox
+from shared.platform.clock import Clock
+from shared.platform.consumer import Delivery
+from shared.platform.settings import Settings
+from shared.platform.topics import TICKET_EVENTS
 
 NAME = "routing"
 TICKETS_CONSUMER = "routing-tickets"
 AGENTS_CONSUMER = "routing-agents"
 Emitted = list[tuple[str, Envelope]]
-log = get_logger(__name__)
-
-AGENT_LOAD = Gauge("mesa_agent_load", "Weighted load of an agent's open tickets", ["agent"])
-AGENT_OPEN = Gauge("mesa_agent_open_tickets", "Open tickets an agent owns", ["agent"])
-AGENT_CAPACITY = Gauge("mesa_agent_capacity", "Most weighted load an agent takes", ["agent"])
-QUEUED = Gauge("mesa_tickets_queued", "Tickets waiting for an owner", ["level"])
 
 
 class Rejected(Exception):
     """A manual reassignment that cannot be done (unknown agent, closed ticket ...)."""
 
 
-# Every decision reads the candidate agents' rows; their JSON columns change only when an agent's
-# profile does, so each distinct text is parsed once (read-only views: the cache shares them).
-@functools.lru_cache(maxsize=4096)
-def _proficiency(raw: str) -> Mapping[str, int]:
-    return MappingProxyType(json.loads(raw))
-
-
-@functools.lru_cache(maxsize=4096)
-def _shift(raw: str) -> Shift:
-    return Shift.model_validate_json(raw)
-
-
-def _agent(r: asyncpg.Record) -> Agent:
-    shift = _shift(r["shift"]) if r["shift"] else None
-    return Agent(
-        id=r["id"],
-        skills=frozenset(r["skills"]),
-        level=r["level"],
-        capacity=r["capacity"],
-        load=r["load"],
-        availability=r["availability"],
-        proficiency=_proficiency(r["proficiency"]),
-        languages=frozenset(r["languages"]),
-        last_assigned_at=r["last_assigned_at"],
-        shift=shift,
-    )
+def _seq(ticket_id: str) -> int:
+    """A stable number per ticket: the reassignments one event causes get distinct ids."""
+    return int(hashlib.sha256(ticket_id.encode()).hexdigest()[:8], 16)
 
 
 class Routing:
@@ -95,55 +60,69 @@ class Routing:
         tid = env.subject
         match data:
             case ev.TicketOpened():
-                # a new row comes back (locked, as ours): _assign need not read it again
-                row = await conn.fetchrow(
-                    "INSERT INTO tickets(id, category, priority, weight, language) VALUES ($1, $2, $3, $4, $5)"
-                    " ON CONFLICT (id) DO NOTHING RETURNING *",
-                    tid,
-                    data.category.value,
-                    data.priority.value,
-                    weight(data.priority),
-                    data.language,
-                )
-                return await self._assign(conn, tid, env, row=row) if live else []
+                opened = domain.opened(tid, data.category.value, data.priority, data.language)
+                new = await store.insert_ticket(conn, opened)  # locked as ours
+                if not live:
+                    return []
+                t = new or await store.ticket(conn, tid)
+                return await self._assign(conn, t, env) if t is not None else []
+            case ev.TicketQueued():
+                await store.queued_since(conn, tid, env.time)
+            case ev.TicketInfoRequested() | ev.TicketCustomerReplied():
+                await store.set_waiting_on_customer(conn, tid, isinstance(data, ev.TicketInfoRequested))
+            case ev.TicketEscalated() if not live:
+                await store.set_level(conn, tid, data.to_level)
+            case (
+                ev.TicketCategorized()
+                | ev.TicketAssigned()
+                | ev.TicketUnassigned()
+                | ev.TicketEscalated()
+                | ev.TicketResolved()
+                | ev.TicketClosed()
+                | ev.TicketResolutionRejected()
+                | ev.TicketReopened()
+            ):
+                t = await store.ticket(conn, tid)
+                return await self._change(conn, t, env, live) if t is not None else []
+        return []
+
+    async def _change(self, conn: asyncpg.Connection, t: Ticket, env: Envelope, live: bool) -> Emitted:
+        """A fact about a known ticket: its row is locked, changed and written once; then, live,
+        whatever decision it calls for."""
+        data = env.data
+        match data:
             case ev.TicketCategorized():
-                await self._reprioritise(conn, tid, data.category.value, data.priority)
+                t, change = domain.reprioritise(t, data.category.value, data.priority)
+                await store.save(conn, t, [change] if change else ())
             case ev.TicketAssigned():
                 # another instance's decision, or history: ours were applied when made
-                await self._apply_assignment(conn, tid, data.agent_id, data.level, env.time)
-            case ev.TicketQueued():
-                await conn.execute(
-                    "UPDATE tickets SET waiting_since = coalesce(waiting_since, $2) WHERE id = $1 AND owner IS NULL",
-                    tid,
-                    env.time,
-                )
+                t, loads = domain.assigned(t, data.agent_id, data.level)
+                await store.save(conn, t, loads, assignee=data.agent_id, when=env.time)
             case ev.TicketUnassigned():
-                await self._release(conn, tid, keep_open=True)
-                return await self._assign(conn, tid, env, previous=data.agent_id) if live else []
+                t, freed = domain.release(t, keep_open=True)
+                await store.save(conn, t, [freed] if freed else ())
+                return await self._assign(conn, t, env, previous=data.agent_id) if live else []
             case ev.TicketEscalated():
-                await conn.execute("UPDATE tickets SET level = greatest(level, $2) WHERE id = $1", tid, data.to_level)
-                if live:
-                    previous = await conn.fetchval("SELECT owner FROM tickets WHERE id = $1", tid)
-                    await self._release(conn, tid, keep_open=True)
-                    return await self._assign(conn, tid, env, previous=previous)
-            case ev.TicketInfoRequested():
-                await conn.execute("UPDATE tickets SET waiting_on_customer = true WHERE id = $1", tid)
-            case ev.TicketCustomerReplied():
-                await conn.execute("UPDATE tickets SET waiting_on_customer = false WHERE id = $1", tid)
-            case ev.TicketResolved():
-                await conn.execute("UPDATE tickets SET waiting_on_customer = false WHERE id = $1", tid)
-                if await self._release(conn, tid, keep_open=True, keep_owner=True) and live:
+                previous = t.owner
+                t, freed = domain.release(replace(t, level=max(t.level, data.to_level)), keep_open=True)
+                await store.save(conn, t, [freed] if freed else ())
+                return await self._assign(conn, t, env, previous=previous)
+            case ev.TicketResolved() | ev.TicketClosed():
+                resolved = isinstance(data, ev.TicketResolved)
+                t, freed = domain.release(t, keep_open=resolved, keep_owner=True)
+                if resolved:
+                    t = replace(t, waiting_on_customer=False)
+                await store.save(conn, t, [freed] if freed else ())
+                if freed and live:
                     return await self._drain(conn, env)
             case ev.TicketResolutionRejected():
-                await self._recount(conn, tid)  # back to work for the same owner
-            case ev.TicketClosed():
-                if await self._release(conn, tid, keep_open=False, keep_owner=True) and live:
-                    return await self._drain(conn, env)
+                t, back = domain.recount(t)  # back to work for the same owner
+                await store.save(conn, t, [back] if back else ())
             case ev.TicketReopened():
-                await conn.execute("UPDATE tickets SET open = true WHERE id = $1", tid)
+                t = replace(t, open=True)
+                await store.save(conn, t)
                 if live:
-                    owner = await conn.fetchval("SELECT owner FROM tickets WHERE id = $1", tid)
-                    return await self._assign(conn, tid, env, prefer=owner)
+                    return await self._assign(conn, t, env, prefer=t.owner)
         return []
 
     # -- agent.events -----------------------------------------------------------------------
@@ -153,67 +132,15 @@ class Routing:
         live = not d.replaying
         match data:
             case ev.AgentRegistered():
-                await conn.execute(
-                    "INSERT INTO agents(id, name, email, skills, proficiency, level, capacity, availability,"
-                    " languages, teams, shift, away_since, away_event_id)"
-                    " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11::jsonb,"
-                    " CASE WHEN $8 = 'online' THEN NULL ELSE $12::timestamptz END,"
-                    " CASE WHEN $8 = 'online' THEN NULL ELSE $13::uuid END)"
-                    " ON CONFLICT (id) DO UPDATE SET name = $2, email = $3, skills = $4, proficiency = $5::jsonb,"
-                    " level = $6, capacity = $7, availability = $8, languages = $9, teams = $10, shift = $11::jsonb,"
-                    " removed = false",
-                    data.agent_id,
-                    data.name,
-                    data.email,
-                    [s.value for s in data.skills],
-                    json.dumps({k.value: v for k, v in data.proficiency.items()}),
-                    data.level,
-                    data.capacity,
-                    data.availability,
-                    list(data.languages),
-                    list(data.teams),
-                    data.shift.model_dump_json() if data.shift else None,
-                    env.time,
-                    env.id,
-                )
+                await store.register(conn, data, env)
             case ev.AgentUpdated():
-                await conn.execute(
-                    "UPDATE agents SET skills = coalesce($2, skills), proficiency = coalesce($3::jsonb, proficiency),"
-                    " level = coalesce($4, level), capacity = coalesce($5, capacity),"
-                    " languages = coalesce($6, languages), teams = coalesce($7, teams),"
-                    " shift = coalesce($8::jsonb, shift) WHERE id = $1",
-                    data.agent_id,
-                    [s.value for s in data.skills] if data.skills is not None else None,
-                    json.dumps({k.value: v for k, v in data.proficiency.items()})
-                    if data.proficiency is not None
-                    else None,
-                    data.level,
-                    data.capacity,
-                    list(data.languages) if data.languages is not None else None,
-                    list(data.teams) if data.teams is not None else None,
-                    data.shift.model_dump_json() if data.shift else None,
-                )
+                await store.update(conn, data)
             case ev.AgentAvailabilityChanged():
-                await conn.execute(
-                    "UPDATE agents SET availability = $2,"
-                    " away_since = CASE WHEN $2 = 'online' THEN NULL ELSE coalesce(away_since, $3) END,"
-                    " away_event_id = CASE WHEN $2 = 'online' THEN NULL ELSE coalesce(away_event_id, $4) END"
-                    " WHERE id = $1",
-                    data.agent_id,
-                    data.availability,
-                    env.time,
-                    env.id,
-                )
+                await store.availability(conn, data, env)
                 if live and data.availability == "offline":
                     return await self._take_from(conn, data.agent_id, env, include_waiting=False)
             case ev.AgentRemoved():
-                await conn.execute(
-                    "UPDATE agents SET removed = true, availability = 'offline',"
-                    " away_since = coalesce(away_since, $2), away_event_id = coalesce(away_event_id, $3) WHERE id = $1",
-                    data.agent_id,
-                    env.time,
-                    env.id,
-                )
+                await store.remove(conn, data, env)
                 if live:
                     return await self._take_from(conn, data.agent_id, env, include_waiting=True)
             case _:
@@ -223,213 +150,49 @@ class Routing:
     # -- decisions --------------------------------------------------------------------------
 
     def _envelope(
-        self,
-        payload: Payload,
-        ticket_id: str,
-        cause: Envelope | None,
-        seq: int,
-        event_id: UUID | None,
-        time: datetime,
+        self, payload: Payload, ticket_id: str, cause: Envelope | None, seq: int, event_id: UUID | None, time: datetime
     ) -> Envelope:
         # `time` is the decision's instant: the one the state change used, so a replay agrees
-        return Envelope.new(
-            payload,
-            source=NAME,
-            subject=ticket_id,
-            time=time,
-            cause=cause,
-            seq=seq,
-            event_id=event_id,
-        )
-
-    def _emit(self, env: Envelope) -> Emitted:
-        """A decision, applied here already: whoever enqueues it marks it applied by the tickets
-        consumer (`applied_by`), so the copy read back is skipped."""
-        return [(self.topic, env)]
-
-    async def _candidates(self, conn: asyncpg.Connection, need: Need) -> list[Agent]:
-        # read without locks; the chosen agent's capacity is taken with a conditional UPDATE
-        rows = await conn.fetch(
-            "SELECT * FROM agents WHERE NOT removed AND availability = 'online' AND $1 = ANY(skills)"
-            " AND level >= $2 AND load + $3 <= capacity ORDER BY id",
-            need.category,
-            need.level,
-            need.weight,
-        )
-        return [_agent(r) for r in rows]
+        return Envelope.new(payload, source=NAME, subject=ticket_id, time=time, cause=cause, seq=seq, event_id=event_id)
 
     async def _assign(
         self,
         conn: asyncpg.Connection,
-        ticket_id: str,
+        t: Ticket,
         cause: Envelope | None,
         *,
         prefer: str | None = None,
         previous: str | None = None,
         seq: int = 0,
         event_id: UUID | None = None,
-        row: asyncpg.Record | None = None,
     ) -> Emitted:
-        t = row or await conn.fetchrow("SELECT * FROM tickets WHERE id = $1 FOR UPDATE", ticket_id)
-        if t is None or not t["open"] or (t["owner"] is not None and t["counted"]):
+        """An owner for `t` (its row locked by this transaction), or its place in the queue.
+        A decision is applied here already: whoever enqueues it marks it applied by the tickets
+        consumer (`applied_by`), so the copy read back is skipped."""
+        if not t.open or (t.owner is not None and t.counted):
             return []
-        need = Need(t["category"], t["level"], Priority(t["priority"]), t["language"])
-        now = self.clock.now()
-        candidates = await self._candidates(conn, need)
-        choice: Choice | None = None
-        if prefer:
-            kept = choose([a for a in candidates if a.id == prefer], need, now)
-            if kept is not None:
-                choice = Choice(
-                    kept.agent_id,
-                    kept.level,
-                    "previous owner",
-                    "reopened: back to its previous owner; " + kept.reason,
-                    kept.candidates,
-                )
-        choice = choice or choose(candidates, need, now)
-        while choice is not None and not await self._take(conn, choice.agent_id, t["weight"], now, ticket_id, need):
+        need, now = t.need, self.clock.now()
+        candidates = await store.candidates(conn, need)
+        choice = domain.pick(candidates, need, now, prefer=prefer)
+        while choice is not None and not await store.take(conn, choice.agent_id, t, now):
             # another instance filled this agent since we read the roster: choose among the rest
             candidates = [a for a in candidates if a.id != choice.agent_id]
-            choice = choose(candidates, need, now)
+            choice = domain.choose(candidates, need, now)
         if choice is None:
-            if t["waiting_since"] is not None:
+            if t.waiting_since is not None:
                 return []  # already queued
-            everyone = [_agent(r) for r in await conn.fetch("SELECT * FROM agents WHERE NOT removed")]
-            queued = ev.TicketQueued(
-                ticket_id=ticket_id,
-                level=need.level,
-                category=need.category,
-                reason=queue_reason(everyone, need, now),
-            )
-            env = self._envelope(queued, ticket_id, cause, seq, event_id, now)
-            await conn.execute("UPDATE tickets SET waiting_since = $2 WHERE id = $1", ticket_id, env.time)
-            return self._emit(env)
-        payload = ev.TicketAssigned(
-            ticket_id=ticket_id,
-            agent_id=choice.agent_id,
-            level=need.level,
-            reason=choice.reason[:2000],
-            previous_agent_id=previous or (t["owner"] if t["owner"] != choice.agent_id else None),
-            criterion=choice.criterion,
-            candidates=choice.candidates,
-            weight=need.weight,
-        )
-        return self._emit(self._envelope(payload, ticket_id, cause, seq, event_id, now))
-
-    async def _take(
-        self, conn: asyncpg.Connection, agent_id: str, weight: int, when: datetime, ticket_id: str, need: Need
-    ) -> bool:
-        """Give the ticket to the agent if its `weight` still fits their capacity and they can
-        still take work: their load and the ticket's owner in one statement. The agent's row
-        lock is held to commit, so concurrent instances serialise per agent."""
-        taken = await conn.fetchval(
-            "WITH took AS (UPDATE agents SET load = load + $2, open_count = open_count + 1,"
-            " last_assigned_at = greatest(last_assigned_at, $3)"
-            " WHERE id = $1 AND NOT removed AND availability = 'online' AND load + $2 <= capacity RETURNING id)"
-            " UPDATE tickets SET owner = took.id, counted = true, open = true, waiting_since = NULL,"
-            " level = greatest(level, $5) FROM took WHERE tickets.id = $4 RETURNING 1",
-            agent_id,
-            weight,
-            when,
-            ticket_id,
-            need.level,
-        )
-        return taken is not None
-
-    async def _apply_assignment(
-        self, conn: asyncpg.Connection, ticket_id: str, agent_id: str, level: int, when: datetime
-    ) -> None:
-        t = await conn.fetchrow("SELECT owner, counted, weight FROM tickets WHERE id = $1 FOR UPDATE", ticket_id)
-        if t is None:
-            return
-        if t["counted"] and t["owner"]:
-            await conn.execute(
-                "UPDATE agents SET load = load - $2, open_count = open_count - 1 WHERE id = $1",
-                t["owner"],
-                t["weight"],
-            )
-        # ticket.events and agent.events are separate logs: on a replay an assignment can be read
-        # before its agent's registration. The load waits on a placeholder the registration fills in.
-        await conn.execute(
-            "INSERT INTO agents(id, name, email, skills, level, capacity, availability)"
-            " VALUES ($1, '', '', '{}', 1, 1, 'offline') ON CONFLICT (id) DO NOTHING",
-            agent_id,
-        )
-        await conn.execute(
-            "UPDATE agents SET load = load + $2, open_count = open_count + 1,"
-            " last_assigned_at = greatest(last_assigned_at, $3) WHERE id = $1",
-            agent_id,
-            t["weight"],
-            when,
-        )
-        await conn.execute(
-            "UPDATE tickets SET owner = $2, counted = true, open = true, waiting_since = NULL,"
-            " level = greatest(level, $3) WHERE id = $1",
-            ticket_id,
-            agent_id,
-            level,
-        )
-
-    async def _release(
-        self, conn: asyncpg.Connection, ticket_id: str, *, keep_open: bool, keep_owner: bool = False
-    ) -> bool:
-        """Take the ticket out of its owner's load; True when that freed capacity."""
-        t = await conn.fetchrow("SELECT owner, counted, weight FROM tickets WHERE id = $1 FOR UPDATE", ticket_id)
-        if t is None:
-            return False
-        freed = bool(t["counted"] and t["owner"])
-        if freed:
-            await conn.execute(
-                "UPDATE agents SET load = load - $2, open_count = open_count - 1 WHERE id = $1",
-                t["owner"],
-                t["weight"],
-            )
-        await conn.execute(
-            "UPDATE tickets SET counted = false, open = $2, owner = CASE WHEN $3 THEN owner ELSE NULL END,"
-            " waiting_since = NULL WHERE id = $1",
-            ticket_id,
-            keep_open,
-            keep_owner,
-        )
-        return freed
-
-    async def _recount(self, conn: asyncpg.Connection, ticket_id: str) -> None:
-        t = await conn.fetchrow("SELECT owner, counted, weight FROM tickets WHERE id = $1 FOR UPDATE", ticket_id)
-        if t is None or t["counted"] or t["owner"] is None:
-            return
-        await conn.execute(
-            "UPDATE agents SET load = load + $2, open_count = open_count + 1 WHERE id = $1",
-            t["owner"],
-            t["weight"],
-        )
-        await conn.execute("UPDATE tickets SET counted = true, open = true WHERE id = $1", ticket_id)
-
-    async def _reprioritise(self, conn: asyncpg.Connection, ticket_id: str, category: str, priority: Priority) -> None:
-        t = await conn.fetchrow("SELECT owner, counted, weight FROM tickets WHERE id = $1 FOR UPDATE", ticket_id)
-        if t is None:
-            return
-        new = weight(priority)
-        if t["counted"] and t["owner"] and new != t["weight"]:
-            await conn.execute("UPDATE agents SET load = load + $2 WHERE id = $1", t["owner"], new - t["weight"])
-        await conn.execute(
-            "UPDATE tickets SET category = $2, priority = $3, weight = $4 WHERE id = $1",
-            ticket_id,
-            category,
-            priority.value,
-            new,
-        )
+            queued = domain.queued(t, await store.everyone(conn), now)
+            env = self._envelope(queued, t.id, cause, seq, event_id, now)
+            await store.queued_since(conn, t.id, env.time, keep=False)
+            return [(self.topic, env)]
+        payload = domain.assignment(t, choice, previous)
+        return [(self.topic, self._envelope(payload, t.id, cause, seq, event_id, now))]
 
     async def _drain(self, conn: asyncpg.Connection, cause: Envelope) -> Emitted:
         """Give queued tickets (highest level first, most urgent, oldest) to whoever can take them."""
-        rows = await conn.fetch(
-            "SELECT id, level, priority, waiting_since FROM tickets"
-            " WHERE waiting_since IS NOT NULL AND open AND owner IS NULL FOR UPDATE SKIP LOCKED"
-        )
-        waiting = sorted(rows, key=lambda r: queue_key(r["level"], r["priority"], r["waiting_since"]))
         out: Emitted = []
-        for i, row in enumerate(waiting):
-            got = await self._assign(conn, row["id"], cause, seq=i + 1)
+        for i, t in enumerate(domain.in_queue_order(await store.queue(conn))):
+            got = await self._assign(conn, t, cause, seq=i + 1)
             out += [e for e in got if e[1].type == "ticket.assigned"]
         return out
 
@@ -437,17 +200,14 @@ class Routing:
         self, conn: asyncpg.Connection, agent_id: str, cause: Envelope, *, include_waiting: bool
     ) -> Emitted:
         """Reassign an agent's open tickets (those waiting on the customer only if asked)."""
-        rows = await conn.fetch(
-            "SELECT id FROM tickets WHERE owner = $1 AND counted AND open"
-            + ("" if include_waiting else " AND NOT waiting_on_customer")
-            + " ORDER BY priority, id",
-            agent_id,
-        )
         out: Emitted = []
-        for row in rows:
-            await self._release(conn, row["id"], keep_open=True)
-            seq = int(hashlib.sha256(row["id"].encode()).hexdigest()[:8], 16)
-            out += await self._assign(conn, row["id"], cause, previous=agent_id, seq=seq)
+        for ticket_id in await store.owned_by(conn, agent_id, include_waiting=include_waiting):
+            t = await store.ticket(conn, ticket_id)
+            if t is None:
+                continue
+            t, freed = domain.release(t, keep_open=True)
+            await store.save(conn, t, [freed] if freed else ())
+            out += await self._assign(conn, t, cause, previous=agent_id, seq=_seq(ticket_id))
         return out
 
     # -- by hand and by time -----------------------------------------------------------------
@@ -455,24 +215,16 @@ class Routing:
     async def reassign(self, ticket_id: str, agent_id: str, reason: str, by: str) -> Envelope:
         """A supervisor moves a ticket to a given agent (capacity is theirs to judge)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            t = await conn.fetchrow("SELECT * FROM tickets WHERE id = $1 FOR UPDATE", ticket_id)
-            if t is None or not t["open"]:
+            t = await store.ticket(conn, ticket_id)
+            if t is None or not t.open:
                 raise Rejected(f"ticket {ticket_id} is unknown or closed")
-            a = await conn.fetchrow("SELECT * FROM agents WHERE id = $1 AND NOT removed FOR UPDATE", agent_id)
-            if a is None:
+            if not await store.agent_row(conn, agent_id):
                 raise Rejected(f"agent {agent_id} is unknown or removed")
-            payload = ev.TicketAssigned(
-                ticket_id=ticket_id,
-                agent_id=agent_id,
-                level=t["level"],
-                reason=f"reassigned by {by}: {reason}"[:2000],
-                previous_agent_id=t["owner"],
-                criterion="manual",
-                weight=t["weight"],
-                by=by,
+            env = Envelope.new(
+                domain.manual(t, agent_id, reason, by), source=NAME, subject=ticket_id, time=self.clock.now(), actor=by
             )
-            env = Envelope.new(payload, source=NAME, subject=ticket_id, time=self.clock.now(), actor=by)
-            await self._apply_assignment(conn, ticket_id, agent_id, t["level"], env.time)
+            t, loads = domain.assigned(t, agent_id, t.level)
+            await store.save(conn, t, loads, assignee=agent_id, when=env.time)
             await outbox.enqueue_all(conn, [(self.topic, env)], applied_by=TICKETS_CONSUMER)
             return env
 
@@ -481,83 +233,28 @@ class Routing:
         unless the absence lasts longer than the configured time: then they move too."""
         moved = 0
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT t.id, a.id AS agent, a.away_event_id, a.away_since"
-                " FROM tickets t JOIN agents a ON a.id = t.owner"
-                " WHERE t.counted AND t.open AND t.waiting_on_customer AND a.availability <> 'online'"
-                " AND a.away_since <= $1 ORDER BY t.id LIMIT 100 FOR UPDATE OF t SKIP LOCKED",
-                now - self.reassign_waiting_after,
-            )
-            for r in rows:
-                await self._release(conn, r["id"], keep_open=True)
+            for t, agent, away_event_id, away_since in await store.long_absences(
+                conn, now - self.reassign_waiting_after
+            ):
+                t, freed = domain.release(t, keep_open=True)
+                await store.save(conn, t, [freed] if freed else ())
                 # same absence, same ticket: same event id, however often the sweep runs
-                eid = derived_id(
-                    r["away_event_id"],
-                    "ticket.assigned",
-                    int(hashlib.sha256(r["id"].encode()).hexdigest()[:8], 16),
-                    r["away_since"],
-                )
-                emitted = await self._assign(conn, r["id"], None, previous=r["agent"], event_id=eid)
-                await outbox.enqueue_all(conn, emitted or (), applied_by=TICKETS_CONSUMER)
-                moved += len(emitted or ())
+                eid = derived_id(away_event_id, "ticket.assigned", _seq(t.id), away_since)
+                emitted = await self._assign(conn, t, None, previous=agent, event_id=eid)
+                await outbox.enqueue_all(conn, emitted, applied_by=TICKETS_CONSUMER)
+                moved += len(emitted)
         return moved
 
     async def drain_queue(self, now: datetime) -> int:
         """Offer queued tickets again: a shift that started frees capacity without any event."""
         assigned = 0
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT id, level, priority, waiting_since FROM tickets"
-                " WHERE waiting_since IS NOT NULL AND open AND owner IS NULL FOR UPDATE SKIP LOCKED"
-            )
-            for r in sorted(rows, key=lambda r: queue_key(r["level"], r["priority"], r["waiting_since"])):
+            for t in domain.in_queue_order(await store.queue(conn)):
+                assert t.waiting_since is not None
                 # one id per (ticket, stay in the queue), however many sweeps find it
-                stay = uuid5(NAMESPACE_URL, f"mesa:queue:{r['id']}:{r['waiting_since'].isoformat()}")
-                eid = derived_id(stay, "ticket.assigned", 0, r["waiting_since"])
-                emitted = await self._assign(conn, r["id"], None, event_id=eid)
-                await outbox.enqueue_all(conn, emitted or (), applied_by=TICKETS_CONSUMER)
-                assigned += len(emitted or ())
+                stay = uuid5(NAMESPACE_URL, f"mesa:queue:{t.id}:{t.waiting_since.isoformat()}")
+                eid = derived_id(stay, "ticket.assigned", 0, t.waiting_since)
+                emitted = await self._assign(conn, t, None, event_id=eid)
+                await outbox.enqueue_all(conn, emitted, applied_by=TICKETS_CONSUMER)
+                assigned += len(emitted)
         return assigned
-
-    async def sweep_loop(self, interval: float = 5.0) -> None:
-        while True:
-            try:
-                await self.drain_queue(self.clock.now())
-                await self.sweep_long_absences(self.clock.now())
-            except db.TRANSIENT as exc:
-                log.warning("routing sweep retry", error=str(exc))
-            await asyncio.sleep(interval)
-
-    async def metrics_loop(self, interval: float = 5.0) -> None:
-        """Refresh the roster gauges from the shared tables (every instance reports the same)."""
-        while True:
-            try:
-                for r in await self.pool.fetch("SELECT id, load, open_count, capacity, removed FROM agents"):
-                    if r["removed"]:
-                        for g in (AGENT_LOAD, AGENT_OPEN, AGENT_CAPACITY):
-                            with contextlib.suppress(KeyError):
-                                g.remove(r["id"])
-                        continue
-                    AGENT_LOAD.labels(r["id"]).set(r["load"])
-                    AGENT_OPEN.labels(r["id"]).set(r["open_count"])
-                    AGENT_CAPACITY.labels(r["id"]).set(r["capacity"])
-                queued = await self.pool.fetch(
-                    "SELECT level, count(*) AS n FROM tickets WHERE waiting_since IS NOT NULL AND open GROUP BY level"
-                )
-                counts = {r["level"]: r["n"] for r in queued}
-                for level in (1, 2, 3):
-                    QUEUED.labels(str(level)).set(counts.get(level, 0))
-            except db.TRANSIENT as exc:
-                log.warning("routing metrics retry", error=str(exc))
-            await asyncio.sleep(interval)
-
-    async def roster(self) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch("SELECT * FROM agents WHERE NOT removed ORDER BY id")
-        out = []
-        for r in rows:
-            row = dict(r)
-            row["proficiency"] = json.loads(r["proficiency"])
-            row["shift"] = json.loads(r["shift"]) if r["shift"] else None
-            row.pop("away_event_id", None)
-            out.append(row)
-        return out

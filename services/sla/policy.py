@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
 
 from services.sla.calendar import TWENTY_FOUR_SEVEN, Calendar, weekly
-from shared.events.catalogue import Priority
+from shared.domain.events.catalogue import Priority
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "deploy" / "sla-policy.yaml"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
+from shared.platform.topology import BY_NAME, STATIONS
 from tests.conftest import Isolated
 from tests.support import Proc, client, eventually, free_port
 
-SERVICES = ("projections", "intake", "routing", "sla", "notify", "audit")
+SERVICES = tuple(s.name for s in STATIONS)
 
 
 @dataclass
@@ -70,7 +71,7 @@ class Mesa:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "shared.cli",
+            "ops.cli",
             *args,
             env={
                 **os.environ,
@@ -86,7 +87,7 @@ class Mesa:
         return proc.returncode, out.decode() + err.decode()
 
     def proc(self, service: str) -> Proc:
-        env = {**self.iso.env, **{f"{s.upper()}_PORT": str(p) for s, p in self.ports.items()}}
+        env = {**self.iso.env, **{BY_NAME[s].port_variable: str(p) for s, p in self.ports.items() if s in BY_NAME}}
         env |= {"NOTIFY_SMTP_PORT": str(self.ports["smtp"]), "MESA_MAIL_DIR": str(self.mail_dir)}
         env |= self.extra_env
         module = "services.notify.mailsink" if service == "smtp" else f"services.{service}"

@@ -10,8 +10,8 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.auth import SESSION_COOKIE
-from shared.topics import TICKET_EVENTS
+from shared.platform.auth import SESSION_COOKIE
+from shared.platform.topics import TICKET_EVENTS
 from tests.e2e.conftest import Mesa, body_of, register_roster
 from tests.kafka_tools import read_all
 from tests.support import bearer, client, eventually

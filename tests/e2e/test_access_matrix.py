@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.access import may_read
-from shared.auth import Principal
+from shared.domain.access import may_read
+from shared.platform.auth import Principal
 from tests.e2e.conftest import Mesa, register_roster
 from tests.e2e.test_access import PNG
 from tests.support import bearer, client, eventually

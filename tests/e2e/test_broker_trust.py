@@ -20,12 +20,12 @@ from cloudevents.core.bindings import kafka as ce_kafka
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import SecretStr
 
-from shared.events import Envelope
-from shared.events import catalogue as ev
-from shared.letters import open_letter
-from shared.privacy import is_sealed
-from shared.settings import LOCAL, Settings
-from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.domain.privacy import is_sealed
+from shared.platform.letters import open_letter
+from shared.platform.settings import LOCAL, Settings
+from shared.platform.topics import TICKET_EVENTS, TICKET_REQUESTS
 from tests.e2e.conftest import Mesa, body_of, register_roster
 from tests.kafka_tools import RawRecord, header, read_all, signed
 from tests.support import bearer, client, eventually
@@ -297,8 +297,8 @@ async def test_dead_letters_keep_no_credentials_nor_clear_text_and_erasure_shred
     code, shown = await mesa.cli_status("dlq", "show", ref)
     assert code == 0 and "[erased]" in shown and "600123123" not in shown, shown
     with pytest.raises(ValueError):  # not with the DLQ key either: only her key opened it
-        from shared.keyring import master_key
-        from shared.letters import dlq_key
+        from shared.platform.keyring import master_key
+        from shared.platform.letters import dlq_key
 
         open_letter(letter.value, list(letter.headers), dlq_key(master_key(mesa.iso.settings)))
 

@@ -11,8 +11,8 @@ import asyncpg
 import httpx
 import pytest
 
-from shared.privacy import ERASED, is_ref
-from shared.topics import topic_specs
+from shared.domain.privacy import ERASED, is_ref
+from shared.platform.topics import topic_specs
 from tests.e2e.conftest import Mesa, register_roster
 from tests.e2e.test_access import PNG
 from tests.kafka_tools import read_all

@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 import pytest
 
-from shared import replay
+from ops import replay
 from tests.e2e.conftest import Mesa, register_roster
 from tests.support import ROOT, client, eventually
 
 pytestmark = pytest.mark.timeout(600)
 RATE = float(os.environ.get("FAULTS_TICKETS_PER_S", "8"))
-SESSION_TIMEOUT_S = 10  # shared.bus.make_consumer
+SESSION_TIMEOUT_S = 10  # shared.platform.bus.make_consumer
 
 
 @dataclass

@@ -14,8 +14,8 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from shared import replay
-from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
+from ops import replay
+from shared.platform.topics import TICKET_EVENTS, TICKET_REQUESTS
 from tests.e2e.conftest import Mesa, register_roster
 from tests.kafka_tools import end_offsets, inbox_caught_up
 from tests.support import bearer, client, eventually

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from shared.events.catalogue import Priority
-from shared.ticket import PRIORITY_WEIGHT
-from shared.topics import TICKET_EVENTS, TICKET_REQUESTS
+from shared.domain.events.catalogue import Priority
+from shared.domain.ticket import PRIORITY_WEIGHT
+from shared.platform.topics import TICKET_EVENTS, TICKET_REQUESTS
 from tests.e2e.conftest import Mesa, register_roster
 from tests.kafka_tools import header, read_all
 from tests.support import bearer, client, eventually

@@ -9,8 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
-from shared import db
-from shared.topics import AGENT_EVENTS, TICKET_EVENTS
+from shared.platform import db
+from shared.platform.topics import AGENT_EVENTS, TICKET_EVENTS
 from tests.e2e.conftest import Mesa, body_of, register_roster
 from tests.kafka_tools import end_offsets, inbox_caught_up
 from tests.support import as_actor, client, eventually

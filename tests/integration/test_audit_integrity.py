@@ -13,9 +13,9 @@ from aiokafka import AIOKafkaProducer
 
 from services.audit.chain import Finding
 from services.audit.verify import verify
-from shared.events import Envelope
-from shared.events import catalogue as ev
-from shared.topics import TICKET_EVENTS, TopicSpec, ensure_topics
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.platform.topics import TICKET_EVENTS, TopicSpec, ensure_topics
 from tests.conftest import Isolated
 from tests.kafka_tools import inbox_caught_up, produce, read_all
 from tests.support import Proc, eventually, free_port

@@ -15,13 +15,13 @@ import asyncpg
 import pytest
 from aiokafka import TopicPartition
 
-from shared import db
-from shared.consumer import Record
-from shared.events import Envelope
-from shared.events.catalogue import TicketCommented, TicketOpened
-from shared.keyring import Keyring
-from shared.letters import Letters
-from shared.topics import TICKET_EVENTS
+from shared.domain.events import Envelope
+from shared.domain.events.catalogue import TicketCommented, TicketOpened
+from shared.platform import db
+from shared.platform.consumer import Record
+from shared.platform.keyring import Keyring
+from shared.platform.letters import Letters
+from shared.platform.topics import TICKET_EVENTS
 from tests.conftest import Isolated
 from tests.integration.ledger.__main__ import MIGRATIONS, NAME, chain, ledger_consumer
 from tests.kafka_tools import end_offsets, header, inbox_caught_up, opened_letter, produce, read_all

@@ -8,10 +8,10 @@ import pytest
 
 import services.intake.handlers as intake_handlers
 from services.intake.handlers import Intake
-from shared import db
-from shared.clock import SystemClock
-from shared.commands import Actor, OpenTicket
-from shared.keyring import Keyring
+from shared.domain.commands import Actor, OpenTicket
+from shared.platform import db
+from shared.platform.clock import SystemClock
+from shared.platform.keyring import Keyring
 from tests.conftest import Isolated
 
 MIGRATIONS = Path(intake_handlers.__file__).parent / "migrations"

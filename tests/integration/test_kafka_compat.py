@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from shared.topics import TopicSpec, delete_topics, ensure_topics
+from shared.platform.topics import TopicSpec, delete_topics, ensure_topics
 from tests.conftest import Isolated
 
 

@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 
 from services.projections import kb
-from shared import db
-from shared.events.catalogue import Category
+from shared.domain.events.catalogue import Category
+from shared.platform import db
 from tests.conftest import Isolated
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.events import Envelope, Payload
-from shared.events import catalogue as ev
-from shared.topics import AGENT_EVENTS, TICKET_EVENTS
+from shared.domain.events import Envelope, Payload
+from shared.domain.events import catalogue as ev
+from shared.platform.topics import AGENT_EVENTS, TICKET_EVENTS
 from tests.conftest import Isolated
 from tests.kafka_tools import inbox_caught_up, produce
 from tests.support import Proc, eventually, free_port

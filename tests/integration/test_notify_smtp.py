@@ -15,9 +15,9 @@ import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 
-from shared.events import Envelope, Payload
-from shared.events import catalogue as ev
-from shared.topics import TICKET_EVENTS
+from shared.domain.events import Envelope, Payload
+from shared.domain.events import catalogue as ev
+from shared.platform.topics import TICKET_EVENTS
 from tests.conftest import Isolated
 from tests.kafka_tools import header, inbox_caught_up, opened_letter, produce, read_all
 from tests.support import Proc, client, eventually, free_port

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aiokafka import TopicPartition
 
-from shared.replay_workers import Crew, WorkerFailed
-from shared.settings import Settings
+from ops.replay_workers import Crew, WorkerFailed
+from shared.platform.settings import Settings
 
 
 async def test_a_worker_that_dies_fails_the_replay_with_its_error() -> None:

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from shared.events import Envelope, Payload
-from shared.events import catalogue as ev
-from shared.ticket import PRIORITY_WEIGHT
-from shared.topics import AGENT_EVENTS, TICKET_EVENTS
+from shared.domain.events import Envelope, Payload
+from shared.domain.events import catalogue as ev
+from shared.domain.ticket import PRIORITY_WEIGHT
+from shared.platform.topics import AGENT_EVENTS, TICKET_EVENTS
 from tests.conftest import Isolated
 from tests.kafka_tools import header, inbox_caught_up, produce, read_all
 from tests.support import Proc, as_actor, client, eventually, free_port

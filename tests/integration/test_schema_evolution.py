@@ -11,10 +11,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared import replay
-from shared.settings import Settings
-from shared.signing import record_cutover
-from shared.topics import AGENT_EVENTS, delete_topics, end_offsets, ensure_topics, topic_specs
+from ops import replay
+from shared.platform.settings import Settings
+from shared.platform.signing import record_cutover
+from shared.platform.topics import AGENT_EVENTS, delete_topics, end_offsets, ensure_topics, topic_specs
 from tests.conftest import Isolated
 from tests.kafka_tools import produce
 

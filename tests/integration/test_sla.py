@@ -13,20 +13,20 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
-from services.sla.__main__ import MIGRATIONS
 from services.sla.handlers import CONSUMER, Sla
 from services.sla.policy import DEFAULT_POLICY, Lifecycle, Policy
-from shared import db
-from shared.bus import start_producer
-from shared.clock import ManualClock
-from shared.consumer import InboxConsumer, verified_events
-from shared.events import Envelope, Payload
-from shared.events import catalogue as ev
-from shared.keyring import Keyring
-from shared.letters import Letters
-from shared.outbox import OutboxRelay
-from shared.signing import Trust
-from shared.topics import AGENT_EVENTS, TICKET_EVENTS
+from services.sla.service import MIGRATIONS
+from shared.domain.events import Envelope, Payload
+from shared.domain.events import catalogue as ev
+from shared.platform import db
+from shared.platform.bus import start_producer
+from shared.platform.clock import ManualClock
+from shared.platform.consumer import InboxConsumer, verified_events
+from shared.platform.keyring import Keyring
+from shared.platform.letters import Letters
+from shared.platform.outbox import OutboxRelay
+from shared.platform.signing import Trust
+from shared.platform.topics import AGENT_EVENTS, TICKET_EVENTS
 from tests.conftest import Isolated
 from tests.kafka_tools import header, inbox_caught_up, produce, read_all, signer_of
 from tests.support import Proc, client, eventually, free_port

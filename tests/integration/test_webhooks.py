@@ -15,9 +15,9 @@ import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
-from shared.events import Envelope
-from shared.events import catalogue as ev
-from shared.topics import TICKET_EVENTS
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.platform.topics import TICKET_EVENTS
 from tests.conftest import Isolated
 from tests.kafka_tools import produce
 from tests.support import Proc, client, eventually, free_port

@@ -7,21 +7,28 @@ from pathlib import Path
 
 import yaml
 
-from shared.settings import Settings
+from shared.platform.settings import Settings
+from shared.platform.topology import STATIONS
 from tests.support import ROOT
 
-SERVICES = ("intake", "routing", "sla", "notify", "projections", "audit")
+SERVICES = tuple(s.name for s in STATIONS)
 
 
 def test_compose_runs_every_service_with_the_same_commands_and_variables() -> None:
     doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = doc["services"]
     assert {"kafka", "postgres", "topics", "mailsink", *SERVICES} <= set(services)
+    # nothing else that runs Mesa code: a service compose knows is one the topology knows
+    runs_mesa = {n for n, s in services.items() if str(s.get("command", "")).startswith("['python', '-m', 'services.")}
+    assert runs_mesa == {*SERVICES, "mailsink"}
     read_by_settings = {f.validation_alias for f in Settings.model_fields.values()}
     for name in SERVICES:
         svc = services[name]
         assert svc["command"] == ["python", "-m", f"services.{name}"]
         assert (ROOT / "services" / name / "__main__.py").exists()
+        station = next(s for s in STATIONS if s.name == name)
+        if "ports" in svc:  # published on the port the topology gives it
+            assert svc["ports"] == [f"{station.port}:{station.port}"]
         env = svc["environment"]
         assert {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "MESA_HTTP_HOST"} <= set(env)
         assert {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL"} <= read_by_settings
@@ -47,3 +54,15 @@ def test_the_image_installs_the_project() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install" in dockerfile and "COPY services" in dockerfile
     assert Path(ROOT / "pyproject.toml").exists()
+
+
+def test_every_service_is_declared_once_and_the_same_everywhere() -> None:
+    from services.registry import SPECS
+
+    assert list(SPECS) == list(SERVICES)
+    for name, spec in SPECS.items():
+        assert spec.station.module == f"services.{name}"
+        assert spec.migrations == ROOT / "services" / name / "migrations"
+        assert spec.migrations.is_dir()
+    services_sh = (ROOT / "deploy" / "services.sh").read_text()
+    assert "shared.platform.topology" in services_sh and "projections:" not in services_sh

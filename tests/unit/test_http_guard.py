@@ -13,8 +13,8 @@ from fastapi import FastAPI, Request
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.http_guard import BadBody, RateLimiter, harden, read_json
-from shared.settings import Settings
+from shared.platform.http_guard import BadBody, RateLimiter, harden, read_json
+from shared.platform.settings import Settings
 
 
 def app(limit: int = 1000) -> FastAPI:

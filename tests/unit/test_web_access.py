@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from services.projections.access import PUBLIC_FIELDS, may_read, public_event, timeline_for
 from services.projections.web import charts
-from shared.auth import ROLES, Authenticator, AuthError, Principal
-from shared.settings import Settings
+from shared.platform.auth import ROLES, Authenticator, AuthError, Principal
+from shared.platform.settings import Settings
 
 AUTH = Authenticator(Settings())
 

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.projections.api import agents_with_load
-from shared.ticket import OPEN_STATUSES
+from shared.domain.ticket import OPEN_STATUSES
 
 _OPEN = [s.value for s in OPEN_STATUSES]
 DAYS = 30

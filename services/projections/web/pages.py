@@ -17,7 +17,6 @@ import email
 import email.policy
 import hashlib
 import hmac
-import json
 import time
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -46,15 +45,16 @@ from services.projections.api import (
 )
 from services.projections.web import charts
 from services.projections.web.report_view import report_charts
-from services.projections.web.texts import CATEGORY, LEVEL, STATUS, describe, label, text
-from shared.auth import SESSION_COOKIE, Authenticator, AuthError, Principal, requires
-from shared.events.catalogue import Category, Level
-from shared.i18n import pick_language
-from shared.keyring import master_key
-from shared.masking import mask
-from shared.settings import Settings
-from shared.ticket import OPEN_STATUSES
-from shared.topics import AUDIT_ACCESS
+from services.projections.web.texts import CATEGORY, LEVEL, STATUS, label, text
+from services.projections.web.timeline import describe
+from shared.domain.events.catalogue import Category, Level
+from shared.domain.i18n import pick_language
+from shared.domain.masking import mask
+from shared.domain.ticket import OPEN_STATUSES
+from shared.platform.auth import SESSION_COOKIE, Authenticator, AuthError, Principal, dev_sign_ins, requires
+from shared.platform.keyring import master_key
+from shared.platform.settings import Settings
+from shared.platform.topics import AUDIT_ACCESS
 
 HERE = Path(__file__).parent
 _OPEN = [s.value for s in OPEN_STATUSES]
@@ -237,9 +237,7 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
     async def login_page(request: Request, next: str = "") -> Response:
         users: list[dict[str, str]] = []
         if settings.dev_login:
-            from shared.demo import DEMO_FILE, sign_in_users
-
-            users = sign_in_users(json.loads(DEMO_FILE.read_text()))
+            users = dev_sign_ins(settings.dev_login_people)
         return web.render(request, "login.html", users=users, next=next)
 
     def signed_in(token: str, who: Principal, next_path: str) -> Response:
@@ -263,9 +261,7 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
         token = str(form.get("token", "")).strip()
         next_path = str(form.get("next", ""))
         if settings.dev_login and form.get("role") and form.get("sub"):
-            from shared.demo import DEMO_FILE, sign_in_users
-
-            known = {(u["role"], u["sub"]): u["name"] for u in sign_in_users(json.loads(DEMO_FILE.read_text()))}
+            known = {(u["role"], u["sub"]): u["name"] for u in dev_sign_ins(settings.dev_login_people)}
             key = (str(form["role"]), str(form["sub"]))
             if key in known:
                 token = auth.issue(key[0], key[1], name=known[key])  # type: ignore[arg-type]

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import asyncpg
 
-from shared.consumer import Delivery, InboxConsumer, verified_events
-from shared.events import Envelope
-from shared.events.catalogue import TicketCategorized, TicketOpened
-from shared.letters import Letters
-from shared.runtime import Parts, Runtime, serve
-from shared.settings import Settings
-from shared.signing import Trust
-from shared.topics import TICKET_EVENTS
+from shared.domain.events import Envelope
+from shared.domain.events.catalogue import TicketCategorized, TicketOpened
+from shared.platform.consumer import Delivery, InboxConsumer, verified_events
+from shared.platform.letters import Letters
+from shared.platform.runtime import Parts, Runtime, ServiceSpec, serve
+from shared.platform.settings import Settings
+from shared.platform.signing import Trust
+from shared.platform.topics import TICKET_EVENTS
+from shared.platform.topology import Station
 
 NAME = "ledger"
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -80,4 +81,5 @@ async def build(rt: Runtime) -> Parts:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(NAME, MIGRATIONS, build, Settings(), port=int(os.environ.get("LEDGER_PORT", "0"))))
+    spec = ServiceSpec(Station(NAME, 0, "the delivery contract's test service"), MIGRATIONS, build)
+    asyncio.run(serve(spec, Settings(), port=int(os.environ.get("LEDGER_PORT", "0"))))

@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.intake.domain import CommandRejected, decide, decide_open, guess_category, priority
-from shared import commands as c
-from shared.events import Envelope
-from shared.events import catalogue as ev
-from shared.events.catalogue import Category, Level, Priority, Status
-from shared.ticket import OPEN_STATUSES, Ticket, evolve
+from shared.domain import commands as c
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.domain.events.catalogue import Category, Level, Priority, Status
+from shared.domain.ticket import OPEN_STATUSES, Ticket, evolve
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 REQ = c.Actor("requester", "ana@example.com")

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.routing import domain as rd
 from services.routing.domain import Agent, Need, choose, eligible, on_shift, queue_key, queue_reason, weight
-from shared.events.catalogue import Priority, Shift, ShiftDay
+from shared.domain.events.catalogue import Priority, Shift, ShiftDay
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday
 SKILLS = ["hardware", "software", "network", "payment"]
@@ -167,3 +168,93 @@ def test_identical_agents_share_a_stream_within_one_ticket(n_agents: int, n_tick
         roster[a.id] = replace(a, load=a.load + weight(priority), last_assigned_at=clock)
     loads = [a.load for a in roster.values()]
     assert max(loads) - min(loads) <= weight(priority)
+
+
+# -- what facts do to a ticket and to its owner's load ------------------------------------------
+
+
+def ticket(priority: str = "P3", **kw: object) -> rd.Ticket:
+    return replace(rd.opened("T-1", "hardware", Priority(priority), "es"), **kw)  # type: ignore[arg-type]
+
+
+def test_an_assignment_moves_the_weight_from_the_previous_owner_to_the_new_one() -> None:
+    t, loads = rd.assigned(ticket(), "ana", 1)
+    assert t.owner == "ana" and t.counted and loads == [rd.Load("ana", t.weight, 1)]
+    t, loads = rd.assigned(t, "bea", 2)
+    assert t.owner == "bea" and t.level == 2 and loads == [rd.Load("ana", -t.weight, -1), rd.Load("bea", t.weight, 1)]
+
+
+def test_releasing_frees_capacity_only_when_the_ticket_counted() -> None:
+    t, _ = rd.assigned(ticket(), "ana", 1)
+    kept, freed = rd.release(t, keep_open=True, keep_owner=True)
+    assert freed == rd.Load("ana", -t.weight, -1) and kept.owner == "ana" and not kept.counted
+    again, none = rd.release(kept, keep_open=False)
+    assert none is None and again.owner is None and not again.open
+    back, load = rd.recount(kept)
+    assert load == rd.Load("ana", t.weight, 1) and back.counted
+    assert rd.recount(back) == (back, None)
+
+
+def test_a_new_priority_changes_the_owners_load_by_the_difference() -> None:
+    t, _ = rd.assigned(ticket("P4"), "ana", 1)
+    t2, change = rd.reprioritise(t, "network", Priority.P1)
+    assert change == rd.Load("ana", weight(Priority.P1) - weight(Priority.P4), 0)
+    assert (t2.category, t2.priority, t2.weight) == ("network", "P1", weight(Priority.P1))
+    assert rd.reprioritise(ticket("P4"), "network", Priority.P1)[1] is None  # nobody owns it
+
+
+def test_a_reopened_ticket_goes_back_to_its_previous_owner_when_they_fit() -> None:
+    team = [agent("a", ["hardware"], load=0), agent("b", ["hardware"], load=5)]
+    choice = rd.pick(team, need(), NOW, prefer="b")
+    assert choice is not None and choice.agent_id == "b" and choice.criterion == "previous owner"
+    full = [agent("a", ["hardware"]), agent("b", ["hardware"], load=10)]
+    assert rd.pick(full, need(), NOW, prefer="b").agent_id == "a"  # type: ignore[union-attr]
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["assign", "release", "resolve", "reject", "reprioritise", "close"]),
+        st.sampled_from(["ana", "bea", "carla"]),
+        st.sampled_from(list(Priority)),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(OPS)
+def test_loads_always_add_up_to_the_weight_of_what_each_agent_owns(ops: list[tuple[str, str, Priority]]) -> None:
+    t, loads = ticket(), []
+    for op, who, priority in ops:
+        change: list[rd.Load] = []
+        if op == "assign":
+            t, change = rd.assigned(t, who, 1)
+        elif op in ("release", "resolve", "close"):
+            t, freed = rd.release(t, keep_open=op != "close", keep_owner=op != "release")
+            change = [freed] if freed else []
+        elif op == "reject":
+            t, back = rd.recount(t)
+            change = [back] if back else []
+        else:
+            t, moved = rd.reprioritise(t, "hardware", priority)
+            change = [moved] if moved else []
+        loads += change
+    per_agent: dict[str, tuple[int, int]] = {}
+    for c in loads:
+        load, n = per_agent.get(c.agent_id, (0, 0))
+        per_agent[c.agent_id] = (load + c.load, n + c.open_count)
+    for agent_id, (load, n) in per_agent.items():
+        owns = t.owned and t.owner == agent_id
+        assert (load, n) == ((t.weight, 1) if owns else (0, 0)), agent_id
+
+
+def test_the_queue_is_served_escalated_first_then_most_urgent_then_oldest() -> None:
+    old, new = NOW - timedelta(hours=1), NOW
+    queue = [
+        ticket("P3", waiting_since=old),
+        ticket("P1", waiting_since=new),
+        ticket("P4", level=2, waiting_since=new),
+        ticket("P1", waiting_since=old),
+    ]
+    order = [(t.level, t.priority, t.waiting_since) for t in rd.in_queue_order(queue)]
+    assert order == [(2, "P4", new), (1, "P1", old), (1, "P1", new), (1, "P3", old)]

@@ -1,11 +1,11 @@
-"""The broker's ACL table (shared.acls), pure: least privilege per principal, and that every
+"""The broker's ACL table (shared.platform.acls), pure: least privilege per principal, and that every
 topic a service publishes to or consumes is covered (a missing grant would stop it on the day)."""
 
 from __future__ import annotations
 
-from shared.acls import GRANTS, Binding, Operation, Pattern, Resource, bindings
-from shared.settings import Settings
-from shared.topics import DLQ_SUFFIX, topic_specs
+from shared.platform.acls import GRANTS, Binding, Operation, Pattern, Resource, bindings
+from shared.platform.settings import Settings
+from shared.platform.topics import DLQ_SUFFIX, topic_specs
 
 SETTINGS = Settings.model_validate({"MESA_TOPIC_PREFIX": "t1."})
 

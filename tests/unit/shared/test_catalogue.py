@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.events import Payload, UnknownEventType, event, known_types, model_for, parse_payload, upcaster
+from shared.domain.events import Payload, UnknownEventType, event, known_types, model_for, parse_payload, upcaster
 
 
 def test_catalogue_has_the_lifecycle_of_architecture_md() -> None:
@@ -37,13 +37,13 @@ def test_catalogue_has_the_lifecycle_of_architecture_md() -> None:
 def test_a_type_cannot_be_registered_twice() -> None:
     with pytest.raises(ValueError, match="twice"):
 
-        @event("ticket.opened", owner="intake")
+        @event("ticket.opened", owner="intake", audience="staff")
         class Again(Payload):
             pass
 
 
 def test_old_versions_are_upcast_on_read() -> None:
-    @event("test.renamed", version=3, owner="tests")
+    @event("test.renamed", version=3, owner="tests", audience="staff")
     class Renamed(Payload):
         full_name: str
         locale: str
@@ -63,7 +63,7 @@ def test_old_versions_are_upcast_on_read() -> None:
 
 
 def test_roster_records_written_before_v2_still_read() -> None:
-    from shared.events.catalogue import AgentAvailabilityChanged, AgentRegistered
+    from shared.domain.events.catalogue import AgentAvailabilityChanged, AgentRegistered
 
     old = {
         "agent_id": "ana",

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.events import Envelope, InvalidPayload, InvalidRecord, MalformedRecord, UnknownEventType, new_id
-from shared.events.catalogue import Category, Level, Priority, TicketCommented, TicketOpened
-from shared.events.envelope import STRUCTURED_CONTENT_TYPE, derived_id
+from shared.domain.events import Envelope, InvalidPayload, InvalidRecord, MalformedRecord, UnknownEventType, new_id
+from shared.domain.events.catalogue import Category, Level, Priority, TicketCommented, TicketOpened
+from shared.domain.events.envelope import STRUCTURED_CONTENT_TYPE, derived_id
 
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 # what events can carry (StorableModel): no lone surrogates, no NUL

@@ -1,4 +1,4 @@
-"""Dead letters without secrets (shared.letters), pure: what is dropped, what is sealed, what
+"""Dead letters without secrets (shared.platform.letters), pure: what is dropped, what is sealed, what
 stays readable, and that a letter opens only with its key, whole."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.letters import Letter, LetterError, dlq_key, is_secret, open_letter, pseudonyms_in, seal_letter
-from shared.privacy import new_data_key, new_ref
+from shared.domain.privacy import new_data_key, new_ref
+from shared.platform.letters import Letter, LetterError, dlq_key, is_secret, open_letter, pseudonyms_in, seal_letter
 
 KEY = new_data_key()
 HEADERS = [

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.masking import HIDDEN, luhn_ok, mask
+from shared.domain.masking import HIDDEN, luhn_ok, mask
 
 MASKED = [
     # (text, what must disappear, what must remain, kinds)

@@ -1,4 +1,4 @@
-"""shared.models builds the same models pydantic does, without validating again."""
+"""shared.platform.models builds the same models pydantic does, without validating again."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import BaseModel, PrivateAttr
 
-from shared.events import Envelope
-from shared.events import catalogue as ev
-from shared.models import construct, replace
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.platform.models import construct, replace
 
 WHEN = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.commands import decode_request, request_uuid
-from shared.events import Envelope, InvalidRecord, MalformedRecord, known_types
+from shared.domain.commands import decode_request, request_uuid
+from shared.domain.events import Envelope, InvalidRecord, MalformedRecord, known_types
 
 TYPES = [*known_types(), "ticket.open", "ticket.comment", "ticket.explode", ""]
 json_values = st.recursive(

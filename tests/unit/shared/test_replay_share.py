@@ -6,7 +6,7 @@ from aiokafka import TopicPartition
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.replay_workers import share
+from ops.replay_workers import share
 
 partitions = st.dictionaries(
     st.builds(TopicPartition, st.sampled_from(["ticket.events", "agent.events"]), st.integers(0, 63)),

@@ -1,4 +1,4 @@
-"""Event signing (shared.signing), pure: what a signature covers, who may sign what, the cut-over,
+"""Event signing (shared.platform.signing), pure: what a signature covers, who may sign what, the cut-over,
 the trust file. The broker-side half runs in tests/e2e/test_broker_trust.py."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.events import Envelope, known_types
-from shared.events import catalogue as ev
-from shared.events.catalogue import owners_of
-from shared.events.errors import BadSignature, NotOwner, Unsigned
-from shared.signing import (
+from shared.domain.events import Envelope, known_types
+from shared.domain.events import catalogue as ev
+from shared.domain.events.catalogue import owners_of
+from shared.domain.events.errors import BadSignature, NotOwner, Unsigned
+from shared.platform.signing import (
     KID,
     PROOF,
     SERVICES,

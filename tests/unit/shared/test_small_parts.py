@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.clock import ManualClock, SystemClock
-from shared.db import check_ident
-from shared.faults import _parse
-from shared.settings import Settings
+from shared.platform.clock import ManualClock, SystemClock
+from shared.platform.db import check_ident
+from shared.platform.faults import _parse
+from shared.platform.settings import Settings
 
 
 def test_settings_map_logical_topics_and_groups() -> None:
@@ -48,7 +48,7 @@ def test_one_line_fields_refuse_line_breaks_and_control_characters() -> None:
     import pytest
     from pydantic import ValidationError
 
-    from shared.commands import Categorize, Close, OpenTicket
+    from shared.domain.commands import Categorize, Close, OpenTicket
 
     good = {"requester": "lucia@example.com", "subject": "Pedido 9086\tno llega", "description": "a\nb"}
     assert OpenTicket.model_validate(good).description == "a\nb"  # text fields keep their lines
@@ -64,7 +64,7 @@ def test_one_line_fields_refuse_line_breaks_and_control_characters() -> None:
 
 
 def test_production_refuses_development_conveniences() -> None:
-    from shared.settings import Settings
+    from shared.platform.settings import Settings
 
     assert Settings.model_validate({"MESA_ENV": "development"}).production_problems() == []
     problems = " ".join(Settings.model_validate({"MESA_DEV_LOGIN": "1"}).production_problems())

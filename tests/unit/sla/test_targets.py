@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from services.sla.policy import DEFAULT_POLICY, Policy, load_policy
-from shared.events.catalogue import Priority
+from shared.domain.events.catalogue import Priority
 
 
 def test_the_shipped_policy_is_valid_and_tighter_for_more_urgent_tickets() -> None:

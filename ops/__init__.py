@@ -1,0 +1,3 @@
+"""Operators' tools (`mesa`): topics, tokens, keys, replay, dead letters, audit, demo data.
+
+Ops may import services (to replay them); services never import ops."""

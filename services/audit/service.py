@@ -1,0 +1,32 @@
+"""Audit, declared: the tamper-evidence chain over ticket.events and the access log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.audit.api import create_app
+from services.audit.handlers import ACCESS_CONSUMER, CHAIN_CONSUMER, Auditor, raw
+from shared.platform import topology
+from shared.platform.runtime import Parts, Runtime, ServiceSpec
+from shared.platform.topics import AUDIT_ACCESS, TICKET_EVENTS
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def build(rt: Runtime) -> Parts:
+    auditor = Auditor(rt.settings, rt.pool, rt.clock)
+
+    async def checkpoints() -> None:
+        await auditor.checkpoint_loop()
+
+    return Parts(
+        consumers=[
+            rt.consumer(CHAIN_CONSUMER, TICKET_EVENTS, auditor.on_record, group="chain", decode=raw),
+            rt.consumer(ACCESS_CONSUMER, AUDIT_ACCESS, auditor.on_access, group="access"),
+        ],
+        background=[checkpoints],
+        app=create_app(rt.pool, rt.auth),
+    )
+
+
+SPEC = ServiceSpec(topology.AUDIT, MIGRATIONS, build)

@@ -1,0 +1,50 @@
+"""Notify, declared: queues messages from ticket.events and delivers them (SMTP, webhooks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.notify.api import create_app
+from services.notify.handlers import AGENTS_CONSUMER, TICKETS_CONSUMER, Notify
+from shared.platform import topology
+from shared.platform.runtime import Parts, Runtime, ServiceSpec, SwapGuard
+from shared.platform.topics import AGENT_EVENTS, TICKET_EVENTS
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def build(rt: Runtime) -> Parts:
+    notify = Notify(rt.settings, rt.pool, rt.clock, rt.keyring)
+
+    async def deliveries() -> None:
+        await notify.delivery_loop()
+
+    async def digests() -> None:
+        await notify.digest_loop()
+
+    return Parts(
+        consumers=[
+            rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, notify.on_ticket_event, group="tickets"),
+            rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, notify.on_agent_event, group="agents"),
+        ],
+        background=[deliveries, digests],
+        app=create_app(notify, rt.auth),
+    )
+
+
+SPEC = ServiceSpec(
+    topology.NOTIFY,
+    MIGRATIONS,
+    build,
+    replayable=True,
+    # Written by notify's API, not folded from the log: a replay does not rebuild them, a swap keeps them.
+    api_state=("webhook_subscriptions", "preferences"),
+    # The ledger rebuilt from notification.sent/failed knows what was sent to whom, not the words or
+    # the attempts' times: that is what a replay is compared on.
+    replay_compare={"deliveries": "event_id, recipient, channel, ticket_id, template, status"},
+    # Messages still waiting to go exist only in the live ledger: a swap would drop them.
+    swap_guard=SwapGuard(
+        "SELECT count(*) FROM {schema}.deliveries WHERE status IN ('pending', 'sending')",
+        "notify has messages waiting to be sent; swap once they are out",
+    ),
+)

@@ -1,0 +1,133 @@
+"""How each event reads on a ticket's timeline, keyed by its class: one entry per event type,
+in Spanish and English (a test holds every type of the catalogue to having one)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.projections.web.texts import CATEGORY, label
+from shared.domain.events import catalogue as ev
+from shared.domain.events.errors import UnknownEventType
+from shared.domain.i18n import Say
+
+Data = Mapping[str, Any]
+Who = Callable[[str | None], str]
+Params = Callable[[Data, str, Who], Mapping[str, object]]
+
+
+def _none(_d: Data, _lang: str, _who: Who) -> Mapping[str, object]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A timeline line: its headline (with `params`' fields) and the data field shown beneath it."""
+
+    headline: Say
+    body: str | Callable[[Data, str], str] | None = None
+    params: Params = field(default=_none)
+
+    def read(self, data: Data, lang: str, who: Who) -> tuple[str, str]:
+        head = self.headline(lang, **self.params(data, lang, who))
+        if self.body is None:
+            return head, ""
+        body = self.body(data, lang) if callable(self.body) else data.get(self.body, "")
+        return head, str(body or "")
+
+
+def _agent(d: Data, _lang: str, who: Who) -> Mapping[str, object]:
+    return {"name": who(d.get("agent_id"))}
+
+
+def _escalation_reason(d: Data, lang: str) -> str:
+    return str((d.get("reason_en") or d.get("reason", "")) if lang == "en" else d.get("reason", ""))
+
+
+def _data(*names: str) -> Params:
+    """The headline's fields taken from the event as they are."""
+    return lambda d, _lang, _who: {n: d.get(n, "") for n in names}
+
+
+def _stars(d: Data, _lang: str, _who: Who) -> Mapping[str, object]:
+    return {"stars": "★" * int(d.get("rating", 0))}
+
+
+def _author(d: Data, _lang: str, who: Who) -> Mapping[str, object]:
+    return {"author": who(d.get("author")) if d.get("author_role") == "agent" else d.get("author", "")}
+
+
+TIMELINE: dict[type[ev.Payload], Entry] = {
+    ev.TicketOpened: Entry(Say("Ticket abierto", "Ticket opened"), "description"),
+    ev.TicketCategorized: Entry(
+        Say("Categoría {category}, prioridad {priority}", "Category {category}, priority {priority}"),
+        "reason",
+        lambda d, lang, _who: {"category": label(CATEGORY, d.get("category"), lang), "priority": d.get("priority")},
+    ),
+    ev.TicketAssigned: Entry(Say("Asignado a {name}", "Assigned to {name}"), "reason", _agent),
+    ev.TicketQueued: Entry(Say("En espera de un agente disponible", "Waiting for an available agent"), "reason"),
+    ev.TicketUnassigned: Entry(Say("Responsable liberado", "Owner released"), "reason"),
+    ev.TicketCommented: Entry(Say("{author} escribió", "{author} wrote"), "body", _author),
+    ev.TicketInfoRequested: Entry(Say("{name} pidió información", "{name} asked for information"), "question", _agent),
+    ev.TicketCustomerReplied: Entry(Say("Respuesta del cliente", "Customer answered"), "body"),
+    ev.TicketSlaTargetsSet: Entry(Say("Objetivos de respuesta fijados", "Response targets set")),
+    ev.TicketSlaFirstResponseMet: Entry(Say("Primera respuesta a tiempo", "First response in time")),
+    ev.TicketSlaPaused: Entry(Say("Plazo en pausa", "Clock paused")),
+    ev.TicketSlaResumed: Entry(Say("Plazo reanudado", "Clock resumed")),
+    ev.TicketSlaWarning: Entry(Say("Aviso de SLA: {target}", "SLA warning: {target}"), params=_data("target")),
+    ev.TicketInfoReminder: Entry(Say("Recordatorio al cliente", "Reminder to the customer")),
+    ev.TicketSlaMet: Entry(Say("Resuelto dentro del plazo", "Resolved within target")),
+    ev.TicketSlaBreached: Entry(Say("SLA incumplido: {target}", "SLA breached: {target}"), params=_data("target")),
+    ev.TicketEscalated: Entry(
+        Say("Escalado al nivel {level}", "Escalated to level {level}"),
+        _escalation_reason,
+        lambda d, _lang, _who: {"level": d.get("to_level")},
+    ),
+    ev.TicketResolved: Entry(Say("Resuelto por {name}", "Resolved by {name}"), "summary", _agent),
+    ev.TicketResolutionConfirmed: Entry(Say("El cliente confirmó la solución", "Customer confirmed the solution")),
+    ev.TicketResolutionRejected: Entry(
+        Say("El cliente indica que no está resuelto", "Customer says it is not solved"), "reason"
+    ),
+    ev.TicketReopened: Entry(Say("Reabierto", "Reopened"), "reason"),
+    ev.TicketClosed: Entry(Say("Cerrado", "Closed"), "reason"),
+    ev.TicketFeedbackGiven: Entry(
+        Say("Valoración {stars}", "Rating {stars}"),
+        "comment",
+        _stars,
+    ),
+    ev.TicketRequesterErased: Entry(Say("Datos personales borrados", "Personal data erased"), "reason"),
+    ev.NotificationSent: Entry(
+        Say("Mensaje enviado: {template}", "Message sent: {template}"),
+        params=_data("template"),
+    ),
+    ev.NotificationFailed: Entry(
+        Say("Mensaje no entregado: {template}", "Message not delivered: {template}"),
+        "reason",
+        _data("template"),
+    ),
+    ev.TicketRead: Entry(Say("Leído por {reader}", "Read by {reader}"), params=_data("reader")),
+    ev.AgentRegistered: Entry(Say("Alta de {name}", "{name} joined"), params=_agent),
+    ev.AgentUpdated: Entry(Say("Ficha de {name} actualizada", "{name}'s profile updated"), params=_agent),
+    ev.AgentAvailabilityChanged: Entry(
+        Say("{name}: {availability}", "{name}: {availability}"),
+        "reason",
+        lambda d, _l, who: {"name": who(d.get("agent_id")), "availability": d.get("availability", "")},
+    ),
+    ev.AgentRemoved: Entry(Say("Baja de {name}", "{name} left"), "reason", _agent),
+}
+
+
+def describe(event: Mapping[str, Any], lang: str, names: Mapping[str, str]) -> tuple[str, str]:
+    """(headline, body) of a timeline entry. Bodies are plain text: the template escapes them."""
+
+    def who(agent: str | None) -> str:
+        return names.get(agent or "", agent or "")
+
+    try:
+        entry = TIMELINE.get(ev.model_for(event["type"]))
+    except UnknownEventType:
+        entry = None
+    if entry is None:
+        return event["type"], ""
+    return entry.read(event["data"], lang, who)

@@ -1,0 +1,28 @@
+"""SLA, declared: the SLA consumer of ticket.events and the timer loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.sla.handlers import CONSUMER, Sla
+from services.sla.loops import timer_loop
+from services.sla.policy import load_policy
+from shared.platform import topology
+from shared.platform.runtime import Parts, Runtime, ServiceSpec
+from shared.platform.topics import TICKET_EVENTS
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+async def build(rt: Runtime) -> Parts:
+    sla = Sla(rt.settings, rt.pool, rt.clock, load_policy(rt.settings.sla_policy))
+
+    async def timers() -> None:
+        await timer_loop(sla)
+
+    return Parts(
+        consumers=[rt.consumer(CONSUMER, TICKET_EVENTS, sla.on_ticket_event, applied_by=CONSUMER)], background=[timers]
+    )
+
+
+SPEC = ServiceSpec(topology.SLA, MIGRATIONS, build, replayable=True)

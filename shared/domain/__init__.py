@@ -1,0 +1,1 @@
+"""The vocabulary of tickets, pure: events, commands, the fold, privacy, the access rule, texts."""

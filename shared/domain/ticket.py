@@ -1,0 +1,129 @@
+"""A ticket as every service and view sees it: the status machine and the fold of its events.
+
+`evolve(ticket, event)` is pure and total: any event of the catalogue, in any state, gives a
+ticket (events are facts; a fact that does not fit the status is recorded, not refused). Intake
+decides commands against this state; projections show it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.domain.events.catalogue import Category, Level, Priority, Status
+from shared.domain.privacy import ERASED
+from shared.platform.models import replace
+
+OPEN_STATUSES = frozenset({Status.new, Status.assigned, Status.in_progress, Status.waiting_on_customer})
+MAX_LEVEL = 3
+
+# What an open ticket costs its owner: capacity and load are counted in these units.
+PRIORITY_WEIGHT: dict[Priority, int] = {Priority.P1: 3, Priority.P2: 2, Priority.P3: 1, Priority.P4: 1}
+
+
+class Ticket(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    requester: str
+    subject: str
+    category: Category
+    impact: Level
+    urgency: Level
+    priority: Priority
+    language: str = "es"
+    status: Status = Status.new
+    owner: str | None = None
+    level: int = 1
+    version: int = 0
+    opened_at: datetime
+    updated_at: datetime
+    pending_question: bool = False
+    resolution: str | None = None
+    confirmed: bool = False
+    feedback_rating: int | None = None
+    reopen_count: int = 0
+    escalations: int = 0
+    order_id: str | None = None
+    erased: bool = False  # the requester's personal data was erased (shared.domain.privacy)
+
+
+def evolve(ticket: Ticket | None, env: Envelope) -> Ticket | None:
+    """The ticket after `env`. Events about a ticket never opened leave it absent."""
+    d = env.data
+    if isinstance(d, ev.TicketOpened):
+        if ticket is not None:
+            return replace(ticket, {"version": ticket.version + 1})
+        return Ticket(
+            id=d.ticket_id,
+            requester=d.requester,
+            subject=d.subject,
+            category=d.category,
+            impact=d.impact,
+            urgency=d.urgency,
+            priority=d.priority,
+            language=d.language,
+            opened_at=env.time,
+            updated_at=env.time,
+            version=1,
+            order_id=d.order_id,
+        )
+    if ticket is None:
+        return None
+    changes: dict[str, object] = {"version": ticket.version + 1, "updated_at": env.time}
+    status = ticket.status
+    match d:
+        case ev.TicketCategorized():
+            changes |= {"category": d.category, "priority": d.priority}
+            if d.impact is not None:
+                changes["impact"] = d.impact
+            if d.urgency is not None:
+                changes["urgency"] = d.urgency
+        case ev.TicketAssigned():
+            changes |= {"owner": d.agent_id, "level": max(ticket.level, d.level)}
+            if status == Status.new:
+                changes["status"] = Status.assigned
+        case ev.TicketUnassigned():
+            if ticket.owner == d.agent_id:
+                changes["owner"] = None
+                if status == Status.assigned:
+                    changes["status"] = Status.new
+        case ev.TicketCommented():
+            public_agent = d.author_role == "agent" and not d.internal
+            if public_agent and status == Status.assigned:
+                changes["status"] = Status.in_progress
+        case ev.TicketInfoRequested():
+            changes |= {"status": Status.waiting_on_customer, "pending_question": True}
+        case ev.TicketCustomerReplied():
+            changes["pending_question"] = False
+            if status == Status.waiting_on_customer:
+                changes["status"] = Status.in_progress
+        case ev.TicketResolved():
+            changes |= {"status": Status.resolved, "resolution": d.summary, "pending_question": False}
+        case ev.TicketResolutionConfirmed():
+            changes["confirmed"] = True
+        case ev.TicketResolutionRejected():
+            changes |= {"status": Status.in_progress, "confirmed": False}
+        case ev.TicketReopened():
+            changes |= {
+                "status": Status.assigned if ticket.owner else Status.new,
+                "confirmed": False,
+                "reopen_count": ticket.reopen_count + 1,
+                "feedback_rating": None,
+            }
+        case ev.TicketClosed():
+            changes |= {"status": Status.closed, "pending_question": False}
+        case ev.TicketEscalated():
+            changes |= {"level": d.to_level, "escalations": ticket.escalations + 1}
+        case ev.TicketFeedbackGiven():
+            changes["feedback_rating"] = d.rating
+        case ev.TicketRequesterErased():
+            changes |= {"erased": True, "requester": d.requester, "subject": ERASED}
+            if ticket.resolution is not None:
+                changes["resolution"] = ERASED
+        case _:
+            pass  # SLA and notification facts do not change the ticket itself
+    return replace(ticket, changes)

@@ -1,0 +1,66 @@
+"""The Kafka edge: an idempotent producer, group consumers with manual offsets, dead letters.
+
+Producers use `acks=all` and idempotence, so a retried send never duplicates or reorders within
+a partition. Consumers never auto-commit: the truth of "what was consumed" is the inbox in
+PostgreSQL (see `shared.platform.inbox`); the Kafka commit that follows is only for lag monitoring.
+"""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.abc import ConsumerRebalanceListener
+
+from shared.domain.events import Envelope
+from shared.platform.settings import Settings
+
+
+async def start_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(
+        **settings.kafka(),
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        request_timeout_ms=30_000,
+    )
+    await producer.start()
+    return producer
+
+
+def make_consumer(
+    settings: Settings, group_id: str, client_id: str, *, max_records: int | None = None
+) -> AIOKafkaConsumer:
+    """A group consumer with manual offsets; subscribe it with a rebalance listener."""
+    return AIOKafkaConsumer(
+        **settings.kafka(),
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        # Only reached for partitions the inbox has never seen (or whose offset retention removed).
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=max_records or settings.batch_size,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=1_000,
+        rebalance_timeout_ms=30_000,
+    )
+
+
+async def publish(producer: AIOKafkaProducer, topic: str, envelope: Envelope) -> None:
+    key, value, headers = envelope.to_kafka()
+    await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+
+
+__all__ = [
+    "ConsumerRebalanceListener",
+    "make_consumer",
+    "publish",
+    "start_producer",
+]
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
+    """The partitions of `topic`, from fresh metadata: a consumer outside any group only knows
+    the topics it was assigned, and its cache may predate a topic created a moment ago."""
+    cluster = await consumer._client.fetch_all_metadata()
+    return sorted(cluster.partitions_for_topic(topic) or ())

@@ -1,0 +1,464 @@
+"""The inbox consumer: records in, state and outbox rows out, in one PostgreSQL transaction.
+
+For each batch of one partition:
+1. decode each record; an undecodable one (`InvalidRecord`) becomes a dead letter, in the outbox;
+2. in one statement, lock the partition's inbox row, move its offset past the batch (it commits
+   with the rest) and record the batch's event ids; skip records below the offset it had
+   (redeliveries) and event ids already applied (the same event at another offset);
+3. write the dead letters of step 1, for the records past that offset;
+4. call the handler in a savepoint; a `Rejected`/`InvalidRecord` it raises is dead-lettered too;
+5. commit; then, at most once a second, commit the offsets to Kafka (for lag monitoring).
+Anything else raised is taken as transient: the transaction rolls back and the batch is retried
+with backoff. After a few failed tries the batch is replayed with each failing record
+dead-lettered, so one poisonous record cannot stop a partition for good.
+
+On partition assignment the consumer seeks to the offsets stored in the inbox (0 when none), so
+a dropped schema replays the log from the start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
+from uuid import UUID
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
+from prometheus_client import Counter
+
+from shared.domain.events import Envelope, InvalidRecord
+from shared.platform import inbox, outbox
+from shared.platform.bus import make_consumer
+from shared.platform.faults import fault_point
+from shared.platform.letters import Letters, Owner
+from shared.platform.logging import get_logger
+from shared.platform.settings import Settings
+from shared.platform.signing import Trust
+from shared.platform.topics import DLQ_SUFFIX
+
+log = get_logger(__name__)
+
+APPLIED = Counter("mesa_records_applied_total", "Records applied", ["consumer", "topic"])
+DUPLICATES = Counter("mesa_records_duplicate_total", "Records skipped as duplicates", ["consumer", "kind"])
+DEAD = Counter("mesa_records_dead_lettered_total", "Records sent to a DLQ", ["consumer", "code"])
+RETRIES = Counter("mesa_batch_retries_total", "Batches retried after an error", ["consumer"])
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+Emitted = Sequence[tuple[str, Envelope]] | None
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> UUID: ...
+
+
+M = TypeVar("M", bound=HasId)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a message came from, and whether it is history (fold it, do not act on it)."""
+
+    record: Record
+    replaying: bool
+
+
+Handler = Callable[[asyncpg.Connection, M, Delivery], Awaitable[Emitted]]
+# A handler of a whole batch (one partition's fresh records, in order): a pure fold that can
+# load and write its rows in a few statements instead of a few per record.
+BatchHandler = Callable[[asyncpg.Connection, list[tuple[M, Delivery]]], Awaitable[Emitted]]
+Decoder = Callable[[Record], M]
+
+_TRANSIENT_DB = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncio.TimeoutError)
+KAFKA_COMMIT_EVERY_S = 1.0
+POISON_AFTER = 5  # tries (about 3 s of backoff) before a failing record is dead-lettered
+
+
+class _NeedsSavepoints(Exception):
+    """The fast path met a record the handler refused: redo the batch a savepoint per record."""
+
+
+def decode_event(record: Record) -> Envelope:
+    """A record as an envelope, its signature unchecked: for tools that only look."""
+    return Envelope.from_kafka(record.key, record.value, list(record.headers or ()))
+
+
+def verified_events(trust: Trust) -> Decoder[Envelope]:
+    """The decoder of every consumer of Mesa's own events: a record is taken only if an owner of
+    its type signed it (or it is unsigned history before its partition's cut-over)."""
+
+    def decode(record: Record) -> Envelope:
+        headers = list(record.headers or ())
+        env = Envelope.from_kafka(record.key, record.value, headers)
+        trust.check(record.topic, record.partition, record.offset, env.type, record.key, record.value, headers)
+        return env
+
+    return decode
+
+
+class _SeekToInbox(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: InboxConsumer[Any]) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pass  # nothing to flush: every applied batch is already committed in PostgreSQL
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self._owner.seek_to_inbox(assigned)
+
+
+class InboxConsumer(Generic[M]):
+    """Runs one consumer group member until `stop()`; see the module docstring."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        *,
+        name: str,
+        group_id: str,
+        topics: list[str],
+        handler: Handler[M] | None = None,
+        decode: Decoder[M],
+        letters: Letters,
+        client_id: str | None = None,
+        batch_handler: BatchHandler[M] | None = None,
+        applied_by: str | None = None,
+        letter_owner: Owner | None = None,
+    ) -> None:
+        """`applied_by`: the consumer (of this service) that applies the events this one's handler
+        emits as it decides them (routing's assignments, SLA's timers); they are marked in its
+        inbox as they go to the outbox, so the copies it reads back are skipped. `letters` seals
+        dead letters (`letter_owner`: who a refused record concerns, when the service knows)."""
+        self.name = name
+        self._settings = settings
+        self._pool = pool
+        self._topics = topics
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give a consumer either a handler or a batch handler")
+        self._handler = handler
+        self._batch_handler = batch_handler
+        self._applied_by = applied_by
+        self._letters = letters
+        self._letter_owner = letter_owner
+        self._to_commit: dict[TopicPartition, int] = {}
+        self._committed_at = 0.0
+        self._decode = decode
+        self._consumer: AIOKafkaConsumer = make_consumer(settings, group_id, client_id or name)
+        self._stopping = False
+        self.assigned: set[TopicPartition] = set()
+        self.started = asyncio.Event()
+        self.joined = asyncio.Event()
+
+    async def seek_to_inbox(self, assigned: set[TopicPartition]) -> None:
+        ends = await self._consumer.end_offsets(list(assigned)) if assigned else {}
+        positions = await inbox.adopt_partitions(
+            self._pool, self.name, {(tp.topic, tp.partition): off for tp, off in ends.items()}
+        )
+        for tp in assigned:
+            self._consumer.seek(tp, positions[(tp.topic, tp.partition)][0])
+        self.assigned = set(assigned)
+        self.joined.set()
+        log.info("partitions assigned", consumer=self.name, partitions=len(assigned))
+
+    async def run(self) -> None:
+        self._consumer.subscribe(self._topics, listener=_SeekToInbox(self))
+        await self._consumer.start()
+        self.started.set()
+        try:
+            while not self._stopping:
+                batch = await self._consumer.getmany(timeout_ms=500)
+                if batch and not self._stopping:
+                    await self._apply_poll(batch)
+                await self._commit_to_kafka(force=False)  # (an idle consumer reports its last batches)
+            await self._commit_to_kafka(force=True)
+        finally:
+            await self._consumer.stop()
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    async def close(self) -> None:
+        """Release the group consumer of an instance that never ran (a replay's)."""
+        await self._consumer.stop()
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._topics)
+
+    async def replay_to(
+        self,
+        targets: dict[TopicPartition, int],
+        on_batch: Callable[[int], None] | None = None,
+    ) -> int:
+        """Apply this consumer's records from its stored positions up to `targets` (exclusive) as
+        history: folded, never acted on. Reads with a consumer of its own, outside any group, so
+        the live service's group is not disturbed. Returns how many records were read."""
+        todo = {tp: end for tp, end in targets.items() if end > 0}
+        async with self._pool.acquire() as conn, conn.transaction():
+            for tp, end in todo.items():
+                await conn.execute(
+                    "INSERT INTO inbox_offsets(consumer, topic, partition, next_offset, history_end)"
+                    " VALUES ($1, $2, $3, 0, $4) ON CONFLICT (consumer, topic, partition)"
+                    " DO UPDATE SET history_end = greatest(inbox_offsets.history_end, $4)",
+                    self.name,
+                    tp.topic,
+                    tp.partition,
+                    end,
+                )
+            rows = await conn.fetch(
+                "SELECT topic, partition, next_offset FROM inbox_offsets WHERE consumer = $1", self.name
+            )
+        start = {TopicPartition(r["topic"], r["partition"]): int(r["next_offset"]) for r in rows}
+        todo = {tp: end for tp, end in todo.items() if start.get(tp, 0) < end}
+        if not todo:
+            return 0
+        reader = AIOKafkaConsumer(
+            **self._settings.kafka(),
+            group_id=None,
+            client_id=f"{self.name}-replay",
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            max_poll_records=max(self._settings.batch_size, 5000),  # history comes in big batches
+            fetch_max_bytes=64 * 2**20,
+            max_partition_fetch_bytes=8 * 2**20,
+        )
+        await reader.start()
+        read = 0
+        try:
+            reader.assign(list(todo))
+            for tp in todo:
+                reader.seek(tp, start.get(tp, 0))
+            while todo:
+                batch = await reader.getmany(*todo, timeout_ms=1000)
+                work = {tp: [r for r in records if r.offset < todo[tp]] for tp, records in batch.items() if tp in todo}
+                # partitions are independent: fold them side by side, each on its own connection,
+                # so decoding one overlaps the database round trips of another
+                await asyncio.gather(*(self.apply(tp, records) for tp, records in work.items() if records))
+                for tp, records in work.items():
+                    read += len(records)
+                    if on_batch is not None and records:
+                        on_batch(len(records))
+                    if (records and records[-1].offset + 1 >= todo[tp]) or await reader.position(tp) >= todo[tp]:
+                        del todo[tp]
+                        reader.pause(tp)
+        finally:
+            await reader.stop()
+        return read
+
+    async def apply(self, tp: TopicPartition, records: list[Record]) -> int | None:
+        """Apply one partition's batch (retrying transient failures); return the next offset
+        to consume, or None when every record had been applied before."""
+        careful = False  # savepoint per record: only after the fast path met a refused record
+        for attempt in itertools.count():
+            try:
+                return await self._apply_in_transaction(tp, records, careful, attempt >= POISON_AFTER)
+            except _NeedsSavepoints:
+                careful = True
+            except Exception as exc:  # transient, or a handler bug: retry, then isolate the culprit
+                careful = True
+                await self._back_off(attempt, exc)
+        raise AssertionError("unreachable")
+
+    async def _apply_and_commit(self, tp: TopicPartition, records: list[Record]) -> None:
+        applied_up_to = await self.apply(tp, records)
+        fault_point("after_state_commit")
+        if applied_up_to is not None:
+            self._to_commit[tp] = applied_up_to
+            await self._commit_to_kafka(force=False)
+        fault_point("after_kafka_commit")
+
+    async def _commit_to_kafka(self, *, force: bool) -> None:
+        """Tell Kafka how far the group got, at most once per KAFKA_COMMIT_EVERY_S. The inbox in
+        PostgreSQL is the truth a restarted consumer seeks to; Kafka's committed offsets are for
+        lag monitoring, so a commit per batch (a broker round trip each) buys nothing."""
+        now = time.monotonic()
+        if not self._to_commit or (not force and now - self._committed_at < KAFKA_COMMIT_EVERY_S):
+            return
+        owned = self._consumer.assignment()
+        offsets = {tp: off for tp, off in self._to_commit.items() if tp in owned}
+        self._to_commit.clear()
+        self._committed_at = now
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError as exc:  # rebalanced meanwhile: the inbox has the truth anyway
+            log.info("kafka commit skipped", consumer=self.name, error=str(exc))
+
+    async def _back_off(self, attempt: int, exc: BaseException) -> None:
+        RETRIES.labels(self.name).inc()
+        log.warning("batch failed, retrying", consumer=self.name, attempt=attempt, error=repr(exc))
+        await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
+
+    async def _apply_poll(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        """A poll's partitions in one transaction (each with its own offset row, locked in a fixed
+        order): at moderate load a poll brings a few records from many partitions, and one
+        transaction for all of them costs the database a fraction of one each. Anything going
+        wrong rolls it all back and each partition is applied on its own, the careful way."""
+        if len(batch) == 1:
+            [(tp, records)] = batch.items()
+            await self._apply_and_commit(tp, records)
+            return
+        parts = sorted(batch.items(), key=lambda item: (item[0].topic, item[0].partition))
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                done = [(tp, await self._apply_partition(conn, tp, records, False, False)) for tp, records in parts]
+        except Exception as exc:  # a refused record, a conflict, a restart: one partition at a time
+            log.info("batch of partitions falls back to one at a time", consumer=self.name, error=repr(exc))
+            for tp, records in parts:
+                if self._stopping:
+                    return
+                await self._apply_and_commit(tp, records)
+            return
+        fault_point("after_state_commit")
+        for tp, applied_up_to in done:
+            if applied_up_to is not None:
+                self._to_commit[tp] = applied_up_to
+        await self._commit_to_kafka(force=False)
+        fault_point("after_kafka_commit")
+
+    async def _apply_in_transaction(
+        self, tp: TopicPartition, records: list[Record], careful: bool, isolate_failures: bool
+    ) -> int | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await self._apply_partition(conn, tp, records, careful, isolate_failures)
+
+    async def _apply_partition(
+        self, conn: asyncpg.Connection, tp: TopicPartition, records: list[Record], careful: bool, isolate: bool
+    ) -> int | None:
+        """One partition's batch inside the caller's transaction."""
+        # decoded first, so the claim and the event-id check are one statement
+        decoded: list[tuple[Record, M | InvalidRecord]] = []
+        for record in records:
+            try:
+                decoded.append((record, self._decode(record)))
+            except InvalidRecord as exc:
+                decoded.append((record, exc))
+        ids = [(r.offset, m.id) for r, m in decoded if not isinstance(m, InvalidRecord)]
+        (next_offset, history_end), fresh = await inbox.claim_batch(
+            conn, self.name, tp.topic, tp.partition, records[-1].offset + 1, [o for o, _ in ids], [i for _, i in ids]
+        )
+        todo = [(r, m) for r, m in decoded if r.offset >= next_offset]
+        if len(todo) < len(records):
+            DUPLICATES.labels(self.name, "offset").inc(len(records) - len(todo))
+        if not todo:
+            return None
+        todo_messages: list[tuple[M, Delivery]] = []
+        for record, message in todo:
+            if isinstance(message, InvalidRecord):
+                await self._dead_letter(conn, record, message)
+                continue
+            if message.id not in fresh:
+                DUPLICATES.labels(self.name, "event_id").inc()
+                continue
+            fresh.discard(message.id)  # the same id twice in one batch: the first one counts
+            todo_messages.append((message, Delivery(record, record.offset < history_end)))
+        if self._batch_handler is not None and not careful:
+            await self._apply_batch(conn, tp, todo_messages)
+        else:
+            for message, delivery in todo_messages:
+                await self._apply_one(conn, message, delivery, careful, isolate)
+        fault_point("before_state_commit")
+        return int(todo[-1][0].offset) + 1
+
+    async def _apply_batch(self, conn: asyncpg.Connection, tp: TopicPartition, items: list[tuple[M, Delivery]]) -> None:
+        """The fast path of a batch handler: the whole batch in one call. A refusal aborts it, and
+        the batch is re-run carefully, one record (a batch of one) per savepoint."""
+        assert self._batch_handler is not None
+        if not items:
+            return
+        try:
+            emitted = await self._batch_handler(conn, items)
+        except InvalidRecord:
+            raise _NeedsSavepoints() from None
+        await self._emit(conn, emitted, replaying=all(d.replaying for _, d in items))
+        APPLIED.labels(self.name, tp.topic).inc(len(items))
+
+    async def _apply_one(
+        self, conn: asyncpg.Connection, message: M, delivery: Delivery, careful: bool, isolate: bool
+    ) -> None:
+        record = delivery.record
+        if not careful:
+            # the fast path: no savepoint. A refusal aborts the batch, which is re-run carefully.
+            try:
+                await self._handle(conn, message, delivery)
+            except InvalidRecord:
+                raise _NeedsSavepoints() from None
+            APPLIED.labels(self.name, record.topic).inc()
+            return
+        try:
+            async with conn.transaction():  # a savepoint: a refused record leaves no trace
+                await self._handle(conn, message, delivery)
+        except InvalidRecord as exc:
+            await self._dead_letter(conn, record, exc, message.id)
+            return
+        except _TRANSIENT_DB:
+            raise
+        except Exception as exc:
+            if not isolate:
+                raise
+            log.error("handler failed repeatedly; dead-lettering", consumer=self.name, error=repr(exc))
+            failed = InvalidRecord(f"handler error: {type(exc).__name__}")
+            failed.code = "handler_error"
+            await self._dead_letter(conn, record, failed, message.id)
+            return
+        APPLIED.labels(self.name, record.topic).inc()
+
+    async def _handle(self, conn: asyncpg.Connection, message: M, delivery: Delivery) -> None:
+        if self._batch_handler is not None:
+            emitted = await self._batch_handler(conn, [(message, delivery)])
+        else:
+            assert self._handler is not None
+            emitted = await self._handler(conn, message, delivery)
+        await self._emit(conn, emitted, replaying=delivery.replaying)
+
+    async def _emit(self, conn: asyncpg.Connection, emitted: Emitted, *, replaying: bool) -> None:
+        if not emitted:
+            return
+        if replaying:  # history: what it caused is already in the log, and applied
+            if self._applied_by is not None:
+                await inbox.first_seen_many(conn, self._applied_by, [env.id for _, env in emitted])
+            return
+        await outbox.enqueue_all(conn, emitted, applied_by=self._applied_by)
+
+    async def _dead_letter(
+        self, conn: asyncpg.Connection, record: Record, why: InvalidRecord, event_id: UUID | None = None
+    ) -> None:
+        """Seal `record` into its topic's DLQ (shared.platform.letters). A record the handler refused was
+        not applied: its event id is forgotten, so a re-drive of the same record applies here (and
+        nowhere it was applied already)."""
+        letter = await self._letters.make(
+            conn,
+            dlq_topic=record.topic + DLQ_SUFFIX,
+            origin=(record.topic, record.partition, record.offset),
+            key=record.key,
+            value=record.value,
+            headers=list(record.headers or ()),
+            reason=why.reason,
+            code=why.code,
+            consumer=self.name,
+            sender=why.sender,
+            sender_scopes=why.sender_scopes,
+            owner=self._letter_owner,
+        )
+        await outbox.enqueue_raw(conn, letter.topic, letter.key, letter.value, letter.headers)
+        if event_id is not None:
+            await conn.execute("DELETE FROM inbox_events WHERE consumer = $1 AND event_id = $2", self.name, event_id)
+        DEAD.labels(self.name, why.code).inc()
+        log.warning(
+            "record dead-lettered",
+            consumer=self.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            code=why.code,
+            reason=why.reason,
+        )

@@ -1,0 +1,197 @@
+"""The outbox: events inserted in the state change's transaction, published by a relay.
+
+The relay signs each event as this service (`shared.platform.signing`), sends rows in id order with the
+idempotent producer, waits for every ack, then deletes them. One relay per schema is active at
+a time (an advisory lock), which keeps per-ticket order; the others wait as hot standbys. A crash
+after the send and before the delete re-sends those rows on restart: consumers drop the
+duplicates by event id (the inbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from uuid import UUID
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Histogram
+
+from shared.domain.events import Envelope, Headers
+from shared.platform import db
+from shared.platform.faults import fault_point
+from shared.platform.logging import get_logger
+from shared.platform.signing import Signer
+
+log = get_logger(__name__)
+
+PUBLISHED = Counter("mesa_outbox_published_total", "Outbox rows published to Kafka", ["schema"])
+RELAY_BATCH = Histogram("mesa_outbox_batch_seconds", "Time to publish one outbox batch", ["schema"])
+
+
+def channel(schema: str) -> str:
+    return f"mesa_outbox_{schema}"  # the same name _INSERT builds in SQL
+
+
+async def enqueue(conn: asyncpg.Connection, topic: str, envelope: Envelope) -> None:
+    """Add `envelope` to the outbox, inside the caller's transaction."""
+    await enqueue_all(conn, [(topic, envelope)])
+
+
+async def enqueue_raw(
+    conn: asyncpg.Connection, topic: str, key: bytes | None, value: bytes | None, headers: Headers
+) -> None:
+    """Add a ready-made record (a dead letter, say) to the outbox."""
+    await _insert(conn, [(topic, key, value, headers, None)], None)
+
+
+async def enqueue_all(
+    conn: asyncpg.Connection, items: Iterable[tuple[str, Envelope]], *, applied_by: str | None = None
+) -> None:
+    """`enqueue` each item, in order, in one round trip. `applied_by`: the consumer (of the same
+    schema) that already applied these events when it decided them: they are recorded in its
+    inbox in the same statement, so the copies it reads back from the log are skipped."""
+    rows = []
+    for topic, envelope in items:
+        key, value, headers = envelope.to_kafka()
+        rows.append((topic, key, value, headers, envelope.id))
+    await _insert(conn, rows, applied_by)
+
+
+# One round trip: the rows, the inbox marks, and a wake-up for the relay (delivered at commit,
+# once per channel).
+_INSERT = (
+    "WITH rows AS (INSERT INTO outbox(topic, key, value, headers, event_id)"
+    " SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::jsonb[], $5::uuid[]) RETURNING event_id),"
+    " seen AS (INSERT INTO inbox_events(consumer, event_id) SELECT $6::text, event_id FROM rows"
+    " WHERE $6::text IS NOT NULL AND event_id IS NOT NULL ON CONFLICT DO NOTHING)"
+    " SELECT pg_notify('mesa_outbox_' || current_schema(), '') FROM (SELECT 1 FROM rows LIMIT 1) one"
+)
+
+
+async def _insert(
+    conn: asyncpg.Connection,
+    rows: Sequence[tuple[str, bytes | None, bytes | None, Headers, UUID | None]],
+    applied_by: str | None,
+) -> None:
+    if not rows:
+        return
+    # base64: header values are bytes, and a dead letter keeps whatever bytes the sender put there
+    columns = (
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [json.dumps([[k, base64.b64encode(v).decode()] for k, v in r[3]]) for r in rows],
+        [r[4] for r in rows],
+    )
+    await conn.execute(_INSERT, *columns, applied_by)
+
+
+class OutboxRelay:
+    """Publishes a schema's outbox to Kafka until stopped."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        schema: str,
+        signer: Signer,
+        *,
+        batch_size: int = 500,
+        poll_seconds: float = 1.0,
+        linger_seconds: float = 0.0,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._schema = schema
+        self._signer = signer
+        self._batch = batch_size
+        self._poll = poll_seconds
+        self._linger = linger_seconds
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.published = 0
+
+    async def run(self) -> None:
+        listener: asyncpg.Connection | None = None
+        try:
+            while not self._stopping:
+                try:
+                    if listener is None:
+                        listener = await self._listen()
+                    sent = await self.publish_batch()
+                except db.TRANSIENT as exc:
+                    log.warning("outbox relay retry", error=str(exc))
+                    sent = 0
+                    # the database may have restarted: listen again on a fresh connection, or
+                    # wake-ups would fall back to polling for good
+                    if listener is not None:
+                        await self._unlisten(listener)
+                        listener = None
+                    await asyncio.sleep(self._poll)
+                if sent == 0:
+                    self._wake.clear()
+                    with suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._poll)
+                        # woken by a commit: let the commits right behind it join the batch (one
+                        # transaction and one produce request for many rows instead of one each)
+                        await asyncio.sleep(self._linger)
+        finally:
+            if listener is not None:
+                await self._unlisten(listener)
+
+    async def _listen(self) -> asyncpg.Connection:
+        conn: asyncpg.Connection = await self._pool.acquire()
+        try:
+            await conn.add_listener(channel(self._schema), self._on_notify)
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        return conn
+
+    async def _unlisten(self, conn: asyncpg.Connection) -> None:
+        with suppress(Exception):
+            await conn.remove_listener(channel(self._schema), self._on_notify)
+        with suppress(Exception):
+            await self._pool.release(conn)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def publish_batch(self) -> int:
+        """Publish one batch; return how many rows went out (0 when idle or not the leader)."""
+        started = time.perf_counter()
+        async with self._pool.acquire() as conn, conn.transaction():
+            leader = await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"{self._schema}.outbox")
+            if not leader:
+                return 0
+            rows = await conn.fetch(
+                "SELECT id, topic, key, value, headers, event_id FROM outbox ORDER BY id LIMIT $1", self._batch
+            )
+            if not rows:
+                return 0
+            headers = [[(k, base64.b64decode(v)) for k, v in json.loads(row["headers"])] for row in rows]
+            # the batch's events are ours: signed together, one signature (a dead letter keeps its sender's)
+            ours = [i for i, row in enumerate(rows) if row["event_id"] is not None]
+            if ours:
+                signed = self._signer.sign_batch([(rows[i]["key"], rows[i]["value"], headers[i]) for i in ours])
+                for i, h in zip(ours, signed, strict=True):
+                    headers[i] = h
+            futures = []
+            for row, h in zip(rows, headers, strict=True):
+                futures.append(await self._producer.send(row["topic"], value=row["value"], key=row["key"], headers=h))
+            await asyncio.gather(*futures)
+            fault_point("relay_after_send")
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        self.published += len(rows)
+        PUBLISHED.labels(self._schema).inc(len(rows))
+        RELAY_BATCH.labels(self._schema).observe(time.perf_counter() - started)
+        return len(rows)
