@@ -35,7 +35,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.corner import private_corner
 from bench.load import paced, poster
-from shared.platform.auth import SCOPES, Authenticator
+from shared.domain.principal import SCOPES
+from shared.platform.auth import Authenticator
 from shared.platform.settings import Settings
 from shared.platform.topics import TopicSpec, delete_topics, ensure_topics
 from tests.support import Proc, eventually, free_port

@@ -26,7 +26,8 @@ from bench.corner import private_corner
 from bench.load import paced, poster
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
-from shared.platform.auth import SCOPES, Authenticator
+from shared.domain.principal import SCOPES
+from shared.platform.auth import Authenticator
 from shared.platform.settings import Settings
 from shared.platform.signing import load_signer
 from shared.platform.topics import TICKET_EVENTS

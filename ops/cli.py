@@ -109,7 +109,8 @@ def token(
     ] = None,
 ) -> None:
     """Print a development token (HS256, MESA_JWT_SECRET) as the last line."""
-    from shared.platform.auth import ROLES, SCOPES, Authenticator
+    from shared.domain.principal import ROLES, SCOPES
+    from shared.platform.auth import Authenticator
 
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
@@ -126,7 +127,7 @@ def catalogue_export(
     out: Annotated[Path, typer.Option(help="target folder")] = Path("docs/catalogue"),
 ) -> None:
     """Write events/<type>.v<n>.json, requests/<type>.json and asyncapi.json."""
-    from shared.domain.events.schema import write_catalogue
+    from ops.catalogue import write_catalogue
 
     files = write_catalogue(out)
     console.print(f"{len(files)} files written to {out}")

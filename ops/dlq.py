@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared.domain.principal import SCOPES
 from shared.platform import db
-from shared.platform.auth import SCOPES, Authenticator
+from shared.platform.auth import Authenticator
 from shared.platform.bus import partitions_of
 from shared.platform.keyring import Keyring, master_key
 from shared.platform.letters import SEALED, SENDER, SENDER_SCOPES, LetterError, Letters, open_letter

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from shared.platform.auth import SCOPES, Authenticator, Role
+from shared.domain.principal import SCOPES, Role
+from shared.platform.auth import Authenticator
 from shared.platform.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, FastAPI, Query
 
-from shared.platform.auth import Authenticator, Principal, install, requires
+from shared.domain.principal import Principal
+from shared.platform.auth import Authenticator, install, requires
 
 Auditor = Annotated[Principal, Depends(requires("auditor", "admin"))]
 

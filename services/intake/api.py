@@ -23,8 +23,9 @@ from services.intake.handlers import Intake, Outcome, load_attachment, store_att
 from shared.domain.commands import TICKET_COMMANDS, Actor, OpenTicket
 from shared.domain.events.catalogue import Attachment, Id, Short, StorableModel
 from shared.domain.i18n import pick_language, t
+from shared.domain.principal import AuthError, Principal, command_scope
 from shared.domain.ticket import Ticket
-from shared.platform.auth import Authenticator, AuthError, Caller, Principal, command_scope, install, requires
+from shared.platform.auth import Authenticator, Caller, install, requires
 from shared.platform.http_guard import BadBody, RateLimiter, read_json
 
 

@@ -18,10 +18,10 @@ from shared.domain.events import Envelope, Headers, InvalidRecord
 from shared.domain.events import catalogue as ev
 from shared.domain.events.catalogue import Status
 from shared.domain.events.envelope import parse_cloudevent
+from shared.domain.principal import Principal
 from shared.domain.privacy import REQUESTER_ROLE, is_ref
 from shared.domain.ticket import OPEN_STATUSES, Ticket, evolve
 from shared.platform import outbox
-from shared.platform.auth import Principal
 from shared.platform.clock import Clock
 from shared.platform.consumer import Delivery
 from shared.platform.keyring import Keyring

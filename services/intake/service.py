@@ -17,8 +17,9 @@ from services.intake.handlers import (
 )
 from shared.domain.commands import Actor, Request, decode_request
 from shared.domain.events.errors import Forbidden, ForgedActor, InvalidRecord, Oversized, Unauthenticated
+from shared.domain.principal import AuthError, command_scope
 from shared.platform import db, topology
-from shared.platform.auth import Authenticator, AuthError, command_scope
+from shared.platform.auth import Authenticator
 from shared.platform.consumer import Record
 from shared.platform.logging import get_logger
 from shared.platform.runtime import Parts, Runtime, ServiceSpec

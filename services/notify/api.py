@@ -8,11 +8,14 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, HttpUrl
 
+from services.notify import ledger
+from services.notify.audience import Preferences
 from services.notify.handlers import Notify
 from services.notify.targets import TargetRefused, check_target
 from shared.domain.events import known_types
 from shared.domain.events.catalogue import StorableModel
-from shared.platform.auth import Authenticator, AuthError, Caller, Principal, install, requires
+from shared.domain.principal import AuthError, Principal
+from shared.platform.auth import Authenticator, Caller, install, requires
 
 
 class SubscriptionIn(StorableModel):
@@ -43,10 +46,7 @@ def create_app(notify: Notify, auth: Authenticator) -> FastAPI:
 
     @app.get("/webhooks", tags=["webhooks"])
     async def subscriptions(_: Integrator) -> list[dict[str, Any]]:
-        rows = await notify.pool.fetch(
-            "SELECT id, url, event_types, active, failures, paused_reason FROM webhook_subscriptions ORDER BY id"
-        )
-        return [dict(r) for r in rows]
+        return await ledger.subscriptions(notify.pool)
 
     @app.post("/webhooks", status_code=201, tags=["webhooks"])
     async def subscribe(body: SubscriptionIn, _: Integrator) -> JSONResponse:
@@ -60,25 +60,12 @@ def create_app(notify: Notify, auth: Authenticator) -> FastAPI:
             return JSONResponse(
                 {"error": "webhook_target", "message": f"destino no permitido / target refused: {exc}"}, 422
             )
-        await notify.pool.execute(
-            "INSERT INTO webhook_subscriptions(id, url, secret, event_types) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (id) DO UPDATE SET url = $2, secret = $3, event_types = $4, active = true, failures = 0,"
-            " paused_reason = NULL",
-            body.id,
-            str(body.url),
-            body.secret,
-            body.event_types,
-        )
+        await ledger.subscribe(notify.pool, body.id, str(body.url), body.secret, body.event_types)
         return JSONResponse({"id": body.id, "active": True}, 201)
 
     @app.post("/webhooks/{subscription_id}/resume", tags=["webhooks"])
     async def resume(subscription_id: str, _: Integrator) -> JSONResponse:
-        done = await notify.pool.fetchval(
-            "UPDATE webhook_subscriptions SET active = true, failures = 0, paused_reason = NULL WHERE id = $1"
-            " RETURNING 1",
-            subscription_id,
-        )
-        if not done:
+        if not await ledger.resume(notify.pool, subscription_id):
             return JSONResponse({"error": "not_found", "message": f"no subscription {subscription_id}"}, 404)
         return JSONResponse({"id": subscription_id, "active": True})
 
@@ -86,20 +73,15 @@ def create_app(notify: Notify, auth: Authenticator) -> FastAPI:
     async def set_preferences(requester: str, body: PreferencesIn, who: Caller) -> dict[str, Any]:
         """A requester's language for messages and whether they want periodic status updates."""
         may_set(who, requester)
-        await notify.pool.execute(
-            "INSERT INTO preferences(requester, language, periodic_updates) VALUES ($1, $2, $3)"
-            " ON CONFLICT (requester) DO UPDATE SET language = $2, periodic_updates = $3",
-            requester,
-            body.language,
-            body.periodic_updates,
-        )
+        await ledger.set_preferences(notify.pool, requester, body.language, body.periodic_updates)
         return {"requester": requester, "language": body.language, "periodic_updates": body.periodic_updates}
 
     @app.get("/preferences/{requester}", tags=["preferences"])
     async def get_preferences(requester: str, who: Caller) -> dict[str, Any]:
         if not (who.reads_all or who.sub == requester):
             raise AuthError(403, "forbidden_role", role=who.role, allowed="the requester themself, admin, service")
-        row = await notify.pool.fetchrow("SELECT * FROM preferences WHERE requester = $1", requester)
-        return dict(row) if row else {"requester": requester, "language": None, "periodic_updates": True}
+        async with notify.pool.acquire() as conn:
+            prefs = await ledger.preferences(conn, requester) or Preferences()
+        return {"requester": requester, "language": prefs.language, "periodic_updates": prefs.periodic_updates}
 
     return app

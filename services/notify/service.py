@@ -6,6 +6,7 @@ from pathlib import Path
 
 from services.notify.api import create_app
 from services.notify.handlers import AGENTS_CONSUMER, TICKETS_CONSUMER, Notify
+from services.notify.loops import delivery_loop, digest_loop
 from shared.platform import topology
 from shared.platform.runtime import Parts, Runtime, ServiceSpec, SwapGuard
 from shared.platform.topics import AGENT_EVENTS, TICKET_EVENTS
@@ -17,10 +18,10 @@ async def build(rt: Runtime) -> Parts:
     notify = Notify(rt.settings, rt.pool, rt.clock, rt.keyring)
 
     async def deliveries() -> None:
-        await notify.delivery_loop()
+        await delivery_loop(notify)
 
     async def digests() -> None:
-        await notify.digest_loop()
+        await digest_loop(notify)
 
     return Parts(
         consumers=[

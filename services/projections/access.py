@@ -15,7 +15,7 @@ from typing import Any
 
 from shared.domain.access import may_read as may_read  # the one rule, shared with intake
 from shared.domain.events import catalogue as ev
-from shared.platform.auth import Principal
+from shared.domain.principal import Principal
 
 # Per event type the requester sees, the fields they see: the events' `Public` marks.
 PUBLIC_FIELDS: Mapping[str, tuple[str, ...]] = {

@@ -14,39 +14,22 @@ import asyncpg
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.projections import report
+from services.projections import report, store
 from services.projections.access import may_read, timeline_for
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
 from shared.domain.events.catalogue import Category, Priority, Status
 from shared.domain.i18n import pick_language, t
-from shared.domain.ticket import OPEN_STATUSES, PRIORITY_WEIGHT
+from shared.domain.principal import AuthError, Principal
+from shared.domain.ticket import OPEN_STATUSES
 from shared.platform import outbox
-from shared.platform.auth import Authenticator, AuthError, Caller, Principal, install, requires
+from shared.platform.auth import Authenticator, Caller, install, requires
 
 _OPEN = [s.value for s in OPEN_STATUSES]
 
 
 def _iso(v: Any) -> Any:
     return v.isoformat().replace("+00:00", "Z") if v is not None and hasattr(v, "isoformat") else v
-
-
-async def teammates(conn: asyncpg.Connection | asyncpg.Pool, agent_id: str) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT DISTINCT b.id FROM agents a JOIN agents b ON a.teams && b.teams WHERE a.id = $1", agent_id
-    )
-    return [r["id"] for r in rows]
-
-
-def visibility(who: Principal, team: list[str], first_arg: int) -> tuple[str, list[Any]]:
-    """A WHERE condition (and its arguments, numbered from `first_arg`) for what `who` may list."""
-    if who.reads_all:
-        return "true", []
-    if who.role == "requester":
-        return f"requester = ${first_arg}", [who.sub]
-    if who.role == "agent":
-        return f"(owner IS NULL OR owner = ${first_arg} OR owner = ANY(${first_arg + 1}::text[]))", [who.sub, team]
-    return "false", []
 
 
 def summary(r: asyncpg.Record) -> dict[str, Any]:
@@ -71,24 +54,6 @@ def summary(r: asyncpg.Record) -> dict[str, Any]:
             "breached": list(r["breached"]),
         },
     }
-
-
-async def agents_with_load(conn: asyncpg.Connection | asyncpg.Pool) -> list[asyncpg.Record]:
-    """Every agent with `load` (open tickets weighted by priority, what capacity is counted in, as
-    routing counts it) and `open_tickets`, by name."""
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT a.*, count(t.id) AS open_tickets,"
-        " coalesce(sum(CASE t.priority WHEN 'P1' THEN $2::int WHEN 'P2' THEN $3::int"
-        " WHEN 'P3' THEN $4::int WHEN 'P4' THEN $5::int END), 0) AS load"
-        " FROM agents a LEFT JOIN tickets t ON t.owner = a.id AND t.status = ANY($1::text[])"
-        " WHERE NOT a.removed GROUP BY a.id ORDER BY a.id",
-        _OPEN,
-        *(PRIORITY_WEIGHT[p] for p in (Priority.P1, Priority.P2, Priority.P3, Priority.P4)),
-    )
-    return rows
-
-
-TICKET_WITH_OWNER = "SELECT t.*, a.name AS owner_name FROM tickets t LEFT JOIN agents a ON a.id = t.owner"
 
 
 # Reads by these roles are recorded (who, when, which ticket): the policy's confidential handling.
@@ -123,14 +88,10 @@ async def read_ticket(
     # one snapshot for the ticket and its timeline, or a change committed between the two
     # reads would show a timeline ahead of the ticket's own fields
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        row = await conn.fetchrow(f"{TICKET_WITH_OWNER} WHERE t.id = $1", ticket_id)
-        team = await teammates(conn, who.sub) if who.role == "agent" else []
+        row, events = await store.ticket_with_timeline(conn, ticket_id)
+        team = await store.teammates(conn, who.sub) if who.role == "agent" else []
         if row is None or not may_read(who, row["requester"], row["owner"], team):
             return None
-        events = await conn.fetch(
-            "SELECT seq, event_id, type, time, source, actor, data FROM timeline WHERE ticket_id = $1 ORDER BY seq",
-            ticket_id,
-        )
     if access_topic is not None and who.role in AUDITED_READERS:
         async with pool.acquire() as conn, conn.transaction():
             await record_read(conn, who, ticket_id, via, access_topic)
@@ -216,32 +177,22 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator, access_topic: str | None
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
         who.need("tickets:read")
-        team = await teammates(pool, who.sub) if who.role == "agent" else []
-        seen, args = visibility(who, team, 1)
-        where = [seen]
-        for column, value in (
-            ("requester", requester),
-            ("status", status.value if status else None),
-            ("owner", owner),
-            ("category", category.value if category else None),
-            ("priority", priority.value if priority else None),
-        ):
-            if value is not None:
-                args.append(value)
-                where.append(f"t.{column} = ${len(args)}")
-        clause = f"WHERE {' AND '.join(where)}"
-        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            total = await conn.fetchval(f"SELECT count(*) FROM tickets t {clause}", *args)
-            rows = await conn.fetch(
-                f"{TICKET_WITH_OWNER} {clause} ORDER BY t.opened_at DESC, t.id LIMIT {limit} OFFSET {offset}", *args
-            )
+        team = await store.teammates(pool, who.sub) if who.role == "agent" else []
+        filters = {
+            "requester": requester,
+            "status": status.value if status else None,
+            "owner": owner,
+            "category": category.value if category else None,
+            "priority": priority.value if priority else None,
+        }
+        total, rows = await store.ticket_page(pool, who, team, filters, limit, offset)
         return {"items": [summary(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
     @app.get("/agents", tags=["agents"])
     async def agents(who: Caller) -> list[dict[str, Any]]:
         if who.role == "requester":
             raise AuthError(403, "forbidden_role", role=who.role, allowed="agent, supervisor, auditor, admin, service")
-        rows = await agents_with_load(pool)
+        rows = await store.agents_with_load(pool)
         return [
             {
                 "id": r["id"],
@@ -261,18 +212,13 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator, access_topic: str | None
 
     @app.get("/agents/{agent_id}/queue", tags=["agents"])
     async def queue(agent_id: str, who: Caller) -> JSONResponse:
-        if not (who.reads_all or (who.role == "agent" and agent_id in (who.sub, *await teammates(pool, who.sub)))):
+        if not (
+            who.reads_all or (who.role == "agent" and agent_id in (who.sub, *await store.teammates(pool, who.sub)))
+        ):
             raise AuthError(403, "forbidden_role", role=who.role, allowed="supervisor, auditor, admin, service")
-        if not await pool.fetchval("SELECT 1 FROM agents WHERE id = $1", agent_id):
+        if not await store.agent_exists(pool, agent_id):
             return JSONResponse({"error": "not_found", "message": f"agente {agent_id} no existe"}, 404)
-        rows = await pool.fetch(
-            "SELECT t.*, a.name AS owner_name, CASE WHEN first_response_at IS NULL"
-            " THEN least(first_response_due, resolution_due) ELSE resolution_due END AS next_due"
-            " FROM tickets t LEFT JOIN agents a ON a.id = t.owner WHERE owner = $1 AND status = ANY($2::text[])"
-            " ORDER BY next_due NULLS LAST, opened_at",
-            agent_id,
-            _OPEN,
-        )
+        rows = await store.open_queue(pool, agent_id)
         return JSONResponse([summary(r) | {"next_due": _iso(r["next_due"])} for r in rows])
 
     return app

@@ -16,8 +16,9 @@ from services.routing.handlers import NAME, Rejected, Routing
 from shared.domain.events import Envelope, Payload
 from shared.domain.events import catalogue as ev
 from shared.domain.events.catalogue import Category, Line, Shift, StorableModel
+from shared.domain.principal import Principal
 from shared.platform import outbox
-from shared.platform.auth import Authenticator, Principal, install, requires
+from shared.platform.auth import Authenticator, install, requires
 from shared.platform.topics import AGENT_EVENTS
 
 AgentId = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.@-]+$")]

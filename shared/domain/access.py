@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.platform.auth import Principal
+from shared.domain.principal import Principal
 
 
 def may_read(who: Principal, requester: str, owner: str | None, teammates: Iterable[str] = ()) -> bool:

@@ -34,7 +34,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 
-from shared.platform.models import replace
+from shared.domain.models import replace
 
 SEALED_PREFIX = "enc:"  # what every version of sealed text starts with
 V1 = "enc:v1:"  # the pseudonym as associated data (before text was bound to its place)

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
 from shared.domain.events.catalogue import Category, Level, Priority, Status
+from shared.domain.models import replace
 from shared.domain.privacy import ERASED
-from shared.platform.models import replace
 
 OPEN_STATUSES = frozenset({Status.new, Status.assigned, Status.in_progress, Status.waiting_on_customer})
 MAX_LEVEL = 3

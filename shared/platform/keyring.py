@@ -25,8 +25,8 @@ from shared.domain import privacy as pv
 from shared.domain.events import Envelope
 from shared.domain.events.catalogue import Payload
 from shared.domain.events.errors import SealMismatch
+from shared.domain.models import replace
 from shared.platform import db
-from shared.platform.models import replace
 from shared.platform.settings import Settings
 
 SCHEMA = "keys"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from shared.domain.access import may_read
-from shared.platform.auth import Principal
+from shared.domain.principal import Principal
 from tests.e2e.conftest import Mesa, register_roster
 from tests.e2e.test_access import PNG
 from tests.support import bearer, client, eventually

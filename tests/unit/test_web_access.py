@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from services.projections.access import PUBLIC_FIELDS, may_read, public_event, timeline_for
 from services.projections.web import charts
-from shared.platform.auth import ROLES, Authenticator, AuthError, Principal
+from shared.domain.principal import ROLES, AuthError, Principal
+from shared.platform.auth import Authenticator
 from shared.platform.settings import Settings
 
 AUTH = Authenticator(Settings())
@@ -132,7 +133,7 @@ def test_charts_escape_their_labels_and_draw_a_bar_per_value() -> None:
 def test_the_digest_is_due_from_its_local_hour() -> None:
     from datetime import UTC, date, datetime
 
-    from services.notify.handlers import digest_day
+    from services.notify.audience import digest_day
 
     assert digest_day(datetime(2026, 11, 26, 6, 59, tzinfo=UTC), 8, "Europe/Madrid") is None  # 07:59 in Madrid
     assert digest_day(datetime(2026, 11, 26, 7, 0, tzinfo=UTC), 8, "Europe/Madrid") == date(2026, 11, 26)

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from services.projections.api import agents_with_load
+from services.projections.store import agents_with_load
 from shared.domain.ticket import OPEN_STATUSES
 
 _OPEN = [s.value for s in OPEN_STATUSES]

@@ -19,7 +19,7 @@ from uuid6 import uuid7
 
 from shared.domain.events.catalogue import Payload, parse_payload, parse_payload_json
 from shared.domain.events.errors import MalformedRecord
-from shared.platform.models import construct
+from shared.domain.models import construct
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"

@@ -7,7 +7,8 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
-from shared.platform.auth import LEEWAY_S, VERIFIED_KEPT, Authenticator, AuthError, Caller, install
+from shared.domain.principal import AuthError
+from shared.platform.auth import LEEWAY_S, VERIFIED_KEPT, Authenticator, Caller, install
 from shared.platform.settings import Settings
 
 T0 = 1_800_000_000.0

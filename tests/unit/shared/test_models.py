@@ -1,4 +1,4 @@
-"""shared.platform.models builds the same models pydantic does, without validating again."""
+"""shared.domain.models builds the same models pydantic does, without validating again."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import BaseModel, PrivateAttr
 
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
-from shared.platform.models import construct, replace
+from shared.domain.models import construct, replace
 
 WHEN = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 

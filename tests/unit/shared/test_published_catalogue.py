@@ -7,7 +7,7 @@ import json
 import jsonschema
 import yaml
 
-from shared.domain.events.schema import asyncapi, asyncapi_yaml, catalogue_files
+from ops.catalogue import asyncapi, asyncapi_yaml, catalogue_files
 from tests.support import ROOT
 
 

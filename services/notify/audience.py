@@ -1,0 +1,229 @@
+"""Who hears about an event, in which words. Pure: the handlers look up the ticket, the
+requester's preferences and the owner (services/notify/ledger.py), this says what to send.
+
+- The requester hears what needs them or tells them where their ticket stands, in their language
+  (their preference, else the ticket's): the targets once set, questions, public answers,
+  reminders, the resolution, the closing, and (unless they opted out) a status update when no
+  public update came within the interval.
+- The owner hears of assignments and warnings; the owner and the supervisors of breaches; the
+  supervisors of escalations; in the staff's language.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from services.notify.templates import render
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.domain.privacy import REQUESTER_ROLE, is_ref
+from shared.domain.ticket import OPEN_STATUSES
+
+
+@dataclass(frozen=True)
+class To:
+    """A recipient as the ledger and the log name them (`label`: a requester by pseudonym) and
+    where the mail goes (`address`, dropped when they are erased)."""
+
+    label: str
+    address: str
+
+    @classmethod
+    def staff(cls, address: str) -> To:
+        return cls(address, address)
+
+
+@dataclass(frozen=True)
+class Message:
+    to: To
+    template: str
+    language: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    def words(self) -> tuple[str, str]:
+        """(subject, body), rendered."""
+        return render(self.template, self.language, **self.params)
+
+
+@dataclass(frozen=True)
+class TicketFacts:
+    """What notify keeps of a ticket to write to the people around it."""
+
+    id: str
+    requester: str
+    subject: str
+    language: str
+    requester_ref: str | None = None
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class Preferences:
+    language: str | None = None
+    periodic_updates: bool = True
+
+
+@dataclass(frozen=True)
+class Staff:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Audience:
+    """What the settings say about the people messages go to."""
+
+    public_url: str
+    user_domain: str
+    supervisors: tuple[str, ...]
+    staff_language: str = "es"
+
+    def url(self, ticket_id: str) -> str:
+        return f"{self.public_url}/t/{ticket_id}"
+
+    def requester(self, t: TicketFacts) -> To:
+        address = requester_address(t.requester, self.user_domain)
+        # (tickets opened before pseudonyms are named by address)
+        label = f"{REQUESTER_ROLE}:{t.requester_ref}" if t.requester_ref and is_ref(t.requester_ref) else address
+        return To(label, address)
+
+
+def requester_address(requester: str, user_domain: str) -> str:
+    return requester if "@" in requester else f"{requester}@{user_domain}"
+
+
+def fmt(when: datetime, language: str, timezone: str = "UTC") -> str:
+    """A due time as people read it: in the support calendar's zone, named."""
+    local = when.astimezone(ZoneInfo(timezone))
+    zone = local.tzname() or timezone
+    return local.strftime(f"%d/%m/%Y %H:%M {zone}") if language == "es" else local.strftime(f"%Y-%m-%d %H:%M {zone}")
+
+
+def messages(
+    env: Envelope, t: TicketFacts, prefs: Preferences | None, owner: Staff | None, a: Audience
+) -> list[Message]:
+    """Who hears of `env`, in which words (assignments: `assigned`, once the agent is known)."""
+    data = env.data
+    lang = (prefs.language if prefs and prefs.language else None) or t.language
+    wants_updates = prefs is None or prefs.periodic_updates
+    base = {"ticket_id": t.id, "subject": t.subject, "url": a.url(t.id)}
+    requester, staff = a.requester(t), a.staff_language
+    match data:
+        case ev.TicketSlaTargetsSet():
+            due = {
+                "priority": data.priority.value,
+                "first_response_due": fmt(data.first_response_due, lang, data.timezone),
+                "resolution_due": fmt(data.resolution_due, lang, data.timezone),
+            }
+            return [Message(requester, "received", lang, base | due)]
+        case ev.TicketInfoRequested():
+            return [Message(requester, "info_requested", lang, base | {"question": data.question})]
+        case ev.TicketCommented() if data.author_role == "agent" and not data.internal:
+            return [Message(requester, "update", lang, base | {"body": data.body})]
+        case ev.TicketSlaWarning() if data.target != "next_response":
+            if owner is None:
+                return []
+            params = base | {"target": data.target, "due": fmt(data.due, staff)}
+            return [Message(To.staff(owner.email), "sla_warning", staff, params)]
+        case ev.TicketSlaBreached() if data.target == "next_response":
+            # no public update within the interval: tell the requester we are on it (unless they
+            # opted out of these; messages that need their answer always go)
+            return [Message(requester, "status_update", lang, base)] if wants_updates else []
+        case ev.TicketSlaBreached():
+            params = base | {"target": data.target, "due": fmt(data.due, staff), "owner": owner.name if owner else "-"}
+            to = [*([owner.email] if owner else []), *a.supervisors]
+            return [Message(To.staff(who), "sla_breached", staff, params) for who in to]
+        case ev.TicketEscalated():
+            reason = data.reason if staff == "es" or not data.reason_en else data.reason_en
+            params = base | {"from_level": str(data.from_level), "to_level": str(data.to_level), "reason": reason}
+            return [Message(To.staff(who), "escalated", staff, params) for who in a.supervisors]
+        case ev.TicketInfoReminder():
+            return [Message(requester, "reminder", lang, base)]
+        case ev.TicketResolved():
+            return [
+                Message(requester, "resolved", lang, base | {"summary": data.summary, "kb_url": f"{a.public_url}/kb"})
+            ]
+        case ev.TicketClosed():
+            return [Message(requester, "closed", lang, base)]
+    return []
+
+
+def assigned(t: TicketFacts, agent: Staff, reason: str, a: Audience) -> Message:
+    """The new owner hears of it, in the ticket's language."""
+    params = {"ticket_id": t.id, "subject": t.subject, "url": a.url(t.id), "agent_name": agent.name, "reason": reason}
+    return Message(To.staff(agent.email), "assigned", t.language, params)
+
+
+UNTOLD = ("delivery_failed", "digest")
+
+
+def undelivered(t: TicketFacts, owner: Staff | None, template: str, a: Audience) -> list[Message]:
+    """A mail that could not go is a person not told: the ticket's owner (else the supervisors)
+    hears of it, once, to reach them another way. Never about such a mail itself (no loop)."""
+    if template in UNTOLD:
+        return []
+    params = {"ticket_id": t.id, "subject": t.subject, "mail": template, "url": a.url(t.id)}
+    return [
+        Message(To.staff(who), "delivery_failed", a.staff_language, params)
+        for who in ([owner.email] if owner else a.supervisors)
+    ]
+
+
+# -- the agents' daily digest -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenTicket:
+    id: str
+    subject: str
+    status: str
+    priority: str
+    resolution_due: datetime | None
+
+
+OPEN = tuple(s.value for s in OPEN_STATUSES)
+
+
+def digest_day(now: datetime, hour: int, timezone: str) -> date | None:
+    """The local day whose digest is due at `now` (from `hour` o'clock on), else None."""
+    local = now.astimezone(ZoneInfo(timezone))
+    return local.date() if local.hour >= hour else None
+
+
+def digest(agent: Staff, tickets: list[OpenTicket], day: date, a: Audience) -> Message | None:
+    """An agent's open tickets, the one due first at the top; none when they have none."""
+    if not tickets:
+        return None
+    lang = a.staff_language
+    lines = [
+        f"- {t.id} [{t.priority}] {t.subject} ({t.status})"
+        + (f" · {fmt(t.resolution_due, lang)}" if t.resolution_due else "")
+        for t in tickets
+    ]
+    params = {
+        "agent_name": agent.name,
+        "day": day.isoformat(),
+        "count": str(len(tickets)),
+        "items": "\n".join(lines),
+        "url": f"{a.public_url}/console",
+    }
+    return Message(To.staff(agent.email), "digest", lang, params)
+
+
+# -- retries ------------------------------------------------------------------------------------
+
+
+def backoff(attempts: int, base_s: float, jitter: float | None = None) -> timedelta:
+    """Exponential, capped at five minutes, with up to 25% jitter so the retries of many messages
+    do not arrive together."""
+    spread = random.uniform(1, 1.25) if jitter is None else jitter
+    return timedelta(seconds=min(base_s * 2**attempts, 300) * spread)
+
+
+def without(error: str, address: str | None, label: str) -> str:
+    """An SMTP error as we keep it: a requester's address (servers echo it) by their label."""
+    return error.replace(address, label) if address and address != label else error

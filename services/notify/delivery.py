@@ -1,0 +1,262 @@
+"""Sending what the ledger holds: mail over SMTP, CloudEvents to webhooks, retries with backoff.
+
+Rows are claimed first (status `sending` under a lease, committed), then each is sent and its
+outcome recorded in a transaction of its own, retried until PostgreSQL answers: a database
+restart never makes a sent message look unsent. Only a process that dies between sending and
+recording leaves a row whose lease runs out and is sent again (the same Message-ID, derived from
+the ledger's key), so that window is one message wide. A send that fails is retried with backoff;
+after the last try it is recorded as `notification.failed` (an event a supervisor sees) and a
+dead letter, instead of being retried forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import itertools
+import json
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from uuid import UUID, uuid5
+
+import aiosmtplib
+import asyncpg
+import httpx
+
+from services.notify import audience, ledger
+from services.notify.audience import Audience
+from services.notify.ledger import Delivery
+from services.notify.targets import TargetRefused, allow_list, check_target
+from services.notify.templates import to_html
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.domain.events.envelope import derived_id
+from shared.platform import db, outbox
+from shared.platform.clock import Clock
+from shared.platform.letters import Letters
+from shared.platform.logging import get_logger
+from shared.platform.settings import Settings
+from shared.platform.topics import DLQ_SUFFIX, TICKET_EVENTS
+
+NAME = "notify"
+log = get_logger(__name__)
+WEBHOOK_PAUSE_AFTER = 3  # deliveries given up in a row before a subscription is paused
+SEND_LEASE = timedelta(seconds=60)  # a claimed row is sent again after this if its sender died
+UNDELIVERED_NAMESPACE = UUID("0b8f3c6e-7d2a-4e1f-9c5b-3a6d8e2f1c47")
+
+
+class SendFailed(Exception):
+    """One delivery attempt did not go through; retried with backoff, then given up."""
+
+
+def signature(secret: str, timestamp: str, body: str) -> str:
+    """`X-Mesa-Signature`: HMAC-SHA256 over "<timestamp>.<body>" with the subscription's secret."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    return f"sha256={mac}"
+
+
+async def post_webhook(http: httpx.AsyncClient, url: str, secret: str, body: str, now: datetime) -> None:
+    ts = str(int(now.timestamp()))
+    headers = {
+        "content-type": "application/cloudevents+json",
+        "X-Mesa-Timestamp": ts,
+        "X-Mesa-Signature": signature(secret, ts, body),
+    }
+    try:
+        r = await http.post(url, content=body.encode(), headers=headers)
+    except httpx.HTTPError as exc:
+        raise SendFailed(f"{type(exc).__name__}: {exc}") from exc
+    if not 200 <= r.status_code < 300:
+        raise SendFailed(f"HTTP {r.status_code}" + (" (redirects are not followed)" if r.is_redirect else ""))
+
+
+class Deliverer:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, clock: Clock, letters: Letters, who: Audience) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.clock = clock
+        self.letters = letters
+        self.audience = who
+        self.topic = settings.topic(TICKET_EVENTS)
+        self._client: aiosmtplib.SMTP | None = None  # one connection per delivery batch
+        self.http = httpx.AsyncClient(timeout=10, follow_redirects=False)  # a 3xx is a failure
+        self.webhook_hosts = allow_list(settings.webhook_allow_hosts)
+
+    def message(self, d: Delivery) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = self.settings.mail_from
+        msg["To"] = d.address or d.recipient
+        msg["Subject"] = d.subject
+        msg["Date"] = format_datetime(self.clock.now())
+        domain = self.settings.mail_domain
+        key = hashlib.sha256(f"{d.event_id}|{d.recipient}|email".encode()).hexdigest()[:24]
+        msg["Message-ID"] = f"<{key}@{domain}>"
+        if d.ticket_id:  # one conversation per ticket in the recipient's mail client (not digests)
+            thread = f"<ticket.{d.ticket_id}@{domain}>"
+            msg["In-Reply-To"] = thread
+            msg["References"] = thread
+            msg["X-Mesa-Ticket"] = d.ticket_id
+        msg["X-Mesa-Event"] = str(d.event_id)
+        msg["X-Mesa-Template"] = d.template
+        msg.set_content(d.body)
+        msg.add_alternative(to_html(d.subject, d.body), subtype="html")
+        return msg
+
+    async def deliver_due(self, limit: int = 50) -> int:
+        """Send what is due; return how many rows were handled (sent or given up or deferred).
+        One SMTP connection serves the batch."""
+        now = self.clock.now()
+        rows = await ledger.claim(self.pool, now, limit, SEND_LEASE)
+        try:
+            for d in rows:
+                error = await self._attempt(d)
+                await self._settle_retrying(d, now, error)
+        finally:
+            await self._smtp_close()
+        return len(rows)
+
+    async def _attempt(self, d: Delivery) -> SendFailed | None:
+        try:
+            async with self.pool.acquire() as conn:
+                await self._send(conn, d)
+        except SendFailed as exc:
+            return exc
+        return None
+
+    async def _settle_retrying(self, d: Delivery, now: datetime, error: SendFailed | None) -> None:
+        for attempt in itertools.count():
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await self._settle(conn, d, now, error)
+                return
+            except db.TRANSIENT as exc:
+                log.warning("recording a delivery failed, retrying", error=type(exc).__name__, attempt=attempt)
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+
+    async def _smtp(self) -> aiosmtplib.SMTP:
+        if self._client is None:
+            client = aiosmtplib.SMTP(
+                hostname=self.settings.smtp_host,
+                port=self.settings.smtp_port,
+                timeout=10,
+                start_tls=self.settings.smtp_starttls,
+                username=self.settings.smtp_username,
+                password=self.settings.smtp_password,
+            )
+            await client.connect()
+            self._client = client
+        return self._client
+
+    async def _smtp_close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
+            client.close()
+
+    async def _send(self, conn: asyncpg.Connection, d: Delivery) -> None:
+        """One attempt on the row's channel; raises SendFailed."""
+        if d.channel == "webhook":
+            sub = await ledger.subscription(conn, d.recipient)
+            if sub is None:
+                raise SendFailed("subscription removed")
+            url, secret = sub
+            try:  # again at each delivery: the name may resolve elsewhere now
+                await check_target(url, self.webhook_hosts)
+            except TargetRefused as exc:
+                raise SendFailed(str(exc)) from None
+            await post_webhook(self.http, url, secret, d.body, self.clock.now())
+            return
+        try:
+            await (await self._smtp()).send_message(self.message(d))
+        except (TimeoutError, aiosmtplib.SMTPException, OSError, ValueError) as exc:
+            # ValueError: an address or header the SMTP library refuses to write (control characters).
+            # This message fails (and is retried); the connection is not trusted after an error.
+            await self._smtp_close()
+            raise SendFailed(str(exc) or type(exc).__name__) from exc
+
+    async def _settle(self, conn: asyncpg.Connection, d: Delivery, now: datetime, exc: SendFailed | None) -> None:
+        """Record one attempt's outcome: sent, retried later with backoff, or given up."""
+        attempts = d.attempts + 1
+        if exc is None:
+            if d.channel == "webhook":
+                await ledger.webhook_ok(conn, d.recipient)
+            await ledger.sent(conn, d, attempts, now)
+            if d.ticket_id:  # a digest is about no ticket: nothing for the ticket's log
+                sent = ev.NotificationSent(
+                    ticket_id=d.ticket_id,
+                    about_event_id=str(d.event_id),
+                    channel=d.channel,
+                    recipient=d.recipient,
+                    template=d.template,
+                )
+                await self._record(conn, d.event_id, sent, 0)
+            return
+        last = attempts >= self.settings.notify_max_attempts
+        if d.channel == "webhook":
+            why = f"{WEBHOOK_PAUSE_AFTER} deliveries failed in a row; last error: {exc}"
+            await ledger.webhook_failed(conn, d.recipient, last, WEBHOOK_PAUSE_AFTER, why)
+        if not last:
+            delay = audience.backoff(attempts, self.settings.notify_backoff_s)
+            await ledger.retry(conn, d, attempts, str(exc), now + delay)
+            return
+        told = audience.without(str(exc), d.address, d.recipient)
+        await ledger.given_up(conn, d, attempts, str(exc))
+        if d.ticket_id:
+            failed = ev.NotificationFailed(
+                ticket_id=d.ticket_id,
+                about_event_id=str(d.event_id),
+                channel=d.channel,
+                recipient=d.recipient,
+                reason=told[:1000] or type(exc).__name__,
+                attempts=attempts,
+            )
+            await self._record(conn, d.event_id, failed, 1)
+            await self._tell_staff_undelivered(conn, d)
+        # and a dead letter for a human: which message, and why it could not go (not its words;
+        # sealed like every letter, with the requester's key when it is theirs)
+        letter = {"recipient": d.recipient, "channel": d.channel, "ticket_id": d.ticket_id, "template": d.template}
+        letter["event_id"] = str(d.event_id)
+        sealed = await self.letters.make(
+            conn,
+            dlq_topic=self.topic + DLQ_SUFFIX,
+            origin=None,
+            key=d.ticket_id.encode(),
+            value=json.dumps(letter, ensure_ascii=False).encode(),
+            headers=[("content-type", b"application/json")],
+            reason=f"{d.channel}: {told}",
+            code="notification_failed",
+            consumer=NAME,
+        )
+        await outbox.enqueue_raw(conn, sealed.topic, sealed.key, sealed.value, sealed.headers)
+        log.error("notification failed", recipient=d.recipient, error=told)
+
+    async def _tell_staff_undelivered(self, conn: asyncpg.Connection, d: Delivery) -> None:
+        """A customer mail given up: the owner (else the supervisors) hears of it, once. Not for
+        webhooks (their subscription pauses and an admin sees it)."""
+        if d.channel != "email":
+            return
+        t = await ledger.ticket(conn, d.ticket_id)
+        if t is None:
+            return
+        owner = await ledger.staff(conn, t.owner)
+        about = uuid5(UNDELIVERED_NAMESPACE, f"{d.event_id}|{d.recipient}")
+        for m in audience.undelivered(t, owner, d.template, self.audience):
+            await ledger.queue(conn, about, t.id, m, self.clock.now())
+
+    async def _record(
+        self, conn: asyncpg.Connection, about: UUID, payload: ev.NotificationSent | ev.NotificationFailed, seq: int
+    ) -> None:
+        recipient_seq = int(hashlib.sha256(payload.recipient.encode()).hexdigest()[:6], 16) * 2 + seq
+        env = Envelope.new(
+            payload,
+            source=NAME,
+            subject=payload.ticket_id,
+            time=self.clock.now(),
+            causationid=str(about),
+            event_id=derived_id(about, payload.event_type, recipient_seq, self.clock.now()),
+        )
+        await outbox.enqueue(conn, self.topic, env)

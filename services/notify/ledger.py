@@ -1,0 +1,368 @@
+"""Notify's tables: what it knows of tickets, agents and preferences, and the ledger of
+deliveries, keyed by (event, recipient, channel) so a message is queued once however often its
+event is read. Every statement notify makes is here, returning typed values.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.notify.audience import Message, OpenTicket, Preferences, Staff, TicketFacts
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.domain.privacy import ERASED
+from shared.domain.ticket import Ticket, evolve
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One row of the ledger: a message (or a webhook call) and how its sending goes."""
+
+    event_id: UUID
+    recipient: str
+    channel: str
+    ticket_id: str
+    template: str
+    subject: str
+    body: str
+    attempts: int
+    address: str | None
+
+    @classmethod
+    def of(cls, r: asyncpg.Record) -> Delivery:
+        return cls(*(r[f] for f in cls.__dataclass_fields__))
+
+
+# -- what notify knows ----------------------------------------------------------------------------
+
+
+async def opened(conn: asyncpg.Connection, data: ev.TicketOpened, requester_ref: str) -> None:
+    await conn.execute(
+        "INSERT INTO tickets(id, requester, subject, language, requester_ref) VALUES ($1, $2, $3, $4, $5)"
+        " ON CONFLICT (id) DO NOTHING",
+        data.ticket_id,
+        data.requester,
+        data.subject,
+        data.language,
+        requester_ref,
+    )
+
+
+async def set_owner(conn: asyncpg.Connection, ticket_id: str, agent_id: str) -> None:
+    await conn.execute("UPDATE tickets SET owner = $2 WHERE id = $1", ticket_id, agent_id)
+
+
+async def fold_state(conn: asyncpg.Connection, env: Envelope) -> None:
+    """Status and resolution due time, for the digest (a pure fold: replays give the same)."""
+    raw = await conn.fetchval("SELECT state FROM tickets WHERE id = $1", env.subject)
+    before = Ticket.model_validate_json(raw) if raw else None
+    after = evolve(before, env)
+    if after is None:
+        return
+    due = env.data.resolution_due if isinstance(env.data, ev.TicketSlaTargetsSet | ev.TicketSlaResumed) else None
+    await conn.execute(
+        "UPDATE tickets SET state = $2::jsonb, resolution_due = coalesce($3, resolution_due) WHERE id = $1",
+        env.subject,
+        after.model_dump_json(),
+        due,
+    )
+
+
+async def ticket(conn: asyncpg.Connection, ticket_id: str) -> TicketFacts | None:
+    r = await conn.fetchrow(
+        "SELECT id, requester, subject, language, requester_ref, owner FROM tickets WHERE id = $1", ticket_id
+    )
+    return TicketFacts(*r) if r else None
+
+
+async def preferences(conn: asyncpg.Connection, requester: str) -> Preferences | None:
+    r = await conn.fetchrow("SELECT language, periodic_updates FROM preferences WHERE requester = $1", requester)
+    return Preferences(r["language"], r["periodic_updates"]) if r else None
+
+
+async def staff(conn: asyncpg.Connection, agent_id: str | None) -> Staff | None:
+    if not agent_id:
+        return None
+    r = await conn.fetchrow("SELECT name, email FROM agents WHERE id = $1", agent_id)
+    return Staff(r["name"], r["email"]) if r else None
+
+
+async def register_agent(conn: asyncpg.Connection, data: ev.AgentRegistered) -> list[tuple[UUID, str, str, str]]:
+    """The agent as they are now; the assignments that waited for them: (event, agent, ticket,
+    reason), taken off the waiting list."""
+    await conn.execute(
+        "INSERT INTO agents(id, name, email) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET name = $2, email = $3",
+        data.agent_id,
+        data.name,
+        data.email,
+    )
+    rows = await conn.fetch("DELETE FROM awaiting_agent WHERE agent_id = $1 RETURNING *", data.agent_id)
+    return [(r["event_id"], r["agent_id"], r["ticket_id"], r["reason"]) for r in rows]
+
+
+async def await_agent(conn: asyncpg.Connection, event_id: UUID, agent_id: str, ticket_id: str, reason: str) -> None:
+    """An assignment to an agent the roster has not told of yet: mailed once it does."""
+    await conn.execute(
+        "INSERT INTO awaiting_agent(event_id, agent_id, ticket_id, reason) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT DO NOTHING",
+        event_id,
+        agent_id,
+        ticket_id,
+        reason,
+    )
+
+
+async def erase(conn: asyncpg.Connection, data: ev.TicketRequesterErased) -> bool:
+    """Nothing of the erased requester stays in the ledger: messages not yet sent are cancelled,
+    the words of those sent (and the ticket's lines in agents' digests) become `[erased]`, their
+    address and preferences go. False: the ticket is unknown here."""
+    t = await conn.fetchrow("SELECT requester, subject FROM tickets WHERE id = $1", data.ticket_id)
+    if t is None:
+        return False
+    await conn.execute(
+        "UPDATE deliveries SET body = replace(body, $1, $2), subject = replace(subject, $1, $2)"
+        " WHERE template = 'digest' AND $1 <> $2",
+        t["subject"],
+        ERASED,
+    )
+    await conn.execute(
+        "UPDATE deliveries SET subject = $2, body = $2, address = NULL, last_error = NULL,"
+        " status = CASE WHEN status IN ('pending', 'sending') THEN 'cancelled' ELSE status END"
+        " WHERE ticket_id = $1",
+        data.ticket_id,
+        ERASED,
+    )
+    await conn.execute(
+        "UPDATE tickets SET requester = $2, requester_ref = $2, subject = $3 WHERE id = $1",
+        data.ticket_id,
+        data.requester,
+        ERASED,
+    )
+    if t["requester"] != data.requester:
+        await conn.execute("DELETE FROM preferences WHERE requester = $1", t["requester"])
+    return True
+
+
+# -- the ledger ---------------------------------------------------------------------------------
+
+
+async def queue(conn: asyncpg.Connection, event_id: UUID, ticket_id: str, m: Message, now: datetime) -> bool:
+    """A message, in its words, due now; False when it was queued already."""
+    subject, body = m.words()
+    done = await conn.fetchval(
+        "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body, next_at, address)"
+        " VALUES ($1, $2, 'email', $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING 1",
+        event_id,
+        m.to.label,
+        ticket_id,
+        m.template,
+        subject,
+        body,
+        now,
+        m.to.address,
+    )
+    return bool(done)
+
+
+async def queue_webhooks(conn: asyncpg.Connection, env: Envelope, now: datetime) -> None:
+    """One delivery per matching subscription. Notification facts are never sent to webhooks:
+    each webhook delivery is itself one, and they would feed each other."""
+    if env.type.startswith("notification."):
+        return
+    subs = await conn.fetch(
+        "SELECT id FROM webhook_subscriptions WHERE $1 = ANY(event_types) OR '*' = ANY(event_types)", env.type
+    )
+    body = json.dumps(env.to_json(), ensure_ascii=False)
+    for sub in subs:
+        await conn.execute(
+            "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body, next_at)"
+            " VALUES ($1, $2, 'webhook', $3, 'cloudevent', $4, $5, $6) ON CONFLICT DO NOTHING",
+            env.id,
+            sub["id"],
+            env.subject,
+            env.type,
+            body,
+            now,
+        )
+
+
+async def outcome(conn: asyncpg.Connection, data: ev.NotificationSent | ev.NotificationFailed, at: datetime) -> None:
+    """The ledger is a fold too: a replay into an empty schema learns what was already sent."""
+    sent = isinstance(data, ev.NotificationSent)
+    await conn.execute(
+        "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body, status,"
+        " attempts, next_at, sent_at) VALUES ($1, $2, $3, $4, $5, '', '', $6, $7, $8, $9)"
+        " ON CONFLICT DO NOTHING",
+        UUID(data.about_event_id),
+        data.recipient,
+        data.channel,
+        data.ticket_id,
+        data.template if isinstance(data, ev.NotificationSent) else "",
+        "sent" if sent else "failed",
+        data.attempts if isinstance(data, ev.NotificationFailed) else 1,
+        at,
+        at if sent else None,
+    )
+
+
+async def claim(pool: asyncpg.Pool, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+    """Rows due now, marked `sending` under a lease and committed: a sender that dies leaves them
+    to be sent again once the lease runs out."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "UPDATE deliveries d SET status = 'sending', next_at = $3 FROM ("
+            " SELECT event_id, recipient, channel FROM deliveries"
+            " WHERE status IN ('pending', 'sending') AND next_at <= $1"
+            " AND (channel <> 'webhook' OR EXISTS (SELECT 1 FROM webhook_subscriptions w"
+            " WHERE w.id = recipient AND w.active))"
+            " ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED) due"
+            " WHERE d.event_id = due.event_id AND d.recipient = due.recipient AND d.channel = due.channel"
+            " RETURNING d.*",
+            now,
+            limit,
+            now + lease,
+        )
+    return [Delivery.of(r) for r in rows]
+
+
+async def sent(conn: asyncpg.Connection, d: Delivery, attempts: int, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET status = 'sent', attempts = $4, sent_at = $5"
+        " WHERE event_id = $1 AND recipient = $2 AND channel = $3",
+        d.event_id,
+        d.recipient,
+        d.channel,
+        attempts,
+        at,
+    )
+
+
+async def retry(conn: asyncpg.Connection, d: Delivery, attempts: int, error: str, at: datetime) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET status = 'pending', attempts = $4, last_error = $5, next_at = $6"
+        " WHERE event_id = $1 AND recipient = $2 AND channel = $3",
+        d.event_id,
+        d.recipient,
+        d.channel,
+        attempts,
+        error[:1000],
+        at,
+    )
+
+
+async def given_up(conn: asyncpg.Connection, d: Delivery, attempts: int, error: str) -> None:
+    await conn.execute(
+        "UPDATE deliveries SET status = 'failed', attempts = $4, last_error = $5"
+        " WHERE event_id = $1 AND recipient = $2 AND channel = $3",
+        d.event_id,
+        d.recipient,
+        d.channel,
+        attempts,
+        error[:1000],
+    )
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+
+
+async def subscription(conn: asyncpg.Connection, sub_id: str) -> tuple[str, str] | None:
+    """(url, secret) of a subscription."""
+    r = await conn.fetchrow("SELECT url, secret FROM webhook_subscriptions WHERE id = $1", sub_id)
+    return (r["url"], r["secret"]) if r else None
+
+
+async def webhook_failed(conn: asyncpg.Connection, sub_id: str, given_up: bool, pause_after: int, why: str) -> None:
+    """A delivery given up counts; so many in a row pause the subscription (an admin resumes it)."""
+    await conn.execute(
+        "UPDATE webhook_subscriptions SET failures = failures + $2 WHERE id = $1", sub_id, 1 if given_up else 0
+    )
+    await conn.execute(
+        "UPDATE webhook_subscriptions SET active = false, paused_reason = $2"
+        " WHERE id = $1 AND failures >= $3 AND active",
+        sub_id,
+        why[:1000],
+        pause_after,
+    )
+
+
+async def subscriptions(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT id, url, event_types, active, failures, paused_reason FROM webhook_subscriptions ORDER BY id"
+    )
+    return [dict(r) for r in rows]
+
+
+async def subscribe(pool: asyncpg.Pool, sub_id: str, url: str, secret: str, event_types: list[str]) -> None:
+    """A new subscription, or an old one changed and active again."""
+    await pool.execute(
+        "INSERT INTO webhook_subscriptions(id, url, secret, event_types) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (id) DO UPDATE SET url = $2, secret = $3, event_types = $4, active = true, failures = 0,"
+        " paused_reason = NULL",
+        sub_id,
+        url,
+        secret,
+        event_types,
+    )
+
+
+async def resume(pool: asyncpg.Pool, sub_id: str) -> bool:
+    done = await pool.fetchval(
+        "UPDATE webhook_subscriptions SET active = true, failures = 0, paused_reason = NULL WHERE id = $1 RETURNING 1",
+        sub_id,
+    )
+    return bool(done)
+
+
+async def set_preferences(pool: asyncpg.Pool, requester: str, language: str | None, periodic_updates: bool) -> None:
+    await pool.execute(
+        "INSERT INTO preferences(requester, language, periodic_updates) VALUES ($1, $2, $3)"
+        " ON CONFLICT (requester) DO UPDATE SET language = $2, periodic_updates = $3",
+        requester,
+        language,
+        periodic_updates,
+    )
+
+
+async def webhook_ok(conn: asyncpg.Connection, sub_id: str) -> None:
+    await conn.execute("UPDATE webhook_subscriptions SET failures = 0 WHERE id = $1", sub_id)
+
+
+# -- the digest -----------------------------------------------------------------------------------
+
+
+async def agents(conn: asyncpg.Connection) -> list[tuple[str, Staff]]:
+    rows = await conn.fetch("SELECT id, name, email FROM agents ORDER BY id")
+    return [(r["id"], Staff(r["name"], r["email"])) for r in rows]
+
+
+async def open_tickets_of(conn: asyncpg.Connection, agent_id: str, statuses: tuple[str, ...]) -> list[OpenTicket]:
+    rows = await conn.fetch(
+        "SELECT id, subject, state->>'status' AS status, state->>'priority' AS priority, resolution_due"
+        " FROM tickets WHERE owner = $1 AND state->>'status' = ANY($2::text[])"
+        " ORDER BY resolution_due NULLS LAST, id",
+        agent_id,
+        list(statuses),
+    )
+    return [OpenTicket(*r) for r in rows]
+
+
+async def queue_digest(conn: asyncpg.Connection, event_id: UUID, m: Message, now: datetime) -> bool:
+    """An agent's digest, about no ticket; False when today's was queued already."""
+    subject, body = m.words()
+    done = await conn.fetchval(
+        "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body, next_at,"
+        " address) VALUES ($1, $2, 'email', '', 'digest', $3, $4, $5, $2)"
+        " ON CONFLICT DO NOTHING RETURNING 1",
+        event_id,
+        m.to.address,
+        subject,
+        body,
+        now,
+    )
+    return bool(done)

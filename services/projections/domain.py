@@ -1,0 +1,94 @@
+"""The projections' fold, pure: a ticket's view (the agreed status machine, plus the SLA,
+feedback and queue columns) after one more event. No I/O: the handlers load a batch's tickets
+once, fold in memory, and write each changed ticket once (services/projections/store.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
+from shared.domain.privacy import ERASED
+from shared.domain.ticket import Ticket, evolve
+
+
+@dataclass
+class TicketView:
+    """One row of `tickets` while a batch is folded into it."""
+
+    ticket: Ticket
+    description: str
+    opened_at: datetime
+    updated_at: datetime
+    first_response_due: datetime | None = None
+    resolution_due: datetime | None = None
+    first_response_at: datetime | None = None
+    sla_state: str | None = None
+    breached: list[str] = field(default_factory=list)
+    feedback_rating: int | None = None
+    feedback_comment: str | None = None
+    queued_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+def fold_sla(v: TicketView, env: Envelope) -> None:
+    """The SLA, feedback and queue columns a ticket event changes (pure)."""
+    d = env.data
+    match d:
+        case ev.TicketSlaTargetsSet():
+            v.first_response_due, v.resolution_due = d.first_response_due, d.resolution_due
+            v.sla_state = "breached" if v.breached else "running"
+        case ev.TicketSlaFirstResponseMet():
+            v.first_response_at = d.at
+        case ev.TicketSlaPaused():
+            if v.sla_state == "running":
+                v.sla_state = "paused"
+        case ev.TicketSlaResumed():
+            v.resolution_due = d.resolution_due
+            if v.sla_state == "paused":
+                v.sla_state = "running"
+        case ev.TicketSlaBreached():
+            v.sla_state = "breached"
+            if d.target not in v.breached:
+                v.breached.append(d.target)
+        case ev.TicketResolved():
+            v.resolved_at = env.time
+            if v.sla_state in ("running", "paused"):
+                v.sla_state = "met"
+        case ev.TicketReopened():
+            if v.sla_state == "met":
+                v.sla_state = "running"
+        case ev.TicketQueued():
+            v.queued_at = v.queued_at or env.time
+        case ev.TicketAssigned():
+            v.queued_at = None
+        case ev.TicketFeedbackGiven():
+            v.feedback_rating, v.feedback_comment = d.rating, d.comment
+
+
+@dataclass(frozen=True)
+class Erased:
+    """The requester of a ticket was erased: who they were in the view, and their pseudonym."""
+
+    ticket_id: str
+    sub: str
+    ref: str
+
+
+def fold(view: TicketView | None, env: Envelope) -> tuple[TicketView | None, Erased | None]:
+    """The view after `env` (None: an event about a ticket this view never saw opened)."""
+    after = evolve(view.ticket if view else None, env)
+    if after is None:
+        return None, None
+    if view is None:
+        assert isinstance(env.data, ev.TicketOpened)
+        view = TicketView(after, env.data.description, env.time, env.time)
+    erased = None
+    if isinstance(env.data, ev.TicketRequesterErased):
+        erased = Erased(after.id, view.ticket.requester, env.data.requester)
+        view.description = ERASED
+        view.feedback_comment = ERASED if view.feedback_comment else view.feedback_comment
+    view.ticket, view.updated_at = after, env.time
+    fold_sla(view, env)
+    return view, erased
