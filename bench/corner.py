@@ -11,6 +11,7 @@ import asyncpg
 
 from shared.platform.acls import delete_acls, ensure_acls
 from shared.platform.settings import Settings
+from shared.platform.signing import init_keys
 from shared.platform.topics import delete_topics, ensure_topics, topic_specs
 
 
@@ -18,6 +19,7 @@ from shared.platform.topics import delete_topics, ensure_topics, topic_specs
 async def private_corner(name: str) -> AsyncIterator[tuple[Settings, dict[str, str]]]:
     """(settings, environment for service processes) of a fresh database and topic prefix."""
     base = Settings()
+    init_keys(base.signing_folder)  # as `make up` does: the services started here sign as themselves
     tag = f"bench{name}{uuid.uuid4().hex[:6]}"
     admin = await asyncpg.connect(base.database_url)
     try:

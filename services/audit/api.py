@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, FastAPI, Query
 
+from services.audit import store
 from shared.domain.principal import Principal
 from shared.platform.auth import Authenticator, install, requires
 
@@ -27,15 +28,6 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
         """Reads of tickets by staff and auditors, newest first (filters: ticket, reader role:id, since)."""
-        rows = await pool.fetch(
-            "SELECT ticket_id, reader, via, at FROM access_reads WHERE ($1::text IS NULL OR ticket_id = $1)"
-            " AND ($2::text IS NULL OR reader = $2) AND ($3::timestamptz IS NULL OR at >= $3)"
-            " ORDER BY at DESC LIMIT $4",
-            ticket_id,
-            reader,
-            since,
-            limit,
-        )
-        return [{**dict(r), "at": r["at"].isoformat()} for r in rows]
+        return await store.reads(pool, ticket_id, reader, since, limit)
 
     return app

@@ -3,7 +3,6 @@ order, and signs a checkpoint of the head every so often (and when the log goes 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from dataclasses import dataclass
@@ -12,10 +11,11 @@ from uuid import UUID, uuid5
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.audit import store
 from services.audit.chain import GENESIS, Checkpoint, digest, signing_key, step
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
-from shared.platform import db, outbox
+from shared.platform import outbox
 from shared.platform.clock import Clock
 from shared.platform.consumer import Delivery, Record
 from shared.platform.logging import get_logger
@@ -52,38 +52,17 @@ class Auditor:
 
     async def on_record(self, conn: asyncpg.Connection, message: RawRecord, _d: Delivery) -> None:
         r = message.record
-        previous = await conn.fetchval(
-            'SELECT head FROM chain WHERE topic = $1 AND partition = $2 ORDER BY "offset" DESC LIMIT 1',
-            r.topic,
-            r.partition,
-        )
+        previous = await store.head(conn, r.topic, r.partition)
         d = digest(r.key, r.value, list(r.headers or ()))
         head = step(previous or GENESIS, d)
-        await conn.execute(
-            'INSERT INTO chain(topic, partition, "offset", digest, head) VALUES ($1, $2, $3, $4, $5)',
-            r.topic,
-            r.partition,
-            r.offset,
-            d,
-            head,
-        )
+        await store.link(conn, r.topic, r.partition, r.offset, d, head)
         if (r.offset + 1) % self.settings.audit_checkpoint_every == 0:
             await self._checkpoint(conn, r.topic, r.partition, r.offset, head)
 
     async def _checkpoint(self, conn: asyncpg.Connection, topic: str, partition: int, offset: int, head: bytes) -> None:
         cp = Checkpoint(topic, partition, offset, head, self.clock.now().isoformat())
         signature = cp.sign(self.key)
-        done = await conn.fetchval(
-            'INSERT INTO checkpoints(topic, partition, "offset", head, time, signature) VALUES ($1, $2, $3, $4, $5, $6)'
-            " ON CONFLICT DO NOTHING RETURNING 1",
-            topic,
-            partition,
-            offset,
-            head,
-            cp.time,
-            signature,
-        )
-        if done:
+        if await store.checkpoint(conn, topic, partition, offset, head, cp.time, signature):
             body = json.loads(cp.message()) | {"signature": base64.b64encode(signature).decode()}
             await outbox.enqueue_raw(
                 conn,
@@ -96,39 +75,12 @@ class Auditor:
     async def checkpoint_quiet_partitions(self) -> int:
         """Sign the head of every partition that moved since its last checkpoint."""
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                'SELECT DISTINCT ON (c.topic, c.partition) c.topic, c.partition, c."offset", c.head FROM chain c'
-                ' ORDER BY c.topic, c.partition, c."offset" DESC'
-            )
-            signed = 0
-            for r in rows:
-                last = await conn.fetchval(
-                    'SELECT max("offset") FROM checkpoints WHERE topic = $1 AND partition = $2',
-                    r["topic"],
-                    r["partition"],
-                )
-                if last is None or last < r["offset"]:
-                    await self._checkpoint(conn, r["topic"], r["partition"], r["offset"], r["head"])
-                    signed += 1
-        return signed
+            moved = await store.unsigned_heads(conn)
+            for topic, partition, offset, head in moved:
+                await self._checkpoint(conn, topic, partition, offset, head)
+        return len(moved)
 
     async def on_access(self, conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:
         d = env.data
         if isinstance(d, ev.TicketRead):
-            await conn.execute(
-                "INSERT INTO access_reads(event_id, ticket_id, reader, via, at) VALUES ($1, $2, $3, $4, $5)"
-                " ON CONFLICT DO NOTHING",
-                env.id,
-                d.ticket_id,
-                d.reader,
-                d.via,
-                env.time,
-            )
-
-    async def checkpoint_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.audit_checkpoint_interval_s)
-            try:
-                await self.checkpoint_quiet_partitions()
-            except db.TRANSIENT as exc:
-                log.warning("checkpoint loop retry", error=str(exc))
+            await store.read(conn, env.id, d.ticket_id, d.reader, d.via, env.time)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from services.audit.api import create_app
 from services.audit.handlers import ACCESS_CONSUMER, CHAIN_CONSUMER, Auditor, raw
+from services.audit.loops import checkpoint_loop
 from shared.platform import topology
 from shared.platform.runtime import Parts, Runtime, ServiceSpec
 from shared.platform.topics import AUDIT_ACCESS, TICKET_EVENTS
@@ -17,7 +18,7 @@ async def build(rt: Runtime) -> Parts:
     auditor = Auditor(rt.settings, rt.pool, rt.clock)
 
     async def checkpoints() -> None:
-        await auditor.checkpoint_loop()
+        await checkpoint_loop(auditor)
 
     return Parts(
         consumers=[

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.audit import store
 from services.audit.chain import GENESIS, Checkpoint, Finding, compare, digest, heads, signing_key
 from services.audit.handlers import NAME
 from shared.domain.events import InvalidRecord
@@ -97,11 +98,7 @@ async def verify(
     public = signing_key(settings.audit_signing_key, settings.jwt_secret).public_key()
     conn = await asyncpg.connect(settings.database_url)
     try:
-        rows = await conn.fetch(
-            f'SELECT partition, "offset", digest, head FROM {NAME}.chain WHERE topic = $1 ORDER BY partition, "offset"',
-            topic,
-        )
-        signed = await conn.fetch(f"SELECT * FROM {NAME}.checkpoints WHERE topic = $1", topic)
+        rows, signed = await store.chain_of(conn, NAME, topic)
     finally:
         await conn.close()
     recorded: dict[int, list[tuple[int, bytes, bytes]]] = {}

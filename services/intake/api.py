@@ -19,7 +19,8 @@ from starlette.datastructures import UploadFile
 
 from services.intake import attachments as att
 from services.intake.domain import CommandRejected
-from services.intake.handlers import Intake, Outcome, load_attachment, store_attachment
+from services.intake.handlers import Intake, Outcome
+from services.intake.store import load_attachment, store_attachment
 from shared.domain.commands import TICKET_COMMANDS, Actor, OpenTicket
 from shared.domain.events.catalogue import Attachment, Id, Short, StorableModel
 from shared.domain.i18n import pick_language, t

@@ -7,10 +7,10 @@ import dataclasses
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.intake import store
 from services.intake.domain import CommandRejected, decide, decide_open, mask_command
 from shared.domain.access import may_read
 from shared.domain.commands import Actor, Command, OpenTicket, Request
@@ -105,14 +105,11 @@ class Intake:
                 )
         request_hash = hashlib.sha256(cmd.model_dump_json().encode()).hexdigest() if idempotency_key else None
         if idempotency_key:
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"idem:{idempotency_key}")
-            known = await conn.fetchrow(
-                "SELECT ticket_id, request_hash FROM idempotency_keys WHERE key = $1", idempotency_key
-            )
+            known = await store.remembered(conn, idempotency_key)
             if known:
-                if known["request_hash"] not in (None, request_hash):  # (None: kept before hashes were)
+                if known[1] not in (None, request_hash):  # (None: kept before hashes were)
                     raise CommandRejected("idempotency_key_reused", 422)
-                ticket = await self._load(conn, known["ticket_id"], lock=False)
+                ticket = await store.ticket(conn, known[0], lock=False)
                 assert ticket is not None
                 return Outcome(ticket, []), False
         if any(a.sha256 not in uploaded for a in cmd.attachments):
@@ -129,12 +126,7 @@ class Intake:
                 break
         outcome = dataclasses.replace(created, masked=masked)
         if idempotency_key:
-            await conn.execute(
-                "INSERT INTO idempotency_keys(key, ticket_id, request_hash) VALUES ($1, $2, $3)",
-                idempotency_key,
-                ticket_id,
-                request_hash,
-            )
+            await store.remember(conn, idempotency_key, ticket_id, request_hash)
         return outcome, True
 
     async def command(
@@ -160,7 +152,7 @@ class Intake:
                     causationid=causationid,
                 )
         actor = await self.pseudonym(actor)
-        ticket = await self._load(conn, ticket_id, lock=True)
+        ticket = await store.ticket(conn, ticket_id, lock=True)
         if ticket is None:
             raise CommandRejected("not_found", 404, ticket_id=ticket_id)
         if expected_version is not None and expected_version != ticket.version:
@@ -203,13 +195,11 @@ class Intake:
             envelopes.append(env)
         assert ticket is not None
         if creating:
-            if await conn.fetchval(_CREATE, *_save_args(ticket)) is None:
+            if not await store.create(conn, ticket):
                 return None
         else:
-            await self._save(conn, ticket)
-        refs = [ref for env in envelopes for ref in _refs_of(env)]
-        if refs:
-            await conn.executemany(_ADD_REF, refs)
+            await store.save(conn, [ticket])
+        await store.add_refs(conn, [ref for env in envelopes for ref in store.refs_of(env)])
         # applied now, so the copies read back from ticket.events are no-ops
         await outbox.enqueue_all(conn, [(self.topic, env) for env in envelopes], applied_by=EVENTS_CONSUMER)
         return Outcome(ticket, envelopes)
@@ -220,28 +210,11 @@ class Intake:
         files = getattr(cmd, "attachments", ())
         if not files:
             return
-        shown = {
-            r["sha256"]
-            for r in await conn.fetch(
-                "SELECT sha256 FROM attachment_refs WHERE ticket_id = $1 AND sha256 = ANY($2::text[])"
-                " AND (NOT internal OR $3)",
-                ticket_id,
-                [a.sha256 for a in files],
-                actor.is_staff,
-            )
-        }
+        shown = await store.shown(conn, ticket_id, [a.sha256 for a in files], internal_too=actor.is_staff)
         if any(a.sha256 not in shown for a in files):
             raise CommandRejected("attachment_not_yours", 422)
 
     # -- state ------------------------------------------------------------------------------
-
-    async def _load(self, conn: asyncpg.Connection, ticket_id: str, *, lock: bool) -> Ticket | None:
-        sql = "SELECT state FROM tickets WHERE id = $1" + (" FOR UPDATE" if lock else "")
-        raw = await conn.fetchval(sql, ticket_id)
-        return Ticket.model_validate_json(raw) if raw else None
-
-    async def _save(self, conn: asyncpg.Connection, ticket: Ticket) -> None:
-        await conn.execute(_SAVE, *_save_args(ticket))
 
     async def erase(self, requester: str, by: Actor, reason: str) -> Erasure | None:
         """Erase a requester (sign-in id or pseudonym): close what is still open, record on each
@@ -251,9 +224,9 @@ class Intake:
         if ref is None:
             return None
         async with self.pool.acquire() as conn, conn.transaction():
-            ids = [r["id"] for r in await conn.fetch("SELECT id FROM tickets WHERE requester = $1 ORDER BY id", ref)]
+            ids = await store.of_requester(conn, ref)
             for tid in ids:
-                ticket = await self._load(conn, tid, lock=True)
+                ticket = await store.ticket(conn, tid, lock=True)
                 assert ticket is not None
                 if ticket.erased:
                     continue
@@ -262,30 +235,23 @@ class Intake:
                     payloads.append(ev.TicketClosed(ticket_id=tid, by=by.id, reason="personal data erased"))
                 payloads.append(ev.TicketRequesterErased(ticket_id=tid, requester=ref, by=by.id, reason=reason))
                 await self._append(conn, ticket, payloads, by, None, None)
-            await conn.execute(
-                "DELETE FROM attachments a WHERE a.sha256 IN"
-                " (SELECT sha256 FROM attachment_refs WHERE ticket_id = ANY($1::text[]))"
-                " AND NOT EXISTS (SELECT 1 FROM attachment_refs r"
-                " WHERE r.sha256 = a.sha256 AND NOT (r.ticket_id = ANY($1::text[])))",
-                ids,
-            )
-            await conn.execute("DELETE FROM attachment_refs WHERE ticket_id = ANY($1::text[])", ids)
+            await store.forget_files(conn, ids)
             if not await self.keyring.erase(conn, ref, by=str(by), reason=reason, tickets=ids):
                 return None
         return Erasure(ref, ids)
 
     async def get(self, ticket_id: str) -> Ticket | None:
         async with self.pool.acquire() as conn:
-            return await self._load(conn, ticket_id, lock=False)
+            return await store.ticket(conn, ticket_id, lock=False)
 
     # -- consumers --------------------------------------------------------------------------
 
     async def fold_events(self, conn: asyncpg.Connection, items: list[tuple[Envelope, Delivery]]) -> None:
         """ticket.events written by others (and, on a replay, by intake itself), a partition's
         batch at once: each touched ticket read once, evolved in memory, written once."""
-        ids = list(dict.fromkeys(env.subject for env, _ in items))
-        rows = await conn.fetch("SELECT id, state FROM tickets WHERE id = ANY($1::text[]) FOR UPDATE", ids)
-        tickets: dict[str, Ticket | None] = {r["id"]: Ticket.model_validate_json(r["state"]) for r in rows}
+        tickets: dict[str, Ticket | None] = {
+            **await store.tickets(conn, list(dict.fromkeys(env.subject for env, _ in items)))
+        }
         changed: dict[str, Ticket] = {}
         refs: list[tuple[str, str, bool]] = []
         for env, _d in items:
@@ -293,33 +259,19 @@ class Intake:
             if after is None:
                 continue
             tickets[env.subject] = changed[env.subject] = after
-            refs += _refs_of(env)
-        if changed:
-            await conn.executemany(_SAVE, [_save_args(t) for t in changed.values()])
-        if refs:
-            await conn.executemany(_ADD_REF, refs)
+            refs += store.refs_of(env)
+        await store.save(conn, list(changed.values()))
+        await store.add_refs(conn, refs)
 
     async def on_agent_event(self, conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:
         """The roster's teams, for the access rule (history and live alike: it is state)."""
         match env.data:
             case ev.AgentRegistered(agent_id=agent, teams=teams):
-                await conn.execute(
-                    "INSERT INTO roster(agent_id, teams) VALUES ($1, $2)"
-                    " ON CONFLICT (agent_id) DO UPDATE SET teams = $2",
-                    agent,
-                    list(teams),
-                )
+                await store.set_teams(conn, agent, list(teams), create=True)
             case ev.AgentUpdated(agent_id=agent, teams=teams) if teams is not None:
-                await conn.execute("UPDATE roster SET teams = $2 WHERE agent_id = $1", agent, list(teams))
+                await store.set_teams(conn, agent, list(teams), create=False)
             case ev.AgentRemoved(agent_id=agent):
-                await conn.execute("DELETE FROM roster WHERE agent_id = $1", agent)
-
-    async def teammates(self, agent_id: str) -> list[str]:
-        rows = await self.pool.fetch(
-            "SELECT DISTINCT b.agent_id FROM roster a JOIN roster b ON a.teams && b.teams WHERE a.agent_id = $1",
-            agent_id,
-        )
-        return [r["agent_id"] for r in rows]
+                await store.remove_agent(conn, agent)
 
     async def readable(self, ticket_id: str, who: Principal) -> Ticket | None:
         """The ticket if `who` may read it (`shared.domain.access.may_read`), else None: the same answer
@@ -330,7 +282,7 @@ class Intake:
         requester = ticket.requester
         if who.role == "requester" and requester == await self.keyring.ref_for(who.sub, create=False):
             requester = who.sub
-        team = await self.teammates(who.sub) if who.role == "agent" else []
+        team = await store.teammates(self.pool, who.sub) if who.role == "agent" else []
         return ticket if may_read(who, requester, ticket.owner, team) else None
 
     async def record_download(self, ticket_id: str, who: Principal) -> None:
@@ -385,75 +337,5 @@ class Intake:
                 return await self.keyring.ref_for(named.strip(), create=True)
         subject = attrs.get("subject")
         if subject:
-            found = await (conn or self.pool).fetchval("SELECT requester FROM tickets WHERE id = $1", subject[:64])
-            return str(found) if found else None
+            return await store.requester_of(conn or self.pool, subject)
         return None
-
-
-ORPHAN_AFTER = timedelta(hours=1)
-
-
-async def sweep_orphans(pool: asyncpg.Pool, now: datetime) -> int:
-    """Delete files no ticket shows that were stored over ORPHAN_AFTER ago (an open that failed
-    between storing its files and its commit); return how many."""
-    deleted: int = await pool.fetchval(
-        "WITH gone AS (DELETE FROM attachments a WHERE a.created_at < $1"
-        " AND NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.sha256 = a.sha256) RETURNING 1)"
-        " SELECT count(*) FROM gone",
-        now - ORPHAN_AFTER,
-    )
-    return deleted
-
-
-async def store_attachment(pool: asyncpg.Pool, sha256: str, content_type: str, content: bytes) -> None:
-    await pool.execute(
-        "INSERT INTO attachments(sha256, content_type, size, content) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (sha256) DO NOTHING",
-        sha256,
-        content_type,
-        len(content),
-        content,
-    )
-
-
-_INSERT = (
-    "INSERT INTO tickets(id, requester, status, version, state, updated_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6)"
-)
-_SAVE = (
-    _INSERT
-    + " ON CONFLICT (id) DO UPDATE SET requester = $2, status = $3, version = $4, state = $5::jsonb, updated_at = $6"
-)
-# a new ticket: its id is drawn at random, so a clash yields nothing and another is drawn
-_CREATE = _INSERT + " ON CONFLICT (id) DO NOTHING RETURNING 1"
-_ADD_REF = "INSERT INTO attachment_refs(ticket_id, sha256, internal) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
-
-
-def _save_args(ticket: Ticket) -> tuple[object, ...]:
-    return (
-        ticket.id,
-        ticket.requester,
-        ticket.status.value,
-        ticket.version,
-        ticket.model_dump_json(),
-        ticket.updated_at,
-    )
-
-
-def _refs_of(env: Envelope) -> list[tuple[str, str, bool]]:
-    files = getattr(env.data, "attachments", ())
-    internal = bool(getattr(env.data, "internal", False))
-    return [(env.subject, a.sha256, internal) for a in files]
-
-
-async def load_attachment(
-    pool: asyncpg.Pool, ticket_id: str, sha256: str, *, public_only: bool
-) -> tuple[str, bytes] | None:
-    """The file if `ticket_id` shows it (in a public event when `public_only`)."""
-    row = await pool.fetchrow(
-        "SELECT a.content_type, a.content FROM attachments a JOIN attachment_refs r USING (sha256)"
-        " WHERE r.ticket_id = $1 AND a.sha256 = $2 AND (NOT $3 OR NOT r.internal) LIMIT 1",
-        ticket_id,
-        sha256,
-        public_only,
-    )
-    return (row["content_type"], bytes(row["content"])) if row else None

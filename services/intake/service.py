@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
@@ -13,12 +12,12 @@ from services.intake.handlers import (
     EVENTS_CONSUMER,
     REQUESTS_CONSUMER,
     Intake,
-    sweep_orphans,
 )
+from services.intake.loops import orphan_sweep
 from shared.domain.commands import Actor, Request, decode_request
 from shared.domain.events.errors import Forbidden, ForgedActor, InvalidRecord, Oversized, Unauthenticated
 from shared.domain.principal import AuthError, command_scope
-from shared.platform import db, topology
+from shared.platform import topology
 from shared.platform.auth import Authenticator
 from shared.platform.consumer import Record
 from shared.platform.logging import get_logger
@@ -71,13 +70,7 @@ async def build(rt: Runtime) -> Parts:
     intake = Intake(rt.settings, rt.pool, rt.clock, rt.keyring)
 
     async def sweep() -> None:
-        while True:
-            await asyncio.sleep(600)
-            try:
-                if removed := await sweep_orphans(rt.pool, rt.clock.now()):
-                    log.info("orphan files removed", count=removed)
-            except db.TRANSIENT as exc:
-                log.warning("orphan sweep retry", error=type(exc).__name__)
+        await orphan_sweep(rt.pool, rt.clock)
 
     return Parts(
         background=[sweep],

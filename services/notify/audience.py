@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from services.notify.templates import render
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
+from shared.domain.i18n import Say
 from shared.domain.privacy import REQUESTER_ROLE, is_ref
 from shared.domain.ticket import OPEN_STATUSES
 
@@ -96,11 +97,14 @@ def requester_address(requester: str, user_domain: str) -> str:
     return requester if "@" in requester else f"{requester}@{user_domain}"
 
 
+WHEN = Say("%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M")  # how each language writes a moment
+
+
 def fmt(when: datetime, language: str, timezone: str = "UTC") -> str:
     """A due time as people read it: in the support calendar's zone, named."""
     local = when.astimezone(ZoneInfo(timezone))
     zone = local.tzname() or timezone
-    return local.strftime(f"%d/%m/%Y %H:%M {zone}") if language == "es" else local.strftime(f"%Y-%m-%d %H:%M {zone}")
+    return f"{local.strftime(WHEN.pick(language))} {zone}"
 
 
 def messages(

@@ -13,7 +13,7 @@ the clock's `fired` and never fires again.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -307,8 +307,7 @@ def _mark(s: State, kind: str) -> State:
     return _drop_timers(s, lambda k: k == kind)
 
 
-def _drop_timers(s: State, which: object) -> State:
-    assert callable(which)
+def _drop_timers(s: State, which: Callable[[str], bool]) -> State:
     kept = {k: v for k, v in s.timers.items() if not which(k)}
     return s if len(kept) == len(s.timers) else dataclasses.replace(s, timers=MappingProxyType(kept))
 

@@ -13,7 +13,7 @@ from datetime import datetime
 import asyncpg
 
 from services.sla import domain, store
-from services.sla.domain import NAME
+from services.sla.domain import NAME, State
 from services.sla.policy import Policy
 from shared.domain.events import Envelope, Payload
 from shared.domain.events.envelope import derived_id
@@ -24,6 +24,7 @@ from shared.platform.settings import Settings
 from shared.platform.topics import TICKET_EVENTS
 
 CONSUMER = "sla-tickets"
+EMPTY = State()
 Emitted = list[tuple[str, Envelope]]
 
 
@@ -35,18 +36,22 @@ class Sla:
         self.policy = policy
         self.topic = settings.topic(TICKET_EVENTS)
 
-    async def on_ticket_event(self, conn: asyncpg.Connection, env: Envelope, d: Delivery) -> Emitted:
-        before = await store.load(conn, env.subject)
-        assert before is not None  # the consumer waits for the ticket's lock
-        state = domain.evolve(before, env, self.policy)
+    async def on_ticket_events(self, conn: asyncpg.Connection, items: list[tuple[Envelope, Delivery]]) -> Emitted:
+        """A partition's batch: the tickets it touches loaded once (locked), every event folded and
+        answered in memory, each changed ticket written once."""
+        before = await store.load_many(conn, list(dict.fromkeys(env.subject for env, _ in items)))
+        states = dict(before)
         emitted: Emitted = []
-        if not d.replaying:
-            for payload in domain.decide(state, env, self.policy):
-                out = Envelope.new(payload, source=NAME, subject=env.subject, time=self.clock.now(), cause=env)
-                # applied now: the consumer marks it (`applied_by`) as it enqueues it
-                state = domain.evolve(state, out, self.policy)
-                emitted.append((self.topic, out))
-        await store.save(conn, before, state)
+        for env, d in items:
+            state = domain.evolve(states.get(env.subject, EMPTY), env, self.policy)
+            if not d.replaying:
+                for payload in domain.decide(state, env, self.policy):
+                    out = Envelope.new(payload, source=NAME, subject=env.subject, time=self.clock.now(), cause=env)
+                    # applied now: the consumer marks it (`applied_by`) as it enqueues it
+                    state = domain.evolve(state, out, self.policy)
+                    emitted.append((self.topic, out))
+            states[env.subject] = state
+        await store.save_many(conn, [(before.get(tid, EMPTY), s) for tid, s in states.items()])
         return emitted
 
     async def fire_due(self, now: datetime, limit: int = 200) -> int:

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from services.sla.handlers import Sla
-from shared.platform import db
-from shared.platform.logging import get_logger
-
-log = get_logger(__name__)
+from shared.platform.runtime import every
 
 
 async def timer_loop(sla: Sla, interval: float = 0.5) -> None:
-    while True:
-        try:
-            while await sla.fire_due(sla.clock.now()):
-                pass
-        except db.TRANSIENT as exc:
-            log.warning("sla timer retry", error=type(exc).__name__)
-        await asyncio.sleep(interval)
+    async def fire() -> int:
+        return await sla.fire_due(sla.clock.now())
+
+    await every(interval, fire, "sla timers", while_busy=True)

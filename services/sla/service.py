@@ -21,7 +21,8 @@ async def build(rt: Runtime) -> Parts:
         await timer_loop(sla)
 
     return Parts(
-        consumers=[rt.consumer(CONSUMER, TICKET_EVENTS, sla.on_ticket_event, applied_by=CONSUMER)], background=[timers]
+        consumers=[rt.consumer(CONSUMER, TICKET_EVENTS, batch_handler=sla.on_ticket_events, applied_by=CONSUMER)],
+        background=[timers],
     )
 
 

@@ -39,32 +39,45 @@ def _params(names: tuple[str, ...], first: int) -> str:
 async def load(conn: asyncpg.Connection, ticket_id: str, *, skip_locked: bool = False) -> State | None:
     """The ticket's state, its row locked for this transaction. None: `skip_locked` and someone
     else holds it."""
-    row = await conn.fetchrow(
-        f"SELECT {', '.join(_TICKET)} FROM tickets WHERE id = $1 FOR UPDATE{' SKIP LOCKED' if skip_locked else ''}",
-        ticket_id,
+    found = await load_many(conn, [ticket_id], skip_locked=skip_locked)
+    if ticket_id in found:
+        return found[ticket_id]
+    if skip_locked and await conn.fetchval("SELECT true FROM tickets WHERE id = $1", ticket_id):
+        return None
+    return State()
+
+
+async def load_many(conn: asyncpg.Connection, ids: list[str], *, skip_locked: bool = False) -> dict[str, State]:
+    """The states of the known tickets among `ids`, their rows locked (in id order, so two
+    transactions never wait on each other in a circle; `skip_locked`: those free now). Two
+    statements: the lock first, then the clocks and timers in a snapshot taken after it."""
+    rows = await conn.fetch(
+        f"SELECT {', '.join(_TICKET)} FROM tickets WHERE id = ANY($1::text[]) ORDER BY id"
+        f" FOR UPDATE{' SKIP LOCKED' if skip_locked else ''}",
+        ids,
     )
-    if row is None:
-        if skip_locked and await conn.fetchval("SELECT true FROM tickets WHERE id = $1", ticket_id):
-            return None
-        return State()
-    ticket = Ticket(**dict(row))
-    found = await conn.fetchrow(
-        f"SELECT c.ticket_id IS NOT NULL AS has_clock, {', '.join('c.' + n for n in _CLOCK)},"
-        " (SELECT coalesce(array_agg(kind), '{}') FROM timers WHERE ticket_id = $1) AS timer_kinds,"
-        " (SELECT coalesce(array_agg(due_at), '{}') FROM timers WHERE ticket_id = $1) AS timer_dues"
-        " FROM (SELECT $1::text AS id) k LEFT JOIN clocks c ON c.ticket_id = k.id",
-        ticket_id,
+    if not rows:
+        return {}
+    tickets = {r["id"]: Ticket(**dict(r)) for r in rows}
+    found = await conn.fetch(
+        f"SELECT k.id, c.ticket_id IS NOT NULL AS has_clock, {', '.join('c.' + n for n in _CLOCK)},"
+        " coalesce(tm.kinds, '{}') AS timer_kinds, coalesce(tm.dues, '{}') AS timer_dues"
+        " FROM unnest($1::text[]) AS k(id) LEFT JOIN clocks c ON c.ticket_id = k.id"
+        " LEFT JOIN (SELECT ticket_id, array_agg(kind ORDER BY kind) AS kinds,"
+        " array_agg(due_at ORDER BY kind) AS dues FROM timers WHERE ticket_id = ANY($1::text[])"
+        " GROUP BY ticket_id) tm ON tm.ticket_id = k.id",
+        list(tickets),
     )
-    assert found is not None
-    clock = None
-    if found["has_clock"]:
-        values = {n: found[n] for n in _CLOCK}
-        values["fired"] = tuple(values["fired"])
-        clock = Clock(**values)
-    kinds, dues = found["timer_kinds"], found["timer_dues"]
-    # array_agg of two subqueries over the same rows: one scan order, so they pair up
-    timers = dict(zip(kinds, dues, strict=True))
-    return State(ticket, clock, MappingProxyType(timers))
+    out = {}
+    for r in found:
+        clock = None
+        if r["has_clock"]:
+            values = {n: r[n] for n in _CLOCK}
+            values["fired"] = tuple(values["fired"])
+            clock = Clock(**values)
+        timers = dict(zip(r["timer_kinds"], r["timer_dues"], strict=True))
+        out[r["id"]] = State(tickets[r["id"]], clock, MappingProxyType(timers))
+    return out
 
 
 _SAVE = f"""
@@ -89,15 +102,27 @@ ON CONFLICT (ticket_id, kind) DO UPDATE SET due_at = excluded.due_at
 
 async def save(conn: asyncpg.Connection, before: State, after: State) -> None:
     """Write what changed from `before` to `after`, in one statement (none if nothing did)."""
+    await save_many(conn, [(before, after)])
+
+
+async def save_many(conn: asyncpg.Connection, changes: list[tuple[State, State]]) -> None:
+    """What changed in each ticket, one statement per changed ticket, sent in one round trip."""
+    args = [a for before, after in changes if (a := _save_args(before, after)) is not None]
+    if len(args) == 1:
+        await conn.execute(_SAVE, *args[0])
+    elif args:
+        await conn.executemany(_SAVE, args)
+
+
+def _save_args(before: State, after: State) -> tuple[Any, ...] | None:
     ticket_changed = after.ticket is not None and after.ticket != before.ticket
     clock_changed = after.clock is not None and after.clock != before.clock
     gone = [k for k in before.timers if k not in after.timers]
     changed: dict[str, datetime] = {k: v for k, v in after.timers.items() if before.timers.get(k) != v}
     if not (ticket_changed or clock_changed or gone or changed):
-        return
+        return None
     ticket_id = after.ticket.id if after.ticket is not None else after.clock.ticket_id if after.clock else ""
-    await conn.execute(
-        _SAVE,
+    return (
         ticket_changed,
         *_values(after.ticket, _TICKET),
         clock_changed,

@@ -280,3 +280,27 @@ async def _fail_fast(tasks: list[asyncio.Task[None]], server: uvicorn.Server) ->
             log.error("background task died", task=t.get_name(), error=repr(t.exception()))
             os._exit(70)
     server.should_exit = True
+
+
+async def every(
+    interval: float,
+    step: Callable[[], Awaitable[object]],
+    what: str,
+    *,
+    while_busy: bool = False,
+    wait_first: bool = False,
+) -> None:
+    """A service's background loop: run `step` every `interval` seconds (`while_busy`: again at
+    once as long as it reports work done; `wait_first`: not at start), riding out a database that
+    is briefly away (logged by the error's type, never its words); anything else ends the loop
+    and, with it, the process (its supervisor starts another)."""
+    while True:
+        if wait_first:
+            await asyncio.sleep(interval)
+        try:
+            while await step() and while_busy:
+                pass
+        except db.TRANSIENT as exc:
+            log.warning("background step retry", loop=what, error=type(exc).__name__)
+        if not wait_first:
+            await asyncio.sleep(interval)

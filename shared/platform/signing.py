@@ -37,6 +37,7 @@ from nacl.signing import SigningKey, VerifyKey
 
 from shared.domain.events.catalogue import owners_of
 from shared.domain.events.errors import BadSignature, NotOwner, Unsigned
+from shared.platform import topology
 
 Headers = list[tuple[str, bytes]]
 SIG = "mesa_sig"
@@ -45,7 +46,7 @@ PROOF = "mesa_proof"
 # Added after signing by whoever handles the record later (a dead letter's why and where): not
 # part of what the producer vouched for.
 _UNSIGNED_PREFIXES = ("dlq_",)
-SERVICES = ("intake", "routing", "sla", "notify", "projections", "audit")
+SERVICES = tuple(s.name for s in topology.STATIONS)  # each signs as itself
 TRUST_FILE = "trust.json"
 _VERIFIED_ROOTS = 4096
 _DOMAIN = b"mesa-record-v1"

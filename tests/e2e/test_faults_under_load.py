@@ -18,12 +18,15 @@ import httpx
 import pytest
 
 from ops import replay
+from shared.platform.topology import STATIONS
 from tests.e2e.conftest import Mesa, register_roster
 from tests.support import ROOT, client, eventually
 
 pytestmark = pytest.mark.timeout(600)
 RATE = float(os.environ.get("FAULTS_TICKETS_PER_S", "8"))
 SESSION_TIMEOUT_S = 10  # shared.platform.bus.make_consumer
+
+SERVICES = tuple(s.name for s in STATIONS)
 
 
 @dataclass
@@ -223,7 +226,7 @@ async def test_tickets_survive_killed_frozen_and_restarted_parts(mesa: Mesa) -> 
 
     try:
         await steady(per_step)
-        for service in ("intake", "routing", "sla", "notify", "projections", "audit"):
+        for service in SERVICES:
             mesa.procs[service].kill()
             if service != "intake":  # with intake down nothing opens: it comes straight back
                 await steady(per_step // 2)

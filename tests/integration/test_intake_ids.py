@@ -45,7 +45,7 @@ async def test_a_clashing_id_is_drawn_again_and_the_existing_ticket_is_untouched
 async def test_files_no_ticket_shows_are_swept_after_an_hour(isolated: Isolated) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from services.intake.handlers import store_attachment, sweep_orphans
+    from services.intake.store import store_attachment, sweep_orphans
 
     pool = await db.create_pool(isolated.settings.database_url, "intake")
     try:

@@ -96,7 +96,7 @@ async def start_rig(iso: Isolated, clock: ManualClock) -> SlaRig:
         name=CONSUMER,
         group_id=iso.settings.group("sla"),
         topics=[iso.settings.topic(TICKET_EVENTS)],
-        handler=sla.on_ticket_event,
+        batch_handler=sla.on_ticket_events,
         applied_by=CONSUMER,  # as services/sla/__main__.py wires it
         decode=verified_events(Trust.load(iso.settings.signing_folder)),
         letters=Letters(await Keyring.open(pool, iso.settings)),

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.projections import kb
+from services.projections.figures import figures
 from services.projections.web import charts
-from services.projections.web.dashboard import figures
 from services.projections.web.site import Site, lang_of
 from services.projections.web.texts import text
 
