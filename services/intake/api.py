@@ -21,7 +21,7 @@ from services.intake import attachments as att
 from services.intake.domain import CommandRejected
 from services.intake.handlers import Intake, Outcome
 from services.intake.store import load_attachment, store_attachment
-from shared.domain.commands import TICKET_COMMANDS, Actor, OpenTicket
+from shared.domain.commands import TICKET_COMMANDS, WITH_FILES, Actor, OpenTicket
 from shared.domain.events.catalogue import Attachment, Id, Short, StorableModel
 from shared.domain.i18n import pick_language, t
 from shared.domain.principal import AuthError, Principal, command_scope
@@ -181,23 +181,44 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
         who: Caller,
         if_match: Annotated[str | None, Header()] = None,
     ) -> Response:
-        """Comment, request-info, reply, resolve, confirm, reject, reopen, close, feedback, escalate."""
+        """Comment, request-info, reply, resolve, confirm, reject, reopen, close, feedback, escalate.
+
+        JSON, or (comment, reply, reopen) multipart/form-data with the same fields and files
+        (`screenshots`), checked as at opening."""
         model = TICKET_COMMANDS.get(command)
         if model is None:
             raise ApiError(404, "unknown_command", command=command, valid=", ".join(TICKET_COMMANDS))
         who.need(command_scope(command))
-        raw = await request.body()
-        try:
-            data = read_json(raw) if raw.strip() else {}
-        except BadBody as exc:
-            raise ApiError(400, "invalid_request", detail=exc.reason) from None
+        uploads: list[tuple[Attachment, bytes]] = []
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            # a screenshot with a comment, an answer or a reopening: the same checks as at opening
+            data, files = await _read_form(request)
+            if files and command not in WITH_FILES:
+                raise ApiError(422, "no_files_here", command=command, valid=", ".join(sorted(WITH_FILES)))
+            uploads = await _read_files(files)
+            if uploads:
+                data["attachments"] = [a.model_dump() for a, _ in uploads]
+        else:
+            raw = await request.body()
+            try:
+                data = read_json(raw) if raw.strip() else {}
+            except BadBody as exc:
+                raise ApiError(400, "invalid_request", detail=exc.reason) from None
         try:
             cmd = model.model_validate(data)
         except ValidationError as exc:
             raise RequestValidationError(exc.errors()) from None
         actor = who.actor()
         await _readable(intake, ticket_id, who)
-        outcome = await intake.command(ticket_id, cmd, actor, expected_version=_version(if_match))
+        for attachment, content in uploads:  # stored only once the command is valid and allowed
+            await store_attachment(intake.pool, attachment.sha256, attachment.content_type, content)
+        outcome = await intake.command(
+            ticket_id,
+            cmd,
+            actor,
+            expected_version=_version(if_match),
+            uploaded=frozenset(a.sha256 for a, _ in uploads),
+        )
         return JSONResponse(ticket_body(outcome.ticket, outcome), headers={"ETag": f'"{outcome.ticket.version}"'})
 
     @app.get("/tickets/{ticket_id}/attachments/{sha256}", tags=["tickets"])

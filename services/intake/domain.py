@@ -291,7 +291,7 @@ def decide(cmd: c.Command, ticket: Ticket, actor: c.Actor) -> list[Payload]:
             if actor.role == "requester":
                 need_requester()
             need_status(Status.resolved, Status.closed)
-            return [ev.TicketReopened(ticket_id=tid, by=actor.id, reason=cmd.reason)]
+            return [ev.TicketReopened(ticket_id=tid, by=actor.id, reason=cmd.reason, attachments=cmd.attachments)]
         case c.Close():
             if actor.role == "requester":
                 need_requester()  # a requester may withdraw an open ticket

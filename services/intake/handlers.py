@@ -139,7 +139,9 @@ class Intake:
         conn: asyncpg.Connection | None = None,
         correlationid: str | None = None,
         causationid: str | None = None,
+        uploaded: frozenset[str] = frozenset(),
     ) -> Outcome:
+        """`uploaded`: the files the sender sent with this command (stored already, checked)."""
         if conn is None:
             async with self.pool.acquire() as own, own.transaction():
                 return await self.command(
@@ -150,6 +152,7 @@ class Intake:
                     conn=own,
                     correlationid=correlationid,
                     causationid=causationid,
+                    uploaded=uploaded,
                 )
         actor = await self.pseudonym(actor)
         ticket = await store.ticket(conn, ticket_id, lock=True)
@@ -157,7 +160,7 @@ class Intake:
             raise CommandRejected("not_found", 404, ticket_id=ticket_id)
         if expected_version is not None and expected_version != ticket.version:
             raise CommandRejected("version_conflict", 409, expected=expected_version, actual=ticket.version)
-        await self._check_attachments(conn, ticket_id, cmd, actor)
+        await self._check_attachments(conn, ticket_id, cmd, actor, uploaded)
         cmd, masked = mask_command(cmd)
         payloads = decide(cmd, ticket, actor)
         outcome = await self._append(conn, ticket, payloads, actor, correlationid, causationid)
@@ -204,14 +207,17 @@ class Intake:
         await outbox.enqueue_all(conn, [(self.topic, env) for env in envelopes], applied_by=EVENTS_CONSUMER)
         return Outcome(ticket, envelopes)
 
-    async def _check_attachments(self, conn: asyncpg.Connection, ticket_id: str, cmd: Command, actor: Actor) -> None:
-        """A command on a ticket may only show files this ticket already shows (to a requester:
-        its public ones): no file reaches a ticket by its hash from anywhere else."""
-        files = getattr(cmd, "attachments", ())
+    async def _check_attachments(
+        self, conn: asyncpg.Connection, ticket_id: str, cmd: Command, actor: Actor, uploaded: frozenset[str]
+    ) -> None:
+        """A command on a ticket may show the files its sender uploads with it, and files this
+        ticket already shows (to a requester: its public ones): no file reaches a ticket by its
+        hash from anywhere else."""
+        files = [a.sha256 for a in getattr(cmd, "attachments", ()) if a.sha256 not in uploaded]
         if not files:
             return
-        shown = await store.shown(conn, ticket_id, [a.sha256 for a in files], internal_too=actor.is_staff)
-        if any(a.sha256 not in shown for a in files):
+        shown = await store.shown(conn, ticket_id, files, internal_too=actor.is_staff)
+        if any(sha not in shown for sha in files):
             raise CommandRejected("attachment_not_yours", 422)
 
     # -- state ------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ requester's preferences and the owner (services/notify/ledger.py), this says wha
   (their preference, else the ticket's): the targets once set, questions, public answers,
   reminders, the resolution, the closing, and (unless they opted out) a status update when no
   public update came within the interval.
-- The owner hears of assignments and warnings; the owner and the supervisors of breaches; the
-  supervisors of escalations; in the staff's language.
+- The owner hears of assignments, warnings, and the requester's answers and reopenings; the owner
+  and the supervisors of breaches; the supervisors of escalations; in the staff's language.
 """
 
 from __future__ import annotations
@@ -145,6 +145,17 @@ def messages(
             reason = data.reason if staff == "es" or not data.reason_en else data.reason_en
             params = base | {"from_level": str(data.from_level), "to_level": str(data.to_level), "reason": reason}
             return [Message(To.staff(who), "escalated", staff, params) for who in a.supervisors]
+        case ev.TicketCustomerReplied():
+            # the owner hears back (in the staff's language), with the answer and the link
+            if owner is None:
+                return []
+            params = base | {"agent_name": owner.name, "body": data.body}
+            return [Message(To.staff(owner.email), "customer_replied", staff, params)]
+        case ev.TicketReopened() if data.by == t.requester:
+            if owner is None:
+                return []
+            params = base | {"agent_name": owner.name, "reason": data.reason}
+            return [Message(To.staff(owner.email), "reopened_owner", staff, params)]
         case ev.TicketInfoReminder():
             return [Message(requester, "reminder", lang, base)]
         case ev.TicketResolved():

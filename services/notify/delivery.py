@@ -34,8 +34,10 @@ from services.notify.templates import to_html
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
 from shared.domain.events.envelope import derived_id
+from shared.domain.reply_tokens import reply_address
 from shared.platform import db, outbox
 from shared.platform.clock import Clock
+from shared.platform.keyring import reply_key
 from shared.platform.letters import Letters
 from shared.platform.logging import get_logger
 from shared.platform.settings import Settings
@@ -84,6 +86,7 @@ class Deliverer:
         self._client: aiosmtplib.SMTP | None = None  # one connection per delivery batch
         self.http = httpx.AsyncClient(timeout=10, follow_redirects=False)  # a 3xx is a failure
         self.webhook_hosts = allow_list(settings.webhook_allow_hosts)
+        self.reply_key = reply_key(settings)
 
     def message(self, d: Delivery) -> EmailMessage:
         msg = EmailMessage()
@@ -95,6 +98,8 @@ class Deliverer:
         key = hashlib.sha256(f"{d.event_id}|{d.recipient}|email".encode()).hexdigest()[:24]
         msg["Message-ID"] = f"<{key}@{domain}>"
         if d.ticket_id:  # one conversation per ticket in the recipient's mail client (not digests)
+            # an answer goes to the ticket, by a token nobody can guess (shared.domain.reply_tokens)
+            msg["Reply-To"] = reply_address(self.settings.support_address, d.ticket_id, self.reply_key)
             thread = f"<ticket.{d.ticket_id}@{domain}>"
             msg["In-Reply-To"] = thread
             msg["References"] = thread

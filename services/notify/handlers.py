@@ -102,5 +102,5 @@ class Notify:
 
 
 def _needs_owner(data: object) -> bool:
-    """Only warnings and breaches name the owner: other events spare the lookup."""
-    return isinstance(data, ev.TicketSlaWarning | ev.TicketSlaBreached)
+    """Only these go to the owner: other events spare the lookup."""
+    return isinstance(data, ev.TicketSlaWarning | ev.TicketSlaBreached | ev.TicketCustomerReplied | ev.TicketReopened)

@@ -39,6 +39,30 @@ TEMPLATES: dict[str, Mail] = {
             "Hello {{ agent_name }},\n\nTicket {{ ticket_id }} '{{ subject }}' is now yours.\nWhy: {{ reason }}\n\n{{ url }}\n",
         ),
     ),
+    "customer_replied": Mail(
+        subject=Say(
+            "[{{ ticket_id }}] El cliente ha respondido: {{ subject }}",
+            "[{{ ticket_id }}] The customer answered: {{ subject }}",
+        ),
+        body=Say(
+            "Hola {{ agent_name }}:\n\nEl cliente ha respondido en el ticket {{ ticket_id }} «{{ subject }}»:\n\n"
+            "{{ body }}\n\n{{ url }}\n",
+            "Hello {{ agent_name }},\n\nThe customer answered on ticket {{ ticket_id }} '{{ subject }}':\n\n"
+            "{{ body }}\n\n{{ url }}\n",
+        ),
+    ),
+    "reopened_owner": Mail(
+        subject=Say(
+            "[{{ ticket_id }}] El cliente ha reabierto el ticket: {{ subject }}",
+            "[{{ ticket_id }}] The customer reopened the ticket: {{ subject }}",
+        ),
+        body=Say(
+            "Hola {{ agent_name }}:\n\nEl cliente ha reabierto el ticket {{ ticket_id }} «{{ subject }}».\n"
+            "Motivo: {{ reason }}\n\n{{ url }}\n",
+            "Hello {{ agent_name }},\n\nThe customer reopened ticket {{ ticket_id }} '{{ subject }}'.\n"
+            "Why: {{ reason }}\n\n{{ url }}\n",
+        ),
+    ),
     "info_requested": Mail(
         subject=Say("[{{ ticket_id }}] Necesitamos más información", "[{{ ticket_id }}] We need more information"),
         body=Say(

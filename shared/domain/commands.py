@@ -89,6 +89,7 @@ class Reject(Command):
 
 class Reopen(Command):
     reason: Text
+    attachments: tuple[Attachment, ...] = ()
 
 
 class Close(Command):
@@ -127,6 +128,8 @@ TICKET_COMMANDS: dict[str, type[Command]] = {
     "escalate": Escalate,
     "categorize": Categorize,
 }
+# The commands that may bring files (a screenshot with a comment, an answer, a reopening).
+WITH_FILES = frozenset({"comment", "reply", "reopen"})
 NAME_OF: dict[type[Command], str] = {model: name for name, model in TICKET_COMMANDS.items()}
 NAME_OF[OpenTicket] = "open"
 

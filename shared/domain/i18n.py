@@ -164,6 +164,10 @@ MESSAGES = Texts(
             "es": "Has abierto muchos tickets seguidos. Espera {seconds} s e inténtalo de nuevo.",
             "en": "You opened many tickets in a row. Wait {seconds} s and try again.",
         },
+        "no_files_here": {
+            "es": "La orden «{command}» no admite archivos; pueden enviarse con: {valid}.",
+            "en": "Command '{command}' takes no files; files go with: {valid}.",
+        },
         "attachment_not_found": {
             "es": "Ese archivo no está en este ticket.",
             "en": "That file is not on this ticket.",

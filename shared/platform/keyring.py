@@ -42,6 +42,12 @@ def master_key(settings: Settings) -> bytes:
     return hashlib.sha256(b"mesa-master-key|" + settings.jwt_secret.encode()).digest()
 
 
+def reply_key(settings: Settings) -> bytes:
+    """The key of the reply tokens in Mesa's mail (shared.domain.reply_tokens): notify makes
+    them, the inbound mail service checks them; derived, so there is no other secret to keep."""
+    return hashlib.sha256(b"mesa-reply-tokens|" + master_key(settings)).digest()
+
+
 @dataclass(frozen=True)
 class _Entry:
     sub: str

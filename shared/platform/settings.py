@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     notify_max_attempts: int = Field(default=5, validation_alias="NOTIFY_MAX_ATTEMPTS")
     notify_backoff_s: float = Field(default=1.0, validation_alias="NOTIFY_BACKOFF_S")
     mail_domain: str = Field(default="mesa.local", validation_alias="NOTIFY_MAIL_DOMAIN")
+    # Where customers write (and reply): the inbound mail service's address; Mesa's mails carry
+    # a plus-addressed variant of it as Reply-To, with the ticket's token.
+    support_address: str = Field(default="soporte@mesa.local", validation_alias="MESA_SUPPORT_ADDRESS")
     # who hears about SLA breaches and escalations besides the owner (comma-separated addresses)
     supervisors: str = Field(default="supervision@soporte.mesa.local", validation_alias="NOTIFY_SUPERVISORS")
     # Each agent gets a digest of their open queue once a day, at this local hour.

@@ -9,7 +9,9 @@ import asyncpg
 import httpx
 import pytest
 
+from shared.domain.reply_tokens import ticket_of
 from shared.platform import db
+from shared.platform.keyring import reply_key
 from shared.platform.topics import AGENT_EVENTS, TICKET_EVENTS
 from tests.e2e.conftest import Mesa, body_of, register_roster
 from tests.kafka_tools import end_offsets, inbox_caught_up
@@ -346,3 +348,89 @@ async def test_escalation_moves_the_ticket_up_a_level_and_reopen_returns_it(staf
     t = await mesa.ticket_when(tid, lambda t: any(e["type"] == "ticket.queued" for e in t["timeline"]), "queued")
     queued = next(e for e in t["timeline"] if e["type"] == "ticket.queued")["data"]
     assert queued["level"] == 3 and "below L3" in queued["reason"]
+
+
+async def test_files_after_opening_go_with_a_comment_an_answer_or_a_reopening(staffed: Mesa) -> None:
+    """The screenshot an agent asks for can be sent with the answer (multipart, checked as at
+    opening); a command that takes no files says so with a 422, a file that is not one of ours
+    with a 415, and nothing is kept of a refused request. The owner hears of the answer."""
+    mesa = staffed
+    requester = "requester:irene@example.com"
+    async with client(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets",
+            json={"subject": "La tablet no carga", "description": "No carga ni con otro cargador desde el lunes."},
+            headers=as_actor(requester),
+        )
+    assert r.status_code == 201, r.text
+    tid = r.json()["id"]
+    t = await mesa.ticket_when(tid, lambda t: t["owner"] is not None, "assignment")
+    owner = t["owner"]
+    asked = await act(mesa, tid, "request-info", f"agent:{owner}", {"question": "¿Nos envías una foto del cargador?"})
+    assert asked.status_code == 200, asked.text
+
+    async with client(timeout=10) as http:
+        url = f"{mesa.url('intake')}/tickets/{tid}"
+        # no files for this command: refused, with the commands that take them
+        wrong = await http.post(
+            f"{url}/resolve",
+            data={"summary": "x"},
+            files={"screenshots": ("a.png", PNG, "image/png")},
+            headers=as_actor(f"agent:{owner}"),
+        )
+        assert wrong.status_code == 422 and "reply" in wrong.json()["message"], wrong.text
+        # not a file we take: 415, and the answer is not recorded
+        bad = await http.post(
+            f"{url}/reply",
+            data={"body": "adjunto"},
+            files={"screenshots": ("virus.exe", b"MZ\x90\x00" + b"\x00" * 64, "application/octet-stream")},
+            headers=as_actor(requester),
+        )
+        assert bad.status_code == 415, bad.text
+        # the answer with its photo
+        r = await http.post(
+            f"{url}/reply",
+            data={"body": "Aquí está la foto del cargador"},
+            files={"screenshots": ("cargador.png", PNG, "image/png")},
+            headers=as_actor(requester),
+        )
+        assert r.status_code == 200, r.text
+    t = await mesa.ticket_when(
+        tid, lambda t: any(e["type"] == "ticket.customer_replied" for e in t["timeline"]), "the answer"
+    )
+    replies = [e for e in t["timeline"] if e["type"] == "ticket.customer_replied"]
+    assert len(replies) == 1 and replies[0]["data"]["body"] == "Aquí está la foto del cargador"
+    [photo] = replies[0]["data"]["attachments"]
+    assert photo["content_type"] == "image/png"
+    async with client(timeout=10) as http:
+        got = await http.get(
+            f"{mesa.url('intake')}/tickets/{tid}/attachments/{photo['sha256']}", headers=as_actor(requester)
+        )
+    assert got.status_code == 200 and got.content == PNG
+
+    # the owner hears back, with the answer and the link
+    mail = await mesa.mail_when(
+        lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "customer_replied", "the owner's mail"
+    )
+    text = body_of(mail)
+    assert "Aquí está la foto del cargador" in text and f"/t/{tid}" in text
+    # an answer to any of Mesa's mails goes to the ticket, by a token only Mesa can make
+    settings = mesa.iso.settings
+    assert ticket_of(mail["Reply-To"], settings.support_address, reply_key(settings)) == tid
+
+    # a reopening may bring a file too, and the owner hears of it
+    assert (await act(mesa, tid, "resolve", f"agent:{owner}", {"summary": "Cargador sustituido"})).status_code == 200
+    async with client(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets/{tid}/reopen",
+            data={"reason": "Sigue sin cargar"},
+            files={"screenshots": ("otra.png", PNG, "image/png")},
+            headers=as_actor(requester),
+        )
+    assert r.status_code == 200, r.text
+    t = await mesa.ticket_when(tid, lambda t: t["status"] != "resolved", "the reopening")
+    [reopened] = [e for e in t["timeline"] if e["type"] == "ticket.reopened"]
+    assert reopened["data"]["attachments"][0]["sha256"] == photo["sha256"]  # the same image, the same file
+    await mesa.mail_when(
+        lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "reopened_owner", "the owner's reopen mail"
+    )

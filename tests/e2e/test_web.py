@@ -96,7 +96,7 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     await expect(laura.locator("#suggestions li a")).to_have_text("Cómo pedir la devolución de un pedido")
     await laura.check("input[name=impact][value=high]")
     await laura.set_input_files("#screenshots", files=[FilePayload(name="error.png", mimeType="image/png", buffer=PNG)])
-    await expect(laura.locator("#previews img")).to_have_count(1)
+    await expect(laura.locator("#new-ticket .previews img")).to_have_count(1)
     await shot(laura, "02-new-ticket")
     await laura.click("#new-ticket button[type=submit]")
     await laura.wait_for_url(f"{base}/t/*")
@@ -132,8 +132,14 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     await laura.reload()
     assert "revisar el driver" not in await laura.content()
     await laura.fill("#reply-body", "Es una HP LaserJet 400")
+    # the screenshot the agent asked for goes with the answer
+    await laura.set_input_files(
+        "#reply-files", files=[FilePayload(name="modelo.png", mimeType="image/png", buffer=PNG)]
+    )
+    await expect(laura.locator("#form-reply .previews img")).to_have_count(1)
     await laura.click("#form-reply button[type=submit]")
     await expect(laura.locator(".timeline")).to_contain_text("Es una HP LaserJet 400")
+    await expect(laura.locator(".timeline img.thumb")).to_have_count(2)
 
     await agent.reload()
     await agent.fill("#summary", "Reinstalado el driver de la HP LaserJet 400")

@@ -28,6 +28,7 @@ from shared.platform.settings import Settings
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "mesa_lang"
+MAX_FILES = 5  # a form brings at most this many files (intake checks each)
 HOME = {
     "requester": "/portal",
     "agent": "/console",
@@ -94,13 +95,22 @@ class Web:
         return self.auth.csrf_token(request.cookies.get(SESSION_COOKIE, ""))
 
     async def form(self, request: Request) -> dict[str, Any]:
-        form = await request.form()
+        form = await request.form(max_files=MAX_FILES, max_fields=50)
         sent = str(form.get("csrf", "")) or request.headers.get("x-csrf-token", "")
         if not request.cookies.get(SESSION_COOKIE) or not hmac.compare_digest(sent, self.csrf(request)):
             raise PageError(403, "forbidden", "CSRF")
         if not self.auth.same_origin(request):  # the token and the page it came from
             raise PageError(403, "forbidden", "Origin")
-        return {k: v for k, v in form.multi_items()}
+        return {k: v for k, v in form.multi_items() if isinstance(v, str)}
+
+    async def form_files(self, request: Request) -> list[tuple[str, tuple[str, bytes, str]]]:
+        """The files a form brought (after `form`, which checked it), as they go on to intake."""
+        form = await request.form(max_files=MAX_FILES, max_fields=50)  # (parsed once, by `form`)
+        return [
+            ("screenshots", (f.filename or "archivo", await f.read(), f.content_type or "application/octet-stream"))
+            for f in form.getlist("screenshots")
+            if not isinstance(f, str) and f.filename
+        ]
 
     def render(self, request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         lang = lang_of(request)
@@ -122,16 +132,23 @@ class Web:
     # -- talking to intake and routing with the person's own token -------------------------
 
     async def command(
-        self, request: Request, path: str, body: dict[str, Any], service: str = "intake"
+        self,
+        request: Request,
+        path: str,
+        body: dict[str, Any],
+        service: str = "intake",
+        files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
     ) -> httpx.Response:
+        """The command as the person gives it, with their own token: JSON, or multipart when
+        files go with it (intake checks them as it checks any upload)."""
         base = self.settings.intake_url if service == "intake" else self.settings.routing_url
         token = request.cookies.get(SESSION_COOKIE, "")
-        async with httpx.AsyncClient(timeout=15) as http:
-            return await http.post(
-                f"{base}{path}",
-                json=body,
-                headers={"Authorization": f"Bearer {token}", "Accept-Language": lang_of(request)},
-            )
+        headers = {"Authorization": f"Bearer {token}", "Accept-Language": lang_of(request)}
+        async with httpx.AsyncClient(timeout=30 if files else 15) as http:
+            if files:
+                fields = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in body.items()}
+                return await http.post(f"{base}{path}", data=fields, files=files, headers=headers)
+            return await http.post(f"{base}{path}", json=body, headers=headers)
 
     async def caught_up(self, ticket_id: str, version: int, timeout: float = 5.0) -> None:
         """Wait (bounded) until the read model shows what the person just did."""

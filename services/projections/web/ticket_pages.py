@@ -14,6 +14,7 @@ from services.projections.access import may_read
 from services.projections.api import read_ticket
 from services.projections.web.site import PageError, Site, Web, error_text, lang_of, sla_view
 from services.projections.web.timeline import describe
+from shared.domain.commands import WITH_FILES
 from shared.domain.events.catalogue import Level
 from shared.domain.principal import Principal
 from shared.platform.auth import SESSION_COOKIE
@@ -141,7 +142,8 @@ async def act(web: Site, request: Request, ticket_id: str, command: str) -> Resp
             raise PageError(403, "forbidden")
         r = await web.command(request, f"/tickets/{ticket_id}/assign", body, service="routing")
     else:
-        r = await web.command(request, f"/tickets/{ticket_id}/{command}", body)
+        files = await web.form_files(request) if command in WITH_FILES else []
+        r = await web.command(request, f"/tickets/{ticket_id}/{command}", body, files=files)
     if r.status_code >= 400:  # the page again, with why (as a form with errors is shown again)
         who, t = await load(web, request, ticket_id)
         context = await ticket_context(web, who, t, request)

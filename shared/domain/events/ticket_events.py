@@ -221,6 +221,7 @@ class TicketReopened(Payload):
     ticket_id: Id
     by: Annotated[Id, Personal]
     reason: Annotated[SealableText, Public]
+    attachments: Annotated[tuple[Attachment, ...], Public] = ()
 
 
 @event("ticket.closed", owner=("intake", "sla"), audience="requester")

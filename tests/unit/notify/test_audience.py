@@ -139,3 +139,14 @@ def test_every_mail_renders_in_both_languages(template: str, language: str) -> N
     assert subject.strip() and body.strip()
     other = audience.Message(To.staff("a@b"), template, "en" if language == "es" else "es", params).words()
     assert other != (subject, body)
+
+
+def test_the_owner_hears_back_when_the_requester_answers_or_reopens() -> None:
+    answer = ev.TicketCustomerReplied(ticket_id=TID, requester=TICKET.requester, body="Es una HP")
+    assert told(answer) == [("ana@mesa.example", "customer_replied", "es")]
+    assert told(answer, owner=None) == []
+    [m] = audience.messages(env(answer), TICKET, None, ANA, WHO)
+    assert m.params["body"] == "Es una HP" and m.params["url"].endswith(TID)
+    by_requester = ev.TicketReopened(ticket_id=TID, by=TICKET.requester, reason="sigue sin encender")
+    assert told(by_requester) == [("ana@mesa.example", "reopened_owner", "es")]
+    assert told(ev.TicketReopened(ticket_id=TID, by="ana", reason="lo reabro yo")) == []

@@ -6,29 +6,29 @@
   const MAX_BYTES = 10 * 1024 * 1024;
   const TYPES = ["image/png", "image/jpeg", "image/webp", "application/pdf", "text/plain", "text/x-log", ""];
 
-  // -- screenshots: drag-and-drop onto the box, previews, limits explained before sending
-  const input = document.getElementById("screenshots");
-  const drop = document.getElementById("drop");
-  const previews = document.getElementById("previews");
-  function showFiles() {
-    previews.replaceChildren();
-    for (const f of input.files) {
-      const li = document.createElement("li");
-      if (f.size > MAX_BYTES || (f.type && !TYPES.includes(f.type))) {
-        li.className = "bad";
-        li.textContent = `${f.name}: ${f.size > MAX_BYTES ? "> 10 MB" : f.type}`;
-      } else if (f.type.startsWith("image/")) {
-        const img = document.createElement("img");
-        img.src = URL.createObjectURL(f);
-        img.alt = f.name;
-        li.append(img, f.name);
-      } else {
-        li.textContent = f.name;
+  // -- files: drag-and-drop onto any box that takes them, previews, limits explained before sending
+  for (const drop of document.querySelectorAll("[data-drop]")) {
+    const input = drop.querySelector("input[type=file]");
+    const previews = drop.querySelector(".previews");
+    if (!input || !previews) continue;
+    const showFiles = () => {
+      previews.replaceChildren();
+      for (const f of input.files) {
+        const li = document.createElement("li");
+        if (f.size > MAX_BYTES || (f.type && !TYPES.includes(f.type))) {
+          li.className = "bad";
+          li.textContent = `${f.name}: ${f.size > MAX_BYTES ? "> 10 MB" : f.type}`;
+        } else if (f.type.startsWith("image/")) {
+          const img = document.createElement("img");
+          img.src = URL.createObjectURL(f);
+          img.alt = f.name;
+          li.append(img, f.name);
+        } else {
+          li.textContent = f.name;
+        }
+        previews.append(li);
       }
-      previews.append(li);
-    }
-  }
-  if (input && drop) {
+    };
     input.addEventListener("change", showFiles);
     drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
     drop.addEventListener("dragleave", () => drop.classList.remove("over"));
