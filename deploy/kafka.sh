@@ -19,7 +19,7 @@ PIDFILE=$DATA/kafka.pid
 LOG=$DATA/server.log
 HEAP=${KAFKA_HEAP:-"-Xms256m -Xmx640m"}
 # Mesa's services, the other systems (orders), read-only auditors, operators (admin, super user).
-PRINCIPALS=(admin intake routing sla notify projections audit orders auditor)
+PRINCIPALS=(admin intake routing sla notify projections audit mailin orders auditor)
 
 install() {
   [ -f "$LIBS/.complete" ] && return 0
@@ -89,6 +89,7 @@ format_storage() {
   java -cp "$1" -Dlog4j2.configurationFile="$MESA_ROOT/deploy/kafka/log4j2.yaml" \
     kafka.tools.StorageTool format -t "$cid" -c "$DATA/server.properties" "${scram[@]}" >"$DATA/format.log" 2>&1 \
     || { cat "$DATA/format.log" >&2; die "kafka storage format failed"; }
+  for p in "${PRINCIPALS[@]}"; do : > "$DATA/$p.user"; done  # these users exist on the broker
 }
 
 configure() {
@@ -113,14 +114,24 @@ add_principal() {
     --bootstrap-server "$HOST:$PORT" --command-config "$DATA/admin.java.properties" --alter \
     --add-config "SCRAM-SHA-512=[password=$(password_of "$name")]" --entity-type users --entity-name "$name" \
     >"$DATA/add-principal.log" 2>&1 || { cat "$DATA/add-principal.log" >&2; die "could not create the SCRAM user $name"; }
+  : > "$DATA/$name.user"
   say "principal $name: $DATA/$name.properties"
 }
 
 ready() { port_open "$HOST" "$PORT" && grep -q "Kafka Server started" "$LOG" 2>/dev/null; }
 
+# Principals added to the list after a cluster was formatted (a new service) get their user now
+# (`<name>.user` marks a user the broker has; a cluster formatted before the marks gets each
+# user set again once, with the password it has).
+missing_principals() {
+  local p
+  for p in "${PRINCIPALS[@]}"; do [ -f "$DATA/$p.user" ] || add_principal "$p"; done
+}
+
 start() {
   if pid_alive "$PIDFILE"; then
     wait_for 60 "kafka ($HOST:$PORT)" ready || die "kafka (pid $(cat "$PIDFILE")) does not answer; see $LOG"
+    missing_principals
     return 0
   fi
   if port_open "$HOST" "$PORT"; then
@@ -137,6 +148,7 @@ start() {
     -cp "$LIBS/*" kafka.Kafka "$DATA/server.properties" >>"$LOG" 2>&1 < /dev/null &
   echo $! > "$PIDFILE"
   wait_for 120 "kafka ($HOST:$PORT)" ready || { tail -n 40 "$LOG" >&2; die "kafka did not start; see $LOG"; }
+  missing_principals
 }
 
 stop() { stop_pid "$PIDFILE"; say "kafka stopped"; }

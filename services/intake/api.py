@@ -20,8 +20,8 @@ from starlette.datastructures import UploadFile
 from services.intake import attachments as att
 from services.intake.domain import CommandRejected
 from services.intake.handlers import Intake, Outcome
-from services.intake.store import load_attachment, store_attachment
-from shared.domain.commands import TICKET_COMMANDS, WITH_FILES, Actor, OpenTicket
+from services.intake.store import load_attachment, record_upload, store_attachment
+from shared.domain.commands import TICKET_COMMANDS, WITH_FILES, Actor, OpenTicket, Write
 from shared.domain.events.catalogue import Attachment, Id, Short, StorableModel
 from shared.domain.i18n import pick_language, t
 from shared.domain.principal import AuthError, Principal, command_scope
@@ -212,14 +212,32 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
         await _readable(intake, ticket_id, who)
         for attachment, content in uploads:  # stored only once the command is valid and allowed
             await store_attachment(intake.pool, attachment.sha256, attachment.content_type, content)
-        outcome = await intake.command(
-            ticket_id,
-            cmd,
-            actor,
-            expected_version=_version(if_match),
-            uploaded=frozenset(a.sha256 for a, _ in uploads),
-        )
+        uploaded = frozenset(a.sha256 for a, _ in uploads)
+        if isinstance(cmd, Write):  # where the ticket stands decides what the words are
+            outcome = await intake.write(ticket_id, cmd, actor, uploaded=uploaded)
+        else:
+            outcome = await intake.command(
+                ticket_id, cmd, actor, expected_version=_version(if_match), uploaded=uploaded
+            )
         return JSONResponse(ticket_body(outcome.ticket, outcome), headers={"ETag": f'"{outcome.ticket.version}"'})
+
+    @app.post("/uploads", tags=["tickets"], status_code=201)
+    async def upload(request: Request, who: Caller) -> JSONResponse:
+        """Files another system sends ahead of the command that shows them (a mail's attachments:
+        mailin), multipart `screenshots`, checked as any upload. Only that system may show them on
+        a ticket, within an hour; a file no ticket shows by then is deleted."""
+        if who.role != "service":
+            raise AuthError(403, "forbidden_role", role=who.role, allowed="service")
+        if not ({"tickets:open", "tickets:act-for-requester"} & who.scopes):
+            raise AuthError(403, "missing_scope", scope="tickets:open")
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise ApiError(415, "invalid_request", detail="multipart/form-data with files")
+        _fields, files = await _read_form(request)
+        uploads = await _read_files(files)
+        for attachment, content in uploads:
+            await store_attachment(intake.pool, attachment.sha256, attachment.content_type, content)
+            await record_upload(intake.pool, attachment.sha256, who.sub)
+        return JSONResponse({"files": [a.model_dump() for a, _ in uploads]}, 201)
 
     @app.get("/tickets/{ticket_id}/attachments/{sha256}", tags=["tickets"])
     async def attachment(ticket_id: str, sha256: str, who: Caller) -> Response:

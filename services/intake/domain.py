@@ -215,6 +215,35 @@ def decide_open(cmd: c.OpenTicket, ticket_id: str, default_language: str) -> ev.
         language=cmd.language or default_language,
         attachments=cmd.attachments,
         channel=cmd.channel,
+        follows=cmd.follows,
+    )
+
+
+def decide_write(cmd: c.Write, ticket: Ticket | None, sender: str) -> list[Payload] | None:
+    """What the requester's words (`sender`: their pseudonym) are on this ticket: an answer while
+    we wait for them, a reopening once it is resolved, else a comment. None: they start a new
+    ticket (the ticket is unknown, closed or erased, or it is not theirs: a stranger never
+    writes into someone else's ticket)."""
+    if ticket is None or ticket.erased or ticket.requester != sender or ticket.status == Status.closed:
+        return None
+    tid, files = ticket.id, cmd.attachments
+    if ticket.status == Status.resolved:
+        return [ev.TicketReopened(ticket_id=tid, by=sender, reason=cmd.body, attachments=files)]
+    if ticket.pending_question:
+        return [ev.TicketCustomerReplied(ticket_id=tid, requester=sender, body=cmd.body, attachments=files)]
+    return [ev.TicketCommented(ticket_id=tid, author=sender, author_role="requester", body=cmd.body, attachments=files)]
+
+
+def write_as_open(cmd: c.Write, follows: str | None) -> c.OpenTicket:
+    """A `write` that starts a ticket: the words as its description, the files with it."""
+    return c.OpenTicket(
+        requester=cmd.sender,
+        subject=cmd.subject,
+        description=cmd.body,
+        language=cmd.language,
+        channel=cmd.channel,
+        attachments=cmd.attachments,
+        follows=follows,
     )
 
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.intake import store
-from services.intake.domain import CommandRejected, decide, decide_open, mask_command
+from services.intake.domain import CommandRejected, decide, decide_open, decide_write, mask_command, write_as_open
 from shared.domain.access import may_read
-from shared.domain.commands import Actor, Command, OpenTicket, Request
+from shared.domain.commands import Actor, Command, OpenTicket, Request, Write
 from shared.domain.events import Envelope, Headers, InvalidRecord
 from shared.domain.events import catalogue as ev
 from shared.domain.events.catalogue import Status
@@ -167,6 +167,65 @@ class Intake:
         assert outcome is not None
         return dataclasses.replace(outcome, masked=masked)
 
+    async def write(
+        self,
+        ticket_id: str | None,
+        cmd: Write,
+        actor: Actor,
+        *,
+        conn: asyncpg.Connection | None = None,
+        correlationid: str | None = None,
+        causationid: str | None = None,
+        uploaded: frozenset[str] = frozenset(),
+    ) -> Outcome:
+        """The requester writes (a mail): on their ticket as where it stands says, else a new one
+        (domain.decide_write). The events are the requester's (`cmd.sender`, by pseudonym); the
+        system that carried the words is their cause."""
+        if conn is None:
+            async with self.pool.acquire() as own, own.transaction():
+                return await self.write(
+                    ticket_id,
+                    cmd,
+                    actor,
+                    conn=own,
+                    correlationid=correlationid,
+                    causationid=causationid,
+                    uploaded=uploaded,
+                )
+        if (
+            actor.role == REQUESTER_ROLE
+            and actor.id != cmd.sender
+            and actor.id != await self.keyring.ref_for(cmd.sender, create=False)
+        ):
+            raise CommandRejected("not_requester", 403, command="write")
+        if actor.role not in (REQUESTER_ROLE, "system"):
+            raise CommandRejected("requester_only", 403, command="write")
+        ref = await self.keyring.ref_for(cmd.sender, create=True)
+        assert ref is not None
+        writer = Actor("requester", ref)
+        ticket = await store.ticket(conn, ticket_id, lock=True) if ticket_id else None
+        payloads = decide_write(cmd, ticket, ref)
+        if payloads is None:
+            follows = ticket.id if ticket is not None and ticket.requester == ref else None
+            outcome, _created = await self.open(
+                write_as_open(cmd, follows),
+                writer,
+                conn=conn,
+                correlationid=correlationid,
+                causationid=causationid,
+                uploaded=uploaded,
+            )
+            return outcome
+        assert ticket is not None
+        safe, masked = mask_command(cmd)
+        assert isinstance(safe, Write)
+        await self._check_attachments(conn, ticket.id, safe, writer, uploaded)
+        payloads = decide_write(safe, ticket, ref)
+        assert payloads is not None
+        appended = await self._append(conn, ticket, payloads, writer, correlationid, causationid)
+        assert appended is not None
+        return dataclasses.replace(appended, masked=masked)
+
     async def _append(
         self,
         conn: asyncpg.Connection,
@@ -307,9 +366,26 @@ class Intake:
         if delivery.replaying:
             return
         try:
+            files = [a.sha256 for a in getattr(req.command, "attachments", ())]
+            uploaded = await store.uploaded_by(conn, req.actor.id, files) if files else frozenset()
             if isinstance(req.command, OpenTicket):
                 await self.open(
-                    req.command, req.actor, conn=conn, correlationid=req.correlationid, causationid=str(req.id)
+                    req.command,
+                    req.actor,
+                    conn=conn,
+                    correlationid=req.correlationid,
+                    causationid=str(req.id),
+                    uploaded=uploaded,
+                )
+            elif isinstance(req.command, Write):
+                await self.write(
+                    req.ticket_id,
+                    req.command,
+                    req.actor,
+                    conn=conn,
+                    correlationid=req.correlationid,
+                    causationid=str(req.id),
+                    uploaded=uploaded,
                 )
             else:
                 assert req.ticket_id is not None

@@ -100,6 +100,26 @@ async def forget_files(conn: asyncpg.Connection, ids: list[str]) -> None:
     await conn.execute("DELETE FROM attachment_refs WHERE ticket_id = ANY($1::text[])", ids)
 
 
+async def record_upload(conn: asyncpg.Connection | asyncpg.Pool, sha256: str, uploader: str) -> None:
+    """A file another system uploaded ahead of the command that shows it (a mail's attachments)."""
+    await conn.execute(
+        "INSERT INTO uploads(sha256, uploader) VALUES ($1, $2) ON CONFLICT (sha256, uploader) DO UPDATE SET at = now()",
+        sha256,
+        uploader,
+    )
+
+
+async def uploaded_by(conn: asyncpg.Connection, uploader: str, files: list[str]) -> frozenset[str]:
+    """Which of `files` this uploader sent within the last hour: theirs to show on a ticket."""
+    rows = await conn.fetch(
+        "SELECT sha256 FROM uploads WHERE uploader = $1 AND sha256 = ANY($2::text[]) AND at > now() - $3::interval",
+        uploader,
+        files,
+        ORPHAN_AFTER,
+    )
+    return frozenset(r["sha256"] for r in rows)
+
+
 # -- the roster's teams -------------------------------------------------------------------------
 
 
@@ -132,6 +152,7 @@ ORPHAN_AFTER = timedelta(hours=1)
 async def sweep_orphans(pool: asyncpg.Pool, now: datetime) -> int:
     """Delete files no ticket shows that were stored over ORPHAN_AFTER ago (an open that failed
     between storing its files and its commit); return how many."""
+    await pool.execute("DELETE FROM uploads WHERE at < $1", now - ORPHAN_AFTER)
     deleted: int = await pool.fetchval(
         "WITH gone AS (DELETE FROM attachments a WHERE a.created_at < $1"
         " AND NOT EXISTS (SELECT 1 FROM attachment_refs r WHERE r.sha256 = a.sha256) RETURNING 1)"

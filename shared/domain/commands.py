@@ -58,6 +58,7 @@ class OpenTicket(Command):
     language: Annotated[str, Field(pattern=r"^(es|en)$")] | None = None
     channel: Annotated[str, Field(max_length=40)] = "web"
     attachments: tuple[Attachment, ...] = ()
+    follows: LineId | None = None  # the closed ticket this one goes on from (a mail into a closed thread)
 
 
 class Comment(Command):
@@ -114,6 +115,20 @@ class Categorize(Command):
     reason: Line
 
 
+class Write(Command):
+    """The requester writes about a ticket without knowing where it stands (a mail, say): an answer
+    while we wait for them, a comment while it is open, a reopening once it is resolved; about a
+    closed ticket, or from someone who is not its requester, a new ticket. Other systems send it
+    for the requester (`sender`, their sign-in id) with `tickets:act-for-requester`."""
+
+    sender: LineId
+    subject: Line = "(sin asunto)"
+    body: Text
+    language: Annotated[str, Field(pattern=r"^(es|en)$")] | None = None
+    channel: Annotated[str, Field(max_length=40)] = "email"
+    attachments: tuple[Attachment, ...] = ()
+
+
 # The HTTP path segment of each command on an existing ticket, and its model.
 TICKET_COMMANDS: dict[str, type[Command]] = {
     "comment": Comment,
@@ -127,9 +142,10 @@ TICKET_COMMANDS: dict[str, type[Command]] = {
     "feedback": Feedback,
     "escalate": Escalate,
     "categorize": Categorize,
+    "write": Write,
 }
 # The commands that may bring files (a screenshot with a comment, an answer, a reopening).
-WITH_FILES = frozenset({"comment", "reply", "reopen"})
+WITH_FILES = frozenset({"comment", "reply", "reopen", "write"})
 NAME_OF: dict[type[Command], str] = {model: name for name, model in TICKET_COMMANDS.items()}
 NAME_OF[OpenTicket] = "open"
 

@@ -33,7 +33,7 @@ SCOPES: tuple[str, ...] = (
     "roster:write",  # register, change and move agents; assign tickets by hand
     "webhooks:write",  # subscribe to ticket events
 )
-FOR_REQUESTER_COMMANDS = frozenset({"reply", "confirm", "reject", "feedback", "reopen"})
+FOR_REQUESTER_COMMANDS = frozenset({"reply", "confirm", "reject", "feedback", "reopen", "write"})
 
 
 def command_scope(command: str) -> str:

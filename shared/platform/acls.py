@@ -97,6 +97,8 @@ GRANTS: dict[str, Grant] = {
         writes=(AUDIT_CHECKPOINTS, *_dlq(TICKET_EVENTS, AUDIT_ACCESS)),
         group_prefix="mesa.audit.",
     ),
+    # the support mailbox: each mail a command (and an unreadable mail a dead letter)
+    "mailin": Grant(writes=(TICKET_REQUESTS, *_dlq(TICKET_REQUESTS))),
     # another internal system: it may ask (commands), never tell (events)
     "orders": Grant(writes=(TICKET_REQUESTS,)),
     # reads the record of what happened, changes nothing

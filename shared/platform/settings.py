@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     # Where customers write (and reply): the inbound mail service's address; Mesa's mails carry
     # a plus-addressed variant of it as Reply-To, with the ticket's token.
     support_address: str = Field(default="soporte@mesa.local", validation_alias="MESA_SUPPORT_ADDRESS")
+    # The inbound mail service (services/mailin): where it takes SMTP, how many mails an hour one
+    # sender may send, and its service token (else it issues its own, in development).
+    mailin_host: str = Field(default="127.0.0.1", validation_alias="MESA_MAILIN_HOST")
+    mailin_port: int = Field(default=2525, validation_alias="MESA_MAILIN_PORT")
+    mailin_per_sender_per_hour: int = Field(default=60, ge=1, validation_alias="MESA_MAILIN_PER_SENDER_PER_HOUR")
+    mailin_token: SecretStr | None = Field(default=None, validation_alias="MESA_MAILIN_TOKEN")
     # who hears about SLA breaches and escalations besides the owner (comma-separated addresses)
     supervisors: str = Field(default="supervision@soporte.mesa.local", validation_alias="NOTIFY_SUPERVISORS")
     # Each agent gets a digest of their open queue once a day, at this local hour.

@@ -34,8 +34,9 @@ ROUTING = Station("routing", 8082, "asignación / assignment")
 SLA = Station("sla", 8083, "plazos y escalados / targets and escalations")
 NOTIFY = Station("notify", 8084, "notificaciones / notifications")
 AUDIT = Station("audit", 8085, "auditoría / audit chain")
+MAILIN = Station("mailin", 8086, "correo entrante / inbound mail (SMTP)")
 
-STATIONS: tuple[Station, ...] = (PROJECTIONS, INTAKE, ROUTING, SLA, NOTIFY, AUDIT)
+STATIONS: tuple[Station, ...] = (PROJECTIONS, INTAKE, ROUTING, SLA, NOTIFY, AUDIT, MAILIN)
 BY_NAME = {s.name: s for s in STATIONS}
 
 

@@ -30,6 +30,7 @@ class Mesa:
     mail_dir: Path
     procs: dict[str, Proc] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
+    mailin_smtp: int = field(default_factory=free_port)  # where mailin takes mail (its SMTP)
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -89,6 +90,7 @@ class Mesa:
     def proc(self, service: str) -> Proc:
         env = {**self.iso.env, **{BY_NAME[s].port_variable: str(p) for s, p in self.ports.items() if s in BY_NAME}}
         env |= {"NOTIFY_SMTP_PORT": str(self.ports["smtp"]), "MESA_MAIL_DIR": str(self.mail_dir)}
+        env |= {"MESA_MAILIN_PORT": str(self.mailin_smtp)}
         env |= self.extra_env
         module = "services.notify.mailsink" if service == "smtp" else f"services.{service}"
         return Proc(module, env, self.iso.log_dir, service, None if service == "smtp" else self.ports[service])

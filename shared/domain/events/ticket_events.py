@@ -41,6 +41,7 @@ class TicketOpened(Payload):
     language: Annotated[str, Field(pattern=r"^(es|en)$")] = "es"
     attachments: Annotated[tuple[Attachment, ...], Public] = ()
     channel: Annotated[str, Field(max_length=40), Plain, Public] = "web"
+    follows: Annotated[Id | None, Public] = None  # the closed ticket this one goes on from
 
 
 @event("ticket.categorized", owner="intake", audience="requester")

@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.intake.domain import CommandRejected, decide, decide_open, guess_category, priority
+from services.intake.domain import (
+    CommandRejected,
+    decide,
+    decide_open,
+    decide_write,
+    guess_category,
+    priority,
+    write_as_open,
+)
 from shared.domain import commands as c
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
@@ -248,3 +256,65 @@ def test_free_text_of_every_command_is_masked_and_ids_are_not() -> None:
         assert card not in masked.model_dump_json() and kinds == ("card_number",), cmd
     plain = c.Comment(body="sin nada que ocultar")
     assert mask_command(plain) == (plain, ())
+
+
+# -- the requester writes (a mail) without knowing where the ticket stands ------------------------
+
+
+REF = "R-0123456789ABCDEF"
+
+
+def _ticket_in(status_events: list[ev.Payload]) -> Ticket:
+    t: Ticket | None = None
+    for i, p in enumerate(status_events):
+        t = evolve(t, Envelope.new(p, source="intake", subject="T-1", time=T0 + timedelta(minutes=i)))
+    assert t is not None
+    return t
+
+
+OPEN = ev.TicketOpened(
+    ticket_id="T-1",
+    requester=REF,
+    subject="s",
+    description="d",
+    category=Category.hardware,
+    impact=Level.low,
+    urgency=Level.low,
+    priority=Priority.P4,
+)
+ASSIGNED = ev.TicketAssigned(ticket_id="T-1", agent_id="bea", level=1, reason="r")
+ASKED = ev.TicketInfoRequested(ticket_id="T-1", agent_id="bea", question="¿Modelo?")
+RESOLVED = ev.TicketResolved(ticket_id="T-1", agent_id="bea", summary="ok")
+CLOSED = ev.TicketClosed(ticket_id="T-1", by="bea", reason="done")
+WRITE = c.Write(sender="laura@example.com", subject="Re: s", body="Es el X1")
+
+
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        ([OPEN], ev.TicketCommented),
+        ([OPEN, ASSIGNED], ev.TicketCommented),
+        ([OPEN, ASSIGNED, ASKED], ev.TicketCustomerReplied),  # the clock resumes
+        ([OPEN, ASSIGNED, RESOLVED], ev.TicketReopened),  # as Zendesk does
+    ],
+)
+def test_the_requesters_words_are_what_the_ticket_is_waiting_for(history: list[ev.Payload], expected: type) -> None:
+    [event] = decide_write(WRITE, _ticket_in(history), REF) or []
+    assert isinstance(event, expected)
+    who = getattr(event, "requester", None) or getattr(event, "author", None) or getattr(event, "by", None)
+    words = getattr(event, "body", None) or getattr(event, "reason", None)
+    assert (who, words) == (REF, "Es el X1")
+
+
+@pytest.mark.parametrize("history", [[OPEN, ASSIGNED, RESOLVED, CLOSED], [OPEN, ASSIGNED, CLOSED]])
+def test_a_closed_ticket_or_a_stranger_starts_a_new_ticket(history: list[ev.Payload]) -> None:
+    assert decide_write(WRITE, _ticket_in(history), REF) is None
+    assert decide_write(WRITE, _ticket_in([OPEN, ASSIGNED]), "R-ZZZZZZZZZZZZZZZZ") is None  # not theirs
+    assert decide_write(WRITE, None, REF) is None
+    opened = write_as_open(WRITE, "T-1")
+    assert (opened.requester, opened.description, opened.channel, opened.follows) == (
+        "laura@example.com",
+        "Es el X1",
+        "email",
+        "T-1",
+    )

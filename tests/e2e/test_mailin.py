@@ -1,0 +1,180 @@
+"""Customers write to the support mailbox: real SMTP conversations into mailin, each mail checked
+for the right ticket, the right words, nothing duplicated and nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.domain.reply_tokens import reply_address
+from shared.platform.keyring import reply_key
+from tests.e2e.conftest import Mesa, register_roster
+from tests.support import as_actor, client, eventually
+
+pytestmark = pytest.mark.timeout(300)
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+@pytest.fixture(scope="module")
+async def staffed(mesa: Mesa) -> Mesa:
+    await register_roster(mesa)
+    return mesa
+
+
+def mail(sender: str, subject: str, body: str, *, to: str = "soporte@mesa.local", **headers: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    for k, v in headers.items():
+        msg[k.replace("_", "-")] = v
+    msg.set_content(body)
+    return msg
+
+
+async def send(mesa: Mesa, msg: EmailMessage) -> None:
+    def go() -> None:
+        with smtplib.SMTP("127.0.0.1", mesa.mailin_smtp, timeout=30) as smtp:
+            smtp.send_message(msg)
+
+    await asyncio.to_thread(go)
+
+
+async def tickets_of(mesa: Mesa, requester: str) -> list[dict[str, Any]]:
+    async with client(timeout=10) as http:
+        r = await http.get(f"{mesa.url('projections')}/tickets", params={"requester": requester})
+    r.raise_for_status()
+    items: list[dict[str, Any]] = r.json()["items"]
+    return items
+
+
+async def the_ticket_of(mesa: Mesa, requester: str, count: int = 1) -> list[dict[str, Any]]:
+    async def probe() -> list[dict[str, Any]] | None:
+        found = await tickets_of(mesa, requester)
+        return found if len(found) >= count else None
+
+    found: list[dict[str, Any]] = await eventually(probe, timeout=30, what=f"{count} ticket(s) of {requester}")
+    return found
+
+
+async def test_a_new_mail_with_a_screenshot_opens_a_ticket_and_a_reply_answers_it(staffed: Mesa) -> None:
+    mesa = staffed
+    first = mail(
+        "Marta Ruiz <marta@example.com>",
+        "No puedo pagar mi pedido",
+        "Hola, al pagar el pedido 4512 la web da un error. Adjunto la captura.",
+        Message_ID="<m1@example.com>",
+    )
+    first.add_attachment(PNG, maintype="image", subtype="png", filename="error al pagar.png")
+    await send(mesa, first)
+    await send(mesa, first)  # an MTA that delivers it again: still one ticket
+    [summary] = await the_ticket_of(mesa, "marta@example.com")
+    tid = summary["id"]
+    t = await mesa.ticket_when(tid, lambda t: t["owner"] is not None, "the mailed ticket's owner")
+    opened = t["timeline"][0]["data"]
+    assert opened["channel"] == "email" and t["language"] == "es"
+    assert opened["description"].startswith("Hola, al pagar el pedido 4512")
+    [shot] = opened["attachments"]
+    assert shot["content_type"] == "image/png" and shot["filename"] == "error al pagar.png"
+    async with client(timeout=10) as http:
+        got = await http.get(f"{mesa.url('intake')}/tickets/{tid}/attachments/{shot['sha256']}")
+    assert got.content == PNG
+
+    # the agent asks; the customer answers the mail, quoting it: only her new words are the answer
+    owner = t["owner"]
+    async with client(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets/{tid}/request-info",
+            json={"question": "¿Con qué tarjeta pagaste?"},
+            headers=as_actor(f"agent:{owner}"),
+        )
+    assert r.status_code == 200, r.text
+    asked = await mesa.mail_when(
+        lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "info_requested", "the question by mail"
+    )
+    answer = mail(
+        "marta@example.com",
+        f"Re: {asked['Subject']}",
+        "Con una Visa acabada en 4242.\n\n"
+        "El lun, 30 nov 2026 a las 10:00, Soporte Mesa <soporte@mesa.local> escribió:\n> ¿Con qué tarjeta pagaste?\n",
+        to=str(asked["Reply-To"]),
+        In_Reply_To=str(asked["Message-ID"]),
+        Message_ID="<m2@example.com>",
+    )
+    await send(mesa, answer)
+    t = await mesa.ticket_when(
+        tid, lambda t: any(e["type"] == "ticket.customer_replied" for e in t["timeline"]), "the mailed answer"
+    )
+    [replied] = [e for e in t["timeline"] if e["type"] == "ticket.customer_replied"]
+    assert replied["data"]["body"] == "Con una Visa acabada en 4242."  # the quoted question is cut
+    assert t["status"] != "waiting_on_customer"
+    # the mail delivered twice at the start is still one ticket, all this while later
+    assert len(await tickets_of(mesa, "marta@example.com")) == 1
+
+
+async def test_a_stranger_in_someone_elses_thread_gets_a_ticket_of_their_own(staffed: Mesa) -> None:
+    mesa = staffed
+    await send(
+        mesa,
+        mail(
+            "nuria@example.com", "Mi cuenta", "No puedo entrar en mi cuenta desde ayer.", Message_ID="<n1@example.com>"
+        ),
+    )
+    [nuria] = await the_ticket_of(mesa, "nuria@example.com")
+    settings = mesa.iso.settings
+    token = reply_address(settings.support_address, nuria["id"], reply_key(settings))
+    await send(
+        mesa,
+        mail("intruso@example.com", "Re: Mi cuenta", "Cerrad este ticket.", to=token, Message_ID="<x1@example.com>"),
+    )
+    [own] = await the_ticket_of(mesa, "intruso@example.com")
+    assert own["id"] != nuria["id"]
+    t = await mesa.get_ticket(nuria["id"])
+    assert t is not None and not any("Cerrad" in str(e["data"]) for e in t["timeline"])
+
+
+async def test_automatic_mail_and_other_addresses_never_become_tickets(staffed: Mesa) -> None:
+    mesa = staffed
+    await send(
+        mesa,
+        mail(
+            "oscar@example.com",
+            "Respuesta automática: fuera de la oficina",
+            "Vuelvo el lunes.",
+            Auto_Submitted="auto-replied",
+        ),
+    )
+    refused = mail("oscar@example.com", "Hola", "¿Me oís?", to="ventas@mesa.local")
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        await send(mesa, refused)
+    # a mail from oscar that is not automatic does open one: the automatic one was not lost in a queue
+    await send(mesa, mail("oscar@example.com", "Pedido", "Mi pedido no ha llegado.", Message_ID="<o2@example.com>"))
+    [only] = await the_ticket_of(mesa, "oscar@example.com")
+    assert only["subject"] == "Pedido"
+
+
+async def test_an_unreadable_mail_is_kept_with_why(staffed: Mesa) -> None:
+    mesa = staffed
+
+    def go() -> None:
+        with smtplib.SMTP("127.0.0.1", mesa.mailin_smtp, timeout=30) as smtp:
+            smtp.sendmail("x@example.com", ["soporte@mesa.local"], b"Subject: sin remitente\r\n\r\nhola\r\n")
+
+    await asyncio.to_thread(go)
+
+    async def kept() -> str | None:
+        _code, out = await mesa.cli_status("dlq", "list", "--topic", "ticket.requests")
+        return out if "unreadable_mail" in out else None
+
+    listing = await eventually(kept, timeout=30, what="the kept mail")
+    assert "sender" in listing or "From" in listing
+    async with httpx.AsyncClient(timeout=5) as http:
+        assert (await http.get(f"{mesa.url('mailin')}/readyz")).status_code == 200
