@@ -27,7 +27,7 @@ from shared.platform.settings import Settings
 from shared.platform.topics import DLQ_SUFFIX, TICKET_REQUESTS
 
 NAME = "mailin"
-SCOPES = ("tickets:open", "tickets:act-for-requester")
+SCOPES = ("tickets:open", "tickets:act-for-requester", "mail:bounces")
 log = get_logger(__name__)
 MAILS = Counter("mesa_mailin_mails_total", "Mails received, by what became of them", ["outcome"])
 
@@ -69,6 +69,8 @@ class Mailin:
             MAILS.labels("kept").inc()
             return Answer(250, "2.0.0 kept for a person to read")
         if isinstance(result, Ignored):
+            if result.bounced_event and result.bounce_of:
+                return await self._bounced(result)
             MAILS.labels("ignored").inc()
             log.info("mail ignored", why=result.why, bounced=len(result.bounce_of))
             return Answer(250, "2.0.0 not a request (automatic mail)")
@@ -85,6 +87,19 @@ class Mailin:
         await self._request(mail, where, files, refused, request_id(mail, digest))
         MAILS.labels("opened" if isinstance(where, Open) else "written").inc()
         return Answer(250, "2.0.0 OK")
+
+    async def _bounced(self, report: Ignored) -> Answer:
+        """One of Mesa's mails came back: notify marks it failed and tells the staff (its ledger)."""
+        for address in report.bounce_of:
+            r = await self.http.post(
+                f"{self.settings.notify_url}/bounces",
+                json={"event_id": report.bounced_event, "address": address, "reason": report.why},
+                headers={"Authorization": f"Bearer {self.token()}"},
+            )
+            if r.status_code >= 500:
+                return Answer(451, "4.3.0 try again later")
+        MAILS.labels("bounce").inc()
+        return Answer(250, "2.0.0 bounce recorded")
 
     async def _upload(self, files: tuple[File, ...]) -> tuple[list[dict[str, object]], list[str]]:
         """Each file to intake, checked there as any upload; the names of those refused."""

@@ -57,6 +57,7 @@ class Ignored:
 
     why: str
     bounce_of: tuple[str, ...] = ()  # a delivery report: the addresses it says failed
+    bounced_event: str = ""  # and the Mesa message it returns (its X-Mesa-Event), when it says
 
 
 class Unreadable(ValueError):
@@ -114,7 +115,8 @@ def _automatic(msg: EmailMessage) -> Ignored | None:
             if part.get_content_type() == "message/delivery-status"
             for a in re.findall(r"(?im)^final-recipient:\s*rfc822;\s*(\S+@\S+)\s*$", _payload_text(part))
         )
-        return Ignored("delivery report (bounce)", failed)
+        returned = re.search(r"(?im)^x-mesa-event:\s*([0-9a-f-]{36})\s*$", _returned_headers(msg))
+        return Ignored("delivery report (bounce)", failed, returned.group(1) if returned else "")
     auto = _header(msg, "Auto-Submitted").strip().lower()
     if auto and auto != "no":
         return Ignored(f"Auto-Submitted: {auto}")
@@ -131,6 +133,18 @@ def _automatic(msg: EmailMessage) -> Ignored | None:
     if _AUTO_SUBJECT.match(_header(msg, "Subject")):
         return Ignored("an out-of-office or automatic reply (by its subject)")
     return None
+
+
+def _returned_headers(msg: EmailMessage) -> str:
+    """The headers of the message a delivery report returns (message/rfc822 or text/rfc822-headers)."""
+    for part in msg.walk():
+        if part.get_content_type() == "text/rfc822-headers":
+            return _payload_text(part)
+        if part.get_content_type() == "message/rfc822":
+            inner = part.get_payload()
+            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+                return "\n".join(f"{k}: {v}" for k, v in inner[0].items())
+    return ""
 
 
 def _payload_text(part: Message) -> str:

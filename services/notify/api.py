@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
@@ -13,7 +14,7 @@ from services.notify.audience import Preferences
 from services.notify.handlers import Notify
 from services.notify.targets import TargetRefused, check_target
 from shared.domain.events import known_types
-from shared.domain.events.catalogue import StorableModel
+from shared.domain.events.catalogue import LineId, StorableModel
 from shared.domain.principal import AuthError, Principal
 from shared.platform.auth import Authenticator, Caller, install, requires
 
@@ -33,6 +34,14 @@ class PreferencesIn(StorableModel):
 
 
 Integrator = Annotated[Principal, Depends(requires("admin", "service", scope="webhooks:write"))]
+BounceReporter = Annotated[Principal, Depends(requires("service", scope="mail:bounces"))]
+
+
+class BounceIn(StorableModel):
+    model_config = ConfigDict(extra="forbid")
+    event_id: UUID
+    address: LineId
+    reason: Annotated[str, Field(max_length=1000)] = "bounced"
 
 
 def create_app(notify: Notify, auth: Authenticator) -> FastAPI:
@@ -68,6 +77,14 @@ def create_app(notify: Notify, auth: Authenticator) -> FastAPI:
         if not await ledger.resume(notify.pool, subscription_id):
             return JSONResponse({"error": "not_found", "message": f"no subscription {subscription_id}"}, 404)
         return JSONResponse({"id": subscription_id, "active": True})
+
+    @app.post("/bounces", tags=["mail"], status_code=202)
+    async def bounce(body: BounceIn, _: BounceReporter) -> JSONResponse:
+        """A mail Mesa sent came back (the inbound mail service read the delivery report): it is
+        recorded as failed and the ticket's owner (else the supervisors) hears of it."""
+        if not await notify.deliverer.bounced(body.event_id, body.address, body.reason):
+            return JSONResponse({"error": "not_found", "message": "no such mail sent / no se envió ese correo"}, 404)
+        return JSONResponse({"event_id": str(body.event_id), "status": "failed"}, 202)
 
     @app.put("/preferences/{requester}", tags=["preferences"])
     async def set_preferences(requester: str, body: PreferencesIn, who: Caller) -> dict[str, Any]:

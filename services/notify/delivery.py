@@ -239,6 +239,27 @@ class Deliverer:
         await outbox.enqueue_raw(conn, sealed.topic, sealed.key, sealed.value, sealed.headers)
         log.error("notification failed", recipient=d.recipient, error=told)
 
+    async def bounced(self, event_id: UUID, address: str, why: str) -> bool:
+        """A mail that went out came back: recorded as failed (`notification.failed`), and the
+        owner (else the supervisors) hears of it, as for a mail given up after its retries."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            d = await ledger.bounced(conn, event_id, address, f"bounced: {why}")
+            if d is None:
+                return False
+            if d.ticket_id:
+                failed = ev.NotificationFailed(
+                    ticket_id=d.ticket_id,
+                    about_event_id=str(d.event_id),
+                    channel=d.channel,
+                    recipient=d.recipient,
+                    reason=audience.without(f"bounced: {why}", d.address, d.recipient)[:1000],
+                    attempts=max(d.attempts, 1),
+                )
+                await self._record(conn, d.event_id, failed, 1)
+                await self._tell_staff_undelivered(conn, d)
+        log.info("mail bounced", recipient=d.recipient)
+        return True
+
     async def _tell_staff_undelivered(self, conn: asyncpg.Connection, d: Delivery) -> None:
         """A customer mail given up: the owner (else the supervisors) hears of it, once. Not for
         webhooks (their subscription pauses and an admin sees it)."""

@@ -268,6 +268,19 @@ async def given_up(conn: asyncpg.Connection, d: Delivery, attempts: int, error: 
     )
 
 
+async def bounced(conn: asyncpg.Connection, event_id: UUID, address: str, why: str) -> Delivery | None:
+    """A mail that was sent came back (a delivery report): failed now. None when no mail of that
+    event went to that address (or it was already known to have failed)."""
+    row = await conn.fetchrow(
+        "UPDATE deliveries SET status = 'failed', last_error = $3 WHERE event_id = $1 AND channel = 'email'"
+        " AND lower(address) = lower($2) AND status = 'sent' RETURNING *",
+        event_id,
+        address,
+        why[:1000],
+    )
+    return Delivery.of(row) if row else None
+
+
 # -- webhooks -----------------------------------------------------------------------------------
 
 

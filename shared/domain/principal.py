@@ -32,6 +32,7 @@ SCOPES: tuple[str, ...] = (
     "tickets:act-for-requester",  # the requester's own commands (reply, confirm, reject, feedback)
     "roster:write",  # register, change and move agents; assign tickets by hand
     "webhooks:write",  # subscribe to ticket events
+    "mail:bounces",  # report a mail that bounced (the inbound mail service)
 )
 FOR_REQUESTER_COMMANDS = frozenset({"reply", "confirm", "reject", "feedback", "reopen", "write"})
 

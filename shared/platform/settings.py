@@ -138,6 +138,7 @@ class Settings(BaseSettings):
     # Where the web (projections) sends the commands people give in its pages.
     intake_url_override: str | None = Field(default=None, validation_alias="MESA_INTAKE_URL")
     routing_url_override: str | None = Field(default=None, validation_alias="MESA_ROUTING_URL")
+    notify_url_override: str | None = Field(default=None, validation_alias="MESA_NOTIFY_URL")
     # Where the development mail sink keeps messages (the web lists them when dev_login is on).
     mail_dir: str | None = Field(default=None, validation_alias="MESA_MAIL_DIR")
     # The sign-in page lists the demo users (development only).
@@ -192,6 +193,10 @@ class Settings(BaseSettings):
     @property
     def routing_url(self) -> str:
         return self.routing_url_override or f"http://127.0.0.1:{self.port('routing')}"
+
+    @property
+    def notify_url(self) -> str:
+        return self.notify_url_override or f"http://127.0.0.1:{self.port('notify')}"
 
     def production_problems(self) -> list[str]:
         """What makes these settings unfit for production (empty in development): secrets that

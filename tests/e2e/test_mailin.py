@@ -178,3 +178,48 @@ async def test_an_unreadable_mail_is_kept_with_why(staffed: Mesa) -> None:
     assert "sender" in listing or "From" in listing
     async with httpx.AsyncClient(timeout=5) as http:
         assert (await http.get(f"{mesa.url('mailin')}/readyz")).status_code == 200
+
+
+async def test_a_bounce_marks_the_mail_failed_and_the_owner_hears_of_it(staffed: Mesa) -> None:
+    mesa = staffed
+    await send(mesa, mail("pablo@example.com", "Factura", "No me llega la factura del pedido 88.", Message_ID="<p1@x>"))
+    [summary] = await the_ticket_of(mesa, "pablo@example.com")
+    tid = summary["id"]
+    received = await mesa.mail_when(
+        lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "received", "the acknowledgement"
+    )
+    event = str(received["X-Mesa-Event"])
+    await mesa.ticket_when(
+        tid,
+        lambda t: any(e["type"] == "notification.sent" and e["data"]["about_event_id"] == event for e in t["timeline"]),
+        "the acknowledgement recorded as sent",
+    )
+    report = (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.com>\r\nTo: soporte@mesa.local\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"\r\n\r\n'
+        "--b1\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
+        "--b1\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\n"
+        "Final-Recipient: rfc822; pablo@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        f"--b1\r\nContent-Type: text/rfc822-headers\r\n\r\nX-Mesa-Event: {event}\r\n\r\n--b1--\r\n"
+    ).encode()
+
+    def go() -> None:
+        with smtplib.SMTP("127.0.0.1", mesa.mailin_smtp, timeout=30) as smtp:
+            smtp.sendmail("", ["soporte@mesa.local"], report)
+
+    await asyncio.to_thread(go)
+    t = await mesa.ticket_when(
+        tid,
+        lambda t: any(
+            e["type"] == "notification.failed" and e["data"]["about_event_id"] == event for e in t["timeline"]
+        ),
+        "the bounce recorded",
+    )
+    assert not any(
+        x["requester"] == "mailer-daemon@mx.example.com" for x in await tickets_of(mesa, "mailer-daemon@mx.example.com")
+    )
+    told = await mesa.mail_when(
+        lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "delivery_failed", "the owner told"
+    )
+    assert t["owner"] is None or str(told["To"]) != "pablo@example.com"

@@ -179,9 +179,17 @@ Status: 5.1.1
 """
 
 
-def test_a_bounce_says_which_address_failed() -> None:
+def test_a_bounce_says_which_address_failed_and_which_mesa_mail_it_returns() -> None:
     result = parse(BOUNCE.replace(b"\n", b"\r\n"))
     assert isinstance(result, Ignored) and result.bounce_of == ("nadie@example.com",)
+    assert result.bounced_event == ""  # this report returns no headers
+    returned = BOUNCE.replace(
+        b"--b1--",
+        b"--b1\nContent-Type: text/rfc822-headers\n\nMessage-ID: <k@mesa.local>\n"
+        b"X-Mesa-Event: 0192f0c4-7d2a-7e1f-9c5b-3a6d8e2f1c47\n\n--b1--",
+    )
+    result = parse(returned.replace(b"\n", b"\r\n"))
+    assert isinstance(result, Ignored) and result.bounced_event == "0192f0c4-7d2a-7e1f-9c5b-3a6d8e2f1c47"
 
 
 def test_malformed_or_empty_mail_is_kept_with_why() -> None:
