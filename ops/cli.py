@@ -472,14 +472,15 @@ def dlq_redrive(
     code: Annotated[str | None, typer.Option(help="every letter with this dlq_code")] = None,
     everything: Annotated[bool, typer.Option("--all", help="every letter that came from a topic")] = False,
 ) -> None:
-    """Publish letters again to the topic they came from, after the cause is fixed."""
+    """Publish letters again to the topic they came from, after the cause is fixed (a mail mailin
+    could not read goes to mailin again, over SMTP)."""
     from ops import dlq
 
     if not refs and code is None and not everything:
         raise typer.BadParameter("name letters, or --code CODE, or --all")
     letters = _letters(None, code)
-    chosen = [x for x in letters if (not refs or x.ref in refs) and x.header("dlq_topic")]
-    skipped = [x for x in letters if (not refs or x.ref in refs) and not x.header("dlq_topic")]
+    chosen = [x for x in letters if (not refs or x.ref in refs) and dlq.redrivable(x)]
+    skipped = [x for x in letters if (not refs or x.ref in refs) and not dlq.redrivable(x)]
     n, refused = asyncio.run(dlq.redrive(Settings(), chosen))
     console.print(f"{n} letters re-driven" + (f"; {len(skipped)} not from a topic, left alone" if skipped else ""))
     for why in refused:

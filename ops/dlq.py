@@ -13,7 +13,9 @@ operator re-sends what that service asked, never more.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import smtplib
 import uuid
 from dataclasses import dataclass
 
@@ -155,8 +157,21 @@ def redriven(
     return origin, letter.key, value, headers
 
 
+MAILIN = "mailin"  # letters of mails mailin could not read go back to mailin, over SMTP
+
+
+def remail(settings: Settings, raw: bytes) -> None:
+    """A kept mail, to mailin again (after a fix to what could not read it): the same bytes."""
+    with smtplib.SMTP(settings.mailin_host, settings.mailin_port, timeout=30) as smtp:
+        smtp.sendmail("", [settings.support_address], raw)
+
+
+def redrivable(letter: Letter) -> bool:
+    return bool(letter.header("dlq_topic")) or letter.header("dlq_consumer") == MAILIN
+
+
 async def redrive(settings: Settings, letters: list[Letter]) -> tuple[int, list[str]]:
-    """Publish `letters` again; (how many went, why the others did not)."""
+    """Publish `letters` again (a kept mail: to mailin); (how many went, why the others did not)."""
     opened = await open_all(settings, letters)
     auth = Authenticator(settings)
     producer = AIOKafkaProducer(**settings.kafka(), acks="all", enable_idempotence=True)
@@ -164,6 +179,14 @@ async def redrive(settings: Settings, letters: list[Letter]) -> tuple[int, list[
     sent, skipped = 0, []
     try:
         for letter in letters:
+            if letter.header("dlq_consumer") == MAILIN and not letter.header("dlq_topic"):
+                mail = opened[letter.ref]
+                if not mail.readable or not mail.value:
+                    skipped.append(f"{letter.ref}: its requester was erased; nothing left to re-drive")
+                    continue
+                await asyncio.to_thread(remail, settings, mail.value)
+                sent += 1
+                continue
             try:
                 topic, key, value, headers = redriven(letter, opened[letter.ref], auth)
             except NotRedrivable as exc:

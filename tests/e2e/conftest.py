@@ -78,6 +78,7 @@ class Mesa:
                 **os.environ,
                 **self.iso.env,
                 **{f"{s.upper()}_PORT": str(p) for s, p in self.ports.items() if s != "smtp"},
+                "MESA_MAILIN_PORT": str(self.mailin_smtp),
                 "COLUMNS": "200",
             },
             stdout=asyncio.subprocess.PIPE,

@@ -4,6 +4,7 @@ for the right ticket, the right words, nothing duplicated and nothing lost."""
 from __future__ import annotations
 
 import asyncio
+import re
 import smtplib
 from email.message import EmailMessage
 from typing import Any
@@ -176,6 +177,15 @@ async def test_an_unreadable_mail_is_kept_with_why(staffed: Mesa) -> None:
 
     listing = await eventually(kept, timeout=30, what="the kept mail")
     assert "sender" in listing or "From" in listing
+    # after a fix it can be sent to mailin again (here, still unreadable: kept a second time)
+    [ref] = re.findall(r"([\w.-]*ticket\.requests\.dlq/\d+/\d+)", listing)
+    assert "1 letters re-driven" in await mesa.cli("dlq", "redrive", ref)
+
+    async def kept_twice() -> bool:
+        _code, out = await mesa.cli_status("dlq", "list", "--topic", "ticket.requests")
+        return out.count("unreadable_mail") == 2
+
+    await eventually(kept_twice, timeout=30, what="the re-driven mail, read again")
     async with httpx.AsyncClient(timeout=5) as http:
         assert (await http.get(f"{mesa.url('mailin')}/readyz")).status_code == 200
 
