@@ -233,3 +233,44 @@ async def test_a_bounce_marks_the_mail_failed_and_the_owner_hears_of_it(staffed:
         lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "delivery_failed", "the owner told"
     )
     assert t["owner"] is None or str(told["To"]) != "pablo@example.com"
+
+
+async def test_too_big_or_broken_mail_is_refused_or_kept_never_lost(staffed: Mesa) -> None:
+    mesa = staffed
+    # over the SMTP size limit: refused in the conversation (552), so the sender's server tells them
+    huge = mail("rosa@example.com", "Vídeo", "Os mando el vídeo del fallo.", Message_ID="<r1@x>")
+    huge.add_attachment(b"\0" * (36 * 2**20), maintype="video", subtype="mp4", filename="fallo.mp4")
+    with pytest.raises((smtplib.SMTPSenderRefused, smtplib.SMTPDataError)) as refused:
+        await send(mesa, huge)
+    assert refused.value.smtp_code == 552
+    # a file intake does not take: the ticket opens, and says which file stayed out
+    odd = mail("rosa@example.com", "Factura", "Adjunto la factura del pedido 77.", Message_ID="<r2@x>")
+    odd.add_attachment(b"MZ\x90\x00" + b"\0" * 64, maintype="application", subtype="octet-stream", filename="f.exe")
+    await send(mesa, odd)
+    [ticket] = await the_ticket_of(mesa, "rosa@example.com")
+    t = await mesa.ticket_when(ticket["id"], lambda t: bool(t["timeline"]), "the ticket")
+    opened = t["timeline"][0]["data"]
+    assert opened["attachments"] == [] and "f.exe" in opened["description"]
+    # broken MIME (a multipart without its parts): kept with why, never dropped
+    broken = (
+        b"From: rosa@example.com\r\nTo: soporte@mesa.local\r\nSubject: roto\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="nunca"\r\n\r\nsin partes\r\n'
+    )
+
+    async def kept_letters() -> int:
+        _code, out = await mesa.cli_status("dlq", "list", "--topic", "ticket.requests")
+        return out.count("unreadable_mail")
+
+    before = await kept_letters()
+
+    def go() -> None:
+        with smtplib.SMTP("127.0.0.1", mesa.mailin_smtp, timeout=30) as smtp:
+            smtp.sendmail("rosa@example.com", ["soporte@mesa.local"], broken)
+
+    await asyncio.to_thread(go)
+
+    async def kept_or_opened() -> bool:
+        opened = "roto" in str(await tickets_of(mesa, "rosa@example.com"))
+        return opened or await kept_letters() == before + 1
+
+    await eventually(kept_or_opened, timeout=30, what="the broken mail kept or opened")
