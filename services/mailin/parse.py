@@ -23,6 +23,19 @@ MAIL_LANGUAGES.setdefault("es_clients", {"wrote_header": r"^(" + QUOTED_MATCH_IN
 _REPLY_LANGUAGES = ["es", "es_clients", "en"]
 
 MAX_FILES = 5
+# A forward is not quoted history: what was forwarded (an invoice, a shop's mail) is what support
+# has to read, so nothing of it is cut. Known by its subject or by the line clients put above it.
+_FORWARD_SUBJECT = re.compile(r"^\s*(fwd?|rv|reenv(iado)?|tr|wg)\s*:", re.IGNORECASE)
+_FORWARD_MARK = re.compile(
+    r"^\s*(-{2,}\s*(forwarded message|mensaje reenviado)\s*-{2,}"
+    r"|begin forwarded message:|inicio del mensaje reenviado:)\s*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+# A signature stays (a name, a phone support may need); the device's "Enviado desde mi iPhone" goes.
+_SENT_FROM = re.compile(
+    r"\n\s*(?:" + MAIL_LANGUAGES["es"]["sent_from"] + "|" + MAIL_LANGUAGES["en"]["sent_from"] + r")[^\n]*\s*\Z",
+    re.IGNORECASE,
+)
 # Auto-replies never become tickets or messages (RFC 3834 and the headers clients use instead).
 _AUTO_SUBJECT = re.compile(
     r"^\s*(auto(matic)?(\s|-)?repl(y|ies)|respuesta autom[aá]tica|out of (the )?office|fuera de la oficina"
@@ -80,12 +93,12 @@ def parse(raw: bytes) -> Mail | Ignored:
         for _, a in getaddresses([_header(msg, h) for h in ("To", "Cc", "Delivered-To", "X-Original-To")])
         if "@" in a
     )
-    text = _text(msg)
+    subject = " ".join(_header(msg, "Subject").split())[:300]
+    text = _text(msg, forwarded=bool(_FORWARD_SUBJECT.match(subject)))
     files, too_many = _files(msg)
     if not text.strip() and not files:
         raise Unreadable("no text and no files")
     references = tuple(re.findall(r"<[^<>\s]+>", f"{_header(msg, 'In-Reply-To')} {_header(msg, 'References')}"))
-    subject = " ".join(_header(msg, "Subject").split())[:300]
     return Mail(
         sender=sender,
         recipients=recipients,
@@ -154,9 +167,9 @@ def _payload_text(part: Message) -> str:
     return str(payload)
 
 
-def _text(msg: EmailMessage) -> str:
-    """The body's new words: the plain part (else the HTML one, as text), quoted history and
-    signatures cut."""
+def _text(msg: EmailMessage, *, forwarded: bool) -> str:
+    """The body's new words: the plain part (else the HTML one, as text), quoted history cut
+    (not in a forward: there the history is the point)."""
     part = msg.get_body(preferencelist=("plain", "html"))
     if part is None:
         return ""
@@ -173,8 +186,10 @@ def _text(msg: EmailMessage) -> str:
         converter.body_width = 0
         content = converter.handle(content)
     content = content.replace("\r\n", "\n")
-    new = EmailReplyParser(languages=_REPLY_LANGUAGES).parse_reply(text=content)
-    return (new or content).strip()
+    if forwarded or _FORWARD_MARK.search(content):
+        return content.strip()
+    new = EmailReplyParser(languages=_REPLY_LANGUAGES).parse_reply(text=content) or content
+    return _SENT_FROM.sub("", new.strip()).strip()
 
 
 def _files(msg: EmailMessage) -> tuple[tuple[File, ...], bool]:

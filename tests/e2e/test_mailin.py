@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import smtplib
+from email.header import Header
 from email.message import EmailMessage
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 from shared.domain.reply_tokens import reply_address
 from shared.platform.keyring import reply_key
 from tests.e2e.conftest import Mesa, register_roster
+from tests.mail_corpus import SHAPES, Shape, shape
 from tests.support import as_actor, client, eventually
 
 pytestmark = pytest.mark.timeout(300)
@@ -45,6 +47,16 @@ async def send(mesa: Mesa, msg: EmailMessage) -> None:
     def go() -> None:
         with smtplib.SMTP("127.0.0.1", mesa.mailin_smtp, timeout=30) as smtp:
             smtp.send_message(msg)
+
+    await asyncio.to_thread(go)
+
+
+async def send_raw(mesa: Mesa, sender: str, raw: bytes) -> None:
+    """A mail exactly as its client wrote it (8-bit where it is: mailin says 8BITMIME)."""
+
+    def go() -> None:
+        with smtplib.SMTP("127.0.0.1", mesa.mailin_smtp, timeout=30) as smtp:
+            smtp.sendmail(sender, ["soporte@mesa.local"], raw)
 
     await asyncio.to_thread(go)
 
@@ -274,3 +286,105 @@ async def test_too_big_or_broken_mail_is_refused_or_kept_never_lost(staffed: Mes
         return opened or await kept_letters() == before + 1
 
     await eventually(kept_or_opened, timeout=30, what="the broken mail kept or opened")
+
+
+async def waiting_for_an_answer(mesa: Mesa, sender: str, name: str) -> tuple[str, Any]:
+    """A ticket `sender` opened by mail, its owner's question, and the mail that asked it."""
+    await send(mesa, mail(sender, "La tablet no carga", "Mi tablet no carga desde ayer.", Message_ID=f"<{name}@x>"))
+    [summary] = await the_ticket_of(mesa, sender)
+    tid = summary["id"]
+    t = await mesa.ticket_when(tid, lambda t: t["owner"] is not None, "the mailed ticket's owner")
+    async with client(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets/{tid}/request-info",
+            json={"question": "¿Qué modelo es?"},
+            headers=as_actor(f"agent:{t['owner']}"),
+        )
+    assert r.status_code == 200, r.text
+    asked = await mesa.mail_when(
+        lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "info_requested", "the question by mail"
+    )
+    return tid, asked
+
+
+def answering(asked: Any, sender: str, message_id: str) -> dict[str, str]:
+    """The headers a client writes when it answers `asked`."""
+    return {
+        "sender": sender,
+        "to": str(asked["Reply-To"]),
+        "message_id": message_id,
+        "subject": Header(str(asked["Subject"]), "utf-8").encode(),
+        "in_reply_to": str(asked["Message-ID"]),
+        "references": f"{asked.get('References', '')} {asked['Message-ID']}".strip(),
+    }
+
+
+def assert_reads_as(text: str, shape: Shape) -> None:
+    assert text.startswith(shape.starts), text
+    for words in shape.has:
+        assert words in text, text
+    for words in shape.never:
+        assert words not in text, text
+
+
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s.kind == "reply"], ids=lambda s: s.name)
+async def test_replies_from_real_clients_answer_with_only_the_new_words(staffed: Mesa, shape: Shape) -> None:
+    mesa = staffed
+    sender = f"{shape.name.replace('_', '.')}@example.com"
+    tid, asked = await waiting_for_an_answer(mesa, sender, f"{shape.name}.0")
+    raw = shape.render(**answering(asked, sender, f"<{shape.name}.1@example.com>"))
+    await send_raw(mesa, sender, raw)
+    await send_raw(mesa, sender, raw)  # delivered twice: still one answer
+    t = await mesa.ticket_when(
+        tid, lambda t: any(e["type"] == "ticket.customer_replied" for e in t["timeline"]), "the mailed answer"
+    )
+    [replied] = [e for e in t["timeline"] if e["type"] == "ticket.customer_replied"]
+    assert_reads_as(replied["data"]["body"], shape)
+    assert [(f["filename"], f["content_type"]) for f in replied["data"]["attachments"]] == list(shape.files)
+    assert t["status"] != "waiting_on_customer"
+    # the owner hears of it, once; and nothing became a ticket of its own
+    await mesa.mail_when(
+        lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "customer_replied", "the owner told"
+    )
+    assert len(await tickets_of(mesa, sender)) == 1
+    again = await mesa.get_ticket(tid)
+    assert again is not None and sum(e["type"] == "ticket.customer_replied" for e in again["timeline"]) == 1
+
+
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s.kind == "new"], ids=lambda s: s.name)
+async def test_new_mail_from_real_clients_opens_one_ticket_with_its_words_and_files(
+    staffed: Mesa, shape: Shape
+) -> None:
+    mesa = staffed
+    sender = f"{shape.name.replace('_', '.')}@example.com"
+    raw = shape.render(sender=f"Cliente <{sender}>", to="soporte@mesa.local", message_id=f"<{shape.name}@example.com>")
+    await send_raw(mesa, sender, raw)
+    await send_raw(mesa, sender, raw)
+    [summary] = await the_ticket_of(mesa, sender)
+    t = await mesa.ticket_when(summary["id"], lambda t: t["owner"] is not None, "the mailed ticket's owner")
+    opened = t["timeline"][0]["data"]
+    assert t["subject"] == shape.subject and t["language"] == shape.language
+    assert_reads_as(opened["description"], shape)
+    assert [(f["filename"], f["content_type"]) for f in opened["attachments"]] == list(shape.files)
+    for f in opened["attachments"]:  # every file can be fetched back whole
+        async with client(timeout=10) as http:
+            got = await http.get(f"{mesa.url('intake')}/tickets/{t['id']}/attachments/{f['sha256']}")
+        assert got.status_code == 200 and len(got.content) == f["size"]
+    assert len(await tickets_of(mesa, sender)) == 1
+
+
+async def test_an_out_of_office_in_the_thread_is_neither_an_answer_nor_a_ticket(staffed: Mesa) -> None:
+    mesa = staffed
+    sender = "fuera.de.oficina@example.com"
+    tid, asked = await waiting_for_an_answer(mesa, sender, "ooo.0")
+    await send_raw(mesa, sender, shape("out_of_office").render(**answering(asked, sender, "<ooo.1@example.com>")))
+    # her real answer, after it: once that is on the ticket, the auto-reply has had its turn
+    real = shape("gmail_reply_es")
+    await send_raw(mesa, sender, real.render(**answering(asked, sender, "<ooo.2@example.com>")))
+    t = await mesa.ticket_when(
+        tid, lambda t: any(e["type"] == "ticket.customer_replied" for e in t["timeline"]), "the real answer"
+    )
+    [replied] = [e for e in t["timeline"] if e["type"] == "ticket.customer_replied"]
+    assert replied["data"]["body"].startswith(real.starts)
+    assert not any("fuera de la oficina" in str(e["data"]).lower() for e in t["timeline"])
+    assert len(await tickets_of(mesa, sender)) == 1

@@ -11,6 +11,7 @@ from email.mime.text import MIMEText
 import pytest
 
 from services.mailin.parse import Ignored, Mail, Unreadable, language_of, parse
+from tests.mail_corpus import SHAPES, Shape
 
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
@@ -222,3 +223,31 @@ def test_more_files_than_allowed_are_cut_and_said() -> None:
 )
 def test_the_language_is_read_from_the_words(text: str, lang: str) -> None:
     assert language_of(text) == lang
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
+def test_the_corpus_of_real_clients_reads_as_the_customer_wrote_it(shape: Shape) -> None:
+    raw = shape.render(
+        sender="Laura Gomez <laura@example.com>",
+        to="soporte+T-0123ABCD.abcdef0123456789@mesa.local",
+        message_id="<c1@example.com>",
+        subject="[T-0123ABCD] Necesitamos informacion",
+        in_reply_to="<k1@mesa.local>",
+        references="<ticket.T-0123ABCD@mesa.local> <k1@mesa.local>",
+    )
+    result = parse(raw)
+    if shape.kind == "ignored":
+        assert isinstance(result, Ignored), result
+        return
+    assert isinstance(result, Mail), result
+    assert result.text.startswith(shape.starts), result.text
+    for words in shape.has:
+        assert words in result.text, result.text
+    for words in shape.never:
+        assert words not in result.text, result.text
+    assert [(f.filename, f.declared_type) for f in result.files] == list(shape.files)
+    assert result.language == shape.language
+    if shape.kind == "new":
+        assert result.subject == shape.subject and result.references == ()
+    else:
+        assert result.references[0] == "<k1@mesa.local>"
