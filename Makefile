@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
 export DATABASE_URL ?= postgresql://mesa:mesa@127.0.0.1:55432/mesa
 
-.PHONY: up test down clean infra browser venv lint status logs bench
+.PHONY: up test down clean infra browser mta venv lint status logs bench
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -34,7 +34,11 @@ up: venv infra
 browser:
 	@bash deploy/browser.sh
 
-test: venv infra browser
+# Debian's Postfix for the relay test (tests/e2e/test_mailin.py starts an instance of its own)
+mta:
+	@bash deploy/postfix.sh install
+
+test: venv infra browser mta
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -60,10 +64,12 @@ status:
 
 down:
 	@bash deploy/services.sh stop
+	@bash deploy/postfix.sh stop
 	@bash deploy/kafka.sh stop
 	@bash deploy/postgres.sh stop
 
 clean: down
 	@bash deploy/kafka.sh clean
 	@bash deploy/postgres.sh clean
+	@bash deploy/postfix.sh clean
 	@rm -rf .local

@@ -4,8 +4,11 @@ for the right ticket, the right words, nothing duplicated and nothing lost."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import smtplib
+import subprocess
+from collections.abc import Iterator
 from email.header import Header
 from email.message import EmailMessage
 from typing import Any
@@ -17,7 +20,7 @@ from shared.domain.reply_tokens import reply_address
 from shared.platform.keyring import reply_key
 from tests.e2e.conftest import Mesa, register_roster
 from tests.mail_corpus import SHAPES, Shape, shape
-from tests.support import as_actor, client, eventually
+from tests.support import ROOT, as_actor, client, eventually, free_port
 
 pytestmark = pytest.mark.timeout(300)
 PNG = (
@@ -387,4 +390,65 @@ async def test_an_out_of_office_in_the_thread_is_neither_an_answer_nor_a_ticket(
     [replied] = [e for e in t["timeline"] if e["type"] == "ticket.customer_replied"]
     assert replied["data"]["body"].startswith(real.starts)
     assert not any("fuera de la oficina" in str(e["data"]).lower() for e in t["timeline"])
+    assert len(await tickets_of(mesa, sender)) == 1
+
+
+@pytest.fixture(scope="module")
+def postfix(staffed: Mesa) -> Iterator[int]:
+    """Debian's Postfix, configured by deploy/postfix.sh as the README tells ops to, relaying
+    the support address to this module's mailin. Its port."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "MESA_POSTFIX_DIR": str(ROOT / ".local" / f"postfix-e2e-{port}"),
+        "MESA_POSTFIX_PORT": str(port),
+        "MESA_MAILIN_PORT": str(staffed.mailin_smtp),
+    }
+    script = str(ROOT / "deploy" / "postfix.sh")
+    subprocess.run(["bash", script, "start"], env=env, check=True, timeout=120)
+    yield port
+    subprocess.run(["bash", script, "clean"], env=env, check=False, timeout=60)
+
+
+async def test_a_real_postfix_relays_new_mail_and_plus_addressed_replies_to_mailin(staffed: Mesa, postfix: int) -> None:
+    mesa = staffed
+
+    async def through_postfix(sender: str, to: str, raw: bytes) -> None:
+        def go() -> None:
+            with smtplib.SMTP("127.0.0.1", postfix, timeout=30) as smtp:
+                smtp.sendmail(sender, [to], raw)
+
+        await asyncio.to_thread(go)
+
+    sender = "postfix.relay@example.com"
+    first = mail(sender, "Pedido 7781", "Mi pedido 7781 llegó roto.", Message_ID="<pf1@example.com>")
+    await through_postfix(sender, "soporte@mesa.local", first.as_bytes())
+    [summary] = await the_ticket_of(mesa, sender)
+    tid = summary["id"]
+    t = await mesa.ticket_when(tid, lambda t: t["owner"] is not None, "the relayed ticket's owner")
+    assert t["timeline"][0]["data"]["description"] == "Mi pedido 7781 llegó roto."
+    async with client(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets/{tid}/request-info",
+            json={"question": "¿Puede enviarnos una foto?"},
+            headers=as_actor(f"agent:{t['owner']}"),
+        )
+    assert r.status_code == 200, r.text
+    asked = await mesa.mail_when(
+        lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "info_requested", "the question by mail"
+    )
+    # the answer goes to soporte+T-...@: Postfix's recipient_delimiter brings it to the same mailbox
+    reply_to = re.search(r"[\w.+-]+@[\w.-]+", str(asked["Reply-To"]))
+    assert reply_to is not None and "+" in reply_to.group(0)
+    answer = shape("outlook_reply_en_with_screenshot")
+    await through_postfix(sender, reply_to.group(0), answer.render(**answering(asked, sender, "<pf2@example.com>")))
+    t = await mesa.ticket_when(
+        tid, lambda t: any(e["type"] == "ticket.customer_replied" for e in t["timeline"]), "the relayed answer"
+    )
+    [replied] = [e for e in t["timeline"] if e["type"] == "ticket.customer_replied"]
+    assert_reads_as(replied["data"]["body"], answer)
+    assert [f["filename"] for f in replied["data"]["attachments"]] == ["image001.png"]
+    # any other address at the domain is refused by Postfix itself, before a byte reaches mailin
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        await through_postfix(sender, "ventas@mesa.local", first.as_bytes())
     assert len(await tickets_of(mesa, sender)) == 1
