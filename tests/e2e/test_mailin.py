@@ -17,10 +17,11 @@ import httpx
 import pytest
 
 from shared.domain.reply_tokens import reply_address
+from shared.platform.auth import SESSION_COOKIE
 from shared.platform.keyring import reply_key
 from tests.e2e.conftest import Mesa, register_roster
 from tests.mail_corpus import SHAPES, Shape, shape
-from tests.support import ROOT, as_actor, client, eventually, free_port
+from tests.support import ROOT, as_actor, bearer, client, eventually, free_port
 
 pytestmark = pytest.mark.timeout(300)
 PNG = (
@@ -452,3 +453,76 @@ async def test_a_real_postfix_relays_new_mail_and_plus_addressed_replies_to_mail
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         await through_postfix(sender, "ventas@mesa.local", first.as_bytes())
     assert len(await tickets_of(mesa, sender)) == 1
+
+
+async def test_mail_reopens_a_resolved_ticket_and_starts_a_linked_one_after_closing(staffed: Mesa) -> None:
+    mesa = staffed
+    sender = "reabre@example.com"
+    await send(mesa, mail(sender, "Auriculares", "El auricular izquierdo no suena.", Message_ID="<ra0@x>"))
+    [summary] = await the_ticket_of(mesa, sender)
+    tid = summary["id"]
+    t = await mesa.ticket_when(tid, lambda t: t["owner"] is not None, "the mailed ticket's owner")
+    owner = f"agent:{t['owner']}"
+    async with client(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets/{tid}/resolve", json={"summary": "Cambio enviado."}, headers=as_actor(owner)
+        )
+    assert r.status_code == 200, r.text
+    resolved = await mesa.mail_when(
+        lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "resolved", "the resolution mail"
+    )
+    # "it is not solved": an answer to the resolution mail reopens the ticket, as Zendesk does
+    again = mail(
+        sender,
+        f"Re: {resolved['Subject']}",
+        "El cambio tampoco suena.",
+        to=str(resolved["Reply-To"]),
+        In_Reply_To=str(resolved["Message-ID"]),
+        Message_ID="<ra1@x>",
+    )
+    await send(mesa, again)
+    t = await mesa.ticket_when(
+        tid, lambda t: any(e["type"] == "ticket.reopened" for e in t["timeline"]), "the reopening by mail"
+    )
+    [reopened] = [e for e in t["timeline"] if e["type"] == "ticket.reopened"]
+    assert reopened["data"]["reason"] == "El cambio tampoco suena." and t["status"] != "resolved"
+    await mesa.mail_when(
+        lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "reopened_owner", "the owner told"
+    )
+    # resolved again and closed by the customer: a later mail in the thread starts a new ticket that
+    # names the old one, and the old one stays closed
+    t = await mesa.ticket_when(tid, lambda t: t["owner"] is not None, "an owner again")
+    async with client(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets/{tid}/resolve",
+            json={"summary": "Segundo cambio."},
+            headers=as_actor(f"agent:{t['owner']}"),
+        )
+        assert r.status_code == 200, r.text
+        await mesa.ticket_when(tid, lambda t: t["status"] == "resolved", "resolved again")
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets/{tid}/confirm", json={}, headers=as_actor(f"requester:{sender}")
+        )
+        assert r.status_code == 200, r.text
+    await mesa.ticket_when(tid, lambda t: t["status"] == "closed", "closed")
+    later = mail(
+        sender,
+        f"Re: {resolved['Subject']}",
+        "Ahora falla el derecho.",
+        to=str(resolved["Reply-To"]),
+        In_Reply_To=str(resolved["Message-ID"]),
+        Message_ID="<ra2@x>",
+    )
+    await send(mesa, later)
+    both = await the_ticket_of(mesa, sender, count=2)
+    [new] = [s for s in both if s["id"] != tid]
+    fresh = await mesa.ticket_when(new["id"], lambda t: True, "the new ticket")
+    assert fresh["timeline"][0]["data"]["follows"] == tid
+    assert fresh["timeline"][0]["data"]["description"] == "Ahora falla el derecho."
+    old = await mesa.get_ticket(tid)
+    assert old is not None and old["status"] == "closed"
+    # the new ticket's page says which ticket it goes on from, with a link
+    session = bearer("requester", sender)["Authorization"].removeprefix("Bearer ")
+    async with httpx.AsyncClient(timeout=10, cookies={SESSION_COOKIE: session}) as http:
+        page = await http.get(f"{mesa.url('projections')}/t/{new['id']}")
+    assert page.status_code == 200 and f'href="/t/{tid}"' in page.text and "Continúa el ticket cerrado" in page.text

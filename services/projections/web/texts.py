@@ -87,6 +87,7 @@ TEXTS = Texts(
         "reply_public": ("Responder al cliente", "Reply to the customer"),
         "internal": ("Nota interna (el cliente no la ve)", "Internal note (not shown to the customer)"),
         "internal_badge": ("interna", "internal"),
+        "follows_ticket": ("Continúa el ticket cerrado", "Goes on from the closed ticket"),
         "request_info": ("Pedir información", "Request information"),
         "question": ("Pregunta", "Question"),
         "resolve": ("Resolver", "Resolve"),

@@ -48,6 +48,7 @@ async def ticket_context(web: Web, who: Principal, t: dict[str, Any], request: R
                 "body": body,
                 "internal": e["type"] == "ticket.commented" and e["data"].get("internal"),
                 "attachments": e["data"].get("attachments", []),
+                "follows": e["data"].get("follows") if e["type"] == "ticket.opened" else None,
             }
         )
     agents = (
