@@ -158,3 +158,19 @@ class Proc:
 
 async def _done(proc: subprocess.Popen[bytes]) -> bool:
     return proc.poll() is not None
+
+
+async def every_ticket(http: httpx.AsyncClient, projections: str, **params: Any) -> list[dict[str, Any]]:
+    """Every ticket `GET /tickets` lists with `params`, page after page (its `next` cursor)."""
+    out: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        r = await http.get(
+            f"{projections}/tickets", params={**params, "limit": 200, **({"cursor": cursor} if cursor else {})}
+        )
+        r.raise_for_status()
+        body = r.json()
+        out += body["items"]
+        cursor = body["next"]
+        if cursor is None:
+            return out

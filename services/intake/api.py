@@ -21,7 +21,7 @@ from services.intake import attachments as att
 from services.intake.domain import CommandRejected
 from services.intake.handlers import Intake, Outcome
 from services.intake.store import load_attachment, record_upload, store_attachment
-from shared.domain.commands import TICKET_COMMANDS, WITH_FILES, Actor, OpenTicket, Write
+from shared.domain.commands import OTHER_TICKET, TICKET_COMMANDS, WITH_FILES, Actor, OpenTicket, Write
 from shared.domain.events.catalogue import Attachment, Id, Short, StorableModel
 from shared.domain.i18n import pick_language, t
 from shared.domain.principal import AuthError, Principal, command_scope
@@ -210,6 +210,8 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
             raise RequestValidationError(exc.errors()) from None
         actor = who.actor()
         await _readable(intake, ticket_id, who)
+        if (field := OTHER_TICKET.get(type(cmd))) is not None:  # a link or a merge: the other one too
+            await _readable(intake, getattr(cmd, field), who)
         for attachment, content in uploads:  # stored only once the command is valid and allowed
             await store_attachment(intake.pool, attachment.sha256, attachment.content_type, content)
         uploaded = frozenset(a.sha256 for a, _ in uploads)

@@ -247,8 +247,9 @@ def write_as_open(cmd: c.Write, follows: str | None) -> c.OpenTicket:
     )
 
 
-def decide(cmd: c.Command, ticket: Ticket, actor: c.Actor) -> list[Payload]:
-    """The events a command on an existing ticket produces, or CommandRejected."""
+def decide(cmd: c.Command, ticket: Ticket, actor: c.Actor, other: Ticket | None = None) -> list[Payload]:
+    """The events a command on an existing ticket produces, or CommandRejected. `other`: the
+    second ticket a link or a merge names (None when it does not exist)."""
     name = c.NAME_OF[type(cmd)]
     tid, status = ticket.id, ticket.status
     if ticket.erased:
@@ -370,4 +371,37 @@ def decide(cmd: c.Command, ticket: Ticket, actor: c.Actor) -> list[Payload]:
                     by=actor.id,
                 )
             ]
+        case c.Tags():
+            need_staff()
+            need_status(*OPEN_STATUSES, Status.resolved)
+            added = tuple(sorted(set(cmd.add) - set(ticket.tags) - set(cmd.remove)))
+            removed = tuple(sorted(set(cmd.remove) & set(ticket.tags)))
+            if not added and not removed:
+                raise CommandRejected("nothing_changes")
+            if len(set(ticket.tags) | set(added)) - len(removed) > c.MAX_TAGS:
+                raise CommandRejected("too_many_tags", limit=c.MAX_TAGS)
+            return [ev.TicketTagged(ticket_id=tid, added=added, removed=removed, by=actor.id)]
+        case c.Link():
+            need_staff()
+            _other(ticket, other, cmd.to)
+            if (cmd.to in ticket.links) != cmd.unlink:
+                raise CommandRejected("nothing_changes")
+            return [ev.TicketLinked(ticket_id=tid, other=cmd.to, unlinked=cmd.unlink, by=actor.id)]
+        case c.Merge():
+            need_staff()
+            need_status(*OPEN_STATUSES, Status.resolved)
+            target = _other(ticket, other, cmd.into)
+            if target.requester != ticket.requester:
+                raise CommandRejected("merge_other_requester", other=target.id)
+            if target.status == Status.closed or target.erased:
+                raise CommandRejected("merge_into_closed", other=target.id)
+            return [ev.TicketMerged(ticket_id=tid, into=target.id, by=actor.id, reason=cmd.reason)]
     raise CommandRejected("unknown_command", 400, command=name, valid=", ".join(c.TICKET_COMMANDS))
+
+
+def _other(ticket: Ticket, other: Ticket | None, named: str) -> Ticket:
+    if named == ticket.id:
+        raise CommandRejected("same_ticket")
+    if other is None or other.id != named:
+        raise CommandRejected("not_found", 404, ticket_id=named)
+    return other

@@ -13,14 +13,14 @@ import asyncpg
 from services.intake import store
 from services.intake.domain import CommandRejected, decide, decide_open, decide_write, mask_command, write_as_open
 from shared.domain.access import may_read
-from shared.domain.commands import Actor, Command, OpenTicket, Request, Write
+from shared.domain.commands import OTHER_TICKET, Actor, Command, OpenTicket, Request, Write
 from shared.domain.events import Envelope, Headers, InvalidRecord
 from shared.domain.events import catalogue as ev
 from shared.domain.events.catalogue import Status
 from shared.domain.events.envelope import parse_cloudevent
 from shared.domain.principal import Principal
 from shared.domain.privacy import REQUESTER_ROLE, is_ref
-from shared.domain.ticket import OPEN_STATUSES, Ticket, evolve
+from shared.domain.ticket import OPEN_STATUSES, Ticket, evolve, stale
 from shared.platform import outbox
 from shared.platform.clock import Clock
 from shared.platform.consumer import Delivery
@@ -158,11 +158,13 @@ class Intake:
         ticket = await store.ticket(conn, ticket_id, lock=True)
         if ticket is None:
             raise CommandRejected("not_found", 404, ticket_id=ticket_id)
-        if expected_version is not None and expected_version != ticket.version:
+        if expected_version is not None and stale(ticket, expected_version):
             raise CommandRejected("version_conflict", 409, expected=expected_version, actual=ticket.version)
         await self._check_attachments(conn, ticket_id, cmd, actor, uploaded)
         cmd, masked = mask_command(cmd)
-        payloads = decide(cmd, ticket, actor)
+        named = getattr(cmd, OTHER_TICKET[type(cmd)]) if type(cmd) in OTHER_TICKET else None
+        other = await store.ticket(conn, named, lock=False) if named and named != ticket_id else None
+        payloads = decide(cmd, ticket, actor, other)
         outcome = await self._append(conn, ticket, payloads, actor, correlationid, causationid)
         assert outcome is not None
         return dataclasses.replace(outcome, masked=masked)

@@ -164,6 +164,8 @@ def messages(
             ]
         case ev.TicketClosed():
             return [Message(requester, "closed", lang, base)]
+        case ev.TicketMerged():
+            return [Message(requester, "merged", lang, base | {"into": data.into, "into_url": a.url(data.into)})]
     return []
 
 

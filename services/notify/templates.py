@@ -149,6 +149,16 @@ TEMPLATES: dict[str, Mail] = {
             "Hello,\n\nWe have closed your ticket {{ ticket_id }} '{{ subject }}'. Thank you for your patience!\nIf the problem comes back, you can reopen it at {{ url }}\n",
         ),
     ),
+    "merged": Mail(
+        subject=Say(
+            "[{{ ticket_id }}] Seguimos tu consulta en {{ into }}",
+            "[{{ ticket_id }}] We follow your request up in {{ into }}",
+        ),
+        body=Say(
+            "Hola:\n\nTu ticket {{ ticket_id }} «{{ subject }}» trata lo mismo que {{ into }}, así que lo hemos unido a él: seguimos la conversación allí, con todo lo que nos contaste en los dos.\n\n{{ into_url }}\n",
+            "Hello,\n\nYour ticket {{ ticket_id }} '{{ subject }}' is about the same thing as {{ into }}, so we have merged it into that one: the conversation goes on there, with all you told us in both.\n\n{{ into_url }}\n",
+        ),
+    ),
     "digest": Mail(
         subject=Say(
             "Tu cola de hoy ({{ day }}): {{ count }} tickets abiertos",

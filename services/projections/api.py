@@ -14,7 +14,7 @@ import asyncpg
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.projections import report, store
+from services.projections import listing, report, store
 from services.projections.access import may_read, timeline_for
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
@@ -32,17 +32,24 @@ def _iso(v: Any) -> Any:
     return v.isoformat().replace("+00:00", "Z") if v is not None and hasattr(v, "isoformat") else v
 
 
-def summary(r: asyncpg.Record) -> dict[str, Any]:
+def summary(r: asyncpg.Record, staff: bool = True) -> dict[str, Any]:
+    """A ticket in a list. `staff`: with what only staff read (tags)."""
+    merged_into = r.get("merged_into")
     return {
         "id": r["id"],
         "requester": r["requester"],
         "subject": r["subject"],
-        "status": r["status"],
+        # a duplicate closed into another ticket reads as `merged`, and says where
+        "status": "merged" if merged_into else r["status"],
+        "merged_into": merged_into,
+        "order_id": r.get("order_id"),
+        **({"tags": list(r.get("tags") or [])} if staff else {}),
         "category": r["category"],
         "priority": r["priority"],
         "owner": r["owner"],
         "owner_name": r.get("owner_name"),
         "level": r["level"],
+        "queued_since": _iso(r.get("queued_at")),  # in the queue at `level`, nobody holds it
         "version": r["version"],
         "opened_at": _iso(r["opened_at"]),
         "updated_at": _iso(r["updated_at"]),
@@ -92,14 +99,56 @@ async def read_ticket(
         team = await store.teammates(conn, who.sub) if who.role == "agent" else []
         if row is None or not may_read(who, row["requester"], row["owner"], team):
             return None
+        around = await _around(conn, who, team, row)
     if access_topic is not None and who.role in AUDITED_READERS:
         async with pool.acquire() as conn, conn.transaction():
             await record_read(conn, who, ticket_id, via, access_topic)
-    return ticket_body(who, row, events)
+    return ticket_body(who, row, events) | around
+
+
+async def _around(conn: asyncpg.Connection, who: Principal, team: list[str], row: asyncpg.Record) -> dict[str, Any]:
+    """What surrounds a ticket, each one as the one access rule allows `who`: the duplicates merged
+    into it (their conversation goes on here), and for staff the related tickets and the
+    requester's other tickets."""
+
+    def readable(r: asyncpg.Record) -> bool:
+        return may_read(who, r["requester"], r["owner"], team)
+
+    def brief(r: asyncpg.Record) -> dict[str, Any]:
+        merged = r["merged_into"]
+        status = "merged" if merged else r["status"]
+        return {"id": r["id"], "subject": r["subject"], "status": status, "opened_at": _iso(r["opened_at"])}
+
+    merged = [r for r in await store.merged_into(conn, row["id"]) if readable(r)]
+    merged_from = []
+    for r in merged:
+        _dup, events = await store.ticket_with_timeline(conn, r["id"])
+        merged_from.append(brief(r) | {"description": r["description"], "timeline": timeline_for(who, _events(events))})
+    out: dict[str, Any] = {"merged_from": merged_from}
+    if who.role != "requester":
+        out["links"] = [brief(r) for r in await store.linked(conn, row["id"]) if readable(r)]
+        others = await store.requesters_others(conn, row["requester"], row["id"])
+        out["requester_tickets"] = [brief(r) for r in others if readable(r)]
+    return out
+
+
+def _events(events: list[asyncpg.Record]) -> list[dict[str, Any]]:
+    return [
+        {
+            "seq": e["seq"],
+            "id": str(e["event_id"]),
+            "type": e["type"],
+            "time": _iso(e["time"]),
+            "source": e["source"],
+            "actor": e["actor"],
+            "data": json.loads(e["data"]),
+        }
+        for e in events
+    ]
 
 
 def ticket_body(who: Principal, row: asyncpg.Record, events: list[asyncpg.Record]) -> dict[str, Any]:
-    body = summary(row)
+    body = summary(row, staff=who.role != "requester")
     state = json.loads(row["state"])
     body |= {
         "description": row["description"],
@@ -112,23 +161,16 @@ def ticket_body(who: Principal, row: asyncpg.Record, events: list[asyncpg.Record
             if row["feedback_rating"] is not None
             else None
         ),
-        "timeline": timeline_for(
-            who,
-            (
-                {
-                    "seq": e["seq"],
-                    "id": str(e["event_id"]),
-                    "type": e["type"],
-                    "time": _iso(e["time"]),
-                    "source": e["source"],
-                    "actor": e["actor"],
-                    "data": json.loads(e["data"]),
-                }
-                for e in events
-            ),
-        ),
+        "timeline": timeline_for(who, _events(events)),
     }
     return body
+
+
+STATUS_NAMES = (*(s.value for s in Status), "merged")
+
+
+def _unprocessable(message: str) -> JSONResponse:
+    return JSONResponse({"error": "invalid_request", "message": message}, 422)
 
 
 def create_app(pool: asyncpg.Pool, auth: Authenticator, access_topic: str | None = None) -> FastAPI:
@@ -168,25 +210,55 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator, access_topic: str | None
     @app.get("/tickets", tags=["tickets"])
     async def tickets(
         who: Caller,
+        q: Annotated[str, Query(max_length=200, description="words, an order number or a ticket id")] = "",
         requester: str | None = None,
-        status: Status | None = None,
+        status: Annotated[list[str] | None, Query(description="any of these; `merged` too")] = None,
         owner: str | None = None,
+        unassigned: bool = False,
         category: Category | None = None,
         priority: Priority | None = None,
+        tag: Annotated[list[str] | None, Query(description="all of these tags")] = None,
+        order_id: Annotated[str | None, Query(max_length=120)] = None,
+        sort: Annotated[
+            str, Query(description="updated, opened, priority, due or id; '-' first: descending")
+        ] = "-updated",
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict[str, Any]:
+        cursor: Annotated[str | None, Query(max_length=300)] = None,
+    ) -> JSONResponse:
+        """Tickets `who` may read: by words (subject, description, conversation; Spanish and
+        English stems), order number, tag, requester, owner, status, category, priority; sorted,
+        with `total` and the `next` page's cursor."""
         who.need("tickets:read")
-        team = await store.teammates(pool, who.sub) if who.role == "agent" else []
+        statuses = tuple(status or ())
+        if unknown := [s for s in statuses if s not in STATUS_NAMES]:
+            return _unprocessable(f"status: unknown {', '.join(unknown)}; one of {', '.join(STATUS_NAMES)}")
+        for t_ in tag or ():
+            if len(t_) > 40:
+                return _unprocessable("tag: at most 40 characters")
         filters = {
             "requester": requester,
-            "status": status.value if status else None,
             "owner": owner,
             "category": category.value if category else None,
             "priority": priority.value if priority else None,
+            "order_id": order_id,
         }
-        total, rows = await store.ticket_page(pool, who, team, filters, limit, offset)
-        return {"items": [summary(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+        query = listing.Query(
+            filters={k: v for k, v in filters.items() if v is not None},
+            status=statuses,
+            tags=tuple(t_.lower() for t_ in tag or ()),
+            words=q,
+            unassigned=unassigned,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+        )
+        team = await store.teammates(pool, who.sub) if who.role == "agent" else []
+        try:
+            total, rows, next_cursor = await store.listing(pool, who, team, query)
+        except listing.BadQuery as exc:
+            return _unprocessable(str(exc))
+        items = [summary(r, staff=who.role != "requester") for r in rows]
+        return JSONResponse({"items": items, "total": total, "limit": limit, "next": next_cursor})
 
     @app.get("/agents", tags=["agents"])
     async def agents(who: Caller) -> list[dict[str, Any]]:

@@ -30,6 +30,33 @@ class TicketView:
     feedback_comment: str | None = None
     queued_at: datetime | None = None
     resolved_at: datetime | None = None
+    conversation_public: str = ""  # what was written on the ticket, for search (the requester's side)
+    conversation_internal: str = ""  # staff's internal notes, searched by staff only
+
+
+CONVERSATION_LIMIT = 60_000  # characters of each conversation kept for search (the first ones)
+
+
+def _said(so_far: str, part: str) -> str:
+    if not part:
+        return so_far
+    return ((so_far + "\n" + part) if so_far else part)[:CONVERSATION_LIMIT]
+
+
+def fold_words(v: TicketView, env: Envelope) -> None:
+    """The words a ticket event adds to what search reads (pure)."""
+    d = env.data
+    match d:
+        case ev.TicketCommented() if d.internal:
+            v.conversation_internal = _said(v.conversation_internal, d.body)
+        case ev.TicketCommented() | ev.TicketCustomerReplied():
+            v.conversation_public = _said(v.conversation_public, d.body)
+        case ev.TicketInfoRequested():
+            v.conversation_public = _said(v.conversation_public, d.question)
+        case ev.TicketResolved():
+            v.conversation_public = _said(v.conversation_public, d.summary)
+        case ev.TicketReopened() | ev.TicketResolutionRejected():
+            v.conversation_public = _said(v.conversation_public, d.reason)
 
 
 def fold_sla(v: TicketView, env: Envelope) -> None:
@@ -89,6 +116,9 @@ def fold(view: TicketView | None, env: Envelope) -> tuple[TicketView | None, Era
         erased = Erased(after.id, view.ticket.requester, env.data.requester)
         view.description = ERASED
         view.feedback_comment = ERASED if view.feedback_comment else view.feedback_comment
+        view.conversation_public = view.conversation_internal = ""  # out of the search index too
     view.ticket, view.updated_at = after, env.time
     fold_sla(view, env)
+    if not after.erased:
+        fold_words(view, env)
     return view, erased

@@ -15,6 +15,7 @@ import asyncpg
 from services.projections import domain, store
 from services.projections.domain import Erased, TicketView
 from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
 from shared.platform.consumer import BatchHandler, Delivery
 from shared.platform.keyring import Keyring
 
@@ -42,6 +43,7 @@ async def on_ticket_events(conn: asyncpg.Connection, envs: list[Envelope]) -> li
     changed: dict[str, TicketView] = {}
     timeline: list[tuple[Any, ...]] = []
     erased: list[Erased] = []
+    links: list[tuple[str, str, bool]] = []
     for env in envs:
         view, gone = domain.fold(views.get(env.subject), env)
         if view is None:
@@ -49,9 +51,13 @@ async def on_ticket_events(conn: asyncpg.Connection, envs: list[Envelope]) -> li
         views[env.subject] = changed[view.ticket.id] = view
         erased += [gone] if gone else []
         timeline.append(store.timeline_row(env, view.ticket))
+        if isinstance(env.data, ev.TicketLinked):
+            links.append((view.ticket.id, env.data.other, env.data.unlinked))
     if changed:
         await store.save(conn, list(changed.values()))
         await store.append_timeline(conn, timeline)
+    for ticket_id, other, unlinked in links:  # in order: a link taken back and made again stays
+        await store.link(conn, ticket_id, other, unlinked=unlinked)
     return erased
 
 

@@ -148,3 +148,26 @@ async def deflections(pool: asyncpg.Pool) -> list[dict[str, Any]]:
         " GROUP BY a.id ORDER BY n DESC, a.id"
     )
     return [{"id": r["id"], "title": r["title"], "deflections": r["n"]} for r in rows]
+
+
+PRESENT_FOR = 20  # seconds: a page polls every 3, so a viewer gone for longer has left
+
+
+async def here(pool: asyncpg.Pool, ticket_id: str, viewer: str, name: str) -> list[str]:
+    """`viewer` has the ticket open now; the names of the others who have it open too."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO presence VALUES ($1, $2, $3, now()) ON CONFLICT (ticket_id, viewer)"
+            " DO UPDATE SET seen_at = now(), name = $3",
+            ticket_id,
+            viewer,
+            name,
+        )
+        await conn.execute("DELETE FROM presence WHERE seen_at < now() - interval '1 hour'")
+        rows = await conn.fetch(
+            "SELECT name FROM presence WHERE ticket_id = $1 AND viewer <> $2"
+            f" AND seen_at > now() - interval '{PRESENT_FOR} seconds' ORDER BY name",
+            ticket_id,
+            viewer,
+        )
+    return [r["name"] for r in rows]

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from services.projections.domain import TicketView
+from services.projections.listing import Query, encode_cursor, page, sort_value, where
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
 from shared.domain.events.catalogue import Priority
@@ -22,7 +23,8 @@ _OPEN = [s.value for s in OPEN_STATUSES]
 _COLUMNS = (
     "id, requester, subject, description, status, category, priority, owner, level, version, state, opened_at,"
     " updated_at, first_response_due, resolution_due, first_response_at, sla_state, breached, feedback_rating,"
-    " feedback_comment, queued_at, resolved_at"
+    " feedback_comment, queued_at, resolved_at, tags, order_id, merged_into, conversation_public,"
+    " conversation_internal"
 )
 
 
@@ -44,6 +46,8 @@ async def tickets(conn: asyncpg.Connection, ids: list[str]) -> dict[str, TicketV
             feedback_comment=r["feedback_comment"],
             queued_at=r["queued_at"],
             resolved_at=r["resolved_at"],
+            conversation_public=r["conversation_public"],
+            conversation_internal=r["conversation_internal"],
         )
         for r in rows
     }
@@ -53,11 +57,13 @@ async def save(conn: asyncpg.Connection, views: list[TicketView]) -> None:
     """Each changed ticket once."""
     await conn.executemany(
         f"INSERT INTO tickets({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13, $14,"
-        " $15, $16, $17, $18, $19, $20, $21, $22) ON CONFLICT (id) DO UPDATE SET status = $5, category = $6,"
+        " $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27) ON CONFLICT (id) DO UPDATE SET status = $5,"
+        " category = $6,"
         " priority = $7, owner = $8, level = $9, version = $10, state = $11::jsonb, updated_at = $13,"
         " first_response_due = $14, resolution_due = $15, first_response_at = $16, sla_state = $17, breached = $18,"
         " feedback_rating = $19, feedback_comment = $20, queued_at = $21, resolved_at = $22,"
-        " requester = $2, subject = $3, description = $4",
+        " requester = $2, subject = $3, description = $4, tags = $23, order_id = $24, merged_into = $25,"
+        " conversation_public = $26, conversation_internal = $27",
         [
             (
                 t.id,
@@ -82,6 +88,11 @@ async def save(conn: asyncpg.Connection, views: list[TicketView]) -> None:
                 v.feedback_comment,
                 v.queued_at,
                 v.resolved_at,
+                list(t.tags),
+                t.order_id,
+                t.merged_into,
+                v.conversation_public,
+                v.conversation_internal,
             )
             for v in views
             for t in (v.ticket,)
@@ -121,6 +132,15 @@ async def scrub_timeline(conn: asyncpg.Connection, ticket_id: str, sub: str, ref
     await conn.executemany(
         "UPDATE timeline SET actor = $3, data = $4::jsonb WHERE ticket_id = $1 AND seq = $2", changes
     )
+
+
+async def link(conn: asyncpg.Connection, ticket_id: str, other: str, *, unlinked: bool) -> None:
+    """Both ways: a relation named on one ticket is read from either."""
+    pairs = [(ticket_id, other), (other, ticket_id)]
+    if unlinked:
+        await conn.executemany("DELETE FROM ticket_links WHERE ticket_id = $1 AND other = $2", pairs)
+    else:
+        await conn.executemany("INSERT INTO ticket_links VALUES ($1, $2) ON CONFLICT DO NOTHING", pairs)
 
 
 # -- the roster ---------------------------------------------------------------------------------
@@ -218,24 +238,63 @@ async def ticket_with_timeline(
     return row, events
 
 
-async def ticket_page(
-    pool: asyncpg.Pool, who: Principal, team: list[str], filters: dict[str, str | None], limit: int, offset: int
-) -> tuple[int, list[asyncpg.Record]]:
-    """(how many, one page of them) of the tickets `who` may list, newest first."""
+# A list's row: the ticket without its words (the conversations and their indexes stay in the
+# database), its owner's name, what falls due next, and whether a warning was given.
+_LISTED = (
+    "SELECT t.id, t.requester, t.subject, t.status, t.category, t.priority, t.owner, t.level, t.version,"
+    " t.opened_at, t.updated_at, t.first_response_due, t.resolution_due, t.first_response_at, t.sla_state,"
+    " t.breached, t.queued_at, t.tags, t.order_id, t.merged_into, a.name AS owner_name,"
+    " CASE WHEN t.first_response_at IS NULL THEN least(t.first_response_due, t.resolution_due)"
+    " ELSE t.resolution_due END AS next_due,"
+    " EXISTS (SELECT 1 FROM timeline w WHERE w.ticket_id = t.id AND w.type = 'ticket.sla_warning') AS warned"
+    " FROM tickets t LEFT JOIN agents a ON a.id = t.owner"
+)
+
+
+async def listing(
+    pool: asyncpg.Pool, who: Principal, team: list[str], q: Query
+) -> tuple[int, list[asyncpg.Record], str | None]:
+    """(how many match, one page of them, the cursor of the next page or None) of the tickets
+    `who` may list (services/projections/listing.py)."""
     seen, args = visibility(who, team, 1)
-    where = [seen]
-    for column in ("requester", "status", "owner", "category", "priority"):
-        if (value := filters.get(column)) is not None:
-            args.append(value)
-            where.append(f"t.{column} = ${len(args)}")
-    clause = f"WHERE {' AND '.join(where)}"
+    clause = where(q, seen, args, requester=who.role == "requester")
+    counted = list(args)
+    tail, after = page(q, clause, args)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        total: int = await conn.fetchval(f"SELECT count(*) FROM tickets t {clause}", *args)
-        rows = await conn.fetch(
-            f"{TICKET_WITH_OWNER} {clause} ORDER BY t.opened_at DESC, t.id LIMIT {int(limit)} OFFSET {int(offset)}",
-            *args,
+        total: int = await conn.fetchval(f"SELECT count(*) FROM tickets t WHERE {clause}", *counted)
+        rows = list(await conn.fetch(f"{_LISTED} WHERE {clause}{f' AND {after}' if after else ''} {tail}", *args))
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    cursor = encode_cursor(sort_value(q, rows[-1]), rows[-1]["id"]) if more and rows else None
+    return total, rows, cursor
+
+
+async def merged_into(conn: asyncpg.Connection, ticket_id: str) -> list[asyncpg.Record]:
+    """The duplicates closed into this ticket, the first merged first."""
+    return list(await conn.fetch("SELECT * FROM tickets WHERE merged_into = $1 ORDER BY opened_at", ticket_id))
+
+
+async def linked(conn: asyncpg.Connection, ticket_id: str) -> list[asyncpg.Record]:
+    return list(
+        await conn.fetch(
+            "SELECT t.* FROM ticket_links l JOIN tickets t ON t.id = l.other WHERE l.ticket_id = $1 ORDER BY t.id",
+            ticket_id,
         )
-    return total, rows
+    )
+
+
+async def requesters_others(
+    conn: asyncpg.Connection, requester: str, but: str, limit: int = 20
+) -> list[asyncpg.Record]:
+    """The requester's other tickets, the last changed first."""
+    return list(
+        await conn.fetch(
+            "SELECT * FROM tickets WHERE requester = $1 AND id <> $2 ORDER BY updated_at DESC LIMIT $3",
+            requester,
+            but,
+            limit,
+        )
+    )
 
 
 async def requesters_tickets(pool: asyncpg.Pool, who: Principal) -> list[asyncpg.Record]:
@@ -258,39 +317,6 @@ async def open_queue(pool: asyncpg.Pool, agent_id: str) -> list[asyncpg.Record]:
             " ORDER BY next_due NULLS LAST, opened_at",
             agent_id,
             _OPEN,
-        )
-    )
-
-
-async def console(
-    pool: asyncpg.Pool, who: Principal, team: list[str], scope: str, filters: dict[str, str]
-) -> list[asyncpg.Record]:
-    """The open tickets of the console: `scope` mine, team, unassigned or all (of what `who` may
-    see), filtered; with `next_due` and whether a warning was given (`warned`)."""
-    seen, args = visibility(who, team, 1)
-    where = [seen, f"t.status = ANY(${len(args) + 1}::text[])"]
-    args.append(_OPEN)
-    if scope == "mine":
-        args.append(who.sub)
-        where.append(f"t.owner = ${len(args)}")
-    elif scope == "team":
-        args.append(team)
-        where.append(f"t.owner = ANY(${len(args)}::text[])")
-    elif scope == "unassigned":
-        where.append("t.owner IS NULL")
-    for column in ("status", "priority", "category"):
-        if value := filters.get(column):
-            args.append(value)
-            where.append(f"t.{column} = ${len(args)}")
-    return list(
-        await pool.fetch(
-            "SELECT t.*, a.name AS owner_name,"
-            " CASE WHEN t.first_response_at IS NULL THEN least(t.first_response_due, t.resolution_due)"
-            " ELSE t.resolution_due END AS next_due,"
-            " EXISTS (SELECT 1 FROM timeline w WHERE w.ticket_id = t.id AND w.type = 'ticket.sla_warning') AS warned"
-            f" FROM tickets t LEFT JOIN agents a ON a.id = t.owner WHERE {' AND '.join(where)}"
-            " ORDER BY next_due NULLS LAST, t.opened_at LIMIT 300",
-            *args,
         )
     )
 

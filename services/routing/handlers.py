@@ -79,6 +79,7 @@ class Routing:
                 | ev.TicketEscalated()
                 | ev.TicketResolved()
                 | ev.TicketClosed()
+                | ev.TicketMerged()
                 | ev.TicketResolutionRejected()
                 | ev.TicketReopened()
             ):
@@ -107,7 +108,7 @@ class Routing:
                 t, freed = domain.release(replace(t, level=max(t.level, data.to_level)), keep_open=True)
                 await store.save(conn, t, [freed] if freed else ())
                 return await self._assign(conn, t, env, previous=previous)
-            case ev.TicketResolved() | ev.TicketClosed():
+            case ev.TicketResolved() | ev.TicketClosed() | ev.TicketMerged():
                 resolved = isinstance(data, ev.TicketResolved)
                 t, freed = domain.release(t, keep_open=resolved, keep_owner=True)
                 if resolved:

@@ -124,7 +124,7 @@ def evolve(state: State, env: Envelope, policy: Policy) -> State:
             s = _timer(s, "autoclose", env.time + policy.lifecycle.auto_close_after)
         case ev.TicketResolutionRejected() | ev.TicketReopened():
             s = _drop_timers(s, lambda kind: kind == "autoclose")
-        case ev.TicketClosed():
+        case ev.TicketClosed() | ev.TicketMerged():
             if s.clock is not None:
                 s = _clock(s, stopped_at=s.clock.stopped_at or env.time)
             s = _drop_timers(s, lambda _kind: True)

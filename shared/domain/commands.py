@@ -12,9 +12,19 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 from uuid import UUID, uuid5
 
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
-from shared.domain.events.catalogue import Attachment, Category, Level, Line, LineId, StorableModel, Text
+from shared.domain.events.catalogue import (
+    Attachment,
+    Category,
+    Level,
+    Line,
+    LineId,
+    StorableModel,
+    Tag,
+    Text,
+    TicketId,
+)
 from shared.domain.events.envelope import parse_cloudevent
 from shared.domain.events.errors import InvalidPayload, MalformedRecord, UnknownEventType
 
@@ -129,6 +139,36 @@ class Write(Command):
     attachments: tuple[Attachment, ...] = ()
 
 
+def _tag_word(value: object) -> object:
+    """How people type a tag ("Devolución Pendiente") as the one word it is kept as."""
+    return "_".join(value.strip().lower().split()) if isinstance(value, str) else value
+
+
+TagWord = Annotated[Tag, BeforeValidator(_tag_word)]
+MAX_TAGS = 30
+
+
+class Tags(Command):
+    """Add and remove staff labels (`{"add": ["transportista_seur"], "remove": ["urgente"]}`)."""
+
+    add: Annotated[tuple[TagWord, ...], Field(max_length=MAX_TAGS)] = ()
+    remove: Annotated[tuple[TagWord, ...], Field(max_length=MAX_TAGS)] = ()
+
+
+class Link(Command):
+    """Relate this ticket to another (`unlink`: take the relation back)."""
+
+    to: TicketId
+    unlink: bool = False
+
+
+class Merge(Command):
+    """Close this ticket as a duplicate of `into` (the same requester's)."""
+
+    into: TicketId
+    reason: Line = "duplicate"
+
+
 # The HTTP path segment of each command on an existing ticket, and its model.
 TICKET_COMMANDS: dict[str, type[Command]] = {
     "comment": Comment,
@@ -143,7 +183,12 @@ TICKET_COMMANDS: dict[str, type[Command]] = {
     "escalate": Escalate,
     "categorize": Categorize,
     "write": Write,
+    "tags": Tags,
+    "link": Link,
+    "merge": Merge,
 }
+# Commands that name a second ticket: the caller must be able to read it as well.
+OTHER_TICKET: dict[type[Command], str] = {Link: "to", Merge: "into"}
 # The commands that may bring files (a screenshot with a comment, an answer, a reopening).
 WITH_FILES = frozenset({"comment", "reply", "reopen", "write"})
 NAME_OF: dict[type[Command], str] = {model: name for name, model in TICKET_COMMANDS.items()}

@@ -173,8 +173,24 @@ MESSAGES = Texts(
             "en": "That file is not on this ticket.",
         },
         "nothing_changes": {
-            "es": "El ticket ya tiene esa categoría, impacto y urgencia.",
-            "en": "The ticket already has that category, impact and urgency.",
+            "es": "No hay nada que cambiar: el ticket ya está así.",
+            "en": "Nothing to change: the ticket is like that already.",
+        },
+        "too_many_tags": {
+            "es": "Un ticket lleva como mucho {limit} etiquetas.",
+            "en": "A ticket carries at most {limit} tags.",
+        },
+        "same_ticket": {
+            "es": "Un ticket no se puede enlazar ni fusionar consigo mismo.",
+            "en": "A ticket cannot be linked or merged with itself.",
+        },
+        "merge_other_requester": {
+            "es": "Solo se fusionan tickets del mismo cliente: {other} es de otra persona.",
+            "en": "Only tickets of the same customer are merged: {other} is someone else's.",
+        },
+        "merge_into_closed": {
+            "es": "{other} está cerrado: fusiona en un ticket abierto.",
+            "en": "{other} is closed: merge into an open ticket.",
         },
         "unknown_command": {
             "es": "Orden desconocida «{command}». Órdenes válidas: {valid}.",

@@ -39,6 +39,7 @@ class Ticket(BaseModel):
     owner: str | None = None
     level: int = 1
     version: int = 0
+    touched: int = 0  # the version of the last change in substance (not a mail sent, not an SLA clock)
     opened_at: datetime
     updated_at: datetime
     pending_question: bool = False
@@ -48,6 +49,9 @@ class Ticket(BaseModel):
     reopen_count: int = 0
     escalations: int = 0
     order_id: str | None = None
+    tags: tuple[str, ...] = ()  # sorted
+    links: tuple[str, ...] = ()  # related tickets this one named (the other side reads it too)
+    merged_into: str | None = None  # closed as a duplicate of that ticket
     erased: bool = False  # the requester's personal data was erased (shared.domain.privacy)
 
 
@@ -69,6 +73,7 @@ def evolve(ticket: Ticket | None, env: Envelope) -> Ticket | None:
             opened_at=env.time,
             updated_at=env.time,
             version=1,
+            touched=1,
             order_id=d.order_id,
         )
     if ticket is None:
@@ -91,6 +96,12 @@ def evolve(ticket: Ticket | None, env: Envelope) -> Ticket | None:
                 changes["owner"] = None
                 if status == Status.assigned:
                     changes["status"] = Status.new
+        case ev.TicketQueued():
+            # routing queues a ticket only once nobody holds it (an escalation, an owner gone
+            # offline or removed, a reopening its owner cannot take): no owner while it waits
+            changes |= {"owner": None, "level": max(ticket.level, d.level)}
+            if status == Status.assigned:
+                changes["status"] = Status.new
         case ev.TicketCommented():
             public_agent = d.author_role == "agent" and not d.internal
             if public_agent and status == Status.assigned:
@@ -116,6 +127,13 @@ def evolve(ticket: Ticket | None, env: Envelope) -> Ticket | None:
             }
         case ev.TicketClosed():
             changes |= {"status": Status.closed, "pending_question": False}
+        case ev.TicketMerged():
+            changes |= {"status": Status.closed, "pending_question": False, "merged_into": d.into}
+        case ev.TicketTagged():
+            changes["tags"] = tuple(sorted((set(ticket.tags) | set(d.added)) - set(d.removed)))
+        case ev.TicketLinked():
+            others = [o for o in ticket.links if o != d.other]
+            changes["links"] = tuple(others if d.unlinked else [*others, d.other])
         case ev.TicketEscalated():
             changes |= {"level": d.to_level, "escalations": ticket.escalations + 1}
         case ev.TicketFeedbackGiven():
@@ -126,4 +144,28 @@ def evolve(ticket: Ticket | None, env: Envelope) -> Ticket | None:
                 changes["resolution"] = ERASED
         case _:
             pass  # SLA and notification facts do not change the ticket itself
+    if not isinstance(d, QUIET):
+        changes["touched"] = ticket.version + 1
     return replace(ticket, changes)
+
+
+# Facts about a ticket that change nothing a person acts on: a form drawn before them is not stale.
+QUIET = (
+    ev.TicketSlaTargetsSet
+    | ev.TicketSlaFirstResponseMet
+    | ev.TicketSlaPaused
+    | ev.TicketSlaResumed
+    | ev.TicketSlaWarning
+    | ev.TicketSlaMet
+    | ev.TicketSlaBreached
+    | ev.TicketInfoReminder
+    | ev.NotificationSent
+    | ev.NotificationFailed
+)
+
+
+def stale(ticket: Ticket, drawn_at: int) -> bool:
+    """Is a form (an `If-Match`) drawn at version `drawn_at` stale? Only if the ticket changed in
+    substance since, or the version is not one it had: a mail sent or an SLA clock moving meanwhile
+    does not make people type again."""
+    return drawn_at > ticket.version or drawn_at < ticket.touched

@@ -20,7 +20,7 @@ import pytest
 from ops import replay
 from shared.platform.topology import STATIONS
 from tests.e2e.conftest import Mesa, register_roster
-from tests.support import ROOT, client, eventually
+from tests.support import ROOT, client, eventually, every_ticket
 
 pytestmark = pytest.mark.timeout(600)
 RATE = float(os.environ.get("FAULTS_TICKETS_PER_S", "8"))
@@ -112,15 +112,7 @@ async def check(mesa: Mesa, load: Load, *, full: bool) -> dict[str, Any]:
 
     async def complete() -> dict[str, Any] | None:
         async with client(timeout=20) as http:
-            seen: dict[str, Any] = {}
-            offset = 0
-            while True:
-                r = await http.get(f"{mesa.url('projections')}/tickets", params={"limit": 200, "offset": offset})
-                page = r.json()["items"]
-                seen |= {t["id"]: t for t in page}
-                offset += 200
-                if len(page) < 200:
-                    break
+            seen = {t["id"]: t for t in await every_ticket(http, mesa.url("projections"))}
         ready = [t for t in ids if t in seen and seen[t]["owner"] and seen[t]["sla"]["first_response_due"]]
         return seen if len(ready) == len(ids) else None
 

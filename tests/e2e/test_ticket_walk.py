@@ -11,11 +11,12 @@ import pytest
 
 from shared.domain.reply_tokens import ticket_of
 from shared.platform import db
+from shared.platform.auth import SESSION_COOKIE
 from shared.platform.keyring import reply_key
 from shared.platform.topics import AGENT_EVENTS, TICKET_EVENTS
 from tests.e2e.conftest import Mesa, body_of, register_roster
 from tests.kafka_tools import end_offsets, inbox_caught_up
-from tests.support import as_actor, client, eventually
+from tests.support import as_actor, bearer, client, eventually
 
 pytestmark = pytest.mark.timeout(300)
 PNG = (  # a real 1x1 image: attachments are parsed (their metadata removed), not stored blind
@@ -348,6 +349,13 @@ async def test_escalation_moves_the_ticket_up_a_level_and_reopen_returns_it(staf
     t = await mesa.ticket_when(tid, lambda t: any(e["type"] == "ticket.queued" for e in t["timeline"]), "queued")
     queued = next(e for e in t["timeline"] if e["type"] == "ticket.queued")["data"]
     assert queued["level"] == 3 and "below L3" in queued["reason"]
+    # routing let Ciro go when it queued the ticket: the views say nobody holds it, not Ciro (issue 20)
+    assert t["owner"] is None and t["queued_since"] and t["level"] == 3, t
+    session = bearer("requester", "nora@example.com")["Authorization"].removeprefix("Bearer ")
+    async with httpx.AsyncClient(timeout=10, cookies={SESSION_COOKIE: session}) as http:
+        portal = await http.get(f"{mesa.url('projections')}/portal")
+        page = await http.get(f"{mesa.url('projections')}/t/{tid}")
+    assert "en cola, nivel 3" in portal.text and "en cola, nivel 3" in page.text and "Ciro" not in portal.text
 
 
 async def test_files_after_opening_go_with_a_comment_an_answer_or_a_reopening(staffed: Mesa) -> None:

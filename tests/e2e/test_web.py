@@ -5,6 +5,7 @@ the requester confirms and rates. Screenshots of each main page go to .local/tes
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import AsyncIterator
 
@@ -118,12 +119,21 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     await expect(agent.locator(f"a[href='/t/{tid}']")).to_be_visible()
     await shot(agent, "04-agent-queue")
     await agent.click(f"a[href='/t/{tid}']")
-    await agent.fill("#comment-body", "Nota solo para el equipo: revisar el driver")
-    await agent.check("#internal")
-    await agent.click("#form-comment button[type=submit]")
+    # one composer: an internal note looks like one (its own label, colour and words) before sending
+    await agent.click("label.m-internal")
+    await expect(agent.locator(".say-internal")).to_be_visible()
+    await expect(agent.locator(".say-public")).to_be_hidden()
+    await expect(agent.locator("#send-wait")).to_be_hidden()  # a note never asks the customer
+    note_bg = "getComputedStyle(document.querySelector('#composer .pane')).backgroundColor"
+    assert await agent.evaluate(note_bg) == "rgb(255, 248, 219)"
+    await agent.fill("#composer-body", "Nota solo para el equipo: revisar el driver")
+    await agent.click("#send")
+    await expect(agent.locator("#done-note")).to_contain_text("Nota interna guardada")
     await expect(agent.locator(".timeline li.internal")).to_contain_text("revisar el driver")
-    await agent.fill("#question", "¿Qué modelo de impresora es?")
-    await agent.click("#form-request-info button[type=submit]")
+    assert await agent.evaluate(note_bg) != "rgb(255, 248, 219)"  # back to a public reply, which looks it
+    await agent.fill("#composer-body", "¿Qué modelo de impresora es?")
+    await agent.click("#send-wait")  # send and wait for the customer
+    await expect(agent.locator("#done-note")).to_contain_text("el ticket espera al cliente")
     await expect(agent.locator("#status")).to_have_text("esperando tu respuesta")
     await shot(agent, "05-ticket-agent")
 
@@ -142,8 +152,8 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     await expect(laura.locator(".timeline img.thumb")).to_have_count(2)
 
     await agent.reload()
-    await agent.fill("#summary", "Reinstalado el driver de la HP LaserJet 400")
-    await agent.click("#form-resolve button[type=submit]")
+    await agent.fill("#composer-body", "Reinstalado el driver de la HP LaserJet 400")
+    await agent.click("#send-resolve")
     await expect(agent.locator("#status")).to_have_text("resuelto")
 
     await laura.reload()
@@ -298,3 +308,123 @@ async def test_script_in_every_text_field_stays_text_on_every_page(staffed: Mesa
             if path.startswith(("/t/", "/kb/a/", "/portal", "/console")):
                 assert "<script>window.__xss" in await page.locator("body").inner_text(), path
         await page.context.close()
+
+
+async def test_a_day_in_the_workspace_search_bulk_tags_merge_conflicts_and_capacity(
+    staffed: Mesa, browser: Browser
+) -> None:
+    """The console finds by order number and words, counts, sorts and acts in bulk; the ticket
+    page tags, merges (the conversation follows), inserts an article, says who else has it open,
+    tells a stale form apart, and warns before giving a full agent more."""
+    mesa = staffed
+    base = mesa.url("projections")
+    ids = []
+    async with client(timeout=10) as http:
+        for i, (subject, description) in enumerate(
+            [
+                ("Devolución del pedido", "Quiero devolver el pedido: la talla no es."),
+                ("Devolución duplicada", "Escribo otra vez por la devolución del pedido."),
+                ("Factura sin IVA", "La factura del pedido viene sin IVA."),
+            ]
+        ):
+            r = await http.post(
+                f"{mesa.url('intake')}/tickets",
+                json={
+                    "subject": subject,
+                    "description": description,
+                    "category": "order_status",
+                    **({"order_id": "PED-5555"} if i == 0 else {}),
+                },
+                headers=bearer("requester", "pilar@example.com"),
+            )
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+    for tid in ids:
+        await mesa.ticket_when(tid, lambda t: t["owner"] is not None, "an owner")
+    first, dup, invoice = ids
+
+    sara = await signed_in(browser, mesa, "supervisor", "sara")
+    await sara.goto(f"{base}/console?scope=all&q=PED-5555")
+    await expect(sara.locator("#count")).to_have_text("1 tickets")
+    await expect(sara.locator(f"a[href='/t/{first}']")).to_be_visible()
+    await sara.goto(f"{base}/console?scope=all&q=devolución")
+    await expect(sara.locator("#count")).to_have_text("2 tickets")
+    await sara.click("th a:has-text('Número')")  # sort by number
+    await expect(sara.locator("th[aria-sort=ascending]")).to_contain_text("Número")
+    await shot(sara, "08-console-search")
+    for tid in (first, dup):
+        await sara.check(f"input[name=ticket][value='{tid}']")
+    await sara.select_option("#bulk-action", "tag")
+    await sara.fill("#bulk-value", "campaña_navidad")
+    await sara.click("#bulk button[type=submit]")
+    await expect(sara.locator("#bulk-result")).to_contain_text("Hecho en: 2")
+    for tid in (first, dup):
+        await mesa.ticket_when(tid, lambda t: "campaña_navidad" in t["tags"], "tagged in bulk")
+
+    # the owner works the first ticket while the supervisor has it open too
+    owner = (await mesa.get_ticket(first) or {})["owner"]
+    agent = await signed_in(browser, mesa, "agent", owner)
+    await agent.goto(f"{base}/t/{first}")
+    await sara.goto(f"{base}/t/{first}")
+    await expect(agent.locator("#presence")).to_contain_text("sara", timeout=15_000)
+    await expect(agent.locator("#tags")).to_contain_text("campaña_navidad")
+    # a knowledge-base article goes into the answer as its title, excerpt and link
+    await agent.select_option("#kb-pick", label="Cómo pedir la devolución de un pedido")
+    await expect(agent.locator("#composer-body")).to_have_value(
+        re.compile(r"Cómo pedir la devolución.*\n.*/kb/a/\d+", re.S)
+    )
+    await agent.fill("#composer-body", "Te mandamos la etiqueta de devolución hoy.")
+    # meanwhile the supervisor tags it: the agent's form, typed into, is now stale
+    await sara.click("summary:has-text('Más acciones')")
+    await sara.fill("#tags-add", "talla")
+    await sara.click("#form-tags button[type=submit]")
+    await expect(sara.locator("#done-note")).to_contain_text("Etiquetas guardadas")
+    await agent.click("#send")
+    await expect(agent.locator("p.error")).to_contain_text("cambió mientras lo editabas")
+    await expect(agent.locator("#composer-body")).to_have_value("Te mandamos la etiqueta de devolución hoy.")
+    await agent.click("#send")  # now drawn at the current version: it goes
+    await expect(agent.locator("#done-note")).to_contain_text("Respuesta enviada al cliente")
+
+    # the duplicate is merged into the first: its conversation shows there
+    await sara.goto(f"{base}/t/{dup}")
+    await sara.click("summary:has-text('Más acciones')")
+    await sara.fill("#merge-into", first)
+    await sara.click("#form-merge button[type=submit]")
+    await expect(sara.locator("#done-note")).to_contain_text("Ticket fusionado")
+    await expect(sara.locator("#merged-note a")).to_have_text(first)
+    await sara.goto(f"{base}/t/{first}")
+    await expect(sara.locator(f"#merged-{dup}")).to_be_visible()
+    await expect(sara.locator(".merged-from")).to_contain_text("Escribo otra vez por la devolución")
+    await expect(sara.locator("#requester-tickets")).to_contain_text(invoice)
+    await shot(sara, "09-ticket-merged-tags")
+
+    # reassigning to someone already full is said before it is done
+    await register_roster(
+        mesa,
+        [{"id": "tina", "name": "Tina", "email": "tina@soporte.test", "skills": ["other"], "level": 1, "capacity": 1}],
+    )
+    async with client("supervisor", "sara", timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('routing')}/tickets/{invoice}/assign", json={"agent_id": "tina", "reason": "prueba"}
+        )
+        assert r.status_code < 300, r.text
+    await mesa.ticket_when(invoice, lambda t: t["owner"] == "tina", "Tina owns the invoice ticket")
+
+    async def tina_full() -> bool:
+        async with client(timeout=10) as http:
+            agents = (await http.get(f"{base}/agents")).json()
+        return any(a["id"] == "tina" and a["load"] >= a["capacity"] for a in agents)
+
+    await eventually(tina_full, timeout=30, what="Tina at her capacity")
+    await sara.goto(f"{base}/t/{first}")
+    await sara.click("summary:has-text('Más acciones')")
+    await expect(sara.locator("#agent option[value=tina]")).to_contain_text("al completo")
+    await sara.select_option("#agent", "tina")
+    await sara.fill("#assign-reason", "Conoce el caso")
+    await sara.click("#form-assign button[type=submit]")
+    await expect(sara.locator("#over-capacity")).to_contain_text("Tina ya tiene 1 de 1")
+    assert (await mesa.get_ticket(first) or {})["owner"] != "tina"  # nothing done yet
+    await sara.check("#over-capacity-ok")
+    await sara.click("#form-assign button[type=submit]")
+    await expect(sara.locator("#done-note")).to_contain_text("Reasignación pedida")
+    await mesa.ticket_when(first, lambda t: t["owner"] == "tina", "given to Tina, as the supervisor confirmed")

@@ -22,7 +22,7 @@ async def portal(web: Site, request: Request) -> Response:
     if who.role != "requester":
         return RedirectResponse(HOME[who.role], 303)
     rows = await store.requesters_tickets(web.pool, who)
-    tickets = [summary(r) for r in rows]
+    tickets = [summary(r, staff=False) for r in rows]
     now = _iso(None)
     for t in tickets:
         t["sla_view"] = sla_view(t, now)

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from services.projections import store
-from services.projections.web.texts import CATEGORY, LEVEL, STATUS, label, text
+from services.projections.web.texts import CATEGORY, LEVEL, STATUS, label, owner_of, text
 from shared.domain.events.catalogue import Category
 from shared.domain.i18n import pick_language
 from shared.domain.principal import AuthError, Principal
@@ -62,7 +62,9 @@ class Web:
         self._voter_key = hashlib.sha256(b"kb-voter|" + master_key(settings)).digest()
         self.templates = Jinja2Templates(directory=HERE / "templates")
         env = self.templates.env
-        env.globals.update(STATUS=STATUS, CATEGORY=CATEGORY, LEVEL=LEVEL, label=label, categories=list(Category))
+        env.globals.update(
+            STATUS=STATUS, CATEGORY=CATEGORY, LEVEL=LEVEL, label=label, owner_of=owner_of, categories=list(Category)
+        )
         env.filters["when"] = lambda v: (v[:16].replace("T", " ") + " UTC") if v else ""
         self.mail_dir = Path(settings.mail_dir) if settings.mail_dir else None
 
@@ -94,14 +96,19 @@ class Web:
     def csrf(self, request: Request) -> str:
         return self.auth.csrf_token(request.cookies.get(SESSION_COOKIE, ""))
 
-    async def form(self, request: Request) -> dict[str, Any]:
-        form = await request.form(max_files=MAX_FILES, max_fields=50)
+    async def form(self, request: Request, max_fields: int = 50) -> dict[str, Any]:
+        form = await request.form(max_files=MAX_FILES, max_fields=max_fields)
         sent = str(form.get("csrf", "")) or request.headers.get("x-csrf-token", "")
         if not request.cookies.get(SESSION_COOKIE) or not hmac.compare_digest(sent, self.csrf(request)):
             raise PageError(403, "forbidden", "CSRF")
         if not self.auth.same_origin(request):  # the token and the page it came from
             raise PageError(403, "forbidden", "Origin")
         return {k: v for k, v in form.multi_items() if isinstance(v, str)}
+
+    async def form_list(self, request: Request, name: str) -> list[str]:
+        """Every value of a repeated field (checkboxes), after `form`, which checked the form."""
+        form = await request.form()  # (parsed once, by `form`)
+        return [v for v in form.getlist(name) if isinstance(v, str)]
 
     async def form_files(self, request: Request) -> list[tuple[str, tuple[str, bytes, str]]]:
         """The files a form brought (after `form`, which checked it), as they go on to intake."""
@@ -118,7 +125,7 @@ class Web:
         ctx |= {
             "request": request,
             "lang": lang,
-            "_": lambda key: text(key, lang),
+            "_": lambda key, **params: text(key, lang, **params),
             "who": who,
             "csrf": self.csrf(request) if who else "",
             "home": HOME.get(who.role, "/") if who else "/login",
@@ -138,12 +145,13 @@ class Web:
         body: dict[str, Any],
         service: str = "intake",
         files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         """The command as the person gives it, with their own token: JSON, or multipart when
         files go with it (intake checks them as it checks any upload)."""
         base = self.settings.intake_url if service == "intake" else self.settings.routing_url
         token = request.cookies.get(SESSION_COOKIE, "")
-        headers = {"Authorization": f"Bearer {token}", "Accept-Language": lang_of(request)}
+        headers = {"Authorization": f"Bearer {token}", "Accept-Language": lang_of(request), **(headers or {})}
         async with httpx.AsyncClient(timeout=30 if files else 15) as http:
             if files:
                 fields = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in body.items()}

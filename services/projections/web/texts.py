@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from shared.domain.i18n import Texts
 
 TEXTS = Texts(
@@ -44,6 +47,7 @@ TEXTS = Texts(
         "on_track": ("en plazo", "on track"),
         "paused": ("en pausa (esperando tu respuesta)", "paused (waiting for your answer)"),
         "none_yet": ("sin asignar todavía", "not assigned yet"),
+        "in_queue": ("en cola, nivel {level}", "in the queue, level {level}"),
         "no_tickets": ("No hay tickets.", "No tickets."),
         "description": ("Descripción", "Description"),
         "order_id": ("Número de pedido", "Order number"),
@@ -103,6 +107,94 @@ TEXTS = Texts(
         "live": ("Se actualiza solo", "Updates live"),
         "filters": ("Filtros", "Filters"),
         "apply": ("Aplicar", "Apply"),
+        "merged_from": ("Fusionado aquí:", "Merged here:"),
+        "merged_into_note": (
+            "Este ticket se fusionó; la conversación sigue en",
+            "This ticket was merged; the conversation goes on in",
+        ),
+        "around": ("Alrededor de este ticket", "Around this ticket"),
+        "related": ("Tickets relacionados", "Related tickets"),
+        "unlink": ("desenlazar", "unlink"),
+        "requester_tickets": ("Otros tickets de este cliente", "This customer's other tickets"),
+        "others_here": ("También lo tiene abierto", "Also open by"),
+        "compose_mode": ("Tipo de mensaje", "Kind of message"),
+        "internal_note": ("Nota interna", "Internal note"),
+        "says_public": (
+            "El cliente verá este mensaje y le llegará por correo.",
+            "The customer will see this message and get it by mail.",
+        ),
+        "says_internal": (
+            "Nota interna: solo la ve el equipo, nunca el cliente.",
+            "Internal note: only the team sees it, never the customer.",
+        ),
+        "message": ("Mensaje", "Message"),
+        "insert_article": ("Insertar un artículo de la base de conocimiento", "Insert a knowledge-base article"),
+        "send_and_wait": ("Enviar y esperar al cliente", "Send and wait for the customer"),
+        "send_and_resolve": ("Enviar y resolver", "Send and resolve"),
+        "more_actions": ("Más acciones", "More actions"),
+        "add_tags": ("Añadir etiquetas", "Add tags"),
+        "remove_tags": ("Quitar etiquetas", "Remove tags"),
+        "save_tags": ("Guardar etiquetas", "Save tags"),
+        "full": ("al completo", "full"),
+        "over_capacity": (
+            "{name} ya tiene {load} de {capacity} de carga: está al completo. ¿Se lo asignas igualmente?",
+            "{name} already carries {load} of {capacity}: they are full. Assign it anyway?",
+        ),
+        "over_capacity_ok": ("Sí, asignar por encima de su capacidad", "Yes, assign beyond their capacity"),
+        "link_to": ("Enlazar con el ticket", "Link to ticket"),
+        "link": ("Enlazar", "Link"),
+        "merge_into": ("Fusionar este ticket en", "Merge this ticket into"),
+        "merge_help": (
+            "Se cierra como duplicado; el cliente recibe un aviso y la conversación sigue en el otro ticket"
+            " (del mismo cliente).",
+            "It is closed as a duplicate; the customer is told and the conversation goes on in the other ticket"
+            " (the same customer's).",
+        ),
+        "merge": ("Fusionar", "Merge"),
+        "done_comment": ("Respuesta enviada al cliente.", "Reply sent to the customer."),
+        "done_note": (
+            "Nota interna guardada (el cliente no la ve).",
+            "Internal note saved (the customer does not see it).",
+        ),
+        "done_request-info": (
+            "Pregunta enviada: el ticket espera al cliente.",
+            "Question sent: the ticket waits for the customer.",
+        ),
+        "done_resolve": (
+            "Ticket resuelto: el cliente puede confirmarlo.",
+            "Ticket resolved: the customer can confirm it.",
+        ),
+        "done_reply": ("Respuesta enviada.", "Answer sent."),
+        "done_confirm": ("¡Gracias! Ticket cerrado.", "Thank you! Ticket closed."),
+        "done_reject": ("Hemos vuelto a abrir el trabajo en tu ticket.", "We are back at work on your ticket."),
+        "done_reopen": ("Ticket reabierto.", "Ticket reopened."),
+        "done_close": ("Ticket cerrado.", "Ticket closed."),
+        "done_feedback": ("Gracias por tu valoración.", "Thank you for your rating."),
+        "done_escalate": ("Ticket escalado al nivel siguiente.", "Ticket escalated to the next level."),
+        "done_categorize": ("Categoría y prioridad cambiadas.", "Category and priority changed."),
+        "done_assign": ("Reasignación pedida: se verá en un momento.", "Reassignment asked: it shows in a moment."),
+        "done_tags": ("Etiquetas guardadas.", "Tags saved."),
+        "done_link": ("Enlaces guardados.", "Links saved."),
+        "done_merge": ("Ticket fusionado: el cliente ha sido avisado.", "Ticket merged: the customer has been told."),
+        "search_help": ("palabras, nº de pedido o de ticket", "words, order or ticket number"),
+        "any_open": ("(abiertos)", "(open)"),
+        "tag_list": ("Etiquetas", "Tags"),
+        "count_tickets": ("{n} tickets", "{n} tickets"),
+        "choose": ("Elegir", "Choose"),
+        "last_activity": ("Última actividad", "Last activity"),
+        "bulk": ("Con los elegidos", "With the chosen ones"),
+        "action": ("Acción", "Action"),
+        "bulk_assign": ("Asignar a (agente)", "Assign to (agent)"),
+        "bulk_tag": ("Añadir etiquetas", "Add tags"),
+        "bulk_close": ("Cerrar (los resueltos)", "Close (the resolved ones)"),
+        "bulk_merge": ("Fusionar en (ticket)", "Merge into (ticket)"),
+        "bulk_value": ("Agente, etiquetas o ticket", "Agent, tags or ticket"),
+        "apply_to_chosen": ("Aplicar a los elegidos", "Apply to the chosen ones"),
+        "bulk_done": ("Hecho en", "Done on"),
+        "bulk_refused": ("no se pudo en", "refused on"),
+        "pages": ("Páginas", "Pages"),
+        "first_page": ("« Primera página", "« First page"),
+        "next_page": ("Siguiente página »", "Next page »"),
         "any": ("(todos)", "(any)"),
         "scope": ("Qué tickets", "Which tickets"),
         "scope_mine": ("Míos", "Mine"),
@@ -173,6 +265,7 @@ STATUS = Texts(
         "waiting_on_customer": ("esperando tu respuesta", "waiting for you"),
         "resolved": ("resuelto", "resolved"),
         "closed": ("cerrado", "closed"),
+        "merged": ("fusionado", "merged"),
     }
 )
 CATEGORY = Texts(
@@ -189,11 +282,20 @@ CATEGORY = Texts(
 LEVEL = Texts({"low": ("bajo", "low"), "medium": ("medio", "medium"), "high": ("alto", "high")})
 
 
-def text(key: str, lang: str) -> str:
+def text(key: str, lang: str, **params: object) -> str:
     for book in (TEXTS, STATUS, CATEGORY):
         if key in book:
-            return book.say(key, lang)
+            return book.say(key, lang, **params)
     return key
+
+
+def owner_of(t: Mapping[str, Any], lang: str, name: str | None = None) -> str:
+    """Who has the ticket: the owner's name, else its place in the queue, else nobody yet."""
+    if t.get("owner"):
+        return str(name or t.get("owner_name") or t["owner"])
+    if t.get("queued_since") or t.get("queued_at"):
+        return TEXTS.say("in_queue", lang, level=t.get("level") or 1)
+    return TEXTS.say("none_yet", lang)
 
 
 def label(book: Texts, key: str | None, lang: str) -> str:

@@ -4,12 +4,13 @@ commands its forms send (to intake, or to routing for a reassignment)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from services.projections import store
+from services.projections import kb, store
 from services.projections.access import may_read
 from services.projections.api import read_ticket
 from services.projections.web.site import PageError, Site, Web, error_text, lang_of, sla_view
@@ -51,9 +52,10 @@ async def ticket_context(web: Web, who: Principal, t: dict[str, Any], request: R
                 "follows": e["data"].get("follows") if e["type"] == "ticket.opened" else None,
             }
         )
-    agents = (
-        [{"id": i, "name": n} for i, n in (await store.agent_names(web.pool, active=True)).items()]
-        if who.role in ("supervisor", "admin")
+    agents = await _agents(web) if who.role in ("supervisor", "admin") else []
+    picks = (
+        await kb.search(web.kb_pool, t["subject"], language=t.get("language"), limit=8, any_word=True)
+        if who.is_staff
         else []
     )
     return {
@@ -64,16 +66,48 @@ async def ticket_context(web: Web, who: Principal, t: dict[str, Any], request: R
         "agents": agents,
         "staff": who.is_staff,
         "levels": list(Level),
+        "kb_picks": picks,
+        "others_here": await kb.here(web.kb_pool, t["id"], f"{who.role}:{who.sub}", who.name or who.sub)
+        if who.is_staff
+        else [],
     }
 
 
+async def _agents(web: Web) -> list[dict[str, Any]]:
+    """Whom a ticket can go to: told apart (name and id), with load against capacity, availability
+    and skills; the least loaded first."""
+    rows = await store.agents_with_load(web.pool)
+    agents = [
+        {
+            "id": r["id"],
+            "name": r["name"],
+            "load": r["load"],
+            "capacity": r["capacity"],
+            "full": r["load"] >= r["capacity"],
+            "availability": r["availability"],
+            "skills": list(r["skills"]),
+            "level": r["level"],
+        }
+        for r in rows
+    ]
+    return sorted(agents, key=lambda a: (a["full"], a["availability"] != "online", a["load"] / max(a["capacity"], 1)))
+
+
+# What a done action says, by its name: the query string only picks one of these, never brings words
+DONE = frozenset(
+    {"comment", "note", "request-info", "resolve", "reply", "confirm", "reject", "reopen", "close", "feedback"}
+    | {"escalate", "categorize", "assign", "tags", "link", "merge"}
+)
+
+
 @router.get("/t/{ticket_id}")
-async def ticket_page(web: Site, request: Request, ticket_id: str, masked: str = "") -> Response:
+async def ticket_page(web: Site, request: Request, ticket_id: str, masked: str = "", done: str = "") -> Response:
     # no text from the query string is ever shown as the page's own (an `?error=` link would
     # put anyone's words in Mesa's red alert): a refused action is shown where it is refused
     who, t = await load(web, request, ticket_id, audited=True)
     context = await ticket_context(web, who, t, request)
-    return web.render(request, "ticket.html", error="", masked=bool(masked), **context)
+    said = f"done_{done}" if done in DONE else ""
+    return web.render(request, "ticket.html", error="", masked=bool(masked), done=said, **context)
 
 
 @router.get("/t/{ticket_id}/timeline")
@@ -89,7 +123,16 @@ async def ticket_version(web: Site, request: Request, ticket_id: str) -> Respons
     team = await store.teammates(web.pool, who.sub) if who.role == "agent" else []
     if row is None or not may_read(who, row["requester"], row["owner"], team):
         return JSONResponse({"error": "not_found"}, 404)
-    return JSONResponse({"version": row["version"]}, headers={"Cache-Control": "no-store"})
+    others = await kb.here(web.kb_pool, ticket_id, f"{who.role}:{who.sub}", who.name or who.sub) if who.is_staff else []
+    return JSONResponse({"version": row["version"], "others": others}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/t/{ticket_id}/actions")
+async def ticket_actions(web: Site, request: Request, ticket_id: str) -> Response:
+    """The forms as the ticket stands now (the page swaps them in when it changes, if untouched)."""
+    who, t = await load(web, request, ticket_id)
+    context = await ticket_context(web, who, t, request)
+    return web.render(request, "_actions.html", error="", done="", **context)
 
 
 @router.get("/t/{ticket_id}/files/{sha256}")
@@ -113,6 +156,12 @@ def command_body(command: str, form: dict[str, Any]) -> dict[str, Any]:
     match command:
         case "comment":
             return {"body": fields.get("body", ""), "internal": fields.get("internal") == "on"}
+        case "tags":
+            return {"add": fields.get("add", "").replace(",", " ").split(), "remove": fields.get("remove", "").split()}
+        case "link":
+            return {"to": fields.get("to", "").upper(), "unlink": fields.get("unlink") == "on"}
+        case "merge":
+            return {"into": fields.get("into", "").upper(), "reason": fields.get("reason") or "duplicate"}
         case "feedback":
             rating = fields.get("rating", "")
             return {"rating": int(rating) if rating.isdigit() else 0, "comment": fields.get("comment", "")}
@@ -133,24 +182,58 @@ def command_body(command: str, form: dict[str, Any]) -> dict[str, Any]:
     return {k: fields.get(k, "") for k in wanted}
 
 
+def composed(form: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
+    """The composer's one form as the command it means: (command, body, what is said when done).
+    A public reply may also ask and wait for the customer, or resolve; a note is only a note."""
+    text = str(form.get("body", "")).strip()
+    if form.get("mode") == "internal":
+        return "comment", {"body": text, "internal": True}, "note"
+    match form.get("send"):
+        case "wait":
+            return "request-info", {"question": text}, "request-info"
+        case "resolve":
+            return "resolve", {"summary": text}, "resolve"
+    return "comment", {"body": text, "internal": False}, "comment"
+
+
 @router.post("/t/{ticket_id}/do/{command}")
 async def act(web: Site, request: Request, ticket_id: str, command: str) -> Response:
-    who, _ = await load(web, request, ticket_id)
+    who, t = await load(web, request, ticket_id)
     form = await web.form(request)
-    body = command_body(command, form)
+    said = command
+    if command == "compose":
+        command, body, said = composed(form)
+    else:
+        body = command_body(command, form)
+    if command == "tags":  # the tags to take off are ticked boxes: every one of them
+        body["remove"] = await web.form_list(request, "remove")
+    # the version a staff form was drawn at: a form older than the ticket is a conflict, said so
+    # (with what was typed kept); the page swaps untouched forms for fresh ones as the ticket moves
+    version = str(form.get("version", "")).strip()
+    headers = {"If-Match": f'"{version}"'} if version.isdigit() else {}
     if command == "assign":
         if who.role not in ("supervisor", "admin"):
             raise PageError(403, "forbidden")
+        chosen = next((a for a in await _agents(web) if a["id"] == body.get("agent_id")), None)
+        if chosen is not None and chosen["full"] and form.get("over_capacity") != "on":
+            context = await ticket_context(web, who, t, request)
+            warning = {"name": chosen["name"], "load": chosen["load"], "capacity": chosen["capacity"]}
+            return web.render(
+                request, "ticket.html", 409, error="", masked=False, done="", over=warning, form=form, **context
+            )
         r = await web.command(request, f"/tickets/{ticket_id}/assign", body, service="routing")
     else:
         files = await web.form_files(request) if command in WITH_FILES else []
-        r = await web.command(request, f"/tickets/{ticket_id}/{command}", body, files=files)
+        r = await web.command(request, f"/tickets/{ticket_id}/{command}", body, files=files, headers=headers)
     if r.status_code >= 400:  # the page again, with why (as a form with errors is shown again)
         who, t = await load(web, request, ticket_id)
         context = await ticket_context(web, who, t, request)
-        return web.render(request, "ticket.html", r.status_code, error=error_text(r), masked=False, **context)
+        return web.render(
+            request, "ticket.html", r.status_code, error=error_text(r), masked=False, done="", form=form, **context
+        )
     done = r.json()
     if isinstance(done.get("version"), int):
         await web.caught_up(ticket_id, done["version"])
     # a reassignment is routing's event: it reaches the view a moment later, and the page polls
-    return RedirectResponse(f"/t/{ticket_id}" + ("?masked=1" if done.get("masked") else ""), 303)
+    query = urlencode({"done": said, **({"masked": "1"} if done.get("masked") else {})})
+    return RedirectResponse(f"/t/{ticket_id}?{query}", 303)

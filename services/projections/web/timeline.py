@@ -54,6 +54,10 @@ def _stars(d: Data, _lang: str, _who: Who) -> Mapping[str, object]:
     return {"stars": "★" * int(d.get("rating", 0))}
 
 
+def _tags(d: Data) -> str:
+    return " ".join([*(f"+{t}" for t in d.get("added", ())), *(f"−{t}" for t in d.get("removed", ()))])
+
+
 def _author(d: Data, _lang: str, who: Who) -> Mapping[str, object]:
     return {"author": who(d.get("author")) if d.get("author_role") == "agent" else d.get("author", "")}
 
@@ -91,6 +95,21 @@ TIMELINE: dict[type[ev.Payload], Entry] = {
     ),
     ev.TicketReopened: Entry(Say("Reabierto", "Reopened"), "reason"),
     ev.TicketClosed: Entry(Say("Cerrado", "Closed"), "reason"),
+    ev.TicketTagged: Entry(Say("Etiquetas: {change}", "Tags: {change}"), params=lambda d, _l, _w: {"change": _tags(d)}),
+    ev.TicketLinked: Entry(
+        Say("{verb} con {other}", "{verb} {other}"),
+        params=lambda d, lang, _w: {
+            "other": d.get("other", ""),
+            "verb": Say(
+                "Desenlazado" if d.get("unlinked") else "Enlazado",
+                "Unlinked from" if d.get("unlinked") else "Linked to",
+            )(lang),
+        },
+    ),
+    ev.TicketMerged: Entry(
+        Say("Fusionado en {into}: la conversación sigue allí", "Merged into {into}: the conversation goes on there"),
+        params=_data("into"),
+    ),
     ev.TicketFeedbackGiven: Entry(
         Say("Valoración {stars}", "Rating {stars}"),
         "comment",

@@ -21,7 +21,9 @@ from shared.domain.events.vocabulary import (
     SealableShort,
     SealableText,
     Short,
+    Tag,
     Text,
+    TicketId,
     _plain_at_most,
 )
 
@@ -238,6 +240,37 @@ class TicketFeedbackGiven(Payload):
     requester: Annotated[Id, Personal]
     rating: Annotated[int, Field(ge=1, le=5), Public]
     comment: Annotated[str, Field(max_length=40_000), AfterValidator(_plain_at_most(5_000)), Sealed, Public] = ""
+
+
+@event("ticket.tagged", owner="intake", audience="staff")
+class TicketTagged(Payload):
+    """Staff's labels on a ticket (carrier, return reason, ...), to find, filter and report by."""
+
+    ticket_id: Id
+    added: Annotated[tuple[Tag, ...], Field(max_length=30)] = ()
+    removed: Annotated[tuple[Tag, ...], Field(max_length=30)] = ()
+    by: Id
+
+
+@event("ticket.linked", owner="intake", audience="staff")
+class TicketLinked(Payload):
+    """Two tickets are related (read both ways); `unlinked`: the relation is taken back."""
+
+    ticket_id: Id
+    other: TicketId
+    unlinked: bool = False
+    by: Id
+
+
+@event("ticket.merged", owner="intake", audience="requester")
+class TicketMerged(Payload):
+    """A duplicate is closed into `into`: the conversation goes on there, its own is read there
+    too. Closes the ticket as `ticket.closed` does (load released, SLA stopped)."""
+
+    ticket_id: Id
+    into: Annotated[TicketId, Public]
+    by: Id
+    reason: Annotated[Short, Operational] = "duplicate"
 
 
 @event("ticket.requester_erased", owner="intake", audience="staff")

@@ -46,6 +46,9 @@ class Status(StrEnum):
 
 
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
+# A staff label on a ticket (carrier, return reason, ...): one lower-case word, as helpdesks keep them.
+Tag = Annotated[str, Field(pattern=r"^[0-9a-záéíóúüñ][0-9a-záéíóúüñ_:.-]{0,39}$")]
+TicketId = Annotated[str, Field(pattern=r"^T-[0-9A-Z]{8}$")]
 Short = Annotated[str, Field(min_length=1, max_length=300)]
 Id = Annotated[str, Field(min_length=1, max_length=120)]
 

@@ -3,6 +3,8 @@ status (hypothesis walks random command sequences against a model of the rules).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +25,7 @@ from shared.domain import commands as c
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
 from shared.domain.events.catalogue import Category, Level, Priority, Status
-from shared.domain.ticket import OPEN_STATUSES, Ticket, evolve
+from shared.domain.ticket import OPEN_STATUSES, Ticket, evolve, stale
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 REQ = c.Actor("requester", "ana@example.com")
@@ -103,6 +105,11 @@ COMMANDS: dict[str, c.Command] = {
     "feedback": c.Feedback(rating=4),
     "escalate": c.Escalate(reason="Necesita nivel 2"),
     "categorize": c.Categorize(category="network", urgency="low", reason="Es la red"),
+    "tags": c.Tags(add=("SEUR",)),
+    "untag": c.Tags(remove=("seur",)),
+    "link": c.Link(to="T-00000002"),
+    "unlink": c.Link(to="T-00000002", unlink=True),
+    "merge": c.Merge(into="T-00000002"),
 }
 ACTORS = {"requester": REQ, "agent": AGENT, "stranger": c.Actor("requester", "otro@example.com")}
 
@@ -121,6 +128,25 @@ def fresh_ticket() -> Ticket:
     t = evolve(None, Envelope.new(opened, source="intake", subject="T-1", time=T0))
     assert t is not None
     return t
+
+
+def other_ticket(requester: str = REQ.id) -> Ticket:
+    opened = ev.TicketOpened(
+        ticket_id="T-00000002",
+        requester=requester,
+        subject="s2",
+        description="d2",
+        category="hardware",
+        impact="low",
+        urgency="low",
+        priority="P4",
+    )
+    t = evolve(None, Envelope.new(opened, source="intake", subject="T-00000002", time=T0))
+    assert t is not None
+    return t
+
+
+OTHER = other_ticket()
 
 
 def apply_all(t: Ticket, payloads: list[Any], minutes: int) -> Ticket:
@@ -153,6 +179,11 @@ def allowed(name: str, actor: str, t: Ticket) -> bool:
         ("feedback", "requester"): s in (Status.resolved, Status.closed) and t.feedback_rating is None,
         ("escalate", "agent"): open_ and t.level < 3,
         ("categorize", "agent"): open_ and (t.category, t.urgency) != ("network", "low"),
+        ("tags", "agent"): (open_ or s == Status.resolved) and "seur" not in t.tags,
+        ("untag", "agent"): (open_ or s == Status.resolved) and "seur" in t.tags,
+        ("link", "agent"): "T-00000002" not in t.links,
+        ("unlink", "agent"): "T-00000002" in t.links,
+        ("merge", "agent"): open_ or s == Status.resolved,
     }
     return rules.get((name, actor), False)
 
@@ -171,7 +202,7 @@ def test_every_command_in_every_status_follows_the_rules(walk: list[tuple[str, s
             t = apply_all(t, [ev.TicketAssigned(ticket_id="T-1", agent_id="bea", level=1, reason="r")], i)
         before = t
         try:
-            payloads = decide(COMMANDS[name], t, ACTORS[who])
+            payloads = decide(COMMANDS[name], t, ACTORS[who], OTHER)
         except CommandRejected as exc:
             assert not allowed(name, who, before), f"{name} by {who} in {before.status} refused: {exc.reason}"
             assert exc.http_status in (403, 409)
@@ -196,6 +227,12 @@ def test_every_command_in_every_status_follows_the_rules(walk: list[tuple[str, s
             assert t.level == before.level + 1
         if name == "categorize":
             assert (t.category, t.urgency, t.priority) == ("network", "low", "P3")  # high impact, low urgency
+        if name in ("tags", "untag"):
+            assert ("seur" in t.tags) == (name == "tags")
+        if name in ("link", "unlink"):
+            assert ("T-00000002" in t.links) == (name == "link")
+        if name == "merge":
+            assert (t.status, t.merged_into) == (Status.closed, "T-00000002")
 
 
 def test_feedback_only_once_and_messages_in_both_languages() -> None:
@@ -318,3 +355,57 @@ def test_a_closed_ticket_or_a_stranger_starts_a_new_ticket(history: list[ev.Payl
         "email",
         "T-1",
     )
+
+
+@contextmanager
+def refused(code: str, status: int | None = None) -> Iterator[None]:
+    with pytest.raises(CommandRejected) as caught:
+        yield
+    assert caught.value.code == code, caught.value.code
+    assert status is None or caught.value.http_status == status
+
+
+def test_tags_are_kept_as_the_one_lower_case_word_people_meant() -> None:
+    t = apply_all(fresh_ticket(), [], 0)
+    [tagged] = decide(c.Tags(add=("Devolución Pendiente", " SEUR ")), t, AGENT)
+    assert isinstance(tagged, ev.TicketTagged) and tagged.added == ("devolución_pendiente", "seur")
+    t = apply_all(t, [tagged], 1)
+    with refused("nothing_changes"):
+        decide(c.Tags(add=("seur",)), t, AGENT)
+    with pytest.raises(ValueError):
+        c.Tags(add=("<script>",))
+    many = apply_all(t, [ev.TicketTagged(ticket_id="T-1", added=tuple(f"t{i}" for i in range(28)), by="bea")], 2)
+    with refused("too_many_tags"):
+        decide(c.Tags(add=("a1", "a2")), many, AGENT)
+    [swap] = decide(c.Tags(add=("a1",), remove=("seur",)), many, AGENT)  # one in, one out: still 30
+    assert isinstance(swap, ev.TicketTagged) and (swap.added, swap.removed) == (("a1",), ("seur",))
+
+
+def test_a_merge_goes_only_into_another_open_ticket_of_the_same_customer() -> None:
+    t = fresh_ticket()
+    with refused("merge_other_requester"):
+        decide(c.Merge(into="T-00000002"), t, AGENT, other_ticket("otra@example.com"))
+    closed = apply_all(OTHER, [ev.TicketClosed(ticket_id="T-00000002", by="bea", reason="r")], 1)
+    with refused("merge_into_closed"):
+        decide(c.Merge(into="T-00000002"), t, AGENT, closed)
+    with refused("not_found", 404):
+        decide(c.Merge(into="T-00000002"), t, AGENT, None)
+    itself = t.model_copy(update={"id": "T-00000001"})
+    with refused("same_ticket"):
+        decide(c.Link(to="T-00000001"), itself, AGENT, None)
+    with refused("agents_only"):
+        decide(c.Merge(into="T-00000002"), t, REQ, OTHER)
+
+
+def test_a_form_is_stale_only_when_the_ticket_changed_in_substance_since() -> None:
+    t = fresh_ticket()  # version 1
+    drawn = t.version
+    quiet = [
+        ev.TicketSlaTargetsSet(ticket_id="T-1", priority="P1", first_response_due=T0, resolution_due=T0),
+        ev.NotificationSent(ticket_id="T-1", about_event_id="e1", template="received", channel="email", recipient="r"),
+    ]
+    t = apply_all(t, quiet, 1)
+    assert t.version == drawn + 2 and not stale(t, drawn)  # mails and clocks do not make a form stale
+    t = apply_all(t, [ev.TicketTagged(ticket_id="T-1", added=("seur",), by="bea")], 2)
+    assert stale(t, drawn) and not stale(t, t.version)
+    assert stale(t, t.version + 1)  # a version the ticket never had

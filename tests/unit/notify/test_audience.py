@@ -133,7 +133,7 @@ def test_an_error_that_echoes_the_address_keeps_the_label() -> None:
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_every_mail_renders_in_both_languages(template: str, language: str) -> None:
     words = "ticket_id subject url priority first_response_due resolution_due agent_name reason question body"
-    words += " target due owner from_level to_level summary kb_url mail day count items"
+    words += " target due owner from_level to_level summary kb_url mail day count items into into_url"
     params = dict.fromkeys(words.split(), "x")
     subject, body = audience.Message(To.staff("a@b"), template, language, params).words()
     assert subject.strip() and body.strip()
@@ -150,3 +150,11 @@ def test_the_owner_hears_back_when_the_requester_answers_or_reopens() -> None:
     by_requester = ev.TicketReopened(ticket_id=TID, by=TICKET.requester, reason="sigue sin encender")
     assert told(by_requester) == [("ana@mesa.example", "reopened_owner", "es")]
     assert told(ev.TicketReopened(ticket_id=TID, by="ana", reason="lo reabro yo")) == []
+
+
+def test_a_merged_ticket_tells_its_requester_where_it_goes_on() -> None:
+    merged = ev.TicketMerged(ticket_id=TID, into="T-0000ZZZZ", by="ana")
+    [m] = audience.messages(env(merged), TICKET, None, ANA, WHO)
+    assert (m.template, m.params["into"]) == ("merged", "T-0000ZZZZ") and m.params["into_url"].endswith("T-0000ZZZZ")
+    subject, body = m.words()
+    assert "T-0000ZZZZ" in subject and m.params["into_url"] in body

@@ -88,3 +88,17 @@ def test_an_erasure_blanks_the_text_and_says_whom_to_scrub() -> None:
     view, gone = domain.fold(view, env(erased, 2))
     assert view is not None and view.description == ERASED and view.feedback_comment == ERASED
     assert gone == domain.Erased(TID, REQ, "R-0123456789ABCDEF")
+
+
+def test_an_escalation_that_queues_the_ticket_shows_nobody_as_its_owner() -> None:
+    """Routing releases the owner when it escalates and queues the ticket: the view must not keep
+    showing the old owner (issue 20)."""
+    assigned = ev.TicketAssigned(ticket_id=TID, agent_id="bea", level=1, reason="skills")
+    escalated = ev.TicketEscalated(ticket_id=TID, from_level=1, to_level=2, reason="sin respuesta", by="sla")
+    queued = ev.TicketQueued(ticket_id=TID, level=2, category=ev.Category.hardware, reason="nadie libre en nivel 2")
+    v = run(OPENED, assigned, escalated, queued)
+    assert v.ticket.owner is None and v.ticket.level == 2 and v.queued_at is not None
+    assert v.ticket.status.value == "new"
+    # and once someone at level 2 takes it, they are the owner and it is out of the queue
+    v = run(OPENED, assigned, escalated, queued, ev.TicketAssigned(ticket_id=TID, agent_id="dan", level=2, reason="x"))
+    assert (v.ticket.owner, v.queued_at, v.ticket.status.value) == ("dan", None, "assigned")

@@ -7,7 +7,8 @@
   const TYPES = ["image/png", "image/jpeg", "image/webp", "application/pdf", "text/plain", "text/x-log", ""];
 
   // -- files: drag-and-drop onto any box that takes them, previews, limits explained before sending
-  for (const drop of document.querySelectorAll("[data-drop]")) {
+  function wireDrops(root) {
+  for (const drop of root.querySelectorAll("[data-drop]")) {
     const input = drop.querySelector("input[type=file]");
     const previews = drop.querySelector(".previews");
     if (!input || !previews) continue;
@@ -41,6 +42,8 @@
       showFiles();
     });
   }
+  }
+  wireDrops(document);
 
   // -- deflection: articles that may answer the question before the ticket is sent
   const box = document.getElementById("suggestions");
@@ -77,21 +80,52 @@
     fields.forEach((f) => f.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(suggest, 350); }));
   }
 
-  // -- live timeline: poll the ticket's version; when it moves, fetch the timeline fragment
+  // -- the composer: a knowledge-base article goes into the answer as its title, excerpt and link
+  function wireKbPick(root) {
+    for (const pick of root.querySelectorAll("[data-kb-pick] select")) {
+      pick.addEventListener("change", () => {
+        const o = pick.selectedOptions[0];
+        const text = document.getElementById("composer-body");
+        if (!o || !o.value || !text) return;
+        const link = new URL(o.value, location.origin).href;
+        const piece = `${o.dataset.title}\n${o.dataset.excerpt}\n${link}`;
+        text.value = text.value ? `${text.value.trimEnd()}\n\n${piece}` : piece;
+        pick.value = "";
+        text.focus();
+      });
+    }
+  }
+  wireKbPick(document);
+
+  // -- live ticket: poll its version; when it moves, fetch the timeline and, if nobody has typed
+  // into them, the forms as the ticket now stands (a form typed into keeps its version: sending
+  // it tells of the conflict, with the text kept). Who else has the ticket open is shown too.
   const live = document.getElementById("live-box");
+  const actions = document.getElementById("actions-box");
+  const presence = document.getElementById("presence");
+  let touched = false;
+  if (actions) actions.addEventListener("input", () => { touched = true; });
   if (live) {
     let version = Number(document.querySelector("[data-ticket]").dataset.version);
     setInterval(async () => {
       if (document.hidden) return;
       const r = await fetch(live.dataset.live, { cache: "no-store" });
       if (!r.ok) return;
-      const seen = (await r.json()).version;
-      if (seen === version) return;
+      const now = await r.json();
+      if (presence) {
+        presence.querySelector("span").textContent = (now.others || []).join(", ");
+        presence.hidden = !(now.others || []).length;
+      }
+      if (now.version === version) return;
       const frag = await fetch(live.dataset.src, { cache: "no-store" });
       if (!frag.ok) return;
       live.innerHTML = await frag.text();
-      version = seen;
-      document.querySelector("[data-ticket]").dataset.version = String(seen);
+      version = now.version;
+      document.querySelector("[data-ticket]").dataset.version = String(now.version);
+      if (actions && !touched) {
+        const fresh = await fetch(actions.dataset.src, { cache: "no-store" });
+        if (fresh.ok) { actions.innerHTML = await fresh.text(); wireKbPick(actions); wireDrops(actions); }
+      }
     }, 3000);
   }
 })();
