@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.domain.commands import REQUEST_TYPES
 from shared.domain.events.catalogue import known_types, model_for
-from shared.platform.topics import AGENT_EVENTS, AUDIT_ACCESS, TICKET_EVENTS, TICKET_REQUESTS
+from shared.platform.topics import AGENT_EVENTS, AUDIT_ACCESS, TICKET_EVENTS, TICKET_REQUESTS, WORKSPACE_EVENTS
 
 HEADERS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -76,18 +76,21 @@ def asyncapi() -> dict[str, Any]:
     ticket = [n for n in events if n.startswith(("ticket.", "notification."))]
     agent = [n for n in events if n.startswith("agent.")]
     access = [n for n in events if n.startswith("access.")]
+    workspace = [n for n in events if n.startswith(("macro.", "field."))]
     return {
         "asyncapi": "3.0.0",
         "info": {
             "title": "Mesa ticket events",
             "version": "1",
-            "description": "Kafka topics of Mesa. Keys: ticket id (ticket.*), agent id (agent.events). "
+            "description": "Kafka topics of Mesa. Keys: ticket id (ticket.*), agent id (agent.events), "
+            "macro or field id (workspace.events). "
             "Undecodable records are copied to <topic>.dlq with dlq_reason/dlq_code headers.",
         },
         "channels": {
             "ticketEvents": {"address": TICKET_EVENTS, "messages": refs(ticket)},
             "ticketRequests": {"address": TICKET_REQUESTS, "messages": refs(list(requests))},
             "agentEvents": {"address": AGENT_EVENTS, "messages": refs(agent)},
+            "workspaceEvents": {"address": WORKSPACE_EVENTS, "messages": refs(workspace)},
             "auditAccess": {"address": AUDIT_ACCESS, "messages": refs(access)},
         },
         "components": {"messages": messages},

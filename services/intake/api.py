@@ -21,6 +21,7 @@ from services.intake import attachments as att
 from services.intake.domain import CommandRejected
 from services.intake.handlers import Intake, Outcome
 from services.intake.store import load_attachment, record_upload, store_attachment
+from services.intake.workspace_admin import FieldIn, MacroIn, Workspace
 from shared.domain.commands import OTHER_TICKET, TICKET_COMMANDS, WITH_FILES, Actor, OpenTicket, Write
 from shared.domain.events.catalogue import Attachment, Id, Short, StorableModel
 from shared.domain.i18n import pick_language, t
@@ -274,6 +275,36 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
         if done is None:
             raise ApiError(404, "erasure_unknown", requester=body.requester)
         return {"requester": done.requester, "tickets": done.tickets}
+
+    workspace = Workspace(intake.settings, intake.pool, intake.clock)
+
+    @app.post("/macros", tags=["workspace"], status_code=201)
+    async def save_macro(body: MacroIn, who: Caller) -> dict[str, Any]:
+        """Create or change a macro: shared (supervisors and admins) or your own (`"shared":
+        false`, any agent). Text in Spanish and English with {{requester.name}}, {{ticket.id}},
+        {{ticket.order_id}}, {{agent.name}}; `actions` may make it an internal note, ask and wait
+        for the customer or resolve, and set category, impact, urgency and tags."""
+        who.need("tickets:act")
+        macro = await workspace.save_macro(body, who)
+        return {"id": macro.macro_id, "shared": macro.owner is None}
+
+    @app.delete("/macros/{macro_id}", tags=["workspace"], status_code=204)
+    async def remove_macro(macro_id: str, who: Caller) -> Response:
+        who.need("tickets:act")
+        await workspace.remove_macro(macro_id[:40], who)
+        return Response(status_code=204)
+
+    @app.post("/fields", tags=["workspace"], status_code=201)
+    async def define_field(body: FieldIn, who: Caller) -> dict[str, Any]:
+        """Define (or change) a custom field for tickets of some categories (all, when none):
+        text, number, date, list (with `options`) or order number. Administrators only."""
+        defined = await workspace.define_field(body, who)
+        return {"id": defined.field_id}
+
+    @app.delete("/fields/{field_id}", tags=["workspace"], status_code=204)
+    async def remove_field(field_id: str, who: Caller) -> Response:
+        await workspace.remove_field(field_id[:40], who)
+        return Response(status_code=204)
 
     base_openapi = app.openapi
 

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from services.intake import store
+from services.intake import store, workspace
 from services.intake.domain import CommandRejected, decide, decide_open, decide_write, mask_command, write_as_open
 from shared.domain.access import may_read
-from shared.domain.commands import OTHER_TICKET, Actor, Command, OpenTicket, Request, Write
-from shared.domain.events import Envelope, Headers, InvalidRecord
+from shared.domain.commands import OTHER_TICKET, Actor, ApplyMacro, Command, OpenTicket, Request, SetFields, Write
+from shared.domain.events import Envelope, Headers, InvalidRecord, Payload
 from shared.domain.events import catalogue as ev
 from shared.domain.events.catalogue import Status
 from shared.domain.events.envelope import parse_cloudevent
@@ -164,10 +164,36 @@ class Intake:
         cmd, masked = mask_command(cmd)
         named = getattr(cmd, OTHER_TICKET[type(cmd)]) if type(cmd) in OTHER_TICKET else None
         other = await store.ticket(conn, named, lock=False) if named and named != ticket_id else None
-        payloads = decide(cmd, ticket, actor, other)
+        if isinstance(cmd, ApplyMacro):
+            payloads = await self._macro(conn, ticket, cmd, actor)
+        elif isinstance(cmd, SetFields):
+            payloads = await self._fields(conn, ticket, cmd, actor)
+        else:
+            payloads = decide(cmd, ticket, actor, other)
         outcome = await self._append(conn, ticket, payloads, actor, correlationid, causationid)
         assert outcome is not None
         return dataclasses.replace(outcome, masked=masked)
+
+    async def _macro(self, conn: asyncpg.Connection, ticket: Ticket, cmd: ApplyMacro, actor: Actor) -> list[Payload]:
+        found = await store.macro(conn, cmd.macro)
+        if found is None or not actor.is_staff or found[0] not in (None, actor.id):
+            raise CommandRejected("macro_unknown", 404, macro=cmd.macro)  # another's personal one: as missing
+        macro = ev.MacroSaved.model_validate_json(found[1])
+        entry = await self.keyring.entry(ticket.requester, conn=conn)
+        who = workspace.Who(
+            requester_name=workspace.name_from(entry[0]) if entry else "",
+            agent_name=await store.agent_name(conn, actor.id) or actor.id,
+        )
+        return workspace.decide_macro(ticket, macro, actor, who)
+
+    async def _fields(self, conn: asyncpg.Connection, ticket: Ticket, cmd: SetFields, actor: Actor) -> list[Payload]:
+        definitions = [ev.FieldDefined.model_validate_json(raw) for raw in await store.field_defs(conn)]
+        try:
+            return workspace.decide_fields(
+                ticket, {d.field_id: d for d in definitions}, cmd.values, list(cmd.clear), actor
+            )
+        except ValueError as exc:
+            raise CommandRejected("invalid_request", 422, detail=str(exc)) from None
 
     async def write(
         self,
@@ -333,8 +359,8 @@ class Intake:
     async def on_agent_event(self, conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:
         """The roster's teams, for the access rule (history and live alike: it is state)."""
         match env.data:
-            case ev.AgentRegistered(agent_id=agent, teams=teams):
-                await store.set_teams(conn, agent, list(teams), create=True)
+            case ev.AgentRegistered(agent_id=agent, teams=teams, name=name):
+                await store.set_teams(conn, agent, list(teams), create=True, name=name)
             case ev.AgentUpdated(agent_id=agent, teams=teams) if teams is not None:
                 await store.set_teams(conn, agent, list(teams), create=False)
             case ev.AgentRemoved(agent_id=agent):

@@ -123,15 +123,66 @@ async def uploaded_by(conn: asyncpg.Connection, uploader: str, files: list[str])
 # -- the roster's teams -------------------------------------------------------------------------
 
 
-async def set_teams(conn: asyncpg.Connection, agent_id: str, teams: list[str], *, create: bool) -> None:
+async def set_teams(
+    conn: asyncpg.Connection, agent_id: str, teams: list[str], *, create: bool, name: str | None = None
+) -> None:
     if create:
         await conn.execute(
-            "INSERT INTO roster(agent_id, teams) VALUES ($1, $2) ON CONFLICT (agent_id) DO UPDATE SET teams = $2",
+            "INSERT INTO roster(agent_id, teams, name) VALUES ($1, $2, $3)"
+            " ON CONFLICT (agent_id) DO UPDATE SET teams = $2, name = $3",
             agent_id,
             teams,
+            name,
         )
     else:
         await conn.execute("UPDATE roster SET teams = $2 WHERE agent_id = $1", agent_id, teams)
+
+
+async def agent_name(conn: asyncpg.Connection, agent_id: str) -> str | None:
+    name: str | None = await conn.fetchval("SELECT name FROM roster WHERE agent_id = $1", agent_id)
+    return name
+
+
+# -- macros and custom fields -------------------------------------------------------------------
+
+
+async def macro(conn: asyncpg.Connection, macro_id: str) -> tuple[str | None, str] | None:
+    """(owner, the macro.saved data as JSON) of a macro, or None."""
+    row = await conn.fetchrow("SELECT owner, payload FROM macros WHERE id = $1", macro_id)
+    return (row["owner"], row["payload"]) if row else None
+
+
+async def save_macro(conn: asyncpg.Connection, macro_id: str, owner: str | None, payload: str) -> None:
+    await conn.execute(
+        "INSERT INTO macros VALUES ($1, $2, $3::jsonb) ON CONFLICT (id) DO UPDATE SET owner = $2, payload = $3::jsonb",
+        macro_id,
+        owner,
+        payload,
+    )
+
+
+async def remove_macro(conn: asyncpg.Connection, macro_id: str) -> None:
+    await conn.execute("DELETE FROM macros WHERE id = $1", macro_id)
+
+
+async def field_defs(conn: asyncpg.Connection) -> list[str]:
+    return [r["payload"] for r in await conn.fetch("SELECT payload FROM field_defs ORDER BY id")]
+
+
+async def field_exists(conn: asyncpg.Connection, field_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM field_defs WHERE id = $1", field_id))
+
+
+async def save_field(conn: asyncpg.Connection, field_id: str, payload: str) -> None:
+    await conn.execute(
+        "INSERT INTO field_defs VALUES ($1, $2::jsonb) ON CONFLICT (id) DO UPDATE SET payload = $2::jsonb",
+        field_id,
+        payload,
+    )
+
+
+async def remove_field(conn: asyncpg.Connection, field_id: str) -> None:
+    await conn.execute("DELETE FROM field_defs WHERE id = $1", field_id)
 
 
 async def remove_agent(conn: asyncpg.Connection, agent_id: str) -> None:

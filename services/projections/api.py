@@ -126,6 +126,7 @@ async def _around(conn: asyncpg.Connection, who: Principal, team: list[str], row
         merged_from.append(brief(r) | {"description": r["description"], "timeline": timeline_for(who, _events(events))})
     out: dict[str, Any] = {"merged_from": merged_from}
     if who.role != "requester":
+        out["fields"] = await store.fields_of(conn, row["id"])
         out["links"] = [brief(r) for r in await store.linked(conn, row["id"]) if readable(r)]
         others = await store.requesters_others(conn, row["requester"], row["id"])
         out["requester_tickets"] = [brief(r) for r in others if readable(r)]
@@ -219,6 +220,7 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator, access_topic: str | None
         priority: Priority | None = None,
         tag: Annotated[list[str] | None, Query(description="all of these tags")] = None,
         order_id: Annotated[str | None, Query(max_length=120)] = None,
+        field: Annotated[list[str] | None, Query(description="custom field value, `field:value`; all of them")] = None,
         sort: Annotated[
             str, Query(description="updated, opened, priority, due or id; '-' first: descending")
         ] = "-updated",
@@ -235,6 +237,9 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator, access_topic: str | None
         for t_ in tag or ():
             if len(t_) > 40:
                 return _unprocessable("tag: at most 40 characters")
+        pairs = [f.partition(":") for f in field or ()]
+        if any(not sep or not name or len(f) > 340 for f, (name, sep, _v) in zip(field or (), pairs, strict=True)):
+            return _unprocessable("field: `field:value`")
         filters = {
             "requester": requester,
             "owner": owner,
@@ -248,6 +253,7 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator, access_topic: str | None
             tags=tuple(t_.lower() for t_ in tag or ()),
             words=q,
             unassigned=unassigned,
+            fields=tuple((name, value) for name, _sep, value in pairs),
             sort=sort,
             limit=limit,
             cursor=cursor,
@@ -258,7 +264,23 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator, access_topic: str | None
         except listing.BadQuery as exc:
             return _unprocessable(str(exc))
         items = [summary(r, staff=who.role != "requester") for r in rows]
-        return JSONResponse({"items": items, "total": total, "limit": limit, "next": next_cursor})
+        # `total` is exact up to 10,000; past it, `total_at_least` says the count stopped there
+        body = {"items": items, "total": total, "total_at_least": total >= listing.COUNT_UP_TO}
+        return JSONResponse(body | {"limit": limit, "next": next_cursor})
+
+    @app.get("/macros", tags=["workspace"])
+    async def macros(who: Caller) -> list[dict[str, Any]]:
+        """The shared macros and your own (staff)."""
+        if not who.is_staff:
+            raise AuthError(403, "forbidden_role", role=who.role, allowed="agent, supervisor, admin")
+        return [m.model_dump(mode="json") | {"shared": m.owner is None} for m in await store.macros_for(pool, who.sub)]
+
+    @app.get("/fields", tags=["workspace"])
+    async def fields(who: Caller) -> list[dict[str, Any]]:
+        """The custom fields tickets carry, by category (staff)."""
+        if not who.is_staff and not who.reads_all:
+            raise AuthError(403, "forbidden_role", role=who.role, allowed="agent, supervisor, auditor, admin")
+        return [f.model_dump(mode="json") for f in await store.field_definitions(pool)]
 
     @app.get("/agents", tags=["agents"])
     async def agents(who: Caller) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from shared.platform.keyring import Keyring
 NAME = "projections"
 TICKETS_CONSUMER = "projections-tickets"
 AGENTS_CONSUMER = "projections-agents"
+WORKSPACE_CONSUMER = "projections-workspace"
 
 
 def ticket_folder(keyring: Keyring) -> BatchHandler[Envelope]:
@@ -44,6 +45,7 @@ async def on_ticket_events(conn: asyncpg.Connection, envs: list[Envelope]) -> li
     timeline: list[tuple[Any, ...]] = []
     erased: list[Erased] = []
     links: list[tuple[str, str, bool]] = []
+    fields: list[tuple[str, dict[str, str], list[str]]] = []
     for env in envs:
         view, gone = domain.fold(views.get(env.subject), env)
         if view is None:
@@ -53,12 +55,22 @@ async def on_ticket_events(conn: asyncpg.Connection, envs: list[Envelope]) -> li
         timeline.append(store.timeline_row(env, view.ticket))
         if isinstance(env.data, ev.TicketLinked):
             links.append((view.ticket.id, env.data.other, env.data.unlinked))
+        if isinstance(env.data, ev.TicketFieldsSet):
+            fields.append((view.ticket.id, {v.field: v.value for v in env.data.values}, list(env.data.cleared)))
     if changed:
         await store.save(conn, list(changed.values()))
         await store.append_timeline(conn, timeline)
     for ticket_id, other, unlinked in links:  # in order: a link taken back and made again stays
         await store.link(conn, ticket_id, other, unlinked=unlinked)
+    for ticket_id, values, cleared in fields:
+        await store.set_fields(conn, ticket_id, values, cleared)
+    for gone in erased:
+        await store.erase_fields(conn, gone.ticket_id)
     return erased
+
+
+async def on_workspace_event(conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:
+    await store.workspace_event(conn, env)
 
 
 async def on_agent_event(conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:

@@ -21,13 +21,12 @@ SORTS: dict[str, tuple[str, str]] = {
     "due": ("coalesce(t.resolution_due, 'infinity'::timestamptz)", "timestamptz"),
     "id": ("t.id", "text"),
     # what falls due next: the first response until it is given, then the resolution
-    "next_due": (
-        "coalesce(CASE WHEN t.first_response_at IS NULL THEN least(t.first_response_due, t.resolution_due)"
-        " ELSE t.resolution_due END, 'infinity'::timestamptz)",
-        "timestamptz",
-    ),
+    "next_due": ("t.next_due_at", "timestamptz"),
 }
 FILTER_COLUMNS = ("requester", "owner", "category", "priority", "order_id")
+COUNT_UP_TO = (
+    10_000  # past this, a list says "10,000 or more": counting every match of a broad search costs more than the page
+)
 
 
 class BadQuery(ValueError):
@@ -42,6 +41,7 @@ class Query:
     words: str = ""  # full text, an order number or a ticket id
     unassigned: bool = False
     owners: tuple[str, ...] | None = None  # owned by any of these (a team)
+    fields: tuple[tuple[str, str], ...] = ()  # custom field = value, all of them
     sort: str = "-updated"  # a SORTS name; "-" first: descending
     limit: int = 50
     cursor: str | None = None
@@ -91,6 +91,11 @@ def where(q: Query, seen: str, args: list[Any], *, requester: bool) -> str:
         parts.append(f"t.tags @> {arg(list(q.tags))}::text[]")
     if q.unassigned:
         parts.append("t.owner IS NULL")
+    for name, value in q.fields:
+        parts.append(
+            f"EXISTS (SELECT 1 FROM ticket_fields f WHERE f.ticket_id = t.id AND f.field = {arg(name)}"
+            f" AND f.value = {arg(value)})"
+        )
     if q.owners is not None:
         parts.append(f"t.owner = ANY({arg(list(q.owners))}::text[])")
     if words := q.words.strip():
@@ -119,6 +124,8 @@ def page(q: Query, clause: str, args: list[Any]) -> tuple[str, str]:
 def sort_value(q: Query, row: Any) -> Any:
     """The value of the sort expression of `row`, as the cursor carries it."""
     name = q.sort.removeprefix("-")
-    if name in ("due", "next_due"):
-        return row[{"due": "resolution_due"}.get(name, name)] or "infinity"
+    if name == "due":
+        return row["resolution_due"] or "infinity"
+    if name == "next_due":
+        return row["next_due_at"]
     return row[{"updated": "updated_at", "opened": "opened_at"}.get(name, name)]

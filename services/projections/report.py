@@ -45,6 +45,8 @@ class Row:
     rating: int | None
     first_response_target: timedelta | None
     resolution_target: timedelta | None
+    tags: tuple[str, ...] = ()
+    fields: tuple[tuple[str, str], ...] = ()  # (custom field, value)
 
 
 def period(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
@@ -136,6 +138,9 @@ def summarise(
         "by_category": grouped(lambda r: [r.category]),
         "by_team": grouped(lambda r: list(r.teams) or ["(sin equipo)"]),
         "by_agent": grouped(lambda r: [names.get(r.owner, r.owner)] if r.owner else ["(sin asignar)"]),
+        "by_tag": grouped(lambda r: list(r.tags)),
+        # each custom field's values: what carrier, which return reason, against the targets
+        "by_field": grouped(lambda r: [f"{name}: {value}" for name, value in r.fields]),
         "times": times,
         "backlog": {
             "open": len(backlog),
@@ -171,6 +176,14 @@ async def load(
             end,
         )
         names = {r["id"]: r["name"] for r in await conn.fetch("SELECT id, name FROM agents")}
+        valued: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for f in await conn.fetch(
+            "SELECT f.ticket_id, f.field, f.value FROM ticket_fields f JOIN tickets t ON t.id = f.ticket_id"
+            " WHERE t.opened_at >= $1 AND t.opened_at < $2 ORDER BY f.field, f.value",
+            start,
+            end,
+        ):
+            valued[f["ticket_id"]].append((f["field"], f["value"]))
         escalated = await conn.fetch(
             "SELECT (data->>'to_level')::int AS level, data->>'reason' AS reason FROM timeline"
             " WHERE type = 'ticket.escalated' AND time >= $1 AND time < $2",
@@ -203,6 +216,8 @@ async def load(
                 rating=r["feedback_rating"],
                 first_response_target=target("first_response_target"),
                 resolution_target=target("resolution_target"),
+                tags=tuple(r["tags"]),
+                fields=tuple(valued.get(r["id"], ())),
             )
         )
     deflections: list[dict[str, Any]] = []
@@ -234,7 +249,7 @@ def to_csv(report: dict[str, Any]) -> str:
     w.writerow(["overall", "", "tickets", report["tickets"]])
     for metric, value in report["overall"].items():
         w.writerow(["overall", "", metric, value])
-    for section in ("by_priority", "by_category", "by_team", "by_agent"):
+    for section in ("by_priority", "by_category", "by_team", "by_agent", "by_tag", "by_field"):
         for group, figures in report[section].items():
             for metric, value in figures.items():
                 w.writerow([section, group, metric, value])

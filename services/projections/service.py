@@ -6,11 +6,18 @@ from pathlib import Path
 
 from services.projections import kb
 from services.projections.api import create_app
-from services.projections.handlers import AGENTS_CONSUMER, TICKETS_CONSUMER, on_agent_event, ticket_folder
+from services.projections.handlers import (
+    AGENTS_CONSUMER,
+    TICKETS_CONSUMER,
+    WORKSPACE_CONSUMER,
+    on_agent_event,
+    on_workspace_event,
+    ticket_folder,
+)
 from services.projections.web import pages
 from shared.platform import db, topology
 from shared.platform.runtime import Parts, Runtime, ServiceSpec
-from shared.platform.topics import AGENT_EVENTS, AUDIT_ACCESS, TICKET_EVENTS
+from shared.platform.topics import AGENT_EVENTS, AUDIT_ACCESS, TICKET_EVENTS, WORKSPACE_EVENTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 KB_MIGRATIONS = Path(__file__).parent / "kb_migrations"
@@ -27,6 +34,7 @@ async def build(rt: Runtime) -> Parts:
         consumers=[
             rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, group="tickets", batch_handler=ticket_folder(keyring)),
             rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, on_agent_event, group="agents"),
+            rt.consumer(WORKSPACE_CONSUMER, WORKSPACE_EVENTS, on_workspace_event, group="workspace"),
         ],
         app=app,
         closers=[kb_pool.close],

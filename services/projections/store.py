@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from services.projections.domain import TicketView
-from services.projections.listing import Query, encode_cursor, page, sort_value, where
+from services.projections.listing import COUNT_UP_TO, Query, encode_cursor, page, sort_value, where
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
 from shared.domain.events.catalogue import Priority
@@ -143,6 +143,71 @@ async def link(conn: asyncpg.Connection, ticket_id: str, other: str, *, unlinked
         await conn.executemany("INSERT INTO ticket_links VALUES ($1, $2) ON CONFLICT DO NOTHING", pairs)
 
 
+async def set_fields(conn: asyncpg.Connection, ticket_id: str, values: dict[str, str], cleared: list[str]) -> None:
+    if values:
+        await conn.executemany(
+            "INSERT INTO ticket_fields VALUES ($1, $2, $3) ON CONFLICT (ticket_id, field) DO UPDATE SET value = $3",
+            [(ticket_id, k, v) for k, v in values.items()],
+        )
+    if cleared:
+        await conn.execute(
+            "DELETE FROM ticket_fields WHERE ticket_id = $1 AND field = ANY($2::text[])", ticket_id, cleared
+        )
+
+
+async def erase_fields(conn: asyncpg.Connection, ticket_id: str) -> None:
+    """A requester's erasure takes what they may have typed into fields too."""
+    await conn.execute("DELETE FROM ticket_fields WHERE ticket_id = $1", ticket_id)
+
+
+async def fields_of(conn: asyncpg.Connection | asyncpg.Pool, ticket_id: str) -> dict[str, str]:
+    rows = await conn.fetch("SELECT field, value FROM ticket_fields WHERE ticket_id = $1 ORDER BY field", ticket_id)
+    return {r["field"]: r["value"] for r in rows}
+
+
+# -- macros and custom fields (workspace.events) -------------------------------------------------
+
+
+async def workspace_event(conn: asyncpg.Connection, env: Envelope) -> None:
+    match env.data:
+        case ev.MacroSaved() as m:
+            await conn.execute(
+                "INSERT INTO macros VALUES ($1, $2, $3, $4::jsonb)"
+                " ON CONFLICT (id) DO UPDATE SET owner = $2, name = $3, payload = $4::jsonb",
+                m.macro_id,
+                m.owner,
+                m.name,
+                m.model_dump_json(),
+            )
+        case ev.MacroRemoved() as m:
+            await conn.execute("DELETE FROM macros WHERE id = $1", m.macro_id)
+        case ev.FieldDefined() as f:
+            await conn.execute(
+                "INSERT INTO field_defs VALUES ($1, $2::jsonb) ON CONFLICT (id) DO UPDATE SET payload = $2::jsonb",
+                f.field_id,
+                f.model_dump_json(),
+            )
+        case ev.FieldRemoved() as f:
+            await conn.execute("DELETE FROM field_defs WHERE id = $1", f.field_id)
+
+
+async def macros_for(conn: asyncpg.Connection | asyncpg.Pool, agent_id: str) -> list[ev.MacroSaved]:
+    """The shared macros and `agent_id`'s own, by name."""
+    rows = await conn.fetch(
+        "SELECT payload FROM macros WHERE owner IS NULL OR owner = $1 ORDER BY owner NULLS FIRST, name", agent_id
+    )
+    return [ev.MacroSaved.model_validate_json(r["payload"]) for r in rows]
+
+
+async def macro_known(pool: asyncpg.Pool, macro_id: str) -> bool:
+    return bool(await pool.fetchval("SELECT 1 FROM macros WHERE id = $1", macro_id))
+
+
+async def field_definitions(conn: asyncpg.Connection | asyncpg.Pool) -> list[ev.FieldDefined]:
+    rows = await conn.fetch("SELECT payload FROM field_defs ORDER BY id")
+    return [ev.FieldDefined.model_validate_json(r["payload"]) for r in rows]
+
+
 # -- the roster ---------------------------------------------------------------------------------
 
 
@@ -243,7 +308,7 @@ async def ticket_with_timeline(
 _LISTED = (
     "SELECT t.id, t.requester, t.subject, t.status, t.category, t.priority, t.owner, t.level, t.version,"
     " t.opened_at, t.updated_at, t.first_response_due, t.resolution_due, t.first_response_at, t.sla_state,"
-    " t.breached, t.queued_at, t.tags, t.order_id, t.merged_into, a.name AS owner_name,"
+    " t.breached, t.queued_at, t.tags, t.order_id, t.merged_into, t.next_due_at, a.name AS owner_name,"
     " CASE WHEN t.first_response_at IS NULL THEN least(t.first_response_due, t.resolution_due)"
     " ELSE t.resolution_due END AS next_due,"
     " EXISTS (SELECT 1 FROM timeline w WHERE w.ticket_id = t.id AND w.type = 'ticket.sla_warning') AS warned"
@@ -254,14 +319,16 @@ _LISTED = (
 async def listing(
     pool: asyncpg.Pool, who: Principal, team: list[str], q: Query
 ) -> tuple[int, list[asyncpg.Record], str | None]:
-    """(how many match, one page of them, the cursor of the next page or None) of the tickets
-    `who` may list (services/projections/listing.py)."""
+    """(how many match, counted up to COUNT_UP_TO; one page of them; the cursor of the next page
+    or None) of the tickets `who` may list (services/projections/listing.py)."""
     seen, args = visibility(who, team, 1)
     clause = where(q, seen, args, requester=who.role == "requester")
     counted = list(args)
     tail, after = page(q, clause, args)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        total: int = await conn.fetchval(f"SELECT count(*) FROM tickets t WHERE {clause}", *counted)
+        total: int = await conn.fetchval(
+            f"SELECT count(*) FROM (SELECT 1 FROM tickets t WHERE {clause} LIMIT {COUNT_UP_TO}) m", *counted
+        )
         rows = list(await conn.fetch(f"{_LISTED} WHERE {clause}{f' AND {after}' if after else ''} {tail}", *args))
     more = len(rows) > q.limit
     rows = rows[: q.limit]

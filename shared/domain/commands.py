@@ -169,6 +169,21 @@ class Merge(Command):
     reason: Line = "duplicate"
 
 
+class ApplyMacro(Command):
+    """Apply a macro (shared, or the agent's own): its text and actions, as one command."""
+
+    macro: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+
+class SetFields(Command):
+    """Give custom fields values (`{"values": {"transportista": "SEUR"}}`) or clear them."""
+
+    values: Annotated[dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")], str], Field(max_length=50)] = (
+        Field(default_factory=dict)
+    )
+    clear: Annotated[tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")], ...], Field(max_length=50)] = ()
+
+
 # The HTTP path segment of each command on an existing ticket, and its model.
 TICKET_COMMANDS: dict[str, type[Command]] = {
     "comment": Comment,
@@ -186,6 +201,8 @@ TICKET_COMMANDS: dict[str, type[Command]] = {
     "tags": Tags,
     "link": Link,
     "merge": Merge,
+    "apply-macro": ApplyMacro,
+    "fields": SetFields,
 }
 # Commands that name a second ticket: the caller must be able to read it as well.
 OTHER_TICKET: dict[type[Command], str] = {Link: "to", Merge: "into"}

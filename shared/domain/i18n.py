@@ -176,6 +176,14 @@ MESSAGES = Texts(
             "es": "No hay nada que cambiar: el ticket ya está así.",
             "en": "Nothing to change: the ticket is like that already.",
         },
+        "macro_broken": {
+            "es": "La macro no se puede aplicar: {reason}",
+            "en": "The macro cannot be applied: {reason}",
+        },
+        "macro_unknown": {
+            "es": "No hay una macro «{macro}» que puedas usar.",
+            "en": "There is no macro '{macro}' you may use.",
+        },
         "too_many_tags": {
             "es": "Un ticket lleva como mucho {limit} etiquetas.",
             "en": "A ticket carries at most {limit} tags.",

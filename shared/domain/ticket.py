@@ -52,6 +52,7 @@ class Ticket(BaseModel):
     tags: tuple[str, ...] = ()  # sorted
     links: tuple[str, ...] = ()  # related tickets this one named (the other side reads it too)
     merged_into: str | None = None  # closed as a duplicate of that ticket
+    fields: tuple[str, ...] = ()  # the custom fields that have a value (the values are sealed text)
     erased: bool = False  # the requester's personal data was erased (shared.domain.privacy)
 
 
@@ -131,6 +132,8 @@ def evolve(ticket: Ticket | None, env: Envelope) -> Ticket | None:
             changes |= {"status": Status.closed, "pending_question": False, "merged_into": d.into}
         case ev.TicketTagged():
             changes["tags"] = tuple(sorted((set(ticket.tags) | set(d.added)) - set(d.removed)))
+        case ev.TicketFieldsSet():
+            changes["fields"] = tuple(sorted((set(ticket.fields) | {v.field for v in d.values}) - set(d.cleared)))
         case ev.TicketLinked():
             others = [o for o in ticket.links if o != d.other]
             changes["links"] = tuple(others if d.unlinked else [*others, d.other])

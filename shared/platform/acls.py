@@ -37,6 +37,7 @@ from shared.platform.topics import (
     DLQ_SUFFIX,
     TICKET_EVENTS,
     TICKET_REQUESTS,
+    WORKSPACE_EVENTS,
 )
 
 
@@ -73,7 +74,7 @@ def _dlq(*topics: str) -> tuple[str, ...]:
 GRANTS: dict[str, Grant] = {
     "intake": Grant(
         reads=(TICKET_REQUESTS, TICKET_EVENTS, AGENT_EVENTS),
-        writes=(TICKET_EVENTS, AUDIT_ACCESS, *_dlq(TICKET_REQUESTS, TICKET_EVENTS, AGENT_EVENTS)),
+        writes=(TICKET_EVENTS, WORKSPACE_EVENTS, AUDIT_ACCESS, *_dlq(TICKET_REQUESTS, TICKET_EVENTS, AGENT_EVENTS)),
         group_prefix="mesa.intake.",
     ),
     "routing": Grant(
@@ -88,8 +89,8 @@ GRANTS: dict[str, Grant] = {
         group_prefix="mesa.notify.",
     ),
     "projections": Grant(
-        reads=(TICKET_EVENTS, AGENT_EVENTS),
-        writes=(AUDIT_ACCESS, *_dlq(TICKET_EVENTS, AGENT_EVENTS)),
+        reads=(TICKET_EVENTS, AGENT_EVENTS, WORKSPACE_EVENTS),
+        writes=(AUDIT_ACCESS, *_dlq(TICKET_EVENTS, AGENT_EVENTS, WORKSPACE_EVENTS)),
         group_prefix="mesa.projections.",
     ),
     "audit": Grant(
@@ -102,7 +103,9 @@ GRANTS: dict[str, Grant] = {
     # another internal system: it may ask (commands), never tell (events)
     "orders": Grant(writes=(TICKET_REQUESTS,)),
     # reads the record of what happened, changes nothing
-    "auditor": Grant(reads=(TICKET_EVENTS, AGENT_EVENTS, AUDIT_CHECKPOINTS, AUDIT_ACCESS), group_prefix="auditor."),
+    "auditor": Grant(
+        reads=(TICKET_EVENTS, AGENT_EVENTS, WORKSPACE_EVENTS, AUDIT_CHECKPOINTS, AUDIT_ACCESS), group_prefix="auditor."
+    ),
 }
 # `admin` is a super user (server.properties): operators and their tools.
 SUPER_USERS = ("admin",)

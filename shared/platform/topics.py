@@ -18,6 +18,7 @@ from shared.platform.settings import Settings
 TICKET_EVENTS = "ticket.events"
 TICKET_REQUESTS = "ticket.requests"
 AGENT_EVENTS = "agent.events"
+WORKSPACE_EVENTS = "workspace.events"
 AUDIT_CHECKPOINTS = "audit.checkpoints"
 AUDIT_ACCESS = "audit.access"
 DLQ_SUFFIX = ".dlq"
@@ -39,6 +40,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic(TICKET_REQUESTS), n, month),
         # The roster is small and its history is its state: keep it forever too.
         TopicSpec(settings.topic(AGENT_EVENTS), min(n, 3), forever),
+        # Macros and custom fields: small, and their history is their state, as the roster's.
+        TopicSpec(settings.topic(WORKSPACE_EVENTS), 1, forever),
         # Who read which ticket: kept forever, for auditors.
         TopicSpec(settings.topic(AUDIT_ACCESS), min(n, 3), forever),
     ]

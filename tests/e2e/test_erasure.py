@@ -88,6 +88,9 @@ async def test_erasing_a_requester_leaves_nothing_of_theirs_and_loses_nothing_el
     assert r.status_code == 200, r.text
     # the views show people what they wrote; the mail ledger has sent them messages
     t = await mesa.ticket_when(first, lambda t: len(t["timeline"]) >= 4, "the comment in the view")
+    async with client(timeout=10, role="supervisor", sub="sara") as http:
+        found = (await http.get(f"{mesa.url('projections')}/tickets", params={"q": "Olmo"})).json()
+    assert [x["id"] for x in found["items"]] == [first]  # her words are searchable while they are hers
     assert t["subject"] == "No llega mi pedido a la calle Olmo 12" and t["requester"] == LUCIA
     await mesa.mail_when(lambda m: m["To"] == LUCIA and first in str(m["Subject"]), "Lucía's acknowledgement")
     await mesa.mail_when(lambda m: m["To"] == LUCIA and "Olmo" in m.get_body().get_content(), "the agent's update")
@@ -111,6 +114,10 @@ async def test_erasing_a_requester_leaves_nothing_of_theirs_and_loses_nothing_el
     assert types[-2:] == ["ticket.closed", "ticket.requester_erased"]
     assert all("Olmo" not in str(e) and "Erasmo" not in str(e) for e in t["timeline"])
     await mesa.ticket_when(second, scrubbed, "the second ticket erased in the view")
+    async with client(timeout=10, role="supervisor", sub="sara") as http:  # and out of the search index
+        for words in ("Olmo", "Erasmo", "duplicada"):
+            found = (await http.get(f"{mesa.url('projections')}/tickets", params={"q": words})).json()
+            assert found["total"] == 0, (words, found)
 
     async def nothing_left() -> bool | None:
         return True if not await _leftovers(mesa) else None

@@ -86,6 +86,46 @@ async def settled(mesa: Mesa, tickets: int) -> bool:
     )
 
 
+async def workspace_moves(mesa: Mesa) -> list[str]:
+    """What an agent's day adds to the log: a field and a macro defined, tags, a custom field's
+    value, a macro applied, a link, a merge. The tickets it touched."""
+    intake = mesa.url("intake")
+    async with client(timeout=10) as http:
+        r = await http.post(
+            f"{intake}/fields",
+            json={"id": "motivo", "label_es": "Motivo", "label_en": "Reason", "kind": "list", "options": ["a", "b"]},
+            headers=bearer("admin", "root"),
+        )
+        assert r.status_code == 201, r.text
+        macro = {"id": "nota", "name": "Nota", "text_es": "Revisado con {{requester.name}}: {{ticket.id}}",
+                 "actions": {"internal": True, "add_tags": ["macro"]}}  # fmt: skip
+        r = await http.post(f"{intake}/macros", json=macro, headers=bearer("supervisor", "sara"))
+        assert r.status_code == 201, r.text
+        ids = []
+        for i in range(3):
+            r = await http.post(
+                f"{intake}/tickets",
+                json={"subject": f"Repetido {i}", "description": "El mismo pedido otra vez", "category": "hardware"},
+                headers=bearer("requester", "repite@example.com"),
+            )
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        sup = bearer("supervisor", "sara")
+        for tid in ids:  # routed first (every agent is full by now: queued)
+            await mesa.ticket_when(tid, lambda t: t["owner"] or t["queued_since"], "routed", timeout=120)
+
+        async def act(tid: str, command: str, body: dict[str, Any]) -> None:
+            r = await http.post(f"{intake}/tickets/{tid}/{command}", json=body, headers=sup)
+            assert r.status_code == 200, (command, r.text)
+
+        await act(ids[0], "tags", {"add": ["repetido", "hardware_x"]})
+        await act(ids[0], "fields", {"values": {"motivo": "b"}})
+        await act(ids[0], "link", {"to": ids[2]})
+        await act(ids[1], "merge", {"into": ids[0]})
+        await act(ids[2], "apply-macro", {"macro": "nota"})
+    return ids
+
+
 async def snapshot(mesa: Mesa, schema: str) -> list[dict[str, Any]]:
     conn = await asyncpg.connect(mesa.iso.settings.database_url)
     try:
@@ -109,6 +149,11 @@ async def test_replay_of_a_real_run_is_identical_answers_as_of_a_past_time_and_s
     then = datetime.now(UTC)
     await open_requests(mesa, 8_000, 9_000)
     await eventually(lambda: settled(mesa, 17_000), timeout=300, interval=1, what="all 17,000 tickets")
+    moved = await workspace_moves(mesa)  # merges, macros, tags, links and fields are replayed too
+    await eventually(lambda: settled(mesa, 17_003), timeout=120, interval=1, what="all 17,003 tickets")
+    merged = await mesa.ticket_when(moved[1], lambda t: t["status"] == "merged", "the duplicate merged")
+    assert merged["merged_into"] == moved[0]
+    await mesa.ticket_when(moved[2], lambda t: "macro" in t["tags"], "the macro's tag")
     events = sum((await end_offsets(s, s.topic(TICKET_EVENTS))).values())
     assert events >= 50_000, events
     print(f"\n{events:,} events written by the run in {time.monotonic() - started:.0f} s")
@@ -122,10 +167,14 @@ async def test_replay_of_a_real_run_is_identical_answers_as_of_a_past_time_and_s
         assert shadow.read >= events
         assert shadow.workers == 2  # the log is long enough for worker processes to pay off
         diffs = await replay.compare(s, shadow)
-        assert {d.table for d in diffs} >= {"tickets", "timeline", "agents"}
+        assert {d.table for d in diffs} >= {
+            "tickets", "timeline", "agents", "ticket_links", "ticket_fields", "macros", "field_defs",
+        }  # fmt: skip
         for d in diffs:
             assert d.same, (d.table, d.only_live[:2], d.only_shadow[:2])
             assert d.live_rows == d.shadow_rows
+        rows = {d.table: d.live_rows for d in diffs}
+        assert rows["ticket_links"] == 2 and rows["ticket_fields"] == 1 and rows["macros"] == 1, rows
         conn = await asyncpg.connect(s.database_url)
         try:
             assert await conn.fetchval(f"SELECT count(*) FROM {shadow.schema}.outbox") == 0  # nothing to publish
@@ -134,7 +183,7 @@ async def test_replay_of_a_real_run_is_identical_answers_as_of_a_past_time_and_s
 
         # the swap: the live service carries on from the rebuilt state
         counts = await replay.swap(s, shadow)
-        assert counts["tickets"] == 17_000
+        assert counts["tickets"] == 17_003
     finally:
         await shadow.close()
         await replay.drop(s, shadow.schema)

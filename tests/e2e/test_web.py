@@ -428,3 +428,54 @@ async def test_a_day_in_the_workspace_search_bulk_tags_merge_conflicts_and_capac
     await sara.click("#form-assign button[type=submit]")
     await expect(sara.locator("#done-note")).to_contain_text("Reasignación pedida")
     await mesa.ticket_when(first, lambda t: t["owner"] == "tina", "given to Tina, as the supervisor confirmed")
+
+    # a macro from the picker, and a custom field from its form
+    async with client(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/macros",
+            json={"id": "factura_revisada", "name": "Factura revisada", "text_es": "Hola {{requester.name}}, "
+                  "revisamos la factura de {{ticket.id}}.", "actions": {"add_tags": ["facturas"]}},
+            headers=bearer("supervisor", "sara"),
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        r = await http.post(
+            f"{mesa.url('intake')}/fields",
+            json={"id": "motivo", "label_es": "Motivo", "label_en": "Reason", "kind": "list",
+                  "options": ["talla", "defecto", "otro"]},
+            headers=bearer("admin", "root"),
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+
+    async def macro_listed() -> bool:
+        async with client("supervisor", "sara", timeout=10) as http:
+            return any(m["macro_id"] == "factura_revisada" for m in (await http.get(f"{base}/macros")).json())
+
+    await eventually(macro_listed, timeout=30, what="the macro in the views")
+    await sara.goto(f"{base}/t/{invoice}")
+    await sara.select_option("#macro", "factura_revisada")
+    await sara.click("#form-macro button[type=submit]")
+    await expect(sara.locator("#done-note")).to_contain_text("Macro aplicada")
+    await expect(sara.locator(".timeline")).to_contain_text("Hola Pilar, revisamos la factura de " + invoice)
+    await expect(sara.locator("#tags")).to_contain_text("facturas")
+    await sara.click("summary:has-text('Más acciones')")
+    await sara.select_option("#f-motivo", "defecto")
+    await sara.click("#form-fields button[type=submit]")
+    await expect(sara.locator("#done-note")).to_contain_text("Campos guardados")
+    await expect(sara.locator("dd.field")).to_have_text("defecto")
+    await shot(sara, "10-macro-and-field")
+
+    # an agent keeps macros of their own on the macros page; the shared ones are not theirs to remove
+    await agent.goto(f"{base}/macros/edit")
+    await expect(agent.locator("#macros")).to_contain_text("Factura revisada")
+    await expect(agent.locator("#m-shared")).to_have_count(0)  # sharing is for supervisors and admins
+    await agent.fill("#m-id", "saludo_propio")
+    await agent.fill("#m-name", "Mi saludo")
+    await agent.fill("#m-es", "Hola {{requester.name}}, soy {{agent.name}}.")
+    await agent.click("#form-macro-edit button[type=submit]")
+    await expect(agent.locator("#done-note")).to_contain_text("Macros guardadas")
+    await expect(agent.locator("#macros")).to_contain_text("Mi saludo")
+    await agent.fill("#m-id", "mala")
+    await agent.fill("#m-name", "Mala")
+    await agent.fill("#m-es", "Hola {{ requester.email }}")
+    await agent.click("#form-macro-edit button[type=submit]")
+    await expect(agent.locator("p.error")).to_contain_text("requester.email")

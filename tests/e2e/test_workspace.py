@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Mesa, register_roster
-from tests.support import as_actor, client, every_ticket
+from tests.support import as_actor, bearer, client, eventually, every_ticket
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -169,3 +169,115 @@ async def test_a_duplicate_is_merged_into_the_customers_other_ticket_and_related
     assert "links" not in mine and "requester_tickets" not in mine
     status_of = {i["id"]: i["status"] for i in (await listed(mesa, agent, status=["merged"]))["items"]}
     assert status_of.get(dup["id"]) == "merged"
+
+
+async def test_a_macro_with_placeholders_answers_tags_and_resolves_in_one_command(staffed: Mesa) -> None:
+    mesa = staffed
+    sup = "supervisor:sara"
+    macro = {
+        "id": "pedido_en_camino",
+        "name": "Pedido en camino",
+        "text_es": "Hola {{requester.name}}: tu pedido {{ticket.order_id}} ({{ticket.id}}) ya está en camino."
+        " {{agent.name}}",
+        "text_en": "Hi {{requester.name}}: your order {{ticket.order_id}} ({{ticket.id}}) is on its way."
+        " {{agent.name}}",
+        "actions": {"status": "resolved", "add_tags": ["en_camino"], "category": "order_status"},
+    }
+    async with client(timeout=10) as http:
+        # only supervisors and admins keep shared macros; a placeholder that does not exist is refused
+        r = await http.post(f"{mesa.url('intake')}/macros", json=macro, headers=as_actor("agent:ana"))
+        assert r.status_code == 403
+        bad = macro | {"id": "rota", "text_es": "Hola {{requester.password}}"}
+        r = await http.post(f"{mesa.url('intake')}/macros", json=bad, headers=as_actor(sup))
+        assert r.status_code == 422 and "requester.password" in r.json()["message"]
+        r = await http.post(
+            f"{mesa.url('intake')}/macros", json=macro | {"text_es": "{{ ''.__class__ }}"}, headers=as_actor(sup)
+        )
+        assert r.status_code == 422
+        r = await http.post(f"{mesa.url('intake')}/macros", json=macro, headers=as_actor(sup))
+        assert r.status_code == 201, r.text
+        # an agent's own macro is theirs alone
+        mine = {"id": "nota_ana", "name": "Nota de Ana", "shared": False, "text_es": "Revisado por {{agent.name}}",
+                "actions": {"internal": True}}  # fmt: skip
+        r = await http.post(f"{mesa.url('intake')}/macros", json=mine, headers=as_actor("agent:ana"))
+        assert r.status_code == 201, r.text
+
+        async def listed_macros(actor: str) -> list[str]:
+            role, _, sub = actor.partition(":")
+            r = await http.get(f"{mesa.url('projections')}/macros", headers=bearer(role, sub))  # type: ignore[arg-type]
+            return [m["macro_id"] for m in r.json()]
+
+        await eventually(
+            lambda: _has(listed_macros("agent:ana"), {"pedido_en_camino", "nota_ana"}), timeout=30, what="macros listed"
+        )
+        assert "nota_ana" not in await listed_macros("agent:dani")
+    t = await open_ticket(
+        mesa,
+        "maria.lopez@example.com",
+        "¿Dónde está mi pedido?",
+        "No llega.",
+        order_id="PED-4321",
+        category="order_status",
+    )
+    owner = f"agent:{t['owner']}"
+    r = await act(mesa, t["id"], "apply-macro", sup, {"macro": "nota_ana"})
+    assert r.status_code == 404  # another's own macro: as if it did not exist
+    r = await act(mesa, t["id"], "apply-macro", owner, {"macro": "pedido_en_camino"})
+    assert r.status_code == 200, r.text
+    done = await mesa.ticket_when(t["id"], lambda t: t["status"] == "resolved", "resolved by the macro")
+    types = [e["type"] for e in done["timeline"]]
+    assert "ticket.macro_applied" in types and "ticket.tagged" in types
+    resolution = done["resolution"]
+    assert resolution.startswith("Hola Maria Lopez: tu pedido PED-4321") and t["id"] in resolution, resolution
+    assert done["tags"] == ["en_camino"]
+    # the customer gets the words, not the macro's name
+    async with client("requester", "maria.lopez@example.com", timeout=10) as http:
+        seen = (await http.get(f"{mesa.url('projections')}/tickets/{t['id']}")).json()
+    assert not any(e["type"] == "ticket.macro_applied" for e in seen["timeline"])
+
+
+async def _has(got: Any, wanted: set[str]) -> bool:
+    return wanted <= set(await got)
+
+
+async def test_custom_fields_are_defined_by_admins_validated_shown_and_found_by(staffed: Mesa) -> None:
+    mesa = staffed
+    async with client(timeout=10) as http:
+        definitions = [
+            {"id": "transportista", "label_es": "Transportista", "label_en": "Carrier", "kind": "list",
+             "options": ["SEUR", "Correos", "MRW"], "categories": ["order_status"]},
+            {"id": "importe", "label_es": "Importe", "label_en": "Amount", "kind": "number"},
+            {"id": "fecha_entrega", "label_es": "Fecha de entrega", "label_en": "Delivery date", "kind": "date"},
+        ]  # fmt: skip
+        r = await http.post(f"{mesa.url('intake')}/fields", json=definitions[0], headers=as_actor("supervisor:sara"))
+        assert r.status_code == 403  # administrators only
+        for d in definitions:
+            r = await http.post(f"{mesa.url('intake')}/fields", json=d, headers=bearer("admin", "root"))
+            assert r.status_code == 201, r.text
+    t = await open_ticket(mesa, "fede@example.com", "Pedido roto", "Llegó roto.", category="order_status")
+    owner = f"agent:{t['owner']}"
+    for wrong in ({"transportista": "UPS"}, {"importe": "doce"}, {"fecha_entrega": "31/12/2026"}, {"nada": "x"}):
+        r = await act(mesa, t["id"], "fields", owner, {"values": wrong})
+        assert r.status_code == 422, (wrong, r.text)
+    r = await act(
+        mesa,
+        t["id"],
+        "fields",
+        owner,
+        {"values": {"transportista": "SEUR", "importe": "12,50", "fecha_entrega": "2026-12-01"}},
+    )
+    assert r.status_code == 200, r.text
+    seen = await mesa.ticket_when(t["id"], lambda t: t.get("fields"), "the fields in the view")
+    assert seen["fields"] == {"transportista": "SEUR", "importe": "12.5", "fecha_entrega": "2026-12-01"}
+    found = await listed(mesa, "supervisor:sara", field=["transportista:SEUR", "importe:12.5"])
+    assert [i["id"] for i in found["items"]] == [t["id"]]
+    r = await act(mesa, t["id"], "fields", owner, {"clear": ["importe"]})
+    assert r.status_code == 200
+    await mesa.ticket_when(t["id"], lambda t: "importe" not in t["fields"], "a value cleared")
+    async with client(timeout=10) as http:
+        fields = (await http.get(f"{mesa.url('projections')}/fields")).json()
+    assert {f["field_id"] for f in fields} >= {"transportista", "importe", "fecha_entrega"}
+    # the requester does not see staff fields
+    async with client("requester", "fede@example.com", timeout=10) as http:
+        mine = (await http.get(f"{mesa.url('projections')}/tickets/{t['id']}")).json()
+    assert "fields" not in mine

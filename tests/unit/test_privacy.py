@@ -129,6 +129,7 @@ def test_the_sealed_and_personal_fields_are_those_the_policy_names() -> None:
         "ticket.reopened": ("reason", "attachments.filename"),  # files with a reopening (issue 19)
         "ticket.closed": ("reason",),
         "ticket.feedback_given": ("comment",),
+        "ticket.fields_set": ("values.value",),  # custom field values a person typed (issue 20)
     }
     assert personal == {
         "ticket.opened": ("requester",),

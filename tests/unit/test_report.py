@@ -89,3 +89,17 @@ def test_a_period_of_days_includes_the_last_day_and_defaults_to_thirty() -> None
     )
     assert period(None, None, now) == (now - timedelta(days=30), now)
     assert period("2026-11-20T10:00Z", "2026-11-21T10:00:00+00:00", now)[1] == datetime(2026, 11, 21, 10, tzinfo=UTC)
+
+
+def test_tags_and_custom_fields_are_reported_against_the_targets() -> None:
+    late = {"first_response_at": T0 + 2 * H, "breached": ("first_response",)}
+    rows = [
+        row(1, tags=("seur",), fields=(("motivo", "talla"),), first_response_at=T0 + H / 2),
+        row(2, tags=("seur", "vip"), fields=(("motivo", "defecto"),), **late),
+        row(3),
+    ]
+    r = summarise(rows, now=T0, names={}, escalations=[], deflections=[])
+    assert r["by_tag"]["seur"]["tickets"] == 2 and r["by_tag"]["vip"]["tickets"] == 1
+    assert r["by_field"]["motivo: talla"]["first_response_met_pct"] == 100.0
+    assert r["by_field"]["motivo: defecto"]["first_response_met_pct"] == 0.0
+    assert "by_field,motivo: talla,tickets,1" in to_csv({"from": "a", "to": "b", **r}).replace("\r\n", "\n")

@@ -47,6 +47,13 @@ CREATE INDEX tickets_search_all ON tickets USING gin (search_all);
 CREATE INDEX tickets_tags ON tickets USING gin (tags);
 CREATE INDEX tickets_order ON tickets (order_id) WHERE order_id IS NOT NULL;
 CREATE INDEX tickets_updated ON tickets (updated_at DESC, id);
+-- what falls due next (the first response until given, then the resolution; none: last): the
+-- console's order, kept as a column so its first page is an index walk, not a sort
+ALTER TABLE tickets ADD COLUMN next_due_at timestamptz GENERATED ALWAYS AS (
+    coalesce(CASE WHEN first_response_at IS NULL THEN least(first_response_due, resolution_due)
+             ELSE resolution_due END, 'infinity'::timestamptz)
+) STORED;
+CREATE INDEX tickets_next_due ON tickets (next_due_at, id);
 CREATE INDEX tickets_merged ON tickets (merged_into) WHERE merged_into IS NOT NULL;
 
 -- Related tickets, both ways: a link named on one ticket is read from either.
@@ -55,3 +62,22 @@ CREATE TABLE ticket_links (
     other     text NOT NULL,
     PRIMARY KEY (ticket_id, other)
 );
+
+-- Macros and custom fields (workspace.events), and each ticket's field values (opened text).
+CREATE TABLE macros (
+    id      text PRIMARY KEY,
+    owner   text,            -- the agent of a personal macro; NULL: shared
+    name    text  NOT NULL,
+    payload jsonb NOT NULL
+);
+CREATE TABLE field_defs (
+    id      text PRIMARY KEY,
+    payload jsonb NOT NULL
+);
+CREATE TABLE ticket_fields (
+    ticket_id text NOT NULL,
+    field     text NOT NULL,
+    value     text NOT NULL,
+    PRIMARY KEY (ticket_id, field)
+);
+CREATE INDEX ticket_fields_value ON ticket_fields (field, value);

@@ -78,6 +78,7 @@ async def _page(web: Site, request: Request, cursor: str | None, **extra: Any) -
         items=items,
         filters=p,
         total=total,
+        count_cap=listing.COUNT_UP_TO,
         sort=sort,
         sorts=sorts,
         next_url=url(cursor=next_cursor) if next_cursor else "",

@@ -30,6 +30,7 @@ from services.projections.web import (
     portal,
     signin,
     ticket_pages,
+    workspace_pages,
 )
 from services.projections.web.site import HERE, LoginRequired, PageError, Web
 from shared.platform.auth import Authenticator
@@ -49,6 +50,16 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
     async def page_error(request: Request, exc: PageError) -> Response:
         return web.render(request, "error.html", exc.status, key=exc.key, detail=exc.detail)
 
-    for area in (signin, portal, ticket_pages, console, dashboard_page, kb_pages, audit_pages, devmail):
+    for area in (
+        signin,
+        portal,
+        ticket_pages,
+        console,
+        workspace_pages,
+        dashboard_page,
+        kb_pages,
+        audit_pages,
+        devmail,
+    ):
         app.include_router(area.router)
     app.include_router(kb_pages.api)

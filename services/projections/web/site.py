@@ -146,6 +146,7 @@ class Web:
         service: str = "intake",
         files: list[tuple[str, tuple[str, bytes, str]]] | None = None,
         headers: dict[str, str] | None = None,
+        method: str = "POST",
     ) -> httpx.Response:
         """The command as the person gives it, with their own token: JSON, or multipart when
         files go with it (intake checks them as it checks any upload)."""
@@ -156,6 +157,8 @@ class Web:
             if files:
                 fields = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in body.items()}
                 return await http.post(f"{base}{path}", data=fields, files=files, headers=headers)
+            if method != "POST":
+                return await http.request(method, f"{base}{path}", headers=headers)
             return await http.post(f"{base}{path}", json=body, headers=headers)
 
     async def caught_up(self, ticket_id: str, version: int, timeout: float = 5.0) -> None:
@@ -164,6 +167,14 @@ class Web:
         while time.monotonic() < deadline:
             seen = await store.version_of(self.pool, ticket_id)
             if seen is not None and seen >= version:
+                return
+            await asyncio.sleep(0.05)
+
+    async def caught_up_workspace(self, macro_id: str, *, gone: bool = False, timeout: float = 5.0) -> None:
+        """Wait (bounded) until the macro list shows what the person just saved or removed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await store.macro_known(self.pool, macro_id) != gone:
                 return
             await asyncio.sleep(0.05)
 

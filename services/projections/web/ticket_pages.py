@@ -58,7 +58,15 @@ async def ticket_context(web: Web, who: Principal, t: dict[str, Any], request: R
         if who.is_staff
         else []
     )
+    macros = await store.macros_for(web.pool, who.sub) if who.is_staff else []
+    definitions = (
+        [d for d in await store.field_definitions(web.pool) if not d.categories or t["category"] in d.categories]
+        if who.is_staff
+        else []
+    )
     return {
+        "macros": macros,
+        "field_defs": definitions,
         "t": t,
         "entries": entries,
         "sla_view": sla_view(t, ""),
@@ -96,7 +104,7 @@ async def _agents(web: Web) -> list[dict[str, Any]]:
 # What a done action says, by its name: the query string only picks one of these, never brings words
 DONE = frozenset(
     {"comment", "note", "request-info", "resolve", "reply", "confirm", "reject", "reopen", "close", "feedback"}
-    | {"escalate", "categorize", "assign", "tags", "link", "merge"}
+    | {"escalate", "categorize", "assign", "tags", "link", "merge", "apply-macro", "fields"}
 )
 
 
@@ -162,6 +170,12 @@ def command_body(command: str, form: dict[str, Any]) -> dict[str, Any]:
             return {"to": fields.get("to", "").upper(), "unlink": fields.get("unlink") == "on"}
         case "merge":
             return {"into": fields.get("into", "").upper(), "reason": fields.get("reason") or "duplicate"}
+        case "apply-macro":
+            return {"macro": fields.get("macro", "")}
+        case "fields":
+            given = {k.removeprefix("f_"): v for k, v in fields.items() if k.startswith("f_") and v}
+            had = [k.removeprefix("had_") for k in fields if k.startswith("had_")]
+            return {"values": given, "clear": [k for k in had if k not in given]}
         case "feedback":
             rating = fields.get("rating", "")
             return {"rating": int(rating) if rating.isdigit() else 0, "comment": fields.get("comment", "")}

@@ -110,6 +110,19 @@ TIMELINE: dict[type[ev.Payload], Entry] = {
         Say("Fusionado en {into}: la conversación sigue allí", "Merged into {into}: the conversation goes on there"),
         params=_data("into"),
     ),
+    ev.TicketMacroApplied: Entry(Say("Macro aplicada: {name}", "Macro applied: {name}"), params=_data("name")),
+    ev.TicketFieldsSet: Entry(
+        Say("Campos: {change}", "Fields: {change}"),
+        params=lambda d, _l, _w: {
+            "change": ", ".join(
+                [*(f"{v.get('field')}" for v in d.get("values", ())), *(f"−{f}" for f in d.get("cleared", ()))]
+            )
+        },
+    ),
+    ev.MacroSaved: Entry(Say("Macro guardada: {name}", "Macro saved: {name}"), params=_data("name")),
+    ev.MacroRemoved: Entry(Say("Macro borrada: {macro_id}", "Macro removed: {macro_id}"), params=_data("macro_id")),
+    ev.FieldDefined: Entry(Say("Campo definido: {field_id}", "Field defined: {field_id}"), params=_data("field_id")),
+    ev.FieldRemoved: Entry(Say("Campo borrado: {field_id}", "Field removed: {field_id}"), params=_data("field_id")),
     ev.TicketFeedbackGiven: Entry(
         Say("Valoración {stars}", "Rating {stars}"),
         "comment",

@@ -15,12 +15,14 @@ from shared.domain.events.vocabulary import (
     Attachment,
     CandidateView,
     Category,
+    FieldValue,
     Id,
     Level,
     Priority,
     SealableShort,
     SealableText,
     Short,
+    Slug,
     Tag,
     Text,
     TicketId,
@@ -271,6 +273,27 @@ class TicketMerged(Payload):
     into: Annotated[TicketId, Public]
     by: Id
     reason: Annotated[Short, Operational] = "duplicate"
+
+
+@event("ticket.macro_applied", owner="intake", audience="staff")
+class TicketMacroApplied(Payload):
+    """A macro was applied: its effects follow as their own events (the text as a comment, a
+    question or the resolution; category, tags), caused by this one command."""
+
+    ticket_id: Id
+    macro_id: Slug
+    name: Annotated[Short, Operational]
+    by: Id
+
+
+@event("ticket.fields_set", owner="intake", audience="staff")
+class TicketFieldsSet(Payload):
+    """Custom field values given (`values`) or taken away (`cleared`)."""
+
+    ticket_id: Id
+    values: Annotated[tuple[FieldValue, ...], Field(max_length=50)] = ()
+    cleared: Annotated[tuple[Slug, ...], Field(max_length=50)] = ()
+    by: Id
 
 
 @event("ticket.requester_erased", owner="intake", audience="staff")

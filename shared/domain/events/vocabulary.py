@@ -124,3 +124,14 @@ class CandidateView(BaseModel):
     capacity: Annotated[int, Field(ge=1)]
     proficiency: Proficiency
     level: Annotated[int, Field(ge=1, le=3)]
+
+
+Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]  # an id people choose: a macro's, a field's
+
+
+class FieldValue(BaseModel):
+    """A custom field's value on a ticket (text the requester may have given: sealed)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    field: Slug
+    value: SealableShort

@@ -26,6 +26,7 @@ def test_the_auditor_reads_and_never_writes() -> None:
     assert {b.name for b in granted if b.resource == Resource.TOPIC} == {
         "t1.ticket.events",
         "t1.agent.events",
+        "t1.workspace.events",
         "t1.audit.checkpoints",
         "t1.audit.access",
     }

@@ -41,5 +41,5 @@ def test_schemas_are_valid_and_describe_real_payloads() -> None:
     bad = dict(good, priority="P9")
     assert not jsonschema.Draft202012Validator(opened).is_valid(bad)
     doc = asyncapi()
-    assert set(doc["channels"]) == {"ticketEvents", "ticketRequests", "agentEvents", "auditAccess"}
+    assert set(doc["channels"]) == {"ticketEvents", "ticketRequests", "agentEvents", "workspaceEvents", "auditAccess"}
     assert "ticket_open" in doc["channels"]["ticketRequests"]["messages"]
