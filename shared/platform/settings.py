@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     # Each agent gets a digest of their open queue once a day, at this local hour.
     digest_hour: int = Field(default=8, ge=0, le=23, validation_alias="NOTIFY_DIGEST_HOUR")
     digest_timezone: str = Field(default="Europe/Madrid", validation_alias="NOTIFY_DIGEST_TZ")
+    # Where people read times when neither their profile nor their browser says: the business
+    # calendar's zone.
+    display_timezone: str = Field(default="Europe/Madrid", validation_alias="MESA_TIMEZONE")
     # Webhook hosts allowed even though they resolve to private addresses (comma-separated; an
     # admin's decision: by default webhooks go to public addresses only).
     webhook_allow_hosts: str = Field(default="", validation_alias="NOTIFY_WEBHOOK_ALLOW_HOSTS")

@@ -134,12 +134,14 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     await agent.fill("#composer-body", "¿Qué modelo de impresora es?")
     await agent.click("#send-wait")  # send and wait for the customer
     await expect(agent.locator("#done-note")).to_contain_text("el ticket espera al cliente")
-    await expect(agent.locator("#status")).to_have_text("esperando tu respuesta")
+    await expect(agent.locator("#status")).to_have_text("esperando al cliente")  # the team's words
     await shot(agent, "05-ticket-agent")
 
     # the requester's page updates by itself (no reload) and never shows the internal note
     await expect(laura.locator(".timeline")).to_contain_text("¿Qué modelo de impresora es?", timeout=20_000)
-    await laura.reload()
+    # ...and the answer form comes with the question, live, in her words
+    await expect(laura.locator("#pending-question")).to_have_text("¿Qué modelo de impresora es?", timeout=20_000)
+    await expect(laura.locator("#status")).to_have_text("esperando tu respuesta")
     assert "revisar el driver" not in await laura.content()
     await laura.fill("#reply-body", "Es una HP LaserJet 400")
     # the screenshot the agent asked for goes with the answer

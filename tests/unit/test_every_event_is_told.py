@@ -40,3 +40,37 @@ def test_every_event_type_has_its_text_in_both_languages_and_its_privacy_decided
 
 def test_an_unknown_type_reads_as_its_name() -> None:
     assert describe({"type": "ticket.from_the_future", "data": {}}, "es", {}) == ("ticket.from_the_future", "")
+
+
+def test_every_mail_and_every_routing_criterion_has_words_in_both_languages() -> None:
+    from services.notify.templates import TEMPLATES
+    from services.projections.web.timeline import CRITERION, TEMPLATE
+    from services.routing.domain import _CRITERIA
+
+    assert set(TEMPLATES) <= set(TEMPLATE), set(TEMPLATES) - set(TEMPLATE)
+    assert {*_CRITERIA, "only eligible agent"} <= set(CRITERION)
+    for book in (TEMPLATE, CRITERION):
+        for code in book:
+            assert book.say(code, "es") != book.say(code, "en")
+
+
+def test_an_assignment_reads_as_why_in_the_readers_words() -> None:
+    from services.projections.web.timeline import describe
+
+    chosen = {
+        "type": "ticket.assigned",
+        "data": {"agent_id": "ana", "level": 1, "reason": "order_status L1 P2 (weight 2): 2 eligible [...]",
+                 "criterion": "least load", "candidates": [{}, {}]},
+    }  # fmt: skip
+    assert describe(chosen, "es", {"ana": "Ana"}) == (
+        "Asignado a Ana",
+        "Elegido por la menor carga, entre 2 disponibles",
+    )
+    by_hand = {
+        "type": "ticket.assigned",
+        "data": {"agent_id": "ana", "level": 1, "reason": "reassigned by supervisor:sara: conoce el caso",
+                 "criterion": "manual", "by": "supervisor:sara"},
+    }  # fmt: skip
+    assert describe(by_hand, "en", {})[1] == "Reassigned by hand by sara: conoce el caso"
+    sent = {"type": "notification.sent", "data": {"template": "received"}}
+    assert describe(sent, "es", {})[0] == "Correo enviado: acuse de recibo con los plazos"

@@ -16,9 +16,11 @@ import httpx
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 
 from services.projections import store
-from services.projections.web.texts import CATEGORY, LEVEL, STATUS, label, owner_of, text
+from services.projections.web import when
+from services.projections.web.texts import CATEGORY, LEVEL, STAFF_STATUS, STATUS, label, owner_of, text
 from shared.domain.events.catalogue import Category
 from shared.domain.i18n import pick_language
 from shared.domain.principal import AuthError, Principal
@@ -65,7 +67,9 @@ class Web:
         env.globals.update(
             STATUS=STATUS, CATEGORY=CATEGORY, LEVEL=LEVEL, label=label, owner_of=owner_of, categories=list(Category)
         )
-        env.filters["when"] = lambda v: (v[:16].replace("T", " ") + " UTC") if v else ""
+        # times in the viewer's zone and words; `ago`: how far from now
+        env.filters["when"] = pass_context(lambda ctx, v: when.human(v, ctx.get("lang", "es"), ctx.get("tz", "UTC")))
+        env.filters["ago"] = pass_context(lambda ctx, v: when.relative(v, ctx.get("lang", "es")))
         self.mail_dir = Path(settings.mail_dir) if settings.mail_dir else None
 
     # -- session --------------------------------------------------------------------------
@@ -125,6 +129,9 @@ class Web:
         ctx |= {
             "request": request,
             "lang": lang,
+            "tz": when.zone(request.cookies.get(when.ZONE_COOKIE), self.settings.display_timezone),
+            # customers read statuses in their words ("esperando tu respuesta"), staff in theirs
+            "STATUS": STAFF_STATUS if who and (who.is_staff or who.reads_all) else STATUS,
             "_": lambda key, **params: text(key, lang, **params),
             "who": who,
             "csrf": self.csrf(request) if who else "",

@@ -46,6 +46,7 @@ TEXTS = Texts(
         "at_risk": ("en riesgo", "at risk"),
         "on_track": ("en plazo", "on track"),
         "paused": ("en pausa (esperando tu respuesta)", "paused (waiting for your answer)"),
+        "paused_staff": ("en pausa (esperando al cliente)", "paused (waiting on the customer)"),
         "none_yet": ("sin asignar todavía", "not assigned yet"),
         "in_queue": ("en cola, nivel {level}", "in the queue, level {level}"),
         "no_tickets": ("No hay tickets.", "No tickets."),
@@ -294,6 +295,23 @@ STATUS = Texts(
         "resolved": ("resuelto", "resolved"),
         "closed": ("cerrado", "closed"),
         "merged": ("fusionado", "merged"),
+    }
+)
+# The same statuses in the team's words: a ticket waits on the customer, not "for you".
+STAFF_STATUS = Texts(
+    {code: STATUS[code] for code in STATUS}
+    | {"waiting_on_customer": ("esperando al cliente", "waiting on the customer")}
+)
+# Why a ticket was closed, in words (the event keeps the reason as it was given)
+CLOSE_REASON = Texts(
+    {
+        "resolution confirmed": ("el cliente confirmó la solución", "the customer confirmed the solution"),
+        "auto": (
+            "cerrado solo, sin confirmación del cliente, pasado el plazo",
+            "closed by itself, without the customer's confirmation, after the waiting time",
+        ),
+        "personal data erased": ("datos personales borrados", "personal data erased"),
+        "closed": ("cerrado", "closed"),
     }
 )
 CATEGORY = Texts(

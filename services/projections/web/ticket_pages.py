@@ -64,7 +64,9 @@ async def ticket_context(web: Web, who: Principal, t: dict[str, Any], request: R
         if who.is_staff
         else []
     )
+    asked = [e["data"].get("question", "") for e in t["timeline"] if e["type"] == "ticket.info_requested"]
     return {
+        "question": asked[-1] if asked and t.get("pending_question") else "",
         "macros": macros,
         "field_defs": definitions,
         "t": t,

@@ -7,10 +7,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.projections.web.texts import CATEGORY, label
+from services.projections.web.texts import CATEGORY, CLOSE_REASON, label
 from shared.domain.events import catalogue as ev
 from shared.domain.events.errors import UnknownEventType
-from shared.domain.i18n import Say
+from shared.domain.i18n import Say, Texts
 
 Data = Mapping[str, Any]
 Who = Callable[[str | None], str]
@@ -54,6 +54,55 @@ def _stars(d: Data, _lang: str, _who: Who) -> Mapping[str, object]:
     return {"stars": "★" * int(d.get("rating", 0))}
 
 
+# Why routing chose whom, in words (the event says it for machines: `criterion`, `candidates`).
+CRITERION = Texts(
+    {
+        "least load": ("la menor carga", "least load"),
+        "best proficiency": ("el mejor dominio de la categoría", "best proficiency in the category"),
+        "longest since last assignment": ("quien más llevaba sin asignaciones", "longest since last assignment"),
+        "id order": ("el orden de la lista", "list order"),
+        "only eligible agent": ("era la única persona disponible", "the only one available"),
+    }
+)
+# What each mail was, as people call it.
+TEMPLATE = Texts(
+    {
+        "received": ("acuse de recibo con los plazos", "acknowledgement with the targets"),
+        "assigned": ("aviso de asignación", "assignment notice"),
+        "customer_replied": ("aviso de respuesta del cliente", "customer answer notice"),
+        "reopened_owner": ("aviso de reapertura", "reopening notice"),
+        "info_requested": ("pregunta al cliente", "question to the customer"),
+        "update": ("respuesta al cliente", "reply to the customer"),
+        "reminder": ("recordatorio al cliente", "reminder to the customer"),
+        "status_update": ("aviso de seguimiento", "status update"),
+        "sla_warning": ("aviso de plazo", "SLA warning"),
+        "sla_breached": ("aviso de plazo incumplido", "SLA breach notice"),
+        "delivery_failed": ("aviso de correo no entregado", "undelivered mail notice"),
+        "escalated": ("aviso de escalado", "escalation notice"),
+        "resolved": ("aviso de resolución", "resolution notice"),
+        "closed": ("aviso de cierre", "closing notice"),
+        "merged": ("aviso de fusión", "merge notice"),
+        "digest": ("resumen diario", "daily digest"),
+    }
+)
+
+
+def _assigned_body(d: Data, lang: str) -> str:
+    """Why this owner, in the reader's words; events from before `criterion` keep their text."""
+    criterion = d.get("criterion") or ""
+    if criterion == "manual":
+        note = str(d.get("reason", "")).partition(": ")[2]
+        return Say("Reasignado a mano por {by}: {note}", "Reassigned by hand by {by}: {note}")(
+            lang, by=str(d.get("by") or "").partition(":")[2] or d.get("by") or "", note=note
+        )
+    if criterion in CRITERION:
+        n = len(d.get("candidates") or ())
+        return Say("Elegido por {why}, entre {n} disponibles", "Chosen by {why}, among {n} available")(
+            lang, why=CRITERION.say(criterion, lang), n=n
+        )
+    return str(d.get("reason", ""))
+
+
 def _tags(d: Data) -> str:
     return " ".join([*(f"+{t}" for t in d.get("added", ())), *(f"−{t}" for t in d.get("removed", ()))])
 
@@ -69,7 +118,7 @@ TIMELINE: dict[type[ev.Payload], Entry] = {
         "reason",
         lambda d, lang, _who: {"category": label(CATEGORY, d.get("category"), lang), "priority": d.get("priority")},
     ),
-    ev.TicketAssigned: Entry(Say("Asignado a {name}", "Assigned to {name}"), "reason", _agent),
+    ev.TicketAssigned: Entry(Say("Asignado a {name}", "Assigned to {name}"), _assigned_body, _agent),
     ev.TicketQueued: Entry(Say("En espera de un agente disponible", "Waiting for an available agent"), "reason"),
     ev.TicketUnassigned: Entry(Say("Responsable liberado", "Owner released"), "reason"),
     ev.TicketCommented: Entry(Say("{author} escribió", "{author} wrote"), "body", _author),
@@ -94,7 +143,12 @@ TIMELINE: dict[type[ev.Payload], Entry] = {
         Say("El cliente indica que no está resuelto", "Customer says it is not solved"), "reason"
     ),
     ev.TicketReopened: Entry(Say("Reabierto", "Reopened"), "reason"),
-    ev.TicketClosed: Entry(Say("Cerrado", "Closed"), "reason"),
+    ev.TicketClosed: Entry(
+        Say("Cerrado", "Closed"),
+        lambda d, lang: (
+            CLOSE_REASON.say(d.get("reason"), lang) if d.get("reason") in CLOSE_REASON else d.get("reason", "")
+        ),
+    ),
     ev.TicketTagged: Entry(Say("Etiquetas: {change}", "Tags: {change}"), params=lambda d, _l, _w: {"change": _tags(d)}),
     ev.TicketLinked: Entry(
         Say("{verb} con {other}", "{verb} {other}"),
@@ -130,13 +184,13 @@ TIMELINE: dict[type[ev.Payload], Entry] = {
     ),
     ev.TicketRequesterErased: Entry(Say("Datos personales borrados", "Personal data erased"), "reason"),
     ev.NotificationSent: Entry(
-        Say("Mensaje enviado: {template}", "Message sent: {template}"),
-        params=_data("template"),
+        Say("Correo enviado: {template}", "Mail sent: {template}"),
+        params=lambda d, lang, _w: {"template": TEMPLATE.say(d.get("template"), lang)},
     ),
     ev.NotificationFailed: Entry(
-        Say("Mensaje no entregado: {template}", "Message not delivered: {template}"),
+        Say("Correo no entregado: {template}", "Mail not delivered: {template}"),
         "reason",
-        _data("template"),
+        lambda d, lang, _w: {"template": TEMPLATE.say(d.get("template"), lang)},
     ),
     ev.TicketRead: Entry(Say("Leído por {reader}", "Read by {reader}"), params=_data("reader")),
     ev.AgentRegistered: Entry(Say("Alta de {name}", "{name} joined"), params=_agent),

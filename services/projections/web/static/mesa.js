@@ -3,6 +3,13 @@
 "use strict";
 (function () {
   const csrf = () => document.querySelector("main")?.dataset.csrf || "";
+  // times are drawn on the server: tell it the browser's zone (read on the next page)
+  try {
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && !document.cookie.includes(`mesa_tz=${zone}`)) {
+      document.cookie = `mesa_tz=${zone}; path=/; max-age=31536000; samesite=lax`;
+    }
+  } catch (e) { /* no Intl: the business calendar's zone */ }
   const MAX_BYTES = 10 * 1024 * 1024;
   const TYPES = ["image/png", "image/jpeg", "image/webp", "application/pdf", "text/plain", "text/x-log", ""];
 
