@@ -107,6 +107,24 @@ def fmt(when: datetime, language: str, timezone: str = "UTC") -> str:
     return f"{local.strftime(WHEN.pick(language))} {zone}"
 
 
+LOW_RATING = 2  # a rating of this or less is followed up by a supervisor
+# Why a ticket went up a level, as the customer is told it
+ESCALATED_WHY = {
+    "first_response": Say(
+        "no te respondimos dentro del plazo prometido y queremos darle prioridad",
+        "we did not answer within the time we promised and want to give it priority",
+    ),
+    "resolution": Say(
+        "no lo resolvimos dentro del plazo prometido y queremos darle prioridad",
+        "we did not solve it within the time we promised and want to give it priority",
+    ),
+    "specialist": Say(
+        "necesita a alguien con más experiencia en este tema",
+        "it needs someone with more experience in this subject",
+    ),
+}
+
+
 def messages(
     env: Envelope, t: TicketFacts, prefs: Preferences | None, owner: Staff | None, a: Audience
 ) -> list[Message]:
@@ -144,7 +162,11 @@ def messages(
         case ev.TicketEscalated():
             reason = data.reason if staff == "es" or not data.reason_en else data.reason_en
             params = base | {"from_level": str(data.from_level), "to_level": str(data.to_level), "reason": reason}
-            return [Message(To.staff(who), "escalated", staff, params) for who in a.supervisors]
+            told = [Message(To.staff(who), "escalated", staff, params) for who in a.supervisors]
+            # the customer hears it too, and why, in plain words (never the team's own notes)
+            why = ESCALATED_WHY[data.target or "specialist"](lang)
+            mine = base | {"to_level": str(data.to_level), "why": why}
+            return [*told, Message(requester, "escalated_requester", lang, mine)]
         case ev.TicketCustomerReplied():
             # the owner hears back (in the staff's language), with the answer and the link
             if owner is None:
@@ -164,6 +186,14 @@ def messages(
             ]
         case ev.TicketClosed():
             return [Message(requester, "closed", lang, base)]
+        case ev.TicketFeedbackGiven() if data.rating <= LOW_RATING:
+            # clause 7: a customer who is not satisfied is followed up by a supervisor
+            params = base | {
+                "rating": str(data.rating),
+                "comment": data.comment or "-",
+                "owner": owner.name if owner else "-",
+            }
+            return [Message(To.staff(who), "low_rating", staff, params) for who in a.supervisors]
         case ev.TicketMerged():
             return [Message(requester, "merged", lang, base | {"into": data.into, "into_url": a.url(data.into)})]
     return []

@@ -149,6 +149,26 @@ TEMPLATES: dict[str, Mail] = {
             "Hello,\n\nWe have closed your ticket {{ ticket_id }} '{{ subject }}'. Thank you for your patience!\nIf the problem comes back, you can reopen it at {{ url }}\n",
         ),
     ),
+    "escalated_requester": Mail(
+        subject=Say(
+            "[{{ ticket_id }}] Tu ticket pasa a un equipo especialista",
+            "[{{ ticket_id }}] Your ticket goes to a specialist team",
+        ),
+        body=Say(
+            "Hola:\n\nHemos pasado tu ticket {{ ticket_id }} «{{ subject }}» al nivel {{ to_level }} de soporte porque {{ why }}. Te escribiremos en cuanto tengamos novedades.\n\nPuedes ver cómo va en cualquier momento: {{ url }}\n",
+            "Hello,\n\nWe have passed your ticket {{ ticket_id }} '{{ subject }}' to support level {{ to_level }} because {{ why }}. We will write as soon as there is news.\n\nYou can see how it stands at any time: {{ url }}\n",
+        ),
+    ),
+    "low_rating": Mail(
+        subject=Say(
+            "[{{ ticket_id }}] Valoración baja ({{ rating }}/5): revisar con el cliente",
+            "[{{ ticket_id }}] Low rating ({{ rating }}/5): follow up with the customer",
+        ),
+        body=Say(
+            "El cliente valoró con {{ rating }}/5 el ticket {{ ticket_id }} «{{ subject }}» (responsable: {{ owner }}).\n\nSu comentario: {{ comment }}\n\nRevísalo y, si no quedó resuelto, habla con el cliente o reábrelo: {{ url }}\n",
+            "The customer rated ticket {{ ticket_id }} '{{ subject }}' {{ rating }}/5 (owner: {{ owner }}).\n\nTheir comment: {{ comment }}\n\nLook into it and, if it was not solved, talk to the customer or reopen it: {{ url }}\n",
+        ),
+    ),
     "merged": Mail(
         subject=Say(
             "[{{ ticket_id }}] Seguimos tu consulta en {{ into }}",

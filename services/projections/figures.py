@@ -44,6 +44,13 @@ async def figures(pool: asyncpg.Pool, today: date | None = None) -> dict[str, An
             _OPEN,
         )
         load = sorted(await agents_with_load(conn), key=lambda r: r["name"])
+        # ratings of 2 or less in the period: each one a follow-up for a supervisor (clause 7)
+        low_ratings = await conn.fetch(
+            "SELECT t.id, t.subject, t.feedback_rating AS rating, t.feedback_comment AS comment, t.owner, t.status"
+            " FROM tickets t WHERE t.feedback_rating <= 2 AND t.updated_at >= $1::date"
+            " ORDER BY t.updated_at DESC LIMIT 50",
+            since,
+        )
         escalations = await conn.fetch(
             "SELECT ticket_id, time, data->>'reason' AS reason, (data->>'to_level')::int AS to_level FROM timeline"
             " WHERE type = 'ticket.escalated' AND time >= $1::date ORDER BY time DESC LIMIT 50",
@@ -86,6 +93,7 @@ async def figures(pool: asyncpg.Pool, today: date | None = None) -> dict[str, An
         "at_risk": [dict(r) for r in at_risk],
         "load": [dict(r) for r in load],
         "escalations": [dict(r) for r in escalations],
+        "low_ratings": [dict(r) for r in low_ratings],
         "volume": [(r["day"].strftime("%d/%m"), float(r["opened"])) for r in per_day],
         "frt_met": [(r["day"].strftime("%d/%m"), pct(r["frt_met"], r["answered"])) for r in per_day],
         "res_met": [(r["day"].strftime("%d/%m"), pct(r["res_met"], r["resolved"])) for r in per_day],

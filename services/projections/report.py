@@ -47,6 +47,7 @@ class Row:
     resolution_target: timedelta | None
     tags: tuple[str, ...] = ()
     fields: tuple[tuple[str, str], ...] = ()  # (custom field, value)
+    closed_how: str | None = None  # confirmed | auto (without the customer) | merged | other
 
 
 def period(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
@@ -148,6 +149,11 @@ def summarise(
             "oldest_days": round(max(ages), 1) if ages else None,
         },
         "reopen_rate_pct": _pct(sum(1 for r in resolved if r.reopen_count > 0), len(resolved)),
+        # clause 7: closed once resolved *and* the customer satisfied; what closed without their
+        # word is counted apart
+        "closing": {
+            how: sum(1 for r in rows if r.closed_how == how) for how in ("confirmed", "auto", "merged", "other")
+        },
         "escalations": {
             "count": len(escalations),
             "by_level": {str(k): v for k, v in sorted(Counter(level for level, _ in escalations).items())},
@@ -169,7 +175,9 @@ async def load(
         records = await conn.fetch(
             "SELECT t.*, coalesce(a.teams, '{}') AS teams,"
             " (SELECT data FROM timeline w WHERE w.ticket_id = t.id AND w.type = 'ticket.sla_targets_set'"
-            "  ORDER BY seq DESC LIMIT 1) AS targets"
+            "  ORDER BY seq DESC LIMIT 1) AS targets,"
+            " (SELECT data->>'reason' FROM timeline w WHERE w.ticket_id = t.id AND w.type = 'ticket.closed'"
+            "  ORDER BY seq DESC LIMIT 1) AS close_reason"
             " FROM tickets t LEFT JOIN agents a ON a.id = t.owner"
             " WHERE t.opened_at >= $1 AND t.opened_at < $2",
             start,
@@ -218,6 +226,7 @@ async def load(
                 resolution_target=target("resolution_target"),
                 tags=tuple(r["tags"]),
                 fields=tuple(valued.get(r["id"], ())),
+                closed_how=_closed_how(r["status"], bool(state.get("confirmed")), r["merged_into"], r["close_reason"]),
             )
         )
     deflections: list[dict[str, Any]] = []
@@ -237,6 +246,16 @@ async def load(
         deflections=deflections,
     )
     return {"from": start.isoformat(), "to": end.isoformat(), **report}
+
+
+def _closed_how(status: str, confirmed: bool, merged_into: str | None, reason: str | None) -> str | None:
+    if status != "closed":
+        return None
+    if merged_into:
+        return "merged"
+    if confirmed:
+        return "confirmed"
+    return "auto" if reason == "auto" else "other"
 
 
 def to_csv(report: dict[str, Any]) -> str:
@@ -264,6 +283,8 @@ def to_csv(report: dict[str, Any]) -> str:
         w.writerow(["backlog", "", f"age {metric}", value])
     w.writerow(["backlog", "", "open", report["backlog"]["open"]])
     w.writerow(["reopen", "", "rate_pct", report["reopen_rate_pct"]])
+    for how, n in report["closing"].items():
+        w.writerow(["closing", how, "tickets", n])
     w.writerow(["escalations", "", "count", report["escalations"]["count"]])
     for item in report["escalations"]["top_reasons"]:
         w.writerow(["escalations", "reason", item["reason"], item["count"]])

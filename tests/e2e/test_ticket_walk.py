@@ -329,6 +329,11 @@ async def test_escalation_moves_the_ticket_up_a_level_and_reopen_returns_it(staf
     assert "placa" in escalated["reason"]
     second = [e for e in t["timeline"] if e["type"] == "ticket.assigned"][-1]["data"]
     assert second["previous_agent_id"] == first and second["level"] == 2
+    # nora is told, in plain words, never the agent's own note
+    told = await mesa.mail_when(
+        lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "escalated_requester", "nora told"
+    )
+    assert "equipo especialista" in str(told["Subject"]) and "placa" not in body_of(told)
 
     assert (await act(mesa, tid, "resolve", "agent:ciro", {"summary": "Placa sustituida"})).status_code == 200
     await mesa.ticket_when(tid, lambda t: t["status"] == "resolved", "resolved")
@@ -442,3 +447,36 @@ async def test_files_after_opening_go_with_a_comment_an_answer_or_a_reopening(st
     await mesa.mail_when(
         lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "reopened_owner", "the owner's reopen mail"
     )
+
+
+async def test_a_low_rating_is_followed_up_and_the_customer_is_offered_to_reopen(staffed: Mesa) -> None:
+    """Clause 7: closed only once resolved and the customer satisfied. A customer who rates 1 is
+    not: the supervisors hear of it, the dashboard lists it, and she is offered to reopen."""
+    mesa = staffed
+    requester = "requester:olga@example.com"
+    async with client(timeout=10) as http:
+        r = await http.post(
+            f"{mesa.url('intake')}/tickets",
+            json={"subject": "El reembolso no llega", "description": "Pedí el reembolso hace dos semanas."},
+            headers=as_actor(requester),
+        )
+    tid = r.json()["id"]
+    t = await mesa.ticket_when(tid, lambda t: t["owner"] is not None, "assignment")
+    assert (await act(mesa, tid, "resolve", f"agent:{t['owner']}", {"summary": "Reembolso emitido"})).status_code == 200
+    await mesa.ticket_when(tid, lambda t: t["status"] == "resolved", "resolved")
+    assert (await act(mesa, tid, "confirm", requester)).status_code == 200
+    r = await act(mesa, tid, "feedback", requester, {"rating": 1, "comment": "Tardaron demasiado"})
+    assert r.status_code == 200, r.text
+    told = await mesa.mail_when(
+        lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "low_rating", "the supervisors told"
+    )
+    assert "1/5" in str(told["Subject"]) and "Tardaron demasiado" in body_of(told)
+    sara = bearer("supervisor", "sara")["Authorization"].removeprefix("Bearer ")
+    olga = bearer("requester", "olga@example.com")["Authorization"].removeprefix("Bearer ")
+    async with httpx.AsyncClient(timeout=10) as http:
+        dashboard = await http.get(f"{mesa.url('projections')}/dashboard", cookies={SESSION_COOKIE: sara})
+        page = await http.get(f"{mesa.url('projections')}/t/{tid}", cookies={SESSION_COOKIE: olga})
+        report = await http.get(f"{mesa.url('projections')}/audit/report", cookies={SESSION_COOKIE: sara})
+    assert f'href="/t/{tid}"' in dashboard.text.split('id="low-ratings"', 1)[1]
+    assert 'id="sorry-low-rating"' in page.text and 'id="form-reopen"' in page.text
+    assert 'id="closed-confirmed"' in report.text

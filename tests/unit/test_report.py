@@ -103,3 +103,26 @@ def test_tags_and_custom_fields_are_reported_against_the_targets() -> None:
     assert r["by_field"]["motivo: talla"]["first_response_met_pct"] == 100.0
     assert r["by_field"]["motivo: defecto"]["first_response_met_pct"] == 0.0
     assert "by_field,motivo: talla,tickets,1" in to_csv({"from": "a", "to": "b", **r}).replace("\r\n", "\n")
+
+
+def test_tickets_closed_without_the_customers_word_are_counted_apart() -> None:
+    rows = [
+        row(1, status="closed", closed_how="confirmed"),
+        row(2, status="closed", closed_how="auto"),
+        row(3, status="closed", closed_how="auto"),
+        row(4, status="closed", closed_how="merged"),
+        row(5),
+    ]
+    r = summarise(rows, now=T0, names={}, escalations=[], deflections=[])
+    assert r["closing"] == {"confirmed": 1, "auto": 2, "merged": 1, "other": 0}
+    assert "closing,auto,tickets,2" in to_csv({"from": "a", "to": "b", **r}).replace("\r\n", "\n")
+
+
+def test_how_a_ticket_closed_is_read_from_its_state_and_reason() -> None:
+    from services.projections.report import _closed_how
+
+    assert _closed_how("resolved", False, None, None) is None
+    assert _closed_how("closed", True, None, "resolution confirmed") == "confirmed"
+    assert _closed_how("closed", False, None, "auto") == "auto"
+    assert _closed_how("closed", False, "T-00000001", None) == "merged"
+    assert _closed_how("closed", False, None, "withdrawn") == "other"

@@ -46,6 +46,16 @@ TEXTS = Texts(
         "at_risk": ("en riesgo", "at risk"),
         "on_track": ("en plazo", "on track"),
         "paused": ("en pausa (esperando tu respuesta)", "paused (waiting for your answer)"),
+        "low_ratings": ("Valoraciones bajas por revisar (30 días)", "Low ratings to follow up (30 days)"),
+        "none_to_review": ("Ninguna.", "None."),
+        "sorry_low_rating": (
+            "Sentimos que no haya ido bien. Un supervisor revisará tu caso; si el problema sigue,"
+            " puedes reabrir el ticket.",
+            "We are sorry it did not go well. A supervisor will look into it; if the problem goes on,"
+            " you can reopen the ticket.",
+        ),
+        "closed_confirmed": ("Cerrados con la confirmación del cliente", "Closed with the customer's confirmation"),
+        "closed_unconfirmed": ("Cerrados solos, sin confirmación del cliente", "Closed by themselves, unconfirmed"),
         "paused_staff": ("en pausa (esperando al cliente)", "paused (waiting on the customer)"),
         "none_yet": ("sin asignar todavía", "not assigned yet"),
         "in_queue": ("en cola, nivel {level}", "in the queue, level {level}"),

@@ -82,6 +82,8 @@ TEMPLATE = Texts(
         "resolved": ("aviso de resolución", "resolution notice"),
         "closed": ("aviso de cierre", "closing notice"),
         "merged": ("aviso de fusión", "merge notice"),
+        "low_rating": ("aviso de valoración baja", "low rating notice"),
+        "escalated_requester": ("aviso de escalado al cliente", "escalation notice to the customer"),
         "digest": ("resumen diario", "daily digest"),
     }
 )

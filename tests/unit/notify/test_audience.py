@@ -74,12 +74,19 @@ def test_staff_hear_warnings_breaches_and_escalations_in_the_staff_language() ->
     breach = ev.TicketSlaBreached(ticket_id=TID, target="resolution", due=NOW)
     assert [to for to, _, _ in told(breach)] == ["ana@mesa.example", "sup@mesa.example", "jefa@mesa.example"]
     assert [to for to, _, _ in told(breach, owner=None)] == ["sup@mesa.example", "jefa@mesa.example"]
-    up = ev.TicketEscalated(ticket_id=TID, from_level=1, to_level=2, reason="motivo", by="sla", reason_en="why")
-    [m, _] = audience.messages(env(up), TICKET, None, ANA, WHO)
+    up = ev.TicketEscalated(
+        ticket_id=TID, from_level=1, to_level=2, reason="motivo", by="sla", reason_en="why", target="resolution"
+    )
+    [m, _, customer] = audience.messages(env(up), TICKET, None, ANA, WHO)
     assert m.params["reason"] == "motivo" and m.language == "es"
     english = Audience(WHO.public_url, WHO.user_domain, WHO.supervisors, "en")
-    [m, _] = audience.messages(env(up), TICKET, None, ANA, english)
+    [m, _, _] = audience.messages(env(up), TICKET, None, ANA, english)
     assert m.params["reason"] == "why"
+    # the customer is told too, in their language and plain words, never the team's notes
+    assert (customer.template, customer.to, customer.language) == ("escalated_requester", WHO.requester(TICKET), "en")
+    assert "priority" in customer.params["why"] and "motivo" not in str(customer.words())
+    by_hand = audience.messages(env(up.model_copy(update={"target": None})), TICKET, None, ANA, WHO)[-1]
+    assert "experience" in by_hand.params["why"]
 
 
 def test_an_old_ticket_without_a_pseudonym_is_named_by_its_address() -> None:
@@ -133,7 +140,9 @@ def test_an_error_that_echoes_the_address_keeps_the_label() -> None:
 @pytest.mark.parametrize("language", ["es", "en"])
 def test_every_mail_renders_in_both_languages(template: str, language: str) -> None:
     words = "ticket_id subject url priority first_response_due resolution_due agent_name reason question body"
-    words += " target due owner from_level to_level summary kb_url mail day count items into into_url"
+    words += (
+        " target due owner from_level to_level summary kb_url mail day count items into into_url rating comment why"
+    )
     params = dict.fromkeys(words.split(), "x")
     subject, body = audience.Message(To.staff("a@b"), template, language, params).words()
     assert subject.strip() and body.strip()
@@ -158,3 +167,11 @@ def test_a_merged_ticket_tells_its_requester_where_it_goes_on() -> None:
     assert (m.template, m.params["into"]) == ("merged", "T-0000ZZZZ") and m.params["into_url"].endswith("T-0000ZZZZ")
     subject, body = m.words()
     assert "T-0000ZZZZ" in subject and m.params["into_url"] in body
+
+
+def test_a_low_rating_is_followed_up_by_the_supervisors() -> None:
+    low = ev.TicketFeedbackGiven(ticket_id=TID, requester=TICKET.requester, rating=2, comment="No me ayudaron")
+    messages = audience.messages(env(low), TICKET, None, ANA, WHO)
+    assert {m.template for m in messages} == {"low_rating"} and len(messages) == len(WHO.supervisors) >= 1
+    assert messages[0].params["comment"] == "No me ayudaron" and messages[0].params["rating"] == "2"
+    assert audience.messages(env(low.model_copy(update={"rating": 3})), TICKET, None, ANA, WHO) == []
