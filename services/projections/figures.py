@@ -43,7 +43,10 @@ async def figures(pool: asyncpg.Pool, today: date | None = None) -> dict[str, An
             " ORDER BY t.opened_at LIMIT 50",
             _OPEN,
         )
-        load = sorted(await agents_with_load(conn), key=lambda r: r["name"])
+        # the fullest first: who needs help is at the top of a long roster
+        load = sorted(
+            await agents_with_load(conn), key=lambda r: (-r["load"] / max(r["capacity"], 1), -r["load"], r["name"])
+        )
         # ratings of 2 or less in the period: each one a follow-up for a supervisor (clause 7)
         low_ratings = await conn.fetch(
             "SELECT t.id, t.subject, t.feedback_rating AS rating, t.feedback_comment AS comment, t.owner, t.status"

@@ -480,3 +480,5 @@ async def test_a_low_rating_is_followed_up_and_the_customer_is_offered_to_reopen
     assert f'href="/t/{tid}"' in dashboard.text.split('id="low-ratings"', 1)[1]
     assert 'id="sorry-low-rating"' in page.text and 'id="form-reopen"' in page.text
     assert 'id="closed-confirmed"' in report.text
+    # every count on the dashboard leads to its tickets
+    assert 'href="/console?scope=all&amp;status=' in dashboard.text and 'id="load"' in dashboard.text

@@ -25,13 +25,13 @@ TICKET_ID = re.compile(r"T-[0-9A-Z]{8}")  # what goes into a command's path, and
 
 
 def _params(request: Request) -> dict[str, str]:
-    keep = ("scope", "status", "priority", "category", "q", "tag", "sort")
+    keep = ("scope", "status", "priority", "category", "owner", "q", "tag", "sort")
     return {k: v for k in keep if (v := request.query_params.get(k, "").strip())}
 
 
 def _query(who_sub: str, team: list[str], p: dict[str, str], cursor: str | None) -> listing.Query:
     scope = p.get("scope", "")
-    filters = {k: p[k] for k in ("priority", "category") if k in p}
+    filters = {k: p[k][:120] for k in ("priority", "category", "owner") if k in p}
     return listing.Query(
         filters=filters | ({"owner": who_sub} if scope == "mine" else {}),
         status=(p["status"],) if p.get("status") else _OPEN,

@@ -46,6 +46,10 @@ TEXTS = Texts(
         "at_risk": ("en riesgo", "at risk"),
         "on_track": ("en plazo", "on track"),
         "paused": ("en pausa (esperando tu respuesta)", "paused (waiting for your answer)"),
+        "load_sorted": ("Las personas más cargadas primero.", "The busiest people first."),
+        "occupancy": ("Ocupación", "Occupancy"),
+        "all_agents": ("Ver las {n} personas", "See all {n} people"),
+        "no_data": ("sin datos", "no data"),
         "low_ratings": ("Valoraciones bajas por revisar (30 días)", "Low ratings to follow up (30 days)"),
         "none_to_review": ("Ninguna.", "None."),
         "sorry_low_rating": (
