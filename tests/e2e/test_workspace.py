@@ -105,7 +105,15 @@ async def listed_raw(mesa: Mesa, actor: str, params: dict[str, Any]) -> Any:
 async def test_pages_follow_each_other_without_gaps_or_repeats_in_any_order(staffed: Mesa) -> None:
     mesa = staffed
     for i in range(7):
-        await open_ticket(mesa, "paginas@example.com", f"Pedido {i}", f"Consulta número {i}")
+        t = await open_ticket(mesa, "paginas@example.com", f"Pedido {i}", f"Consulta número {i}")
+        # quiet first: a ticket that changes while pages are read moves in an `updated` order
+        await mesa.ticket_when(
+            t["id"],
+            lambda t: (
+                t["sla"]["first_response_due"] and sum(e["type"] == "notification.sent" for e in t["timeline"]) >= 2
+            ),
+            "the ticket settled (targets set, mails sent)",
+        )
     for sort in ("-updated", "opened", "priority", "-due", "id"):
         seen: list[str] = []
         cursor = None

@@ -229,14 +229,15 @@ async def test_breaches_and_escalations_reach_owner_and_supervisors_and_silence_
         await produce(fresh.settings, fresh.settings.topic(TICKET_EVENTS), story)
 
         async def all_sent() -> list[EmailMessage]:
-            return inbox.messages if len(inbox.messages) >= 7 else []
+            return inbox.messages if len(inbox.messages) >= 8 else []
 
-        got = await eventually(all_sent, timeout=30, what="seven messages")
+        got = await eventually(all_sent, timeout=30, what="eight messages")
         to = sorted((m["X-Mesa-Template"], m["To"]) for m in got)
         assert to == [
             ("assigned", "olga@soporte.test"),
             ("escalated", "sara@soporte.test"),
             ("escalated", "tomas@soporte.test"),
+            ("escalated_requester", "marta@example.com"),  # the customer is told too, in plain words
             ("sla_breached", "olga@soporte.test"),
             ("sla_breached", "sara@soporte.test"),
             ("sla_breached", "tomas@soporte.test"),
@@ -245,6 +246,9 @@ async def test_breaches_and_escalations_reach_owner_and_supervisors_and_silence_
         escalated = next(m for m in got if m["X-Mesa-Template"] == "escalated")
         body = escalated.get_body(("plain",))
         assert body is not None and "Motivo: Objetivo incumplido: 5 min de retraso" in body.get_content()
+        told = next(m for m in got if m["X-Mesa-Template"] == "escalated_requester")
+        plain = told.get_body(("plain",))
+        assert plain is not None and "Objetivo incumplido" not in plain.get_content()  # the team's note stays theirs
     finally:
         proc.stop()
 
