@@ -4,6 +4,7 @@ deflections ("this solved it" before a ticket was opened) counted."""
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
 from typing import Annotated, Any
 
 import asyncpg
@@ -39,6 +40,24 @@ def render(markdown: str) -> str:
     return str(_MD.render(markdown))
 
 
+class _Text(HTMLParser):
+    """The words of rendered Markdown, without its marks (an excerpt reads as text, not `**30 días**`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def excerpt(markdown: str, limit: int = 200) -> str:
+    reader = _Text()
+    reader.feed(render(markdown))
+    words = " ".join(" ".join(reader.parts).split())
+    return words if len(words) <= limit else words[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
 def _row(r: asyncpg.Record) -> dict[str, Any]:
     return {
         "id": r["id"],
@@ -51,7 +70,7 @@ def _row(r: asyncpg.Record) -> dict[str, Any]:
         "views": r["views"],
         "helpful": r["helpful"],
         "not_helpful": r["not_helpful"],
-        "excerpt": r["body"][:200],
+        "excerpt": excerpt(r["body"]),
     }
 
 

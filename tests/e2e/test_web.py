@@ -103,6 +103,9 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     await laura.wait_for_url(f"{base}/t/*")
     tid = laura.url.rsplit("/", 1)[1].split("?")[0]
     await expect(laura.locator("#masked-note")).to_be_visible()  # the card number was hidden, and she is told
+    # she is told it arrived and what comes next; the promised time comes onto the page by itself
+    await expect(laura.locator("#done-note")).to_contain_text("Hemos recibido tu ticket")
+    await expect(laura.locator(".facts")).to_contain_text("Primera respuesta", timeout=20_000)
     assert "4111111111111111" not in await laura.content()
     await expect(laura.locator("h1")).to_contain_text(XSS)  # shown as text...
     assert await laura.evaluate("window.__xss") is None  # ...never run
@@ -210,7 +213,12 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     await shot(sara, "09-dashboard")
     await sara.goto(f"{base}/kb?q=devoluciones")
     await expect(sara.locator(".articles li a")).to_have_text("Cómo pedir la devolución de un pedido")
+    excerpt = await sara.locator(".articles li p").inner_text()
+    assert "Mis pedidos" in excerpt and "*" not in excerpt  # text, not Markdown
     await shot(sara, "10-kb")
+    await sara.click(".articles li a")
+    await sara.click("button[name=helpful][value=yes]")
+    await expect(sara.locator("#thanks-vote")).to_have_text("¡Gracias por tu opinión!")
     await sara.goto(f"{base}/audit/report")
     await expect(sara.locator("h1")).to_have_text("Informe del proceso de soporte")
     await expect(sara.locator("svg.chart")).to_have_count(2)

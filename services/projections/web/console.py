@@ -31,7 +31,7 @@ def _params(request: Request) -> dict[str, str]:
 
 def _query(who_sub: str, team: list[str], p: dict[str, str], cursor: str | None) -> listing.Query:
     scope = p.get("scope", "")
-    filters = {k: p[k][:120] for k in ("priority", "category", "owner") if k in p}
+    filters: dict[str, str] = {k: p[k][:120] for k in ("priority", "category", "owner") if k in p}
     return listing.Query(
         filters=filters | ({"owner": who_sub} if scope == "mine" else {}),
         status=(p["status"],) if p.get("status") else _OPEN,

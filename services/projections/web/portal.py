@@ -66,4 +66,5 @@ async def new_ticket(web: Site, request: Request) -> Response:
     created = r.json()
     await web.caught_up(created["id"], created["version"])
     del who
-    return RedirectResponse(f"/t/{created['id']}" + ("?masked=1" if created.get("masked") else ""), 303)
+    # the page says it was received and what comes next (the promised times arrive on it, live)
+    return RedirectResponse(f"/t/{created['id']}?done=opened" + ("&masked=1" if created.get("masked") else ""), 303)

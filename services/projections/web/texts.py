@@ -50,6 +50,9 @@ TEXTS = Texts(
         "occupancy": ("Ocupación", "Occupancy"),
         "all_agents": ("Ver las {n} personas", "See all {n} people"),
         "no_data": ("sin datos", "no data"),
+        "views_one": ("1 vista", "1 view"),
+        "views_many": ("{n} vistas", "{n} views"),
+        "thanks_vote": ("¡Gracias por tu opinión!", "Thank you for your feedback!"),
         "low_ratings": ("Valoraciones bajas por revisar (30 días)", "Low ratings to follow up (30 days)"),
         "none_to_review": ("Ninguna.", "None."),
         "sorry_low_rating": (
@@ -67,14 +70,29 @@ TEXTS = Texts(
         "description": ("Descripción", "Description"),
         "order_id": ("Número de pedido", "Order number"),
         "order_help": ("Solo si el problema es con un pedido.", "Only if the problem is about an order."),
-        "impact_q": ("¿A cuánta gente o actividad afecta?", "How much does it affect?"),
-        "impact_low": ("Solo a mí, puedo seguir trabajando", "Only me, I can carry on"),
-        "impact_medium": ("A mí o a mi equipo, con dificultad", "Me or my team, with difficulty"),
-        "impact_high": ("A muchos clientes o a toda la tienda", "Many customers or the whole shop"),
+        "impact_q": ("¿A qué afecta?", "What does it affect?"),
+        "impact_low": (
+            "Es una duda o una molestia: ningún pedido ni pago se ve afectado",
+            "A question or a nuisance: no order or payment is affected",
+        ),
+        "impact_medium": (
+            "Afecta a un pedido, una entrega o una devolución",
+            "It affects an order, a delivery or a return",
+        ),
+        "impact_high": (
+            "No puedo pagar, o hay dinero de por medio (un cobro doble, un reembolso)",
+            "I cannot pay, or money is at stake (a double charge, a refund)",
+        ),
         "urgency_q": ("¿Cuánto corre prisa?", "How urgent is it?"),
         "urgency_low": ("Puede esperar unos días", "It can wait a few days"),
-        "urgency_medium": ("Lo necesito hoy o mañana", "I need it today or tomorrow"),
-        "urgency_high": ("Está parado ahora mismo", "It is blocked right now"),
+        "urgency_medium": (
+            "En uno o dos días (se acerca una entrega o una fecha)",
+            "Within a day or two (a delivery or a date is near)",
+        ),
+        "urgency_high": (
+            "Ahora mismo: no puedo terminar una compra, o el pedido sale hoy",
+            "Right now: I cannot finish a purchase, or the order ships today",
+        ),
         "category_auto": ("No lo sé (que lo decida Mesa)", "I don't know (let Mesa decide)"),
         "screenshots": ("Capturas de pantalla", "Screenshots"),
         "screenshots_help": (
@@ -166,6 +184,12 @@ TEXTS = Texts(
             " (the same customer's).",
         ),
         "merge": ("Fusionar", "Merge"),
+        "done_opened": (
+            "Hemos recibido tu ticket. Aquí verás en cuánto tiempo te responderemos (te llega también por correo)"
+            " y cada paso que demos.",
+            "We have received your ticket. Here you will see how soon we will answer (it also reaches you by mail)"
+            " and every step we take.",
+        ),
         "done_comment": ("Respuesta enviada al cliente.", "Reply sent to the customer."),
         "done_note": (
             "Nota interna guardada (el cliente no la ve).",
@@ -268,7 +292,6 @@ TEXTS = Texts(
         "helpful_q": ("¿Te resultó útil?", "Was this helpful?"),
         "yes": ("Sí", "Yes"),
         "no": ("No", "No"),
-        "views": ("lecturas", "views"),
         "new_article": ("Nuevo artículo", "New article"),
         "title": ("Título", "Title"),
         "body_md": ("Texto (Markdown)", "Text (Markdown)"),

@@ -106,7 +106,7 @@ async def _agents(web: Web) -> list[dict[str, Any]]:
 # What a done action says, by its name: the query string only picks one of these, never brings words
 DONE = frozenset(
     {"comment", "note", "request-info", "resolve", "reply", "confirm", "reject", "reopen", "close", "feedback"}
-    | {"escalate", "categorize", "assign", "tags", "link", "merge", "apply-macro", "fields"}
+    | {"escalate", "categorize", "assign", "tags", "link", "merge", "apply-macro", "fields", "opened"}
 )
 
 

@@ -33,3 +33,12 @@ def test_a_zone_from_a_cookie_is_a_real_zone_or_the_default(asked: str) -> None:
     assert got == "Europe/Madrid" or got == asked
     assert zone("Europe/Lisbon", "Europe/Madrid") == "Europe/Lisbon"
     assert zone("../../etc/passwd", "Europe/Madrid") == "Europe/Madrid"
+
+
+def test_a_knowledge_base_excerpt_reads_as_text_not_markdown() -> None:
+    from services.projections.kb import excerpt
+
+    text = excerpt("Tienes **30 días** para [devolverlo](https://x.example).\n\n* gratis")
+    assert "**" not in text and "](" not in text and "30 días" in text and "devolverlo" in text
+    long = excerpt("palabra " * 100, limit=50)
+    assert len(long) <= 50 and long.endswith("…") and "palabr…" not in long
