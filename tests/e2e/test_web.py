@@ -96,8 +96,18 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     # deflection: an article is suggested while typing
     await expect(laura.locator("#suggestions li a")).to_have_text("Cómo pedir la devolución de un pedido")
     await laura.check("input[name=impact][value=high]")
-    await laura.set_input_files("#screenshots", files=[FilePayload(name="error.png", mimeType="image/png", buffer=PNG)])
-    await expect(laura.locator("#new-ticket .previews img")).to_have_count(1)
+    await laura.set_input_files(
+        "#screenshots",
+        files=[
+            FilePayload(name="error.png", mimeType="image/png", buffer=PNG),
+            FilePayload(name="equivocada.png", mimeType="image/png", buffer=PNG),
+        ],
+    )
+    await expect(laura.locator("#new-ticket .previews img")).to_have_count(2)
+    # the one chosen by mistake comes off before sending
+    await laura.click("#new-ticket .previews li:has-text('equivocada.png') button.remove-file")
+    await expect(laura.locator("#new-ticket .previews li")).to_have_count(1)
+    await expect(laura.locator("#new-ticket .previews")).not_to_contain_text("equivocada.png")
     await shot(laura, "02-new-ticket")
     await laura.click("#new-ticket button[type=submit]")
     await laura.wait_for_url(f"{base}/t/*")

@@ -50,6 +50,7 @@ TEXTS = Texts(
         "occupancy": ("Ocupación", "Occupancy"),
         "all_agents": ("Ver las {n} personas", "See all {n} people"),
         "no_data": ("sin datos", "no data"),
+        "remove_file": ("Quitar", "Remove"),
         "views_one": ("1 vista", "1 view"),
         "views_many": ("{n} vistas", "{n} views"),
         "thanks_vote": ("¡Gracias por tu opinión!", "Thank you for your feedback!"),

@@ -29,11 +29,24 @@
         } else if (f.type.startsWith("image/")) {
           const img = document.createElement("img");
           img.src = URL.createObjectURL(f);
-          img.alt = f.name;
+          img.alt = "";  // the name beside it says what it is
           li.append(img, f.name);
         } else {
           li.textContent = f.name;
         }
+        // a file chosen by mistake can be taken off before sending
+        const remove = document.createElement("button");
+        remove.type = "button";
+        remove.className = "link remove-file";
+        remove.textContent = drop.dataset.removeLabel || "×";
+        remove.setAttribute("aria-label", `${drop.dataset.removeLabel || "×"}: ${f.name}`);
+        remove.addEventListener("click", () => {
+          const dt = new DataTransfer();
+          for (const kept of input.files) if (kept !== f) dt.items.add(kept);
+          input.files = dt.files;
+          showFiles();
+        });
+        li.append(" ", remove);
         previews.append(li);
       }
     };
