@@ -125,8 +125,7 @@ class Deliverer:
 
     async def _attempt(self, d: Delivery) -> SendFailed | None:
         try:
-            async with self.pool.acquire() as conn:
-                await self._send(conn, d)
+            await self._send(d)
         except SendFailed as exc:
             return exc
         return None
@@ -162,10 +161,13 @@ class Deliverer:
                 await client.quit()
             client.close()
 
-    async def _send(self, conn: asyncpg.Connection, d: Delivery) -> None:
-        """One attempt on the row's channel; raises SendFailed."""
+    async def _send(self, d: Delivery) -> None:
+        """One attempt on the row's channel; raises SendFailed. No database connection is held
+        while a message goes: one lost under it (PostgreSQL restarting) must not turn a message
+        the server accepted into one that is never recorded, and so sent again."""
         if d.channel == "webhook":
-            sub = await ledger.subscription(conn, d.recipient)
+            async with self.pool.acquire() as conn:
+                sub = await ledger.subscription(conn, d.recipient)
             if sub is None:
                 raise SendFailed("subscription removed")
             url, secret = sub

@@ -95,6 +95,9 @@ async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, b
     )
     # deflection: an article is suggested while typing
     await expect(laura.locator("#suggestions li a")).to_have_text("Cómo pedir la devolución de un pedido")
+    # "this solved it" is a quiet link, but one that can be read: not white on a light box
+    color = await laura.evaluate("getComputedStyle(document.querySelector('#suggestions button.solved')).color")
+    assert color != "rgb(255, 255, 255)", color
     await laura.check("input[name=impact][value=high]")
     await laura.set_input_files(
         "#screenshots",
