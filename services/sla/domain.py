@@ -43,6 +43,7 @@ class Ticket:
     owner: str | None = None
     level: int = 1
     open: bool = True
+    category: str | None = None  # its auto-close wait (the policy's lifecycle, per category)
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,9 @@ def evolve(state: State, env: Envelope, policy: Policy) -> State:
             s = _drop_timers(s, lambda _kind: True)
             if s.clock is not None:
                 s = _clock(s, fired=tuple(f for f in s.clock.fired if f != "autoclose"))
-            s = _timer(s, "autoclose", env.time + policy.lifecycle.auto_close_after)
+            wait = policy.lifecycle.auto_close_for(s.ticket.category if s.ticket else None)
+            if wait is not None:
+                s = _timer(s, "autoclose", env.time + wait)
         case ev.TicketResolutionRejected() | ev.TicketReopened():
             s = _drop_timers(s, lambda kind: kind == "autoclose")
         case ev.TicketClosed() | ev.TicketMerged():
@@ -151,6 +154,7 @@ def _touch(ticket: Ticket | None, env: Envelope) -> Ticket:
     data = env.data
     opening = data if isinstance(data, ev.TicketOpened) else None
     assigned = data if isinstance(data, ev.TicketAssigned) else None
+    category = data.category.value if isinstance(data, ev.TicketOpened | ev.TicketCategorized) else None
     if ticket is None:
         return Ticket(
             id=env.subject,
@@ -160,6 +164,7 @@ def _touch(ticket: Ticket | None, env: Envelope) -> Ticket:
             language=opening.language if opening else "es",
             owner=assigned.agent_id if assigned else None,
             level=max(1, assigned.level if assigned else 1),
+            category=category,
         )
     return dataclasses.replace(
         ticket,
@@ -169,6 +174,7 @@ def _touch(ticket: Ticket | None, env: Envelope) -> Ticket:
         language=opening.language if opening else ticket.language,
         owner=assigned.agent_id if assigned else ticket.owner,
         level=max(ticket.level, assigned.level if assigned else 1),
+        category=category or ticket.category,
     )
 
 

@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
 
 from services.sla.calendar import TWENTY_FOUR_SEVEN, Calendar, weekly
-from shared.domain.events.catalogue import Priority
+from shared.domain.events.catalogue import Category, Priority
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "deploy" / "sla-policy.yaml"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -31,6 +31,14 @@ def _duration(value: Any) -> timedelta:
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+def _duration_or_never(value: Any) -> timedelta | None:
+    return None if value is None or str(value).strip().lower() == "never" else _duration(value)
+
+
+# a wait that may be `never` (the timer is not set at all)
+Wait = Annotated[timedelta | None, BeforeValidator(_duration_or_never)]
 
 
 class CalendarSpec(BaseModel):
@@ -76,6 +84,16 @@ class Lifecycle(BaseModel):
     waiting_reminder: Duration = timedelta(days=2)  # remind the requester of an open question
     auto_resolve_after: Duration = timedelta(days=7)  # no answer: resolve, saying why
     auto_close_after: Duration = timedelta(days=3)  # resolved, neither confirmed nor rejected: close
+    # clause 7 per category: its own wait, or `never` (stays resolved until the customer confirms
+    # or rejects, or staff close it)
+    auto_close_by_category: dict[Category, Wait] = Field(default_factory=dict)
+
+    def auto_close_for(self, category: str | None) -> timedelta | None:
+        """How long a resolution of this category waits for the customer before closing itself;
+        None: it never does."""
+        if category in self.auto_close_by_category:
+            return self.auto_close_by_category[Category(category)]
+        return self.auto_close_after
 
 
 class Policy(BaseModel):

@@ -20,7 +20,7 @@ _TICKET = tuple(f.name for f in dataclasses.fields(Ticket))
 _CLOCK = tuple(f.name for f in dataclasses.fields(Clock))
 # the columns' types, for the parameters of the one INSERT ... SELECT that writes them
 _TYPES = {
-    **dict.fromkeys(("id", "ticket_id", "last_event", "language", "owner", "priority", "calendar"), "text"),
+    **dict.fromkeys(("id", "ticket_id", "last_event", "language", "owner", "priority", "calendar", "category"), "text"),
     **dict.fromkeys(("last_event_at", "opened_at", "first_response_due", "resolution_due"), "timestamptz"),
     **dict.fromkeys(("first_response_at", "next_response_due", "paused_at", "stopped_at"), "timestamptz"),
     **dict.fromkeys(("first_target", "resolution_target", "next_target", "next_remaining", "remaining"), "interval"),

@@ -167,6 +167,40 @@ def test_silence_after_a_question_reminds_then_resolves_in_the_ticket_language(l
     assert state.ticket is not None and not state.ticket.open and state.timers == {}
 
 
+def test_auto_close_waits_per_category_and_never_means_no_timer() -> None:
+    doc = yaml.safe_load(DEFAULT_POLICY.read_text())
+    doc["lifecycle"]["auto_close_by_category"] = {"hardware": "never", "payment": "10d"}
+    per_category = Policy.model_validate(doc)
+    assert per_category.lifecycle.auto_close_for("hardware") is None
+    assert per_category.lifecycle.auto_close_for("payment") == timedelta(days=10)
+    assert per_category.lifecycle.auto_close_for("network") == per_category.lifecycle.auto_close_after
+    assert per_category.lifecycle.auto_close_for(None) == per_category.lifecycle.auto_close_after
+
+    def resolved_after(*facts: Payload) -> State:
+        state = State()
+        for i, fact in enumerate((opened(), *facts, ev.TicketResolved(ticket_id=TID, agent_id="a", summary="s"))):
+            e = env(fact, i)
+            state = domain.evolve(state, e, per_category)
+            for reaction in domain.decide(state, e, per_category):
+                state = domain.evolve(state, env(reaction, i, "sla"), per_category)
+        return state
+
+    assert "autoclose" not in resolved_after().timers  # hardware: the customer's word or staff's
+    moved = ev.TicketCategorized(ticket_id=TID, category=ev.Category.payment, priority=ev.Priority.P1, reason="r")
+    state = resolved_after(moved)
+    assert state.timers["autoclose"] == at(2) + timedelta(days=10)
+    state, closed = domain.fire(state, "autoclose", state.timers["autoclose"], per_category)
+    assert isinstance(closed, ev.TicketClosed) and closed.reason == "auto"  # not confirmed: counted apart
+
+
+@pytest.mark.parametrize("wrong", [{"nonsense": "3d"}, {"hardware": "soon"}])
+def test_a_wrong_per_category_wait_is_refused_at_start(wrong: dict[str, str]) -> None:
+    doc = yaml.safe_load(DEFAULT_POLICY.read_text())
+    doc["lifecycle"]["auto_close_by_category"] = wrong
+    with pytest.raises(ValueError):
+        Policy.model_validate(doc)
+
+
 def test_a_new_priority_keeps_the_time_already_spent() -> None:
     state = opened_state("P2")
     change = ev.TicketCategorized(ticket_id=TID, category=ev.Category.hardware, priority=ev.Priority.P1, reason="r")
