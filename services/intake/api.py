@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 from services.intake import attachments as att
 from services.intake.domain import CommandRejected
 from services.intake.handlers import Intake, Outcome
+from services.intake.improvement import ActionIn, ActionUpdateIn, FindingIn, Improvement, ReviewIn
 from services.intake.store import load_attachment, record_upload, store_attachment
 from services.intake.workspace_admin import FieldIn, MacroIn, Workspace
 from shared.domain.commands import OTHER_TICKET, TICKET_COMMANDS, WITH_FILES, Actor, OpenTicket, Write
@@ -305,6 +306,37 @@ def create_app(intake: Intake, public_url: str, auth: Authenticator) -> FastAPI:
     async def remove_field(field_id: str, who: Caller) -> Response:
         await workspace.remove_field(field_id[:40], who)
         return Response(status_code=204)
+
+    improvement = Improvement(intake.settings, intake.pool, intake.clock)
+
+    @app.post("/reviews", tags=["improvement"], status_code=201)
+    async def open_review(body: ReviewIn, who: Caller) -> dict[str, Any]:
+        """Open a period's audit with its sample and figures (clause 12). Only the projections'
+        schedule (a service token with `audits:open`) opens one: the figures are the read
+        model's, never typed. Once per review id (409 after)."""
+        opened = await improvement.open_review(body, who)
+        return {"id": opened.review_id}
+
+    @app.post("/findings", tags=["improvement"], status_code=201)
+    async def record_finding(body: FindingIn, who: Caller) -> dict[str, Any]:
+        """Record what an audit found (`review_id`, optional), about these tickets. Supervisors,
+        auditors and admins."""
+        found = await improvement.record_finding(body, who)
+        return {"id": found.finding_id}
+
+    @app.post("/actions", tags=["improvement"], status_code=201)
+    async def plan_action(body: ActionIn, who: Caller) -> dict[str, Any]:
+        """Plan an improvement action: what, its owner (someone of the team), its due date, the
+        finding and tickets it answers. Supervisors and admins."""
+        planned = await improvement.plan_action(body, who)
+        return {"id": planned.action_id, "status": "open"}
+
+    @app.post("/actions/{action_id}/status", tags=["improvement"])
+    async def update_action(action_id: str, body: ActionUpdateIn, who: Caller) -> dict[str, Any]:
+        """Move an action on (open, in_progress, done, dropped), with a note. Its owner,
+        supervisors and admins."""
+        updated = await improvement.update_action(action_id[:20], body, who)
+        return {"id": updated.action_id, "status": updated.status}
 
     base_openapi = app.openapi
 

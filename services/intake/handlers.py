@@ -35,9 +35,14 @@ AGENTS_CONSUMER = "intake-agents"
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 
-def new_ticket_id() -> str:
+def new_id(prefix: str) -> str:
+    """`prefix` and eight random characters of Crockford's base 32 (40 bits)."""
     n = secrets.randbits(40)
-    return "T-" + "".join(_ALPHABET[(n >> (5 * i)) & 31] for i in reversed(range(8)))
+    return prefix + "".join(_ALPHABET[(n >> (5 * i)) & 31] for i in reversed(range(8)))
+
+
+def new_ticket_id() -> str:
+    return new_id("T-")
 
 
 @dataclass(frozen=True)

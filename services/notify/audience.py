@@ -82,6 +82,7 @@ class Audience:
     user_domain: str
     supervisors: tuple[str, ...]
     staff_language: str = "es"
+    auditors: tuple[str, ...] = ()  # who receives the periodic audit with the supervisors
 
     def url(self, ticket_id: str) -> str:
         return f"{self.public_url}/t/{ticket_id}"
@@ -205,7 +206,7 @@ def assigned(t: TicketFacts, agent: Staff, reason: str, a: Audience) -> Message:
     return Message(To.staff(agent.email), "assigned", t.language, params)
 
 
-UNTOLD = ("delivery_failed", "digest")
+UNTOLD = ("delivery_failed", "digest", "audit_review", "action_assigned")
 
 
 def undelivered(t: TicketFacts, owner: Staff | None, template: str, a: Audience) -> list[Message]:
@@ -274,3 +275,63 @@ def backoff(attempts: int, base_s: float, jitter: float | None = None) -> timede
 def without(error: str, address: str | None, label: str) -> str:
     """An SMTP error as we keep it: a requester's address (servers echo it) by their label."""
     return error.replace(address, label) if address and address != label else error
+
+
+# -- clause 12: the periodic audit and its actions ----------------------------------------------
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:g} %"
+
+
+def review_figures(f: ev.ReviewFigures, lang: str) -> str:
+    """The review's figures as lines of a mail, in the staff's language ("—": no data)."""
+    es = lang == "es"
+    rows = [
+        ("Tickets abiertos en el periodo" if es else "Tickets opened in the period", str(f.tickets)),
+        ("Primera respuesta a tiempo" if es else "First response on time", _pct(f.first_response_met_pct)),
+        ("Resolución a tiempo" if es else "Resolution on time", _pct(f.resolution_met_pct)),
+        (
+            "Satisfacción (media de 5)" if es else "Satisfaction (average of 5)",
+            "—" if f.csat_average is None else f"{f.csat_average:g} ({f.csat_responses})",
+        ),
+        ("Valoraciones de 1 o 2" if es else "Ratings of 1 or 2", str(f.low_ratings)),
+        (
+            "Cerrados sin confirmación del cliente" if es else "Closed without the customer's confirmation",
+            str(f.closed_unconfirmed),
+        ),
+        ("Escalados" if es else "Escalations", str(f.escalations)),
+        ("Reaperturas" if es else "Reopened", _pct(f.reopen_rate_pct)),
+    ]
+    return "\n".join(f"- {name}: {value}" for name, value in rows)
+
+
+def audit_review(r: ev.ReviewOpened, a: Audience) -> list[Message]:
+    """The supervisors and auditors hear that a period's audit is due, with its figures and sample."""
+    lang = a.staff_language
+    items = "\n".join(f"- {tid}: {a.url(tid)}" for tid in r.sample) or (
+        "(ningún ticket cerrado en el periodo)" if lang == "es" else "(no ticket closed in the period)"
+    )
+    params = {
+        "review_id": r.review_id,
+        "sample_size": str(len(r.sample)),
+        "period": f"{r.period_from.isoformat()} – {r.period_to.isoformat()}",
+        "figures": review_figures(r.figures, lang),
+        "items": items,
+        "url": f"{a.public_url}/audits/{r.review_id}",
+    }
+    return [
+        Message(To.staff(who), "audit_review", lang, params) for who in dict.fromkeys((*a.supervisors, *a.auditors))
+    ]
+
+
+def action_assigned(p: ev.ActionPlanned, owner: Staff, a: Audience) -> Message:
+    by = p.by.partition(":")[2] or p.by
+    params = {
+        "owner_name": owner.name,
+        "by": by,
+        "due": p.due.isoformat(),
+        "what": p.what,
+        "url": f"{a.public_url}/audits#{p.action_id}",
+    }
+    return Message(To.staff(owner.email), "action_assigned", a.staff_language, params)

@@ -27,6 +27,7 @@ from shared.platform.settings import Settings
 NAME = "notify"
 TICKETS_CONSUMER = "notify-tickets"
 AGENTS_CONSUMER = "notify-agents"
+WORKSPACE_CONSUMER = "notify-workspace"
 
 
 def audience_of(settings: Settings) -> Audience:
@@ -35,6 +36,7 @@ def audience_of(settings: Settings) -> Audience:
         user_domain=settings.user_email_domain,
         supervisors=tuple(a.strip() for a in settings.supervisors.split(",") if a.strip()),
         staff_language=settings.default_language,
+        auditors=tuple(a.strip() for a in settings.auditors.split(",") if a.strip()),
     )
 
 
@@ -53,6 +55,20 @@ class Notify:
             # assignments that arrived before this registration: their mails can go now
             for event_id, agent_id, ticket_id, reason in await ledger.register_agent(conn, env.data):
                 await self._tell_owner(conn, event_id, ticket_id, agent_id, reason)
+
+    async def on_workspace_event(self, conn: asyncpg.Connection, env: Envelope, d: Delivery) -> None:
+        """Clause 12: a period's audit to the supervisors and auditors; an action to its owner."""
+        if d.replaying:
+            return
+        now = self.clock.now()
+        match env.data:
+            case ev.ReviewOpened() as r:
+                for m in audience.audit_review(r, self.audience):
+                    await ledger.queue_staff(conn, env.id, m, now)
+            case ev.ActionPlanned() as p:
+                owner = await ledger.staff(conn, p.owner)
+                if owner is not None:
+                    await ledger.queue_staff(conn, env.id, audience.action_assigned(p, owner, self.audience), now)
 
     async def on_ticket_event(self, conn: asyncpg.Connection, sealed: Envelope, d: Delivery) -> None:
         env = await self.keyring.open_envelope(sealed, conn=conn)

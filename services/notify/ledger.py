@@ -367,13 +367,20 @@ async def open_tickets_of(conn: asyncpg.Connection, agent_id: str, statuses: tup
 
 async def queue_digest(conn: asyncpg.Connection, event_id: UUID, m: Message, now: datetime) -> bool:
     """An agent's digest, about no ticket; False when today's was queued already."""
+    return await queue_staff(conn, event_id, m, now)
+
+
+async def queue_staff(conn: asyncpg.Connection, event_id: UUID, m: Message, now: datetime) -> bool:
+    """A mail to a member of the staff about no ticket (a digest, an audit, an action); False
+    when it was queued already."""
     subject, body = m.words()
     done = await conn.fetchval(
         "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body, next_at,"
-        " address) VALUES ($1, $2, 'email', '', 'digest', $3, $4, $5, $2)"
+        " address) VALUES ($1, $2, 'email', '', $3, $4, $5, $6, $2)"
         " ON CONFLICT DO NOTHING RETURNING 1",
         event_id,
         m.to.address,
+        m.template,
         subject,
         body,
         now,

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.notify.api import create_app
-from services.notify.handlers import AGENTS_CONSUMER, TICKETS_CONSUMER, Notify
+from services.notify.handlers import AGENTS_CONSUMER, TICKETS_CONSUMER, WORKSPACE_CONSUMER, Notify
 from services.notify.loops import delivery_loop, digest_loop
 from shared.platform import topology
 from shared.platform.runtime import Parts, Runtime, ServiceSpec, SwapGuard
-from shared.platform.topics import AGENT_EVENTS, TICKET_EVENTS
+from shared.platform.topics import AGENT_EVENTS, TICKET_EVENTS, WORKSPACE_EVENTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -27,6 +27,7 @@ async def build(rt: Runtime) -> Parts:
         consumers=[
             rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, notify.on_ticket_event, group="tickets"),
             rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, notify.on_agent_event, group="agents"),
+            rt.consumer(WORKSPACE_CONSUMER, WORKSPACE_EVENTS, notify.on_workspace_event, group="workspace"),
         ],
         background=[deliveries, digests],
         app=create_app(notify, rt.auth),

@@ -189,6 +189,32 @@ TEMPLATES: dict[str, Mail] = {
             "Hello {{ agent_name }},\n\nThese are your open tickets, the one due first at the top:\n\n{{ items }}\n\nYour queue: {{ url }}\n",
         ),
     ),
+    "audit_review": Mail(
+        subject=Say(
+            "Auditoría {{ review_id }}: {{ sample_size }} tickets para revisar",
+            "Audit {{ review_id }}: {{ sample_size }} tickets to review",
+        ),
+        body=Say(
+            "Hola:\n\nToca la auditoría periódica del soporte ({{ period }}).\n\nCifras del periodo:\n{{ figures }}\n\n"
+            "Tickets de la muestra (elegidos al azar entre los cerrados; cada lectura queda registrada):\n{{ items }}\n\n"
+            "Anotad lo que encontréis y las acciones de mejora, con responsable y fecha, aquí: {{ url }}\n",
+            "Hello,\n\nThe periodic support audit is due ({{ period }}).\n\nThe period's figures:\n{{ figures }}\n\n"
+            "Tickets in the sample (drawn at random among those closed; every read is recorded):\n{{ items }}\n\n"
+            "Record what you find and the improvement actions, with an owner and a date, here: {{ url }}\n",
+        ),
+    ),
+    "action_assigned": Mail(
+        subject=Say(
+            "Acción de mejora para ti, antes del {{ due }}",
+            "An improvement action for you, due {{ due }}",
+        ),
+        body=Say(
+            "Hola {{ owner_name }}:\n\n{{ by }} te ha encargado una acción de mejora del soporte, para antes del {{ due }}:\n\n"
+            "{{ what }}\n\nSíguela y marca su avance aquí: {{ url }}\n",
+            "Hello {{ owner_name }},\n\n{{ by }} has given you an improvement action for our support, due {{ due }}:\n\n"
+            "{{ what }}\n\nFollow it and record its progress here: {{ url }}\n",
+        ),
+    ),
 }
 
 

@@ -296,19 +296,26 @@ def to_csv(report: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+async def sample_ids(
+    conn: asyncpg.Connection | asyncpg.Pool, start: datetime, end: datetime, size: int, seed: int
+) -> list[str]:
+    """The ids a sample draws: the same seed and period give the same tickets, whoever draws them."""
+    ids = [
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM tickets WHERE status = 'closed' AND updated_at >= $1 AND updated_at < $2 ORDER BY id",
+            start,
+            end,
+        )
+    ]
+    return sorted(random.Random(seed).sample(ids, min(size, len(ids))))
+
+
 async def sample(pool: asyncpg.Pool, start: datetime, end: datetime, size: int, seed: int) -> list[dict[str, Any]]:
     """A reproducible random sample of the tickets closed in [start, end), each with its whole
     timeline: the same seed and period give the same tickets, whoever draws them."""
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-        ids = [
-            r["id"]
-            for r in await conn.fetch(
-                "SELECT id FROM tickets WHERE status = 'closed' AND updated_at >= $1 AND updated_at < $2 ORDER BY id",
-                start,
-                end,
-            )
-        ]
-        chosen = sorted(random.Random(seed).sample(ids, min(size, len(ids))))
+        chosen = await sample_ids(conn, start, end, size, seed)
         out = []
         for tid in chosen:
             t = await conn.fetchrow("SELECT * FROM tickets WHERE id = $1", tid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.projections import kb
+from services.projections import audits, kb
 from services.projections.api import create_app
 from services.projections.handlers import (
     AGENTS_CONSUMER,
@@ -16,7 +16,7 @@ from services.projections.handlers import (
 )
 from services.projections.web import pages
 from shared.platform import db, topology
-from shared.platform.runtime import Parts, Runtime, ServiceSpec
+from shared.platform.runtime import Parts, Runtime, ServiceSpec, every
 from shared.platform.topics import AGENT_EVENTS, AUDIT_ACCESS, TICKET_EVENTS, WORKSPACE_EVENTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -30,6 +30,14 @@ async def build(rt: Runtime) -> Parts:
     keyring = rt.keyring
     app = create_app(rt.pool, rt.auth, rt.settings.topic(AUDIT_ACCESS))
     pages.build(app, rt.pool, kb_pool, rt.auth, rt.settings)
+
+    async def audit_schedule() -> None:
+        # clause 12: the due period's audit, opened once whichever instance gets there first
+        async def step() -> None:
+            await audits.open_due_review(rt.pool, kb_pool, rt.settings, rt.auth, rt.clock.now())
+
+        await every(rt.settings.audit_check_interval_s, step, "audit schedule")
+
     return Parts(
         consumers=[
             rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, group="tickets", batch_handler=ticket_folder(keyring)),
@@ -37,6 +45,7 @@ async def build(rt: Runtime) -> Parts:
             rt.consumer(WORKSPACE_CONSUMER, WORKSPACE_EVENTS, on_workspace_event, group="workspace"),
         ],
         app=app,
+        background=[audit_schedule],
         closers=[kb_pool.close],
     )
 

@@ -189,6 +189,59 @@ async def workspace_event(conn: asyncpg.Connection, env: Envelope) -> None:
             )
         case ev.FieldRemoved() as f:
             await conn.execute("DELETE FROM field_defs WHERE id = $1", f.field_id)
+        case ev.ReviewOpened() as r:
+            await conn.execute(
+                "INSERT INTO reviews VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) ON CONFLICT (id) DO NOTHING",
+                r.review_id,
+                r.period_from,
+                r.period_to,
+                env.time,
+                r.scheduled,
+                r.by,
+                list(r.sample),
+                r.seed,
+                r.figures.model_dump_json(),
+            )
+        case ev.FindingRecorded() as f:
+            await conn.execute(
+                "INSERT INTO findings VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                f.finding_id,
+                f.review_id,
+                f.text,
+                list(f.tickets),
+                f.by,
+                env.time,
+            )
+        case ev.ActionPlanned() as a:
+            await conn.execute(
+                "INSERT INTO actions VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $8, NULL)"
+                " ON CONFLICT (id) DO NOTHING",
+                a.action_id,
+                a.finding_id,
+                a.what,
+                a.owner,
+                a.due,
+                list(a.tickets),
+                a.by,
+                env.time,
+            )
+        case ev.ActionUpdated() as a:
+            if await conn.fetchval(
+                "INSERT INTO action_notes VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING true",
+                a.action_id,
+                env.time,
+                a.status,
+                a.note,
+                a.by,
+                env.id,
+            ):
+                await conn.execute(
+                    "UPDATE actions SET status = $2, updated_at = $3,"
+                    " done_at = CASE WHEN $2 = 'done' THEN $3 ELSE done_at END WHERE id = $1",
+                    a.action_id,
+                    a.status,
+                    env.time,
+                )
 
 
 async def macros_for(conn: asyncpg.Connection | asyncpg.Pool, agent_id: str) -> list[ev.MacroSaved]:

@@ -200,6 +200,34 @@ MESSAGES = Texts(
             "es": "{other} está cerrado: fusiona en un ticket abierto.",
             "en": "{other} is closed: merge into an open ticket.",
         },
+        "review_exists": {
+            "es": "La auditoría {review} ya está abierta.",
+            "en": "Audit {review} is open already.",
+        },
+        "review_unknown": {
+            "es": "No hay ninguna auditoría {review}.",
+            "en": "There is no audit {review}.",
+        },
+        "finding_unknown": {
+            "es": "No hay ningún hallazgo {finding}.",
+            "en": "There is no finding {finding}.",
+        },
+        "action_unknown": {
+            "es": "No hay ninguna acción de mejora {action}.",
+            "en": "There is no improvement action {action}.",
+        },
+        "action_owner_unknown": {
+            "es": "«{owner}» no es nadie del equipo: una acción necesita un responsable del equipo.",
+            "en": "'{owner}' is not on the team: an action needs an owner from the team.",
+        },
+        "action_unchanged": {
+            "es": "La acción {action} ya está en ese estado; añade una nota para dejar constancia del avance.",
+            "en": "Action {action} is in that state already; add a note to record progress.",
+        },
+        "due_in_past": {
+            "es": "La fecha límite {due} ya ha pasado.",
+            "en": "The due date {due} has passed already.",
+        },
         "unknown_command": {
             "es": "Orden desconocida «{command}». Órdenes válidas: {valid}.",
             "en": "Unknown command '{command}'. Valid commands: {valid}.",

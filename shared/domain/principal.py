@@ -33,6 +33,7 @@ SCOPES: tuple[str, ...] = (
     "roster:write",  # register, change and move agents; assign tickets by hand
     "webhooks:write",  # subscribe to ticket events
     "mail:bounces",  # report a mail that bounced (the inbound mail service)
+    "audits:open",  # open a period's audit with its sample and figures (the projections' schedule)
 )
 FOR_REQUESTER_COMMANDS = frozenset({"reply", "confirm", "reject", "feedback", "reopen", "write"})
 

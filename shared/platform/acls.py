@@ -84,8 +84,8 @@ GRANTS: dict[str, Grant] = {
     ),
     "sla": Grant(reads=(TICKET_EVENTS,), writes=(TICKET_EVENTS, *_dlq(TICKET_EVENTS)), group_prefix="mesa.sla."),
     "notify": Grant(
-        reads=(TICKET_EVENTS, AGENT_EVENTS),
-        writes=(TICKET_EVENTS, *_dlq(TICKET_EVENTS, AGENT_EVENTS)),
+        reads=(TICKET_EVENTS, AGENT_EVENTS, WORKSPACE_EVENTS),
+        writes=(TICKET_EVENTS, *_dlq(TICKET_EVENTS, AGENT_EVENTS, WORKSPACE_EVENTS)),
         group_prefix="mesa.notify.",
     ),
     "projections": Grant(

@@ -113,6 +113,16 @@ class Settings(BaseSettings):
     mailin_token: SecretStr | None = Field(default=None, validation_alias="MESA_MAILIN_TOKEN")
     # who hears about SLA breaches and escalations besides the owner (comma-separated addresses)
     supervisors: str = Field(default="supervision@soporte.mesa.local", validation_alias="NOTIFY_SUPERVISORS")
+    # who receives the periodic audit with the supervisors (comma-separated addresses)
+    auditors: str = Field(default="auditoria@soporte.mesa.local", validation_alias="NOTIFY_AUDITORS")
+    # Clause 12: a period's audit (its sample and figures, mailed to supervisors and auditors) is
+    # opened by itself, monthly by default, from this local hour of the period's first day after.
+    audit_schedule: Literal["monthly", "weekly", "off"] = Field(
+        default="monthly", validation_alias="MESA_AUDIT_SCHEDULE"
+    )
+    audit_hour: int = Field(default=7, ge=0, le=23, validation_alias="MESA_AUDIT_HOUR")
+    audit_sample_size: int = Field(default=10, ge=1, le=200, validation_alias="MESA_AUDIT_SAMPLE")
+    audit_check_interval_s: float = Field(default=300, gt=0, validation_alias="MESA_AUDIT_CHECK_INTERVAL_S")
     # Each agent gets a digest of their open queue once a day, at this local hour.
     digest_hour: int = Field(default=8, ge=0, le=23, validation_alias="NOTIFY_DIGEST_HOUR")
     digest_timezone: str = Field(default="Europe/Madrid", validation_alias="NOTIFY_DIGEST_TZ")

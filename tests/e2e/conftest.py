@@ -92,6 +92,7 @@ class Mesa:
         env = {**self.iso.env, **{BY_NAME[s].port_variable: str(p) for s, p in self.ports.items() if s in BY_NAME}}
         env |= {"NOTIFY_SMTP_PORT": str(self.ports["smtp"]), "MESA_MAIL_DIR": str(self.mail_dir)}
         env |= {"MESA_MAILIN_PORT": str(self.mailin_smtp)}
+        env |= {"MESA_AUDIT_SCHEDULE": "off"}  # a module about audits turns it on (EXTRA_ENV)
         env |= self.extra_env
         module = "services.notify.mailsink" if service == "smtp" else f"services.{service}"
         return Proc(module, env, self.iso.log_dir, service, None if service == "smtp" else self.ports[service])

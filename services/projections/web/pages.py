@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 
 from services.projections.web import (
     audit_pages,
+    audit_review_pages,
     console,
     dashboard_page,
     devmail,
@@ -59,6 +60,7 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
         dashboard_page,
         kb_pages,
         audit_pages,
+        audit_review_pages,
         devmail,
     ):
         app.include_router(area.router)

@@ -85,6 +85,8 @@ TEMPLATE = Texts(
         "low_rating": ("aviso de valoración baja", "low rating notice"),
         "escalated_requester": ("aviso de escalado al cliente", "escalation notice to the customer"),
         "digest": ("resumen diario", "daily digest"),
+        "audit_review": ("auditoría periódica", "periodic audit"),
+        "action_assigned": ("acción de mejora encargada", "improvement action given"),
     }
 )
 
@@ -179,6 +181,12 @@ TIMELINE: dict[type[ev.Payload], Entry] = {
     ev.MacroRemoved: Entry(Say("Macro borrada: {macro_id}", "Macro removed: {macro_id}"), params=_data("macro_id")),
     ev.FieldDefined: Entry(Say("Campo definido: {field_id}", "Field defined: {field_id}"), params=_data("field_id")),
     ev.FieldRemoved: Entry(Say("Campo borrado: {field_id}", "Field removed: {field_id}"), params=_data("field_id")),
+    ev.ReviewOpened: Entry(
+        Say("Auditoría abierta: {review_id}", "Audit opened: {review_id}"), params=_data("review_id")
+    ),
+    ev.FindingRecorded: Entry(Say("Hallazgo registrado", "Finding recorded"), "text"),
+    ev.ActionPlanned: Entry(Say("Acción de mejora planificada", "Improvement action planned"), "what"),
+    ev.ActionUpdated: Entry(Say("Acción de mejora actualizada", "Improvement action updated"), "note"),
     ev.TicketFeedbackGiven: Entry(
         Say("Valoración {stars}", "Rating {stars}"),
         "comment",

@@ -142,6 +142,7 @@ def test_every_mail_renders_in_both_languages(template: str, language: str) -> N
     words = "ticket_id subject url priority first_response_due resolution_due agent_name reason question body"
     words += (
         " target due owner from_level to_level summary kb_url mail day count items into into_url rating comment why"
+        " review_id sample_size period figures owner_name by what"
     )
     params = dict.fromkeys(words.split(), "x")
     subject, body = audience.Message(To.staff("a@b"), template, language, params).words()
@@ -175,3 +176,44 @@ def test_a_low_rating_is_followed_up_by_the_supervisors() -> None:
     assert {m.template for m in messages} == {"low_rating"} and len(messages) == len(WHO.supervisors) >= 1
     assert messages[0].params["comment"] == "No me ayudaron" and messages[0].params["rating"] == "2"
     assert audience.messages(env(low.model_copy(update={"rating": 3})), TICKET, None, ANA, WHO) == []
+
+
+def test_a_periodic_audit_is_mailed_to_supervisors_and_auditors_with_figures_and_sample() -> None:
+    from datetime import date
+
+    review = ev.ReviewOpened(
+        review_id="2026-10",
+        period_from=date(2026, 10, 1),
+        period_to=date(2026, 10, 31),
+        sample=(TID, "T-0000ZZZZ"),
+        seed=7,
+        figures=ev.ReviewFigures(tickets=40, resolution_met_pct=92.5, csat_average=4.1, csat_responses=12),
+        scheduled=True,
+        by="schedule",
+    )
+    who = audience.Audience(
+        "https://mesa.example", "clientes.example", ("sup@x", "both@x"), auditors=("aud@x", "both@x")
+    )
+    messages = audience.audit_review(review, who)
+    assert [m.to.address for m in messages] == ["sup@x", "both@x", "aud@x"]  # each once
+    subject, body = messages[0].words()
+    assert "2026-10" in subject and "2 tickets" in subject
+    assert "92.5 %" in body and "4.1 (12)" in body and "sin datos" not in body
+    assert f"https://mesa.example/t/{TID}" in body and "https://mesa.example/audits/2026-10" in body
+    assert "Primera respuesta a tiempo: —" in body  # no data is said, not a zero
+
+
+def test_an_action_is_mailed_to_its_owner() -> None:
+    from datetime import date
+
+    planned = ev.ActionPlanned(
+        action_id="A-0000AAAA",
+        what="Plantilla de devoluciones",
+        owner="ana",
+        due=date(2026, 12, 15),
+        by="supervisor:sara",
+    )
+    m = audience.action_assigned(planned, audience.Staff("Ana", "ana@x"), WHO)
+    subject, body = m.words()
+    assert m.to.address == "ana@x" and "2026-12-15" in subject
+    assert "sara" in body and "Plantilla de devoluciones" in body and "/audits#A-0000AAAA" in body
