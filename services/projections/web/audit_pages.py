@@ -12,6 +12,7 @@ from services.projections import report
 from services.projections.api import record_reads
 from services.projections.web.report_view import report_charts
 from services.projections.web.site import PageError, Site, lang_of
+from services.projections.web.timeline import describe
 from shared.platform.topics import AUDIT_ACCESS
 
 router = APIRouter(include_in_schema=False)
@@ -47,4 +48,8 @@ async def audit_sample(web: Site, request: Request, size: int = 10, seed: int = 
     who = web.need(request, "auditor", "supervisor", "admin")
     items = await report.sample(web.pool, start, end, min(max(size, 1), 200), seed)
     await record_reads(web.pool, who, [str(i["id"]) for i in items], "page", web.settings.topic(AUDIT_ACCESS))
+    lang, names = lang_of(request), await web.names()
+    for item in items:  # each step in the reader's words, never its type name
+        for e in item["timeline"]:
+            e["headline"] = describe(e, lang, names)[0]
     return web.render(request, "audit_sample.html", items=items, start=start.date(), end=end.date(), seed=seed)

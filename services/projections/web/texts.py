@@ -352,6 +352,12 @@ TEXTS = Texts(
         "figures": ("Cifras del periodo", "The period's figures"),
         "figure": ("Cifra", "Figure"),
         "this_period": ("Este periodo", "This period"),
+        "masked_note": (
+            "Hemos ocultado datos confidenciales de lo que escribiste (un número de tarjeta, una contraseña...): "
+            "nunca los necesitamos, no los envíes por aquí.",
+            "We hid confidential data in what you wrote (a card number, a password...): "
+            "we never need them, do not send them here.",
+        ),
         "value": ("Valor", "Value"),
         "fig_tickets": ("Tickets abiertos en el periodo", "Tickets opened in the period"),
         "fig_first_response": ("Primera respuesta a tiempo", "First response on time"),

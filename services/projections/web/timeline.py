@@ -107,6 +107,14 @@ def _assigned_body(d: Data, lang: str) -> str:
     return str(d.get("reason", ""))
 
 
+def _queued_body(d: Data, lang: str) -> str:
+    """Why it waits, in the reader's words (routing's own reasoning stays in the event)."""
+    return Say(
+        "Nivel {level}, {category}: nadie con esa especialidad tiene hueco; lo tomará el primero que quede libre.",
+        "Level {level}, {category}: nobody with that skill is free now; the first one to free up takes it.",
+    )(lang, level=d.get("level", 1), category=label(CATEGORY, d.get("category"), lang))
+
+
 def _tags(d: Data) -> str:
     return " ".join([*(f"+{t}" for t in d.get("added", ())), *(f"−{t}" for t in d.get("removed", ()))])
 
@@ -123,7 +131,7 @@ TIMELINE: dict[type[ev.Payload], Entry] = {
         lambda d, lang, _who: {"category": label(CATEGORY, d.get("category"), lang), "priority": d.get("priority")},
     ),
     ev.TicketAssigned: Entry(Say("Asignado a {name}", "Assigned to {name}"), _assigned_body, _agent),
-    ev.TicketQueued: Entry(Say("En espera de un agente disponible", "Waiting for an available agent"), "reason"),
+    ev.TicketQueued: Entry(Say("En espera de un agente disponible", "Waiting for an available agent"), _queued_body),
     ev.TicketUnassigned: Entry(Say("Responsable liberado", "Owner released"), "reason"),
     ev.TicketCommented: Entry(Say("{author} escribió", "{author} wrote"), "body", _author),
     ev.TicketInfoRequested: Entry(Say("{name} pidió información", "{name} asked for information"), "question", _agent),
