@@ -352,6 +352,15 @@ TEXTS = Texts(
         "figures": ("Cifras del periodo", "The period's figures"),
         "figure": ("Cifra", "Figure"),
         "this_period": ("Este periodo", "This period"),
+        "role_requester": ("cliente", "customer"),
+        "role_agent": ("agente", "agent"),
+        "role_supervisor": ("supervisión", "supervisor"),
+        "role_auditor": ("auditoría", "auditor"),
+        "role_admin": ("administración", "admin"),
+        "role_service": ("servicio", "service"),
+        "availability_online": ("disponible", "available"),
+        "availability_away": ("ausente", "away"),
+        "availability_offline": ("desconectado", "offline"),
         "masked_note": (
             "Hemos ocultado datos confidenciales de lo que escribiste (un número de tarjeta, una contraseña...): "
             "nunca los necesitamos, no los envíes por aquí.",
