@@ -1,6 +1,7 @@
 """Every page, as each role, in Spanish and in English, after a ticket has lived through most of
 what can happen to one: no label left in the other language, no text key or event type shown raw
-("ticket.sla_paused", "info_requested"), no untranslated code of a status, category or mail.
+("ticket.sla_paused", "info_requested"), no untranslated code of a status, category or mail; and
+the same pages in Chromium, held to every rule of axe-core.
 
 What counts as the other language: the catalogue's own phrases (every text of the pages, the
 statuses, categories, close reasons, mail and routing words, timeline headlines) that differ
@@ -193,3 +194,29 @@ async def _a_review(mesa: Mesa) -> str:
 
     review: str = await eventually(opened, what="the scheduled audit")
     return review
+
+
+async def test_every_page_passes_axe_in_the_browser(mesa: Mesa, lived: dict[str, str]) -> None:
+    from playwright.async_api import async_playwright
+
+    from tests.e2e.a11y import violations
+    from tests.e2e.test_web import CHROMIUM_ARGS
+
+    review = await _a_review(mesa)
+    base = mesa.url("projections")
+    found: list[str] = []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        for role, paths in pages(lived, review).items():
+            token = bearer(role, SUBS[role])["Authorization"].removeprefix("Bearer ")  # type: ignore[arg-type]
+            context = await browser.new_context(locale="es-ES")
+            await context.add_cookies([{"name": "mesa_session", "value": token, "url": base}])
+            page = await context.new_page()
+            for path in paths:
+                response = await page.goto(f"{base}{path}")
+                assert response is not None and response.status in (200, 404), (role, path)
+                assert "/login" not in page.url, (role, path)  # the page itself, signed in
+                found += await violations(page, f"{role} {path}")
+            await context.close()
+        await browser.close()
+    assert not found, "\n".join(found)

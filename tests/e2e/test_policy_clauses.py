@@ -22,6 +22,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from services.projections import audits
+from tests.e2e.a11y import violations
 from tests.e2e.conftest import Mesa, body_of, register_roster
 from tests.e2e.test_web import CHROMIUM_ARGS, signed_in
 from tests.support import ROOT, as_actor, bearer, client
@@ -51,6 +52,8 @@ async def browser() -> AsyncIterator[Browser]:
 
 async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    found = await violations(page, name)
+    assert not found, "\n".join(found)
 
 
 async def opened(mesa: Mesa, requester: str, category: str, subject: str) -> dict[str, Any]:

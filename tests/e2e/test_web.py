@@ -13,6 +13,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, FilePayload, Page, async_playwright, expect
 
+from tests.e2e.a11y import violations
 from tests.e2e.conftest import Mesa, body_of, register_roster
 from tests.support import ROOT, bearer, client, eventually
 
@@ -76,7 +77,10 @@ async def signed_in(browser: Browser, mesa: Mesa, role: str, sub: str) -> Page:
 
 
 async def shot(page: Page, name: str) -> None:
+    """Keep the page as it looks, and hold it to axe-core's rules."""
     await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    found = await violations(page, name)
+    assert not found, "\n".join(found)
 
 
 async def test_requester_and_agent_walk_a_ticket_in_the_browser(staffed: Mesa, browser: Browser) -> None:
