@@ -20,6 +20,11 @@ _MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": 
 _QUERY = (
     "CASE a.language WHEN 'en' THEN websearch_to_tsquery('english', $1) ELSE websearch_to_tsquery('spanish', $1) END"
 )
+# How many of the question's distinct words (stems) an article has.
+_MATCHED = (
+    "cardinality(ARRAY(SELECT unnest(tsvector_to_array(a.search)) INTERSECT SELECT unnest(tsvector_to_array("
+    "CASE a.language WHEN 'en' THEN to_tsvector('english', $1) ELSE to_tsvector('spanish', $1) END))))"
+)
 # Suggestions while someone types a whole sentence: any of its words, best-covered first.
 _ANY_WORD = (
     "CASE a.language WHEN 'en' THEN replace(plainto_tsquery('english', $1)::text, '&', '|')::tsquery"
@@ -97,9 +102,14 @@ async def search(
     category: str | None = None,
     limit: int = 20,
     any_word: bool = False,
+    prefer: str | None = None,
 ) -> list[dict[str, Any]]:
     """Best matches first; with no words, the most helpful articles. `any_word`: match any of
-    the words (suggestions from free text) instead of all of them (a search box)."""
+    the words (suggestions from free text) instead of all of them (a search box). `prefer`: the
+    category the question seems to be about (suggestions): its articles come first, and an
+    article of another category is suggested only when it shares two words with the question,
+    so one stem in common ("pedí" and "te pediremos") does not put a password article under a
+    late order."""
     query = _ANY_WORD if any_word else _QUERY
     words = q.replace("\x00", " ").encode("utf-8", "ignore").decode().strip()[:300]
     where: list[str] = ["true"]
@@ -114,6 +124,11 @@ async def search(
         args.append(category)
         where.append(f"a.category = ${len(args)}")
     order = f"ts_rank(a.search, {query}) DESC, a.helpful DESC, a.id" if words else "a.helpful DESC, a.id"
+    if words and prefer:
+        args.append(prefer)
+        same = f"a.category = ${len(args)}"
+        where.append(f"({same} OR {_MATCHED} >= 2)")
+        order = f"{same} DESC, {_MATCHED} DESC, {order}"
     rows = await pool.fetch(
         f"SELECT a.* FROM articles a WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {int(limit)}", *args
     )

@@ -137,8 +137,8 @@ def pages(tickets: dict[str, str], review: str) -> dict[str, list[str]]:
     since = (today - timedelta(days=1)).isoformat()
     ticket_pages = [f"/t/{tickets['main']}", f"/t/{tickets['duplicate']}"]
     return {
-        "requester": ["/portal", "/portal/new", *ticket_pages, f"/t/{tickets['main']}?masked=1", "/kb"],
-        "agent": ["/console", *ticket_pages, "/macros/edit", "/kb", "/audits"],
+        "requester": ["/portal", "/portal/new", *ticket_pages, f"/t/{tickets['main']}?masked=1", "/kb", "/profile"],
+        "agent": ["/console", *ticket_pages, "/macros/edit", "/kb", "/audits", "/profile"],
         "supervisor": [
             "/console",
             "/dashboard",

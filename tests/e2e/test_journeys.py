@@ -223,3 +223,34 @@ async def test_the_accessibility_check_can_fail(browser: Browser) -> None:
     for rule in ("image-alt", "label", "link-name", "html-has-lang", "empty-table-header"):
         assert f": {rule} (" in found, found
     await page.close()
+
+
+async def test_a_chosen_zone_and_language_follow_the_person_to_another_device(staffed: Mesa, browser: Browser) -> None:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    problems: list[str] = []
+    bea = await on_a_phone(browser, staffed, "agent", "bea", "es", problems)
+    await bea.page.click("header a.who")
+    await bea.page.select_option("#p-tz", "America/Mexico_City")
+    await bea.page.select_option("#p-lang", "en")
+    await bea.page.click("#form-profile button[type=submit]")
+    await expect(bea.page.locator("#done-note")).to_contain_text("Saved")
+    await bea.check("profile")
+
+    # another device, whose browser says Tokyo: her choices come back when she signs in there
+    context = await browser.new_context(locale="es-ES", timezone_id="Asia/Tokyo", viewport=PHONE)
+    page = await context.new_page()
+    base = staffed.url("projections")
+    await page.goto(f"{base}/login")
+    await page.fill("#token", bearer("agent", "bea")["Authorization"].removeprefix("Bearer "))
+    await page.click("form.card button[type=submit]")
+    await expect(page.locator("h1")).to_have_text("My queue")  # English, as she chose
+    await page.goto(f"{base}/profile")
+    await expect(page.locator("#p-tz")).to_have_value("America/Mexico_City")
+    now = datetime.now(UTC)
+    hours = {(now + timedelta(minutes=m)).astimezone(ZoneInfo("America/Mexico_City")).strftime("%H:") for m in (0, 1)}
+    shown = await page.locator("#form-profile .help").inner_text()
+    assert any(h in shown for h in hours), (shown, hours)  # Mexico's time, not Tokyo's nor Madrid's
+    await context.close()
+    assert not problems, "\n".join(problems)

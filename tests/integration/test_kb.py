@@ -28,8 +28,14 @@ async def pool(isolated: Isolated) -> AsyncIterator[asyncpg.Pool]:
         ),
         kb.ArticleIn(
             title="Restablecer la contraseña",
-            body="Usa el enlace «¿Olvidaste tu contraseña?». <script>alert(1)</script> [x](javascript:alert(1))",
+            body="Usa el enlace «¿Olvidaste tu contraseña?». <script>alert(1)</script> [x](javascript:alert(1))"
+            " Nunca te pediremos tu contraseña.",
             category=Category.account,
+        ),
+        kb.ArticleIn(
+            title="Dónde está mi pedido: seguimiento del envío",
+            body="El número de seguimiento está en el correo de envío y en *Mis pedidos*.",
+            category=Category.order_status,
         ),
         kb.ArticleIn(
             title="Returning an order",
@@ -64,6 +70,18 @@ async def test_suggestions_match_any_word_of_a_sentence(pool: asyncpg.Pool) -> N
     sentence = "Hola, quiero hacer una devolución porque el paquete llegó roto"
     assert await titles(pool, sentence) == []  # a search box wants every word
     assert await titles(pool, sentence, any_word=True) == ["Cómo pedir la devolución de un pedido"]
+
+
+async def test_suggestions_for_a_late_order_are_about_orders(pool: asyncpg.Pool) -> None:
+    late = "Mi pedido no ha llegado todavía, lo pedí hace diez días"
+    # one stem in common ("pedí", "te pediremos") was enough to suggest the password article
+    assert "Restablecer la contraseña" in await titles(pool, late, any_word=True)
+    found = await titles(pool, late, any_word=True, prefer="order_status")
+    assert found[:1] == ["Dónde está mi pedido: seguimiento del envío"] or found[0].startswith("Cómo pedir")
+    assert "Restablecer la contraseña" not in found and len(found) == 2
+    # an article of another category still comes when it shares enough with the question
+    mixed = await titles(pool, "olvidé la contraseña, no puedo ver mi pedido", any_word=True, prefer="order_status")
+    assert mixed[-1:] == ["Restablecer la contraseña"]
 
 
 async def test_markdown_is_rendered_without_raw_html_or_script_links(pool: asyncpg.Pool) -> None:

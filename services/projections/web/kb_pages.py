@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from services.projections import kb
 from services.projections.web.site import PageError, Site, lang_of
 from services.projections.web.texts import text
+from shared.domain.categories import guess_category
 from shared.domain.events.catalogue import Category
 from shared.domain.masking import mask
 from shared.domain.principal import Principal
@@ -56,7 +57,18 @@ async def kb_deflect(web: Site, request: Request, article_id: int) -> Response:
 
 @router.get("/kb/suggest")
 async def kb_suggest(web: Site, request: Request, q: str = "") -> Response:
-    found = await kb.search(web.kb_pool, q, limit=5, any_word=True) if len(q.strip()) >= 3 else []
+    if len(q.strip()) < 3:
+        return JSONResponse([])
+    # in the reader's language, the articles of what the question is about first
+    about = guess_category(q)
+    found = await kb.search(
+        web.kb_pool,
+        q,
+        language=lang_of(request),
+        limit=5,
+        any_word=True,
+        prefer=None if about is Category.other else about.value,
+    )
     return JSONResponse([{"id": a["id"], "title": a["title"], "excerpt": a["excerpt"]} for a in found])
 
 

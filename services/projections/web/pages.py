@@ -29,6 +29,7 @@ from services.projections.web import (
     devmail,
     kb_pages,
     portal,
+    profile_pages,
     signin,
     ticket_pages,
     workspace_pages,
@@ -61,6 +62,7 @@ def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authent
         kb_pages,
         audit_pages,
         audit_review_pages,
+        profile_pages,
         devmail,
     ):
         app.include_router(area.router)

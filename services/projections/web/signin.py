@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from services.projections.web import profile_pages
 from services.projections.web.site import HOME, PageError, Site, Web, lang_of
 from services.projections.web.texts import text
 from shared.domain.principal import AuthError, Principal
@@ -59,7 +60,10 @@ async def login(web: Site, request: Request) -> Response:
         return web.render(
             request, "login.html", 401, users=[], next=next_path, error=text("bad_token", lang_of(request))
         )
-    return signed_in(web, token, who, next_path)
+    response = signed_in(web, token, who, next_path)
+    # the person's own settings come back on any device they sign in on
+    profile_pages.remember(response, *await profile_pages.load(web, f"{who.role}:{who.sub}"))
+    return response
 
 
 @router.post("/logout")

@@ -129,7 +129,11 @@ class Web:
         ctx |= {
             "request": request,
             "lang": lang,
-            "tz": when.zone(request.cookies.get(when.ZONE_COOKIE), self.settings.display_timezone),
+            # the profile's zone, else the browser's, else the business calendar's
+            "tz": when.zone(
+                request.cookies.get(when.PROFILE_ZONE_COOKIE) or request.cookies.get(when.ZONE_COOKIE),
+                self.settings.display_timezone,
+            ),
             # customers read statuses in their words ("esperando tu respuesta"), staff in theirs
             "STATUS": STAFF_STATUS if who and (who.is_staff or who.reads_all) else STATUS,
             "_": lambda key, **params: text(key, lang, **params),

@@ -11,16 +11,17 @@ from zoneinfo import ZoneInfo, available_timezones
 from babel.dates import format_datetime, format_timedelta
 
 ZONE_COOKIE = "mesa_tz"  # the browser's zone, as mesa.js reads it (Intl), for pages drawn on the server
+PROFILE_ZONE_COOKIE = "mesa_tz_profile"  # the zone the person chose in their profile: before the browser's
 
 
 @cache
-def _zones() -> frozenset[str]:
+def zones() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
 def zone(asked: str | None, default: str) -> str:
     """`asked` if it names a real zone (a cookie is anyone's text), else `default`."""
-    return asked if asked and len(asked) <= 64 and asked in _zones() else default
+    return asked if asked and len(asked) <= 64 and asked in zones() else default
 
 
 def _moment(value: str | datetime | None) -> datetime | None:

@@ -17,11 +17,11 @@ from services.intake.domain import (
     decide,
     decide_open,
     decide_write,
-    guess_category,
     priority,
     write_as_open,
 )
 from shared.domain import commands as c
+from shared.domain.categories import guess_category
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
 from shared.domain.events.catalogue import Category, Level, Priority, Status
