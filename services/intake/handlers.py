@@ -45,6 +45,10 @@ def new_ticket_id() -> str:
     return new_id("T-")
 
 
+def _fingerprint(serialised: str) -> str:
+    return hashlib.sha256(serialised.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Outcome:
     ticket: Ticket
@@ -108,11 +112,15 @@ class Intake:
                     idempotency_key=idempotency_key,
                     uploaded=uploaded,
                 )
-        request_hash = hashlib.sha256(cmd.model_dump_json().encode()).hexdigest() if idempotency_key else None
+        # what makes a request "the same": its fields other than those left at their defaults, so a
+        # field added to the command later does not make a retry across an upgrade look different
+        # (the whole command's hash, as kept before, still matches too)
+        request_hash = _fingerprint(cmd.model_dump_json(exclude_defaults=True)) if idempotency_key else None
         if idempotency_key:
             known = await store.remembered(conn, idempotency_key)
             if known:
-                if known[1] not in (None, request_hash):  # (None: kept before hashes were)
+                same = (None, request_hash, _fingerprint(cmd.model_dump_json()))  # (None: kept before hashes were)
+                if known[1] not in same:
                     raise CommandRejected("idempotency_key_reused", 422)
                 ticket = await store.ticket(conn, known[0], lock=False)
                 assert ticket is not None
