@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from services.notify.templates import render
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
-from shared.domain.i18n import Say
+from shared.domain.i18n import Say, Texts
 from shared.domain.privacy import REQUESTER_ROLE, is_ref
 from shared.domain.ticket import OPEN_STATUSES
 
@@ -126,6 +126,20 @@ ESCALATED_WHY = {
 }
 
 
+# the categories in a customer's words, for what they are told
+CATEGORY_WORDS = Texts(
+    {
+        "order_status": ("pedidos y envíos", "orders and deliveries"),
+        "payment": ("pagos y facturas", "payments and invoices"),
+        "account": ("cuentas y acceso", "accounts and sign-in"),
+        "hardware": ("dispositivos", "devices"),
+        "software": ("aplicaciones", "apps"),
+        "network": ("conexión", "connection"),
+        "other": ("consultas generales", "general questions"),
+    }
+)
+
+
 def messages(
     env: Envelope, t: TicketFacts, prefs: Preferences | None, owner: Staff | None, a: Audience
 ) -> list[Message]:
@@ -168,6 +182,11 @@ def messages(
             why = ESCALATED_WHY[data.target or "specialist"](lang)
             mine = base | {"to_level": str(data.to_level), "why": why}
             return [*told, Message(requester, "escalated_requester", lang, mine)]
+        case ev.TicketQueued():
+            # the customer hears that it waits, and why, in plain words (not routing's reasoning);
+            # like the periodic updates, unless they opted out
+            waits = {"category": CATEGORY_WORDS.say(data.category.value, lang), "level": str(data.level)}
+            return [Message(requester, "queued", lang, base | waits)] if wants_updates else []
         case ev.TicketCustomerReplied():
             # the owner hears back (in the staff's language), with the answer and the link
             if owner is None:

@@ -159,6 +159,16 @@ TEMPLATES: dict[str, Mail] = {
             "Hello,\n\nWe have passed your ticket {{ ticket_id }} '{{ subject }}' to support level {{ to_level }} because {{ why }}. We will write as soon as there is news.\n\nYou can see how it stands at any time: {{ url }}\n",
         ),
     ),
+    "queued": Mail(
+        subject=Say(
+            "[{{ ticket_id }}] Tu ticket está en cola: lo atenderemos en cuanto haya alguien libre",
+            "[{{ ticket_id }}] Your ticket is in the queue: we will take it as soon as someone is free",
+        ),
+        body=Say(
+            "Hola:\n\nAhora mismo todas las personas que atienden {{ category }} (nivel {{ level }} de soporte) están ocupadas con otros tickets. Tu ticket {{ ticket_id }} «{{ subject }}» está en cola y lo tomará la primera que quede libre; no tienes que hacer nada.\n\nLos plazos que te dimos siguen contando. Puedes ver cómo va en cualquier momento: {{ url }}\n",
+            "Hello,\n\nRight now everyone who handles {{ category }} (support level {{ level }}) is busy with other tickets. Your ticket {{ ticket_id }} '{{ subject }}' is in the queue and the first one to be free will take it; there is nothing you need to do.\n\nThe times we promised still count. You can see how it stands at any time: {{ url }}\n",
+        ),
+    ),
     "low_rating": Mail(
         subject=Say(
             "[{{ ticket_id }}] Valoración baja ({{ rating }}/5): revisar con el cliente",

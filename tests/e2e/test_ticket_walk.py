@@ -361,6 +361,12 @@ async def test_escalation_moves_the_ticket_up_a_level_and_reopen_returns_it(staf
         portal = await http.get(f"{mesa.url('projections')}/portal")
         page = await http.get(f"{mesa.url('projections')}/t/{tid}")
     assert "en cola, nivel 3" in portal.text and "en cola, nivel 3" in page.text and "Ciro" not in portal.text
+    # ...and she is told by mail, in plain words, not routing's reasoning
+    told = await mesa.mail_when(
+        lambda m: m["X-Mesa-Ticket"] == tid and m["X-Mesa-Template"] == "queued", "the customer told it waits"
+    )
+    assert "nora@example.com" in str(told["To"]) and "en cola" in str(told["Subject"])
+    assert "nivel 3" in body_of(told) and "below L3" not in body_of(told) and "dispositivos" in body_of(told)
 
 
 async def test_files_after_opening_go_with_a_comment_an_answer_or_a_reopening(staffed: Mesa) -> None:

@@ -66,7 +66,10 @@ TEXTS = Texts(
         "closed_unconfirmed": ("Cerrados solos, sin confirmación del cliente", "Closed by themselves, unconfirmed"),
         "paused_staff": ("en pausa (esperando al cliente)", "paused (waiting on the customer)"),
         "none_yet": ("sin asignar todavía", "not assigned yet"),
-        "in_queue": ("en cola, nivel {level}", "in the queue, level {level}"),
+        "in_queue": (
+            "en cola, nivel {level}: lo tomará el primero que quede libre",
+            "in the queue, level {level}: the first one free takes it",
+        ),
         "no_tickets": ("No hay tickets.", "No tickets."),
         "description": ("Descripción", "Description"),
         "order_id": ("Número de pedido", "Order number"),

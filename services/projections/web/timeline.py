@@ -86,6 +86,7 @@ TEMPLATE = Texts(
         "escalated_requester": ("aviso de escalado al cliente", "escalation notice to the customer"),
         "digest": ("resumen diario", "daily digest"),
         "audit_review": ("auditoría periódica", "periodic audit"),
+        "queued": ("aviso de ticket en cola", "queued notice"),
         "action_assigned": ("acción de mejora encargada", "improvement action given"),
     }
 )

@@ -142,7 +142,7 @@ def test_every_mail_renders_in_both_languages(template: str, language: str) -> N
     words = "ticket_id subject url priority first_response_due resolution_due agent_name reason question body"
     words += (
         " target due owner from_level to_level summary kb_url mail day count items into into_url rating comment why"
-        " review_id sample_size period figures owner_name by what"
+        " review_id sample_size period figures owner_name by what category level"
     )
     params = dict.fromkeys(words.split(), "x")
     subject, body = audience.Message(To.staff("a@b"), template, language, params).words()
