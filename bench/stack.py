@@ -1,0 +1,325 @@
+"""Benchmark: the whole system as users meet it, against the stack `make up` runs (every service,
+notify mailing to the dev sink, audit chaining), with a raw Kafka baseline measured in the same run.
+
+    make up
+    .venv/bin/python -m bench.stack --clients 50 --tickets 3000          # closed loop
+    .venv/bin/python -m bench.stack --rate 100 --seconds 30              # open loop, paced
+
+Closed loop: `--clients` customers, each opening tickets one after another over a keep-alive
+connection, `--tickets` in all. Open loop: `--rate` tickets a second for `--seconds`, whatever the
+answers take. Registers `--agents` agents of capacity 200 (idempotent) so nothing queues.
+
+What it reads, not what the services say of themselves:
+- each ticket's `ticket.assigned` on the log (a consumer of its own on ticket.events, headers
+  only): open -> assigned latency;
+- each ticket's "received" mail accepted by the SMTP sink (notify's ledger: status `sent`);
+- CPU seconds of every process (the seven services, the mail sink, Kafka, PostgreSQL, this load
+  generator) from /proc, before and after: CPU per ticket, whole system and by process;
+- a bare aiokafka produce and consume of as many records of the same size, in the same run.
+Prints a summary and writes it as JSON (`--out`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.load import paced, poster
+from shared.domain.principal import SCOPES
+from shared.platform.auth import Authenticator
+from shared.platform.settings import Settings
+from shared.platform.topics import TICKET_EVENTS, TopicSpec, delete_topics, ensure_topics
+from shared.platform.topology import STATIONS
+from tests.support import ROOT, eventually
+
+RUN = ROOT / ".local" / "run"
+CATEGORIES = ["order_status", "payment", "hardware", "software", "network", "account", "other"]
+
+
+def agent(i: int) -> dict[str, object]:
+    return {
+        "id": f"venta{i:02d}",
+        "name": f"Refuerzo {i}",
+        "email": f"venta{i}@soporte.bench",
+        "skills": CATEGORIES,
+        "level": 1,
+        "capacity": 200,
+        "languages": ["es", "en"],
+    }
+
+
+def body(n: int, tag: str) -> dict[str, str]:
+    return {
+        "requester": f"cliente{n % 5000}@example.com",  # returning customers, as on a sale day
+        "subject": f"Pedido {tag}-{n} sin noticias",
+        "description": "El seguimiento no se actualiza desde el lunes y necesito el pedido para el viernes.",
+        "category": "order_status",
+        "impact": "medium",
+        "urgency": "medium",
+    }
+
+
+# -- CPU from /proc ------------------------------------------------------------------------------
+
+
+def _names() -> dict[int, str]:
+    """pid -> what it is, for the processes `make up` started (their pid files)."""
+    names = {}
+    for f in RUN.glob("*.pid"):
+        try:
+            names[int(f.read_text().strip())] = f.stem
+        except (OSError, ValueError):
+            continue
+    names[os.getpid()] = "load generator"
+    return names
+
+
+def cpu_seconds() -> dict[str, float]:
+    tick = os.sysconf("SC_CLK_TCK")
+    names = _names()
+    used: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        name = names.get(int(entry.name)) or {"java": "kafka", "postgres": "postgresql"}.get(comm)
+        if name:
+            # a process's own time and its waited-for children's (PostgreSQL's backends come and go)
+            used[name] = used.get(name, 0.0) + sum(int(x) for x in fields[11:15]) / tick
+    return used
+
+
+def machine_busy() -> float:
+    """Seconds of CPU the whole machine spent busy (all processes), from /proc/stat."""
+    parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    values = [int(x) for x in parts]
+    idle = values[3] + values[4]  # idle + iowait
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    opened_at: dict[str, float] = field(default_factory=dict)  # ticket id -> when its POST began
+    post: list[float] = field(default_factory=list)
+    assigned: dict[str, float] = field(default_factory=dict)  # ticket id -> open -> assigned seconds
+    errors: int = 0
+    shed: int = 0
+
+
+async def watch_assignments(settings: Settings, run: Run, ready: asyncio.Event, stop: asyncio.Event) -> None:
+    """`ticket.assigned` on the log, read by headers alone (the record key is the ticket id)."""
+    consumer = AIOKafkaConsumer(
+        settings.topic(TICKET_EVENTS),
+        **settings.kafka(),
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
+    await consumer.start()
+    try:
+        await eventually(lambda: _assigned(consumer), timeout=30, what="the watcher's partitions")
+        await consumer.seek_to_end()
+        ready.set()
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=100)
+            now = time.perf_counter()
+            for records in batch.values():
+                for r in records:
+                    if dict(r.headers).get("ce_type") != b"ticket.assigned" or r.key is None:
+                        continue
+                    tid = r.key.decode()
+                    if tid in run.opened_at and tid not in run.assigned:
+                        run.assigned[tid] = now - run.opened_at[tid]
+    finally:
+        await consumer.stop()
+
+
+async def _assigned(consumer: AIOKafkaConsumer) -> bool:
+    return bool(consumer.assignment())
+
+
+async def open_ticket(post: Any, url: str, run: Run, n: int, tag: str) -> None:
+    t0 = time.perf_counter()
+    status, answer = await post(f"{url}/tickets", body(n, tag))
+    if status == 503:
+        run.shed += 1
+        return
+    if status != 201 or answer is None:
+        run.errors += 1
+        return
+    run.post.append(time.perf_counter() - t0)
+    run.opened_at.setdefault(answer["id"], t0)
+
+
+async def closed_loop(url: str, token: str, run: Run, clients: int, tickets: int, tag: str) -> float:
+    counter = iter(range(tickets))
+    async with poster(token, connections=clients) as post:
+
+        async def customer() -> None:
+            for n in counter:
+                await open_ticket(post, url, run, n, tag)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(customer() for _ in range(clients)))
+        return time.perf_counter() - start
+
+
+async def open_loop(url: str, token: str, run: Run, rate: float, seconds: float, tag: str) -> float:
+    async with poster(token, connections=512) as post:
+        return await paced(rate, seconds, lambda n: open_ticket(post, url, run, n, tag))
+
+
+async def mails_sent(pool: asyncpg.Pool, ids: list[str]) -> int:
+    return int(
+        await pool.fetchval(
+            "SELECT count(DISTINCT ticket_id) FROM notify.deliveries"
+            " WHERE template = 'received' AND status = 'sent' AND ticket_id = ANY($1::text[])",
+            ids,
+        )
+    )
+
+
+async def raw_baseline(settings: Settings, n: int, size: int) -> dict[str, float]:
+    """A bare aiokafka producer and consumer moving `n` records of `size` bytes: the floor."""
+    topic = settings.topic("bench.stack.raw")
+    await ensure_topics(settings, [TopicSpec(topic, 3)])
+    payload = b"x" * size
+    producer = AIOKafkaProducer(**settings.kafka(), acks="all", linger_ms=5, enable_idempotence=True)
+    await producer.start()
+    t0 = time.perf_counter()
+    try:
+        for i in range(n):
+            await producer.send(topic, payload, key=str(i % 1000).encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    produced = time.perf_counter() - t0
+    consumer = AIOKafkaConsumer(topic, **settings.kafka(), auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    got, t0 = 0, time.perf_counter()
+    try:
+        while got < n:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            got += sum(len(v) for v in batch.values())
+    finally:
+        await consumer.stop()
+        await delete_topics(settings, [topic])
+    consumed = time.perf_counter() - t0
+    return {"produce_per_s": n / produced, "consume_per_s": n / consumed}
+
+
+async def register(settings: Settings, token: str, agents: int) -> None:
+    routing = f"http://127.0.0.1:{settings.port('routing')}"
+    async with httpx.AsyncClient(timeout=20, headers={"Authorization": f"Bearer {token}"}) as http:
+        known = {a["id"] for a in (await http.get(f"{routing}/agents")).json()}
+        for i in range(agents):
+            if (a := agent(i))["id"] not in known:
+                (await http.post(f"{routing}/agents", json=a)).raise_for_status()
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    settings = Settings()
+    token = Authenticator(settings).issue("service", "bench", scopes=SCOPES, ttl_s=3600)
+    url = f"http://127.0.0.1:{settings.port('intake')}"
+    missing = [s.name for s in STATIONS if not (RUN / f"{s.name}.pid").exists()]
+    if missing:
+        raise SystemExit(f"start the stack first (make up): no {', '.join(missing)}")
+    await register(settings, token, args.agents)
+    pool = await asyncpg.connect(settings.database_url)
+    run, tag = Run(), datetime.now(UTC).strftime("%H%M%S")
+    ready, stop = asyncio.Event(), asyncio.Event()
+    watcher = asyncio.create_task(watch_assignments(settings, run, ready, stop))
+    await asyncio.wait_for(ready.wait(), 30)
+    cpu0, busy0, t0 = cpu_seconds(), machine_busy(), time.perf_counter()
+    if args.rate:
+        offered = await open_loop(url, token, run, args.rate, args.seconds, tag)
+        shape = f"open loop, {args.rate:g}/s for {args.seconds:g} s"
+    else:
+        offered = await closed_loop(url, token, run, args.clients, args.tickets, tag)
+        shape = f"closed loop, {args.clients} clients, {args.tickets} tickets"
+    ids = list(run.opened_at)
+    deadline = time.perf_counter() + args.drain
+    while time.perf_counter() < deadline:
+        if len(run.assigned) >= len(ids) and await mails_sent(pool, ids) >= len(ids):
+            break
+        await asyncio.sleep(0.2)
+    elapsed = time.perf_counter() - t0
+    cpu1, busy1 = cpu_seconds(), machine_busy()
+    stop.set()
+    await watcher
+    mailed = await mails_sent(pool, ids)
+    await pool.close()
+    used = {k: cpu1.get(k, 0.0) - cpu0.get(k, 0.0) for k in cpu1}
+    n = max(1, len(ids))
+    service_cpu = sum(v for k, v in used.items() if k != "load generator")
+    baseline = await raw_baseline(settings, max(len(ids), 1000), 1200)
+    lat = list(run.assigned.values())
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {os.cpu_count()} cores, {platform.python_version()}",
+        "shape": shape,
+        "opened": len(ids),
+        "errors": run.errors,
+        "shed": run.shed,
+        "assigned": len(run.assigned),
+        "mailed": mailed,
+        "offered_s": round(offered, 2),
+        "tickets_per_s": round(len(ids) / offered, 1),
+        "done_per_s": round(len(run.assigned) / elapsed, 1),
+        "post_ms": {"p50": round(pct(run.post, 0.5), 1), "p99": round(pct(run.post, 0.99), 1)},
+        "assigned_ms": {"p50": round(pct(lat, 0.5), 1), "p99": round(pct(lat, 0.99), 1)},
+        "cpu_ms_per_ticket": {
+            "system": round(1000 * service_cpu / n, 2),
+            "machine": round(1000 * (busy1 - busy0) / n, 2),
+            **{k: round(1000 * v / n, 2) for k, v in sorted(used.items(), key=lambda kv: -kv[1])},
+        },
+        "raw_kafka": {k: round(v) for k, v in baseline.items()},
+        "mean_post_ms": round(1000 * statistics.fmean(run.post), 1) if run.post else None,
+    }
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--tickets", type=int, default=3000)
+    parser.add_argument("--rate", type=float, default=0.0, help="open loop: tickets a second (0: closed loop)")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--drain", type=float, default=120.0, help="how long to wait for the last ones")
+    parser.add_argument("--out", type=Path, default=None)
+    figures = asyncio.run(main(parser.parse_args()))
+    text = json.dumps(figures, indent=2, ensure_ascii=False)
+    print(text)
+    if figures["opened"]:
+        out = parser.parse_args().out
+        if out:
+            out.write_text(text + "\n")
