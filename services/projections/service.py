@@ -36,7 +36,9 @@ async def build(rt: Runtime) -> Parts:
         async def step() -> None:
             await audits.open_due_review(rt.pool, kb_pool, rt.settings, rt.auth, rt.clock.now())
 
-        await every(rt.settings.audit_check_interval_s, step, "audit schedule")
+        # not at start: the other services (notify, which mails it) come up meanwhile, and a
+        # review opened before notify first ran would be history to it, never mailed
+        await every(rt.settings.audit_check_interval_s, step, "audit schedule", wait_first=True)
 
     return Parts(
         consumers=[

@@ -31,7 +31,6 @@ pytestmark = pytest.mark.timeout(300)
 AUDITORS = "auditoria@soporte.test"
 EXTRA_ENV = {
     "MESA_SLA_POLICY": str(ROOT / "tests" / "e2e" / "data" / "closing-policy.yaml"),
-    "MESA_AUDIT_SCHEDULE": "monthly",
     "MESA_AUDIT_CHECK_INTERVAL_S": "1",
     "NOTIFY_AUDITORS": AUDITORS,
     "MESA_DEV_LOGIN": "1",
@@ -117,6 +116,11 @@ async def test_an_unconfirmed_resolution_closes_after_its_categorys_wait_recorde
 
 
 async def test_the_schedule_opens_last_months_audit_once_and_mails_it(mesa: Mesa) -> None:
+    # the schedule turned on once everything runs: notify mails what happens after it first
+    # started, not history (a review opened before notify ever ran would be history to it)
+    mesa.procs["projections"].stop()
+    mesa.extra_env["MESA_AUDIT_SCHEDULE"] = "monthly"
+    await mesa.start("projections")
     due = audits.due_period(datetime.now(UTC), "monthly", "Europe/Madrid", 7)
     assert due is not None
 
