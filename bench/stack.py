@@ -246,17 +246,36 @@ async def raw_baseline(settings: Settings, n: int, size: int) -> dict[str, float
     return {"produce_per_s": n / produced, "consume_per_s": n / consumed}
 
 
-async def close_all(url: str, token: str, ids: list[str]) -> None:
-    """After the measurement: the run's tickets closed, so the agents' capacity is free for the
-    next run (tickets left open would queue the next run's instead of assigning them)."""
+async def close_all(url: str, token: str, ids: list[str]) -> int:
+    """After the measurement: the run's tickets resolved and closed, so the agents' capacity is
+    free for the next run (tickets left open would queue the next run's instead of assigning
+    them). Returns how many could not be closed."""
     async with poster(token, connections=16) as post:
         gate = asyncio.Semaphore(16)
 
-        async def close(tid: str) -> None:
+        async def close(tid: str) -> bool:
             async with gate:
-                await post(f"{url}/tickets/{tid}/close", {"reason": "bench"})
+                resolved, _ = await post(f"{url}/tickets/{tid}/resolve", {"summary": "bench"})
+                closed, _ = await post(f"{url}/tickets/{tid}/close", {"reason": "bench"})
+                return resolved == 200 and closed == 200
 
-        await asyncio.gather(*(close(t) for t in ids))
+        return sum(not ok for ok in await asyncio.gather(*(close(t) for t in ids)))
+
+
+async def idle(pool: asyncpg.Connection, timeout: float) -> None:
+    """Wait until the stack has nothing left to do from before (no mail waiting, every outbox
+    drained): a previous run's clean-up sends thousands of mails, which would be measured here."""
+    schemas = [s.name for s in STATIONS if s.name != "mailin"]
+    backlog = " + ".join(f"(SELECT count(*) FROM {s}.outbox)" for s in schemas)
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        waiting = await pool.fetchval(
+            f"SELECT (SELECT count(*) FROM notify.deliveries WHERE status IN ('pending', 'sending')) + {backlog}"
+        )
+        if not waiting:
+            return
+        await asyncio.sleep(1)
+    raise SystemExit(f"the stack is still busy after {timeout:g} s: {waiting} messages or events waiting")
 
 
 async def register(settings: Settings, token: str, agents: int) -> None:
@@ -277,6 +296,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"start the stack first (make up): no {', '.join(missing)}")
     await register(settings, token, args.agents)
     pool = await asyncpg.connect(settings.database_url)
+    await idle(pool, args.drain * 3)
     run, tag = Run(), datetime.now(UTC).strftime("%H%M%S")
     ready, stop = asyncio.Event(), asyncio.Event()
     watcher = asyncio.create_task(watch_assignments(settings, run, ready, stop))
@@ -304,8 +324,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     n = max(1, len(ids))
     service_cpu = sum(v for k, v in used.items() if k != "load generator")
     baseline = await raw_baseline(settings, max(len(ids), 1000), 1200)
-    if args.cleanup:
-        await close_all(url, token, ids)
+    if args.cleanup and (left := await close_all(url, token, ids)):
+        print(f"{left} tickets could not be closed: the next run may find agents at capacity")
     lat = list(run.assigned.values())
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

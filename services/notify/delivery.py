@@ -133,6 +133,10 @@ class Deliverer:
     async def _settle_retrying(self, d: Delivery, now: datetime, error: SendFailed | None) -> None:
         for attempt in itertools.count():
             try:
+                if error is None and d.channel == "email":  # the common case: one statement
+                    async with self.pool.acquire() as conn:
+                        await self._settle_sent_mail(conn, d, now)
+                    return
                 async with self.pool.acquire() as conn, conn.transaction():
                     await self._settle(conn, d, now, error)
                 return
@@ -185,6 +189,23 @@ class Deliverer:
             await self._smtp_close()
             raise SendFailed(str(exc) or type(exc).__name__) from exc
 
+    async def _settle_sent_mail(self, conn: asyncpg.Connection, d: Delivery, now: datetime) -> None:
+        """A mail the server accepted: the ledger says sent and the ticket's log is told, in one
+        statement (one round trip, atomic; a message settles as soon as it went, so an
+        interruption still resends at most the one in flight)."""
+        told = [(self.topic, self._envelope(d.event_id, self._sent(d), 0))] if d.ticket_id else []
+        await outbox.enqueue_with(conn, ledger.SENT, ledger.sent_args(d, d.attempts + 1, now), told)
+
+    @staticmethod
+    def _sent(d: Delivery) -> ev.NotificationSent:
+        return ev.NotificationSent(
+            ticket_id=d.ticket_id,
+            about_event_id=str(d.event_id),
+            channel=d.channel,
+            recipient=d.recipient,
+            template=d.template,
+        )
+
     async def _settle(self, conn: asyncpg.Connection, d: Delivery, now: datetime, exc: SendFailed | None) -> None:
         """Record one attempt's outcome: sent, retried later with backoff, or given up."""
         attempts = d.attempts + 1
@@ -193,14 +214,7 @@ class Deliverer:
                 await ledger.webhook_ok(conn, d.recipient)
             await ledger.sent(conn, d, attempts, now)
             if d.ticket_id:  # a digest is about no ticket: nothing for the ticket's log
-                sent = ev.NotificationSent(
-                    ticket_id=d.ticket_id,
-                    about_event_id=str(d.event_id),
-                    channel=d.channel,
-                    recipient=d.recipient,
-                    template=d.template,
-                )
-                await self._record(conn, d.event_id, sent, 0)
+                await self._record(conn, d.event_id, self._sent(d), 0)
             return
         last = attempts >= self.settings.notify_max_attempts
         if d.channel == "webhook":
@@ -278,8 +292,11 @@ class Deliverer:
     async def _record(
         self, conn: asyncpg.Connection, about: UUID, payload: ev.NotificationSent | ev.NotificationFailed, seq: int
     ) -> None:
+        await outbox.enqueue(conn, self.topic, self._envelope(about, payload, seq))
+
+    def _envelope(self, about: UUID, payload: ev.NotificationSent | ev.NotificationFailed, seq: int) -> Envelope:
         recipient_seq = int(hashlib.sha256(payload.recipient.encode()).hexdigest()[:6], 16) * 2 + seq
-        env = Envelope.new(
+        return Envelope.new(
             payload,
             source=NAME,
             subject=payload.ticket_id,
@@ -287,4 +304,3 @@ class Deliverer:
             causationid=str(about),
             event_id=derived_id(about, payload.event_type, recipient_seq, self.clock.now()),
         )
-        await outbox.enqueue(conn, self.topic, env)

@@ -231,16 +231,18 @@ async def claim(pool: asyncpg.Pool, now: datetime, limit: int, lease: timedelta)
     return [Delivery.of(r) for r in rows]
 
 
+SENT = (
+    "UPDATE deliveries SET status = 'sent', attempts = $4, sent_at = $5"
+    " WHERE event_id = $1 AND recipient = $2 AND channel = $3"
+)
+
+
+def sent_args(d: Delivery, attempts: int, at: datetime) -> tuple[Any, ...]:
+    return (d.event_id, d.recipient, d.channel, attempts, at)
+
+
 async def sent(conn: asyncpg.Connection, d: Delivery, attempts: int, at: datetime) -> None:
-    await conn.execute(
-        "UPDATE deliveries SET status = 'sent', attempts = $4, sent_at = $5"
-        " WHERE event_id = $1 AND recipient = $2 AND channel = $3",
-        d.event_id,
-        d.recipient,
-        d.channel,
-        attempts,
-        at,
-    )
+    await conn.execute(SENT, *sent_args(d, attempts, at))
 
 
 async def retry(conn: asyncpg.Connection, d: Delivery, attempts: int, error: str, at: datetime) -> None:

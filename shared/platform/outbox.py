@@ -15,6 +15,7 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -62,6 +63,24 @@ async def enqueue_all(
     await _insert(conn, rows, applied_by)
 
 
+async def enqueue_with(
+    conn: asyncpg.Connection, change: str, args: Sequence[Any], items: Iterable[tuple[str, Envelope]]
+) -> None:
+    """`change` (one UPDATE or INSERT, parameters $1..$len(args)) and the outbox rows for
+    `items` as a single statement: atomic without a transaction around it, so one round trip
+    where BEGIN, the change, the rows and COMMIT took four."""
+    rows = [(topic, *env.to_kafka(), env.id) for topic, env in items]
+    n = len(args)
+    statement = (
+        f"WITH change AS ({change}),"
+        " rows AS (INSERT INTO outbox(topic, key, value, headers, event_id) SELECT * FROM"
+        f" unnest(${n + 1}::text[], ${n + 2}::bytea[], ${n + 3}::bytea[], ${n + 4}::jsonb[], ${n + 5}::uuid[])"
+        " RETURNING event_id)"
+        " SELECT pg_notify('mesa_outbox_' || current_schema(), '') FROM (SELECT 1 FROM rows LIMIT 1) one"
+    )
+    await conn.execute(statement, *args, *_columns(rows))
+
+
 # One round trip: the rows, the inbox marks, and a wake-up for the relay (delivered at commit,
 # once per channel).
 _INSERT = (
@@ -80,15 +99,18 @@ async def _insert(
 ) -> None:
     if not rows:
         return
+    await conn.execute(_INSERT, *_columns(rows), applied_by)
+
+
+def _columns(rows: Sequence[tuple[str, bytes | None, bytes | None, Headers, UUID | None]]) -> tuple[list[Any], ...]:
     # base64: header values are bytes, and a dead letter keeps whatever bytes the sender put there
-    columns = (
+    return (
         [r[0] for r in rows],
         [r[1] for r in rows],
         [r[2] for r in rows],
         [json.dumps([[k, base64.b64encode(v).decode()] for k, v in r[3]]) for r in rows],
         [r[4] for r in rows],
     )
-    await conn.execute(_INSERT, *columns, applied_by)
 
 
 class OutboxRelay:
