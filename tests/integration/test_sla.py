@@ -248,8 +248,15 @@ async def test_a_due_timer_fires_once_after_a_restart_even_with_two_instances(fr
     clock.set(T0 + timedelta(seconds=130))  # the first-response warnings and breach came due while down
     a, b = await start_rig(fresh, clock), await start_rig(fresh, clock)
     try:
-        counts = await asyncio.gather(a.sla.fire_due(clock.now()), b.sla.fire_due(clock.now()))
-        assert sum(counts) == 3
+        fired = sum(await asyncio.gather(a.sla.fire_due(clock.now()), b.sla.fire_due(clock.now())))
+        # a ticket one instance holds is skipped by the other and comes back on its next pass:
+        # what is due fires once in all, over as many passes as the two need (bounded)
+        for _ in range(10):
+            more = sum(await asyncio.gather(a.sla.fire_due(clock.now()), b.sla.fire_due(clock.now())))
+            fired += more
+            if not more:
+                break
+        assert fired == 3
         await a.settle()
         kinds = [e.type for e in await a.emitted("T-S3")]
         assert kinds.count("ticket.sla_warning") == 2 and kinds.count("ticket.sla_breached") == 1
