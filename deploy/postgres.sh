@@ -35,10 +35,34 @@ as_owner() {
 
 ready() { as_owner "$(bindir)/pg_isready" -q -h "$HOST" -p "$PORT"; }
 
+# Durability, written at every start so a cluster made by an older version gets it too (the
+# include comes last in postgresql.conf, so it wins). A command acknowledged with 201 is on disk;
+# consumers commit asynchronously on their own (shared/platform/inbox.py, docs/architecture.md).
+durability() {
+  [ -f "$PGDATA_DIR/postgresql.conf" ] || return 0
+  grep -q "^include_if_exists = 'mesa.conf'" "$PGDATA_DIR/postgresql.conf" \
+    || echo "include_if_exists = 'mesa.conf'" >> "$PGDATA_DIR/postgresql.conf"
+  local want
+  want=$'fsync = on\nfull_page_writes = on\nsynchronous_commit = on'
+  # PG_STAT_STATEMENTS=1: per-statement costs, for profiling (bench/, docs/benchmarks.md)
+  [ "${PG_STAT_STATEMENTS:-0}" = 1 ] && want+=$'\nshared_preload_libraries = \'pg_stat_statements\''
+  if [ "$(cat "$PGDATA_DIR/mesa.conf" 2>/dev/null)" != "$want" ]; then
+    printf '%s\n' "$want" > "$PGDATA_DIR/mesa.conf"
+    [ "$(id -u)" = 0 ] && chown postgres: "$PGDATA_DIR/mesa.conf"
+    return 1  # changed
+  fi
+}
+
 start() {
   install
   local bin; bin=$(bindir)
-  if [ -f "$PGDATA_DIR/postmaster.pid" ] && ready; then return 0; fi
+  if [ -f "$PGDATA_DIR/postmaster.pid" ] && ready; then
+    durability && return 0
+    say "PostgreSQL settings changed: restarting it"
+    as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" -l "$LOG" -w -t 60 restart >/dev/null \
+      || { tail -n 20 "$LOG" >&2; die "postgres did not restart; see $LOG"; }
+    return 0
+  fi
   if port_open "$HOST" "$PORT" && [ ! -f "$PGDATA_DIR/postmaster.pid" ]; then
     # another clone's cluster (or any server that knows role mesa): use it, as kafka.sh does
     if PGPASSWORD=mesa psql -X -q -t -A -h "$HOST" -p "$PORT" -U mesa -d mesa -c 'SELECT 1' >/dev/null 2>&1; then
@@ -58,12 +82,9 @@ port = $PORT
 unix_socket_directories = '$RUN'
 max_connections = 300
 shared_buffers = 128MB
-# development cluster: a crashed machine may lose the last commits, a crashed process never does
-synchronous_commit = off
-fsync = off
-full_page_writes = off
 CONF
   fi
+  durability || true
   say "starting PostgreSQL on $HOST:$PORT"
   as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" -l "$LOG" -w -t 60 start >/dev/null \
     || { tail -n 20 "$LOG" >&2; die "postgres did not start; see $LOG"; }

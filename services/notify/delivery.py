@@ -4,9 +4,12 @@ Rows are claimed first (status `sending` under a lease, committed), then each is
 outcome recorded in a transaction of its own, retried until PostgreSQL answers: a database
 restart never makes a sent message look unsent. Only a process that dies between sending and
 recording leaves a row whose lease runs out and is sent again (the same Message-ID, derived from
-the ledger's key), so that window is one message wide. A send that fails is retried with backoff;
-after the last try it is recorded as `notification.failed` (an event a supervisor sees) and a
-dead letter, instead of being retried forever.
+the ledger's key), so that window is one message wide per connection. A batch goes out on
+`NOTIFY_SMTP_CONNECTIONS` connections at once, a ticket's messages on one of them in order: an SMTP
+exchange is a few round trips of waiting, and one connection at a time left both sides idle. A
+send that fails is retried with backoff; after the last try it is recorded as
+`notification.failed` (an event a supervisor sees) and a dead letter, instead of being retried
+forever.
 """
 
 from __future__ import annotations
@@ -75,6 +78,45 @@ async def post_webhook(http: httpx.AsyncClient, url: str, secret: str, body: str
         raise SendFailed(f"HTTP {r.status_code}" + (" (redirects are not followed)" if r.is_redirect else ""))
 
 
+def lanes_of(rows: list[Delivery], lanes: int) -> list[list[Delivery]]:
+    """Rows split over at most `lanes` connections: a ticket's messages (else a recipient's) on one
+    lane in the order claimed, so they reach a mailbox in the order they were queued."""
+    split: dict[int, list[Delivery]] = {}
+    for d in rows:
+        key = d.ticket_id or d.recipient
+        split.setdefault(int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % max(1, lanes), []).append(d)
+    return list(split.values())
+
+
+class SmtpConnection:
+    """One lane's connection, opened at its first message and closed after its batch or an error."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: aiosmtplib.SMTP | None = None
+
+    async def client(self) -> aiosmtplib.SMTP:
+        if self._client is None:
+            client = aiosmtplib.SMTP(
+                hostname=self.settings.smtp_host,
+                port=self.settings.smtp_port,
+                timeout=10,
+                start_tls=self.settings.smtp_starttls,
+                username=self.settings.smtp_username,
+                password=self.settings.smtp_password,
+            )
+            await client.connect()
+            self._client = client
+        return self._client
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.quit()
+            client.close()
+
+
 class Deliverer:
     def __init__(self, settings: Settings, pool: asyncpg.Pool, clock: Clock, letters: Letters, who: Audience) -> None:
         self.settings = settings
@@ -83,7 +125,6 @@ class Deliverer:
         self.letters = letters
         self.audience = who
         self.topic = settings.topic(TICKET_EVENTS)
-        self._client: aiosmtplib.SMTP | None = None  # one connection per delivery batch
         self.http = httpx.AsyncClient(timeout=10, follow_redirects=False)  # a 3xx is a failure
         self.webhook_hosts = allow_list(settings.webhook_allow_hosts)
         self.reply_key = reply_key(settings)
@@ -110,22 +151,29 @@ class Deliverer:
         msg.add_alternative(to_html(d.subject, d.body), subtype="html")
         return msg
 
-    async def deliver_due(self, limit: int = 50) -> int:
+    async def deliver_due(self, per_connection: int = 25) -> int:
         """Send what is due; return how many rows were handled (sent or given up or deferred).
-        One SMTP connection serves the batch."""
+        Each lane has its SMTP connection for the batch and settles each message as it went."""
         now = self.clock.now()
-        rows = await ledger.claim(self.pool, now, limit, SEND_LEASE)
-        try:
-            for d in rows:
-                error = await self._attempt(d)
-                await self._settle_retrying(d, now, error)
-        finally:
-            await self._smtp_close()
+        lanes = self.settings.notify_smtp_connections
+        rows = await ledger.claim(self.pool, now, per_connection * lanes, SEND_LEASE)
+        async with asyncio.TaskGroup() as tg:
+            for batch in lanes_of(rows, lanes):
+                tg.create_task(self._lane(batch, now))
         return len(rows)
 
-    async def _attempt(self, d: Delivery) -> SendFailed | None:
+    async def _lane(self, rows: list[Delivery], now: datetime) -> None:
+        smtp = SmtpConnection(self.settings)
         try:
-            await self._send(d)
+            for d in rows:
+                error = await self._attempt(d, smtp)
+                await self._settle_retrying(d, now, error)
+        finally:
+            await smtp.close()
+
+    async def _attempt(self, d: Delivery, smtp: SmtpConnection) -> SendFailed | None:
+        try:
+            await self._send(d, smtp)
         except SendFailed as exc:
             return exc
         return None
@@ -144,28 +192,7 @@ class Deliverer:
                 log.warning("recording a delivery failed, retrying", error=type(exc).__name__, attempt=attempt)
                 await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
 
-    async def _smtp(self) -> aiosmtplib.SMTP:
-        if self._client is None:
-            client = aiosmtplib.SMTP(
-                hostname=self.settings.smtp_host,
-                port=self.settings.smtp_port,
-                timeout=10,
-                start_tls=self.settings.smtp_starttls,
-                username=self.settings.smtp_username,
-                password=self.settings.smtp_password,
-            )
-            await client.connect()
-            self._client = client
-        return self._client
-
-    async def _smtp_close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
-                await client.quit()
-            client.close()
-
-    async def _send(self, d: Delivery) -> None:
+    async def _send(self, d: Delivery, smtp: SmtpConnection) -> None:
         """One attempt on the row's channel; raises SendFailed. No database connection is held
         while a message goes: one lost under it (PostgreSQL restarting) must not turn a message
         the server accepted into one that is never recorded, and so sent again."""
@@ -182,11 +209,11 @@ class Deliverer:
             await post_webhook(self.http, url, secret, d.body, self.clock.now())
             return
         try:
-            await (await self._smtp()).send_message(self.message(d))
+            await (await smtp.client()).send_message(self.message(d))
         except (TimeoutError, aiosmtplib.SMTPException, OSError, ValueError) as exc:
             # ValueError: an address or header the SMTP library refuses to write (control characters).
             # This message fails (and is retried); the connection is not trusted after an error.
-            await self._smtp_close()
+            await smtp.close()
             raise SendFailed(str(exc) or type(exc).__name__) from exc
 
     async def _settle_sent_mail(self, conn: asyncpg.Connection, d: Delivery, now: datetime) -> None:

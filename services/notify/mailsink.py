@@ -33,7 +33,9 @@ class EmlHandler:
         os.replace(tmp, self.directory / name)  # atomic: readers never see half a message
         # every acceptance, even of a message already kept: a test counts real sends here
         with (self.directory / "received.log").open("a") as receipts:
-            receipts.write(f"{key}\t{msg.get('To', '')}\t{msg.get('X-Mesa-Template', '')}\n")
+            # Message-ID, To, ticket, template: the last field stays the template for readers
+            fields = (key, msg.get("To", ""), msg.get("X-Mesa-Ticket", ""), msg.get("X-Mesa-Template", ""))
+            receipts.write("\t".join(fields) + "\n")
         return "250 OK"
 
 

@@ -19,6 +19,13 @@ import asyncpg
 
 Position = tuple[int, int]  # (next_offset, history_end)
 
+# A consumer's transaction commits without waiting for the disk: all it writes comes from the
+# log, which a crash makes it read again from the position stored with it. The relay makes such
+# commits durable before publishing what they put in the outbox (outbox.OutboxRelay._flush), and
+# anything that answers outside Mesa (a command's 201, SMTP's 250) commits synchronously.
+# Set in the claim's statement, so it costs no round trip of its own.
+LAZY_COMMIT = "set_config('synchronous_commit', 'off', true)"
+
 
 async def adopt_partitions(
     pool: asyncpg.Pool, consumer: str, ends: dict[tuple[str, int], int]
@@ -85,7 +92,8 @@ async def claim_batch(
         " fresh AS (INSERT INTO inbox_events(consumer, event_id)"
         " SELECT $1, r.id FROM unnest($5::bigint[], $6::uuid[]) AS r(off, id), before WHERE r.off >= before.next_offset"
         " ON CONFLICT DO NOTHING RETURNING event_id)"
-        " SELECT before.next_offset, before.history_end, array(SELECT event_id FROM fresh) AS fresh FROM before",
+        " SELECT before.next_offset, before.history_end, array(SELECT event_id FROM fresh) AS fresh,"
+        f" {LAZY_COMMIT} FROM before",
         consumer,
         topic,
         partition,
@@ -94,6 +102,7 @@ async def claim_batch(
         event_ids,
     )
     if row is None:  # a partition never met before (normally adopted on assignment)
+        await conn.execute(f"SELECT {LAZY_COMMIT}")
         position = await claim_partition(conn, consumer, topic, partition)
         await advance(conn, consumer, topic, partition, max(position[0], next_offset))
         ids = [i for o, i in zip(offsets, event_ids, strict=True) if o >= position[0]]

@@ -145,7 +145,7 @@ class OutboxRelay:
                 try:
                     if listener is None:
                         listener = await self._listen()
-                    sent = await self.publish_batch()
+                    sent = await self.publish_batch(listener)
                 except db.TRANSIENT as exc:
                     log.warning("outbox relay retry", error=str(exc))
                     sent = 0
@@ -183,23 +183,44 @@ class OutboxRelay:
 
     def stop(self) -> None:
         self._stopping = True
+
+    async def _flush(self, spare: asyncpg.Connection | None) -> None:
+        """Make every commit the open batch can see durable before any of it is published: one
+        synchronous commit of a write of our own flushes the WAL up to it, and WAL is flushed in
+        order (see migrations/0002_relay_flush.sql; consumers commit asynchronously)."""
+        flush = "BEGIN; SET LOCAL synchronous_commit = on; UPDATE relay_flush SET n = n + 1; COMMIT"  # one round trip
+        if spare is not None:
+            await spare.execute(flush)
+            return
+        async with self._pool.acquire() as conn:
+            await conn.execute(flush)
         self._wake.set()
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def publish_batch(self) -> int:
-        """Publish one batch; return how many rows went out (0 when idle or not the leader)."""
+    async def publish_batch(self, spare: asyncpg.Connection | None = None) -> int:
+        """Publish one batch; return how many rows went out (0 when idle or not the leader).
+        `spare`: a connection outside the batch's transaction for the flush barrier (the
+        listener's, when running; else one from the pool)."""
         started = time.perf_counter()
         async with self._pool.acquire() as conn, conn.transaction():
-            leader = await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"{self._schema}.outbox")
-            if not leader:
+            # the WAL position is read after the statement's snapshot: every commit this batch can
+            # see lies before it (a transaction is visible only once its commit record is in)
+            mark = await conn.fetchrow(
+                "SELECT pg_try_advisory_xact_lock(hashtext($1)) AS leader,"
+                " pg_current_wal_insert_lsn() > pg_current_wal_flush_lsn() AS unflushed",
+                f"{self._schema}.outbox",
+            )
+            if not mark["leader"]:
                 return 0
             rows = await conn.fetch(
                 "SELECT id, topic, key, value, headers, event_id FROM outbox ORDER BY id LIMIT $1", self._batch
             )
             if not rows:
                 return 0
+            if mark["unflushed"]:
+                await self._flush(spare)
             headers = [[(k, base64.b64decode(v)) for k, v in json.loads(row["headers"])] for row in rows]
             # the batch's events are ours: signed together, one signature (a dead letter keeps its sender's)
             ours = [i for i, row in enumerate(rows) if row["event_id"] is not None]

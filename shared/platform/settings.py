@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     # a failing send is retried this many times, waiting base * 2^attempt (capped at 5 min)
     notify_max_attempts: int = Field(default=5, validation_alias="NOTIFY_MAX_ATTEMPTS")
     notify_backoff_s: float = Field(default=1.0, validation_alias="NOTIFY_BACKOFF_S")
+    # messages in flight at once, each on its own SMTP connection (also the most a killed notify
+    # can have sent without recording it, so resent after its lease)
+    notify_smtp_connections: int = Field(default=8, ge=1, le=64, validation_alias="NOTIFY_SMTP_CONNECTIONS")
     mail_domain: str = Field(default="mesa.local", validation_alias="NOTIFY_MAIL_DOMAIN")
     # Where customers write (and reply): the inbound mail service's address; Mesa's mails carry
     # a plus-addressed variant of it as Reply-To, with the ticket's token.
