@@ -22,14 +22,14 @@ import itertools
 import json
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 from uuid import UUID, uuid5
 
 import aiosmtplib
 import asyncpg
 import httpx
 
-from services.notify import audience, ledger
+from services.notify import audience, ledger, mime
 from services.notify.audience import Audience
 from services.notify.ledger import Delivery
 from services.notify.targets import TargetRefused, allow_list, check_target
@@ -128,28 +128,45 @@ class Deliverer:
         self.http = httpx.AsyncClient(timeout=10, follow_redirects=False)  # a 3xx is a failure
         self.webhook_hosts = allow_list(settings.webhook_allow_hosts)
         self.reply_key = reply_key(settings)
+        self.sender = parseaddr(settings.mail_from)[1] or settings.mail_from
 
-    def message(self, d: Delivery) -> EmailMessage:
-        msg = EmailMessage()
-        msg["From"] = self.settings.mail_from
-        msg["To"] = d.address or d.recipient
-        msg["Subject"] = d.subject
-        msg["Date"] = format_datetime(self.clock.now())
+    def headers(self, d: Delivery) -> list[tuple[str, str]]:
         domain = self.settings.mail_domain
         key = hashlib.sha256(f"{d.event_id}|{d.recipient}|email".encode()).hexdigest()[:24]
-        msg["Message-ID"] = f"<{key}@{domain}>"
+        h = [
+            ("From", self.settings.mail_from),
+            ("To", d.address or d.recipient),
+            ("Subject", d.subject),
+            ("Date", format_datetime(self.clock.now())),
+            ("Message-ID", f"<{key}@{domain}>"),
+        ]
         if d.ticket_id:  # one conversation per ticket in the recipient's mail client (not digests)
             # an answer goes to the ticket, by a token nobody can guess (shared.domain.reply_tokens)
-            msg["Reply-To"] = reply_address(self.settings.support_address, d.ticket_id, self.reply_key)
             thread = f"<ticket.{d.ticket_id}@{domain}>"
-            msg["In-Reply-To"] = thread
-            msg["References"] = thread
-            msg["X-Mesa-Ticket"] = d.ticket_id
-        msg["X-Mesa-Event"] = str(d.event_id)
-        msg["X-Mesa-Template"] = d.template
+            h += [
+                ("Reply-To", reply_address(self.settings.support_address, d.ticket_id, self.reply_key)),
+                ("In-Reply-To", thread),
+                ("References", thread),
+                ("X-Mesa-Ticket", d.ticket_id),
+            ]
+        return [*h, ("X-Mesa-Event", str(d.event_id)), ("X-Mesa-Template", d.template)]
+
+    def message(self, d: Delivery) -> EmailMessage:
+        """The message as the standard library builds it: for addresses outside ASCII (SMTPUTF8)."""
+        msg = EmailMessage()
+        for name, value in self.headers(d):
+            msg[name] = value
         msg.set_content(d.body)
         msg.add_alternative(to_html(d.subject, d.body), subtype="html")
         return msg
+
+    async def _send_mail(self, client: aiosmtplib.SMTP, d: Delivery) -> None:
+        to = d.address or d.recipient
+        if not (to.isascii() and self.settings.mail_from.isascii()):
+            await client.send_message(self.message(d))
+            return
+        raw = mime.alternative(self.headers(d), d.body, to_html(d.subject, d.body))
+        await client.sendmail(self.sender, [parseaddr(to)[1] or to], raw)
 
     async def deliver_due(self, per_connection: int = 25) -> int:
         """Send what is due; return how many rows were handled (sent or given up or deferred).
@@ -209,7 +226,7 @@ class Deliverer:
             await post_webhook(self.http, url, secret, d.body, self.clock.now())
             return
         try:
-            await (await smtp.client()).send_message(self.message(d))
+            await self._send_mail(await smtp.client(), d)
         except (TimeoutError, aiosmtplib.SMTPException, OSError, ValueError) as exc:
             # ValueError: an address or header the SMTP library refuses to write (control characters).
             # This message fails (and is retried); the connection is not trusted after an error.
