@@ -32,8 +32,9 @@ from shared.platform.settings import Settings
 
 # Kept as they are by a swap: the live relay's pending records and the migrations ledger.
 NOT_STATE = ("schema_migrations", "outbox")
-# Bookkeeping that legitimately differs between a replay and the live run.
-NOT_COMPARED = (*NOT_STATE, "inbox_events", "inbox_offsets")
+# Bookkeeping that legitimately differs between a replay and the live run (relay_flush: how often
+# the relay waited for the disk, see shared/platform/outbox.py).
+NOT_COMPARED = (*NOT_STATE, "inbox_events", "inbox_offsets", "relay_flush")
 # A worker process takes about a second to start (imports, the service's build): below this many
 # records one process is done before a second one is ready.
 WORKERS_FROM = 20_000

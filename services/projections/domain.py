@@ -33,6 +33,11 @@ class TicketView:
     conversation_public: str = ""  # what was written on the ticket, for search (the requester's side)
     conversation_internal: str = ""  # staff's internal notes, searched by staff only
 
+    @property
+    def words(self) -> tuple[str, str, str, str]:
+        """What search reads of the ticket: when it is unchanged, its words are not written again."""
+        return (self.ticket.subject, self.description, self.conversation_public, self.conversation_internal)
+
 
 CONVERSATION_LIMIT = 60_000  # characters of each conversation kept for search (the first ones)
 

@@ -41,6 +41,7 @@ async def on_ticket_events(conn: asyncpg.Connection, envs: list[Envelope]) -> li
     in memory, write each changed ticket once and the timeline in one statement. Returns the
     tickets whose requester was erased."""
     views = await store.tickets(conn, list(dict.fromkeys(env.subject for env in envs)))
+    words_before = {ticket_id: v.words for ticket_id, v in views.items()}
     changed: dict[str, TicketView] = {}
     timeline: list[tuple[Any, ...]] = []
     erased: list[Erased] = []
@@ -59,6 +60,7 @@ async def on_ticket_events(conn: asyncpg.Connection, envs: list[Envelope]) -> li
             fields.append((view.ticket.id, {v.field: v.value for v in env.data.values}, list(env.data.cleared)))
     if changed:
         await store.save(conn, list(changed.values()))
+        await store.save_words(conn, [v for tid, v in changed.items() if words_before.get(tid) != v.words])
         await store.append_timeline(conn, timeline)
     for ticket_id, other, unlinked in links:  # in order: a link taken back and made again stays
         await store.link(conn, ticket_id, other, unlinked=unlinked)

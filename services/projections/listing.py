@@ -99,10 +99,11 @@ def where(q: Query, seen: str, args: list[Any], *, requester: bool) -> str:
     if q.owners is not None:
         parts.append(f"t.owner = ANY({arg(list(q.owners))}::text[])")
     if words := q.words.strip():
-        index = "t.search_public" if requester else "t.search_all"
+        index = "w.search_public" if requester else "w.search_all"
         w = arg(words)
         parts.append(
-            f"({index} @@ (websearch_to_tsquery('spanish', {w}) || websearch_to_tsquery('english', {w}))"
+            f"(EXISTS (SELECT 1 FROM ticket_words w WHERE w.ticket_id = t.id AND {index} @@"
+            f" (websearch_to_tsquery('spanish', {w}) || websearch_to_tsquery('english', {w})))"
             f" OR t.order_id = {w} OR t.id = upper({w}))"
         )
     return " AND ".join(parts)

@@ -100,6 +100,28 @@ async def save(conn: asyncpg.Connection, views: list[TicketView]) -> None:
     )
 
 
+# the two vectors search reads: the subject weighs most; Spanish and English stems of everything
+_WORDS = """
+INSERT INTO ticket_words(ticket_id, search_public, search_all)
+SELECT id,
+    setweight(to_tsvector('spanish', subject), 'A') || setweight(to_tsvector('english', subject), 'A')
+    || to_tsvector('spanish', description || E'\\n' || public)
+    || to_tsvector('english', description || E'\\n' || public),
+    setweight(to_tsvector('spanish', subject), 'A') || setweight(to_tsvector('english', subject), 'A')
+    || to_tsvector('spanish', description || E'\\n' || public || E'\\n' || internal)
+    || to_tsvector('english', description || E'\\n' || public || E'\\n' || internal)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS w(id, subject, description, public, internal)
+ON CONFLICT (ticket_id) DO UPDATE SET search_public = excluded.search_public, search_all = excluded.search_all
+"""
+
+
+async def save_words(conn: asyncpg.Connection, views: list[TicketView]) -> None:
+    """The search words of tickets whose words changed (opened, a comment, an erasure): one statement."""
+    if views:
+        columns = zip(*((v.ticket.id, *v.words) for v in views), strict=True)
+        await conn.execute(_WORDS, *(list(c) for c in columns))
+
+
 def timeline_row(env: Envelope, t: Ticket) -> tuple[Any, ...]:
     return (t.id, t.version, env.id, env.type, env.time, env.source, env.actor, env.data.model_dump_json())
 
