@@ -12,7 +12,7 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit import store
-from services.audit.chain import GENESIS, Checkpoint, digest, signing_key, step
+from services.audit.chain import GENESIS, Checkpoint, digest, heads, signing_key
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
 from shared.platform import outbox
@@ -50,14 +50,21 @@ class Auditor:
         self.key: Ed25519PrivateKey = signing_key(settings.audit_signing_key, settings.jwt_secret)
         self.topic = settings.topic(AUDIT_CHECKPOINTS)
 
-    async def on_record(self, conn: asyncpg.Connection, message: RawRecord, _d: Delivery) -> None:
-        r = message.record
-        previous = await store.head(conn, r.topic, r.partition)
-        d = digest(r.key, r.value, list(r.headers or ()))
-        head = step(previous or GENESIS, d)
-        await store.link(conn, r.topic, r.partition, r.offset, d, head)
-        if (r.offset + 1) % self.settings.audit_checkpoint_every == 0:
-            await self._checkpoint(conn, r.topic, r.partition, r.offset, head)
+    async def on_records(self, conn: asyncpg.Connection, items: list[tuple[RawRecord, Delivery]]) -> None:
+        """A batch of records onto their partitions' chains: the head read once, the links and the
+        new head written in one statement per partition, whatever the batch's size."""
+        by_partition: dict[tuple[str, int], list[Record]] = {}
+        for message, _ in items:
+            by_partition.setdefault((message.record.topic, message.record.partition), []).append(message.record)
+        for (topic, partition), records in by_partition.items():
+            records.sort(key=lambda r: r.offset)
+            digests = [digest(r.key, r.value, list(r.headers or ())) for r in records]
+            chain = heads(digests, await store.head(conn, topic, partition) or GENESIS)
+            await store.links(conn, topic, partition, [r.offset for r in records], digests, chain)
+            every = self.settings.audit_checkpoint_every
+            for r, head in zip(records, chain, strict=True):
+                if (r.offset + 1) % every == 0:
+                    await self._checkpoint(conn, topic, partition, r.offset, head)
 
     async def _checkpoint(self, conn: asyncpg.Connection, topic: str, partition: int, offset: int, head: bytes) -> None:
         cp = Checkpoint(topic, partition, offset, head, self.clock.now().isoformat())

@@ -22,7 +22,7 @@ async def build(rt: Runtime) -> Parts:
 
     return Parts(
         consumers=[
-            rt.consumer(CHAIN_CONSUMER, TICKET_EVENTS, auditor.on_record, group="chain", decode=raw),
+            rt.consumer(CHAIN_CONSUMER, TICKET_EVENTS, group="chain", decode=raw, batch_handler=auditor.on_records),
             rt.consumer(ACCESS_CONSUMER, AUDIT_ACCESS, auditor.on_access, group="access"),
         ],
         background=[checkpoints],

@@ -13,19 +13,27 @@ import asyncpg
 async def head(conn: asyncpg.Connection, topic: str, partition: int) -> bytes | None:
     """The partition's last link (None before its first record)."""
     found: bytes | None = await conn.fetchval(
-        'SELECT head FROM chain WHERE topic = $1 AND partition = $2 ORDER BY "offset" DESC LIMIT 1', topic, partition
+        "SELECT head FROM heads WHERE topic = $1 AND partition = $2", topic, partition
     )
     return found
 
 
-async def link(conn: asyncpg.Connection, topic: str, partition: int, offset: int, digest: bytes, head: bytes) -> None:
+async def links(
+    conn: asyncpg.Connection, topic: str, partition: int, offsets: list[int], digests: list[bytes], chain: list[bytes]
+) -> None:
+    """A partition's next links, in offset order, and its new head: one statement."""
     await conn.execute(
-        'INSERT INTO chain(topic, partition, "offset", digest, head) VALUES ($1, $2, $3, $4, $5)',
+        'WITH l AS (INSERT INTO chain(topic, partition, "offset", digest, head)'
+        " SELECT $1, $2, o, d, h FROM unnest($3::bigint[], $4::bytea[], $5::bytea[]) AS u(o, d, h))"
+        ' INSERT INTO heads(topic, partition, "offset", head) VALUES ($1, $2, $6, $7)'
+        ' ON CONFLICT (topic, partition) DO UPDATE SET "offset" = excluded."offset", head = excluded.head',
         topic,
         partition,
-        offset,
-        digest,
-        head,
+        offsets,
+        digests,
+        chain,
+        offsets[-1],
+        chain[-1],
     )
 
 
@@ -49,17 +57,10 @@ async def checkpoint(
 async def unsigned_heads(conn: asyncpg.Connection) -> list[tuple[str, int, int, bytes]]:
     """(topic, partition, offset, head) of every partition whose head moved since its last checkpoint."""
     rows = await conn.fetch(
-        'SELECT DISTINCT ON (c.topic, c.partition) c.topic, c.partition, c."offset", c.head FROM chain c'
-        ' ORDER BY c.topic, c.partition, c."offset" DESC'
+        'SELECT h.topic, h.partition, h."offset", h.head FROM heads h WHERE NOT EXISTS (SELECT 1 FROM checkpoints c'
+        ' WHERE c.topic = h.topic AND c.partition = h.partition AND c."offset" >= h."offset")'
     )
-    out = []
-    for r in rows:
-        last = await conn.fetchval(
-            'SELECT max("offset") FROM checkpoints WHERE topic = $1 AND partition = $2', r["topic"], r["partition"]
-        )
-        if last is None or last < r["offset"]:
-            out.append((r["topic"], r["partition"], r["offset"], r["head"]))
-    return out
+    return [(r["topic"], r["partition"], r["offset"], r["head"]) for r in rows]
 
 
 async def chain_of(
