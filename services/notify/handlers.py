@@ -8,12 +8,13 @@ the loop that locks its row.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import UUID
 
 import asyncpg
 
 from services.notify import audience, ledger
-from services.notify.audience import Audience
+from services.notify.audience import Audience, TicketFacts
 from services.notify.delivery import Deliverer
 from services.notify.targets import allow_list
 from shared.domain.events import Envelope
@@ -54,7 +55,8 @@ class Notify:
         if isinstance(env.data, ev.AgentRegistered):
             # assignments that arrived before this registration: their mails can go now
             for event_id, agent_id, ticket_id, reason in await ledger.register_agent(conn, env.data):
-                await self._tell_owner(conn, event_id, ticket_id, agent_id, reason)
+                if (t := await ledger.ticket(conn, ticket_id)) is not None:
+                    await self._tell_owner(conn, event_id, t, agent_id, reason)
 
     async def on_workspace_event(self, conn: asyncpg.Connection, env: Envelope, d: Delivery) -> None:
         """Clause 12: a period's audit to the supervisors and auditors; an action to its owner."""
@@ -80,41 +82,35 @@ class Notify:
             case ev.TicketRequesterErased():
                 if await ledger.erase(conn, data):
                     self.keyring.forget(data.requester)
-            case ev.TicketAssigned():
-                await ledger.set_owner(conn, data.ticket_id, data.agent_id)
-        await ledger.fold_state(conn, env)
+        k = await ledger.known(conn, env.subject, env.type)
+        owner = data.agent_id if isinstance(data, ev.TicketAssigned) else None
+        await ledger.fold_state(conn, env, k.state, owner)
         if isinstance(data, ev.NotificationSent | ev.NotificationFailed):
             await ledger.outcome(conn, data, env.time)
             return
         if d.replaying:
             return
-        await ledger.queue_webhooks(conn, env, self.clock.now())
+        await ledger.queue_webhooks(conn, env, k.webhooks, self.clock.now())
         if isinstance(data, ev.TicketOpened):
             return  # the requester hears once the targets are set (ticket.sla_targets_set)
-        if isinstance(data, ev.TicketAssigned):
-            await self._tell_owner(conn, env.id, data.ticket_id, data.agent_id, data.reason)
-            return
-        t = await ledger.ticket(conn, env.subject)
+        t = k.facts
         if t is None:
             return
-        prefs = await ledger.preferences(conn, t.requester)
-        owner = await ledger.staff(conn, t.owner) if _needs_owner(data) else None
-        for m in audience.messages(env, t, prefs, owner, self.audience):
+        if isinstance(data, ev.TicketAssigned):
+            await self._tell_owner(conn, env.id, replace(t, owner=data.agent_id), data.agent_id, data.reason)
+            return
+        owner_staff = await ledger.staff(conn, t.owner) if _needs_owner(data) else None
+        for m in audience.messages(env, t, k.preferences, owner_staff, self.audience):
             await ledger.queue(conn, env.id, env.subject, m, self.clock.now())
 
     async def _tell_owner(
-        self, conn: asyncpg.Connection, event_id: UUID, ticket_id: str, agent_id: str, reason: str
+        self, conn: asyncpg.Connection, event_id: UUID, t: TicketFacts, agent_id: str, reason: str
     ) -> None:
-        t = await ledger.ticket(conn, ticket_id)
-        if t is None:
-            return
         agent = await ledger.staff(conn, agent_id)
         if agent is None:
-            await ledger.await_agent(conn, event_id, agent_id, ticket_id, reason)
+            await ledger.await_agent(conn, event_id, agent_id, t.id, reason)
             return
-        await ledger.queue(
-            conn, event_id, ticket_id, audience.assigned(t, agent, reason, self.audience), self.clock.now()
-        )
+        await ledger.queue(conn, event_id, t.id, audience.assigned(t, agent, reason, self.audience), self.clock.now())
 
 
 def _needs_owner(data: object) -> bool:

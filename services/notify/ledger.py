@@ -54,23 +54,51 @@ async def opened(conn: asyncpg.Connection, data: ev.TicketOpened, requester_ref:
     )
 
 
-async def set_owner(conn: asyncpg.Connection, ticket_id: str, agent_id: str) -> None:
-    await conn.execute("UPDATE tickets SET owner = $2 WHERE id = $1", ticket_id, agent_id)
+@dataclass(frozen=True)
+class Known:
+    """All notify needs to know to handle one ticket event, read in one statement."""
+
+    state: Ticket | None  # the fold, for the digest
+    facts: TicketFacts | None
+    preferences: Preferences | None
+    webhooks: list[str]  # subscriptions to this event's type
 
 
-async def fold_state(conn: asyncpg.Connection, env: Envelope) -> None:
-    """Status and resolution due time, for the digest (a pure fold: replays give the same)."""
-    raw = await conn.fetchval("SELECT state FROM tickets WHERE id = $1", env.subject)
-    before = Ticket.model_validate_json(raw) if raw else None
+async def known(conn: asyncpg.Connection, ticket_id: str, event_type: str) -> Known:
+    r = await conn.fetchrow(
+        "SELECT t.id, t.requester, t.subject, t.language, t.requester_ref, t.owner, t.state,"
+        " p.language AS preferred_language, p.periodic_updates,"
+        " ARRAY(SELECT w.id FROM webhook_subscriptions w WHERE $2 = ANY(w.event_types) OR '*' = ANY(w.event_types))"
+        " AS webhooks"
+        " FROM (SELECT 1) one LEFT JOIN tickets t ON t.id = $1 LEFT JOIN preferences p ON p.requester = t.requester",
+        ticket_id,
+        event_type,
+    )
+    facts = TicketFacts(*(r[f] for f in ("id", "requester", "subject", "language", "requester_ref", "owner")))
+    return Known(
+        state=Ticket.model_validate_json(r["state"]) if r["state"] else None,
+        facts=facts if r["id"] else None,
+        preferences=None
+        if r["periodic_updates"] is None
+        else Preferences(r["preferred_language"], r["periodic_updates"]),
+        webhooks=list(r["webhooks"]),
+    )
+
+
+async def fold_state(conn: asyncpg.Connection, env: Envelope, before: Ticket | None, owner: str | None) -> None:
+    """Status and resolution due time, for the digest (a pure fold: replays give the same), and
+    the owner an assignment names: one statement."""
     after = evolve(before, env)
-    if after is None:
+    if after is None and owner is None:
         return
     due = env.data.resolution_due if isinstance(env.data, ev.TicketSlaTargetsSet | ev.TicketSlaResumed) else None
     await conn.execute(
-        "UPDATE tickets SET state = $2::jsonb, resolution_due = coalesce($3, resolution_due) WHERE id = $1",
+        "UPDATE tickets SET state = coalesce($2::jsonb, state), resolution_due = coalesce($3, resolution_due),"
+        " owner = coalesce($4, owner) WHERE id = $1",
         env.subject,
-        after.model_dump_json(),
+        after.model_dump_json() if after is not None else None,
         due,
+        owner,
     )
 
 
@@ -170,26 +198,22 @@ async def queue(conn: asyncpg.Connection, event_id: UUID, ticket_id: str, m: Mes
     return bool(done)
 
 
-async def queue_webhooks(conn: asyncpg.Connection, env: Envelope, now: datetime) -> None:
-    """One delivery per matching subscription. Notification facts are never sent to webhooks:
-    each webhook delivery is itself one, and they would feed each other."""
-    if env.type.startswith("notification."):
+async def queue_webhooks(conn: asyncpg.Connection, env: Envelope, subscriptions: list[str], now: datetime) -> None:
+    """One delivery per matching subscription (`Known.webhooks`). Notification facts are never
+    sent to webhooks: each webhook delivery is itself one, and they would feed each other."""
+    if env.type.startswith("notification.") or not subscriptions:
         return
-    subs = await conn.fetch(
-        "SELECT id FROM webhook_subscriptions WHERE $1 = ANY(event_types) OR '*' = ANY(event_types)", env.type
-    )
     body = json.dumps(env.to_json(), ensure_ascii=False)
-    for sub in subs:
-        await conn.execute(
-            "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body, next_at)"
-            " VALUES ($1, $2, 'webhook', $3, 'cloudevent', $4, $5, $6) ON CONFLICT DO NOTHING",
-            env.id,
-            sub["id"],
-            env.subject,
-            env.type,
-            body,
-            now,
-        )
+    await conn.execute(
+        "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body, next_at)"
+        " SELECT $1, unnest($2::text[]), 'webhook', $3, 'cloudevent', $4, $5, $6 ON CONFLICT DO NOTHING",
+        env.id,
+        subscriptions,
+        env.subject,
+        env.type,
+        body,
+        now,
+    )
 
 
 async def outcome(conn: asyncpg.Connection, data: ev.NotificationSent | ev.NotificationFailed, at: datetime) -> None:

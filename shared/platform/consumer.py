@@ -174,13 +174,23 @@ class InboxConsumer(Generic[M]):
         self.started.set()
         try:
             while not self._stopping:
-                batch = await self._consumer.getmany(timeout_ms=500)
+                batch = await self._gather(await self._consumer.getmany(timeout_ms=500))
                 if batch and not self._stopping:
                     await self._apply_poll(batch)
                 await self._commit_to_kafka(force=False)  # (an idle consumer reports its last batches)
             await self._commit_to_kafka(force=True)
         finally:
             await self._consumer.stop()
+
+    async def _gather(self, batch: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, list[Record]]:
+        """A small poll and what arrives within the linger after it, as one batch."""
+        linger = self._settings.consumer_linger_ms / 1000
+        if not batch or not linger or sum(map(len, batch.values())) >= self._settings.batch_size:
+            return batch
+        await asyncio.sleep(linger)
+        for tp, records in (await self._consumer.getmany(timeout_ms=0)).items():
+            batch.setdefault(tp, []).extend(records)  # the fetcher hands a partition's records in order
+        return batch
 
     def stop(self) -> None:
         self._stopping = True
