@@ -27,7 +27,7 @@ h2 { font-size: 14px; margin: 8px 0 2px; }
 def panel(run: dict[str, object]) -> str:
     steps = run["steps"]
     assert isinstance(steps, list)
-    label = f"{run['instances']} instance(s) of routing, sla, projections; {run['intake']} intake"
+    label = run.get("label") or f"{run['instances']} instance(s) of routing, sla, projections; {run['intake']} intake"
     charts = [
         ("open -> assigned p50 (ms)", [(f"{s['offered']:g}/s", round(s["p50_ms"])) for s in steps], 250.0),
         ("open -> assigned p99 (ms)", [(f"{s['offered']:g}/s", round(s["p99_ms"])) for s in steps], 250.0),

@@ -4,6 +4,8 @@ notify mailing to the dev sink, audit chaining), with a raw Kafka baseline measu
     make up
     .venv/bin/python -m bench.stack --clients 50 --tickets 3000          # closed loop
     .venv/bin/python -m bench.stack --rate 100 --seconds 30              # open loop, paced
+    .venv/bin/python -m bench.stack --curve 25,50,75,100 --out docs/bench/stack-curve.json
+    .venv/bin/python -m bench.plot docs/bench/stack-curve.json --out docs/bench/stack-curve.png
 
 Closed loop: `--clients` customers, each opening tickets one after another over a keep-alive
 connection, `--tickets` in all. Open loop: `--rate` tickets a second for `--seconds`, whatever the
@@ -368,8 +370,32 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+async def curve(args: argparse.Namespace, rates: list[float]) -> dict[str, Any]:
+    """Open loop at each rate in turn (the stack idle between steps), in the shape `bench.plot`
+    draws: open -> assigned p50 and p99, and assignments a second, against the offered rate."""
+    steps = []
+    for rate in rates:
+        args.rate = rate
+        r = await main(args)
+        print(json.dumps({"rate": rate, "assigned_ms": r["assigned_ms"], "cpu": r["cpu_ms_per_ticket"]["system"]}))
+        steps.append(
+            {
+                "offered": rate,
+                "p50_ms": r["assigned_ms"]["p50"],
+                "p99_ms": r["assigned_ms"]["p99"],
+                "done": r["assigned_per_s"],
+                "cpu_ms_per_ticket": r["cpu_ms_per_ticket"]["system"],
+                "assigned": r["assigned"],
+                "opened": r["opened"],
+            }
+        )
+    label = f"the whole stack as make up runs it, open loop, {args.seconds:g} s a step"
+    return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "label": label, "steps": steps}
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--curve", default="", help="open loop at each of these rates in turn, e.g. 25,50,75,100")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--tickets", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=0.0, help="open loop: tickets a second (0: closed loop)")
@@ -378,10 +404,12 @@ if __name__ == "__main__":
     parser.add_argument("--drain", type=float, default=120.0, help="how long to wait for the last ones")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--no-cleanup", dest="cleanup", action="store_false", help="leave the tickets open")
-    figures = asyncio.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    if arguments.curve:
+        figures = asyncio.run(curve(arguments, [float(r) for r in arguments.curve.split(",")]))
+    else:
+        figures = asyncio.run(main(arguments))
     text = json.dumps(figures, indent=2, ensure_ascii=False)
     print(text)
-    if figures["opened"]:
-        out = parser.parse_args().out
-        if out:
-            out.write_text(text + "\n")
+    if arguments.out and (arguments.curve or figures["opened"]):
+        arguments.out.write_text(text + "\n")
