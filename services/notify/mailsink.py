@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import os
 import signal
-from email import message_from_bytes
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ class EmlHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content or envelope.content
-        msg = message_from_bytes(raw)
+        msg = BytesHeaderParser().parsebytes(raw)  # the headers are all it reads: the body is kept as sent
         key = msg.get("Message-ID") or hashlib.sha256(raw).hexdigest()
         name = hashlib.sha256(key.encode()).hexdigest()[:32] + ".eml"
         tmp = self.directory / (name + ".tmp")
