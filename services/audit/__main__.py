@@ -1,9 +1,7 @@
 """`python -m services.audit`."""
 
-import asyncio
-
 from services.audit.service import SPEC
-from shared.platform.runtime import serve
+from shared.platform.runtime import run
 
 if __name__ == "__main__":
-    asyncio.run(serve(SPEC))
+    run(SPEC)

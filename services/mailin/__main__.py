@@ -1,9 +1,7 @@
 """`python -m services.mailin`."""
 
-import asyncio
-
 from services.mailin.service import SPEC
-from shared.platform.runtime import serve
+from shared.platform.runtime import run
 
 if __name__ == "__main__":
-    asyncio.run(serve(SPEC))
+    run(SPEC)
