@@ -23,12 +23,22 @@ def check_ident(name: str) -> str:
     return name
 
 
+async def ensure_schema(conn: asyncpg.Connection, name: str) -> None:
+    """`CREATE SCHEMA IF NOT EXISTS` is not safe against itself: two processes starting at once can
+    both find the schema missing, and the second fails on the catalog's unique index (seen when
+    every service opened the shared `keys` schema at the same moment). One at a time."""
+    check_ident(name)
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{name}.schema")
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {name}")
+
+
 async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """A pool whose connections see `schema` first (and `public` for extensions)."""
     check_ident(schema)
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await ensure_schema(conn, schema)
     finally:
         await conn.close()
     pool = await asyncpg.create_pool(

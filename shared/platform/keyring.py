@@ -70,7 +70,7 @@ class Keyring:
     @classmethod
     async def open(cls, pool: asyncpg.Pool, settings: Settings) -> Keyring:
         async with pool.acquire() as conn:
-            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+            await db.ensure_schema(conn, SCHEMA)
         await db.migrate(pool, SCHEMA, MIGRATIONS, shared=False)
         return cls(pool, master_key(settings))
 
