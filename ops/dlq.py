@@ -4,8 +4,9 @@ Letters are sealed (shared.platform.letters): `show` and `redrive` open them wit
 and a letter whose requester was erased opens no more (it is skipped, and says so).
 
 A re-driven record is the original (key, value, headers; secrets were never kept) with
-`dlq_redriven_from` naming the letter. An event Mesa signed goes back as it was, signature and
-id included: the consumer that refused it forgot its id, the ones that applied it skip it. A
+`dlq_redriven_from` naming the letter and `dlq_redriven_for` the consumer that refused it, the
+only one to apply it (the others applied the original). An event Mesa signed goes back as it
+was, signature and id included. A
 request gets a new CloudEvents id (intake took the old one), and, when the letter names the
 service a verified token proved it came from (`dlq_sender`), a fresh token of that service: the
 operator re-sends what that service asked, never more.
@@ -26,7 +27,7 @@ from shared.platform import db
 from shared.platform.auth import Authenticator
 from shared.platform.bus import partitions_of
 from shared.platform.keyring import Keyring, master_key
-from shared.platform.letters import SEALED, SENDER, SENDER_SCOPES, LetterError, Letters, open_letter
+from shared.platform.letters import REDRIVEN_FOR, SEALED, SENDER, SENDER_SCOPES, LetterError, Letters, open_letter
 from shared.platform.settings import Settings
 from shared.platform.signing import SIG
 from shared.platform.topics import DLQ_SUFFIX, topic_specs
@@ -132,9 +133,9 @@ def redriven(
         raise NotRedrivable(f"{letter.ref}: its requester was erased; nothing left to re-drive")
     headers = [(k, v) for k, v in opened.headers if not k.startswith("dlq_")]
     value = opened.value
+    redrive_marks = [("dlq_redriven_from", letter.ref.encode()), (REDRIVEN_FOR, letter.header("dlq_consumer").encode())]
     if any(k == SIG for k, _ in headers):  # an event as its owner signed it: back as it was
-        headers.append(("dlq_redriven_from", letter.ref.encode()))
-        return origin, letter.key, value, headers
+        return origin, letter.key, value, headers + redrive_marks
     new_id = str(uuid.uuid4())
     headers = [(k, v) for k, v in headers if k != "ce_id"]
     structured = any(k == "content-type" and v.startswith(b"application/cloudevents+json") for k, v in headers)
@@ -153,8 +154,7 @@ def redriven(
         scopes = [s for s in letter.header(SENDER_SCOPES).split() if s in SCOPES]
         token = auth.issue("service", sender, ttl_s=600, scopes=scopes)
         headers.append(("authorization", f"Bearer {token}".encode()))
-    headers.append(("dlq_redriven_from", letter.ref.encode()))
-    return origin, letter.key, value, headers
+    return origin, letter.key, value, headers + redrive_marks
 
 
 MAILIN = "mailin"  # letters of mails mailin could not read go back to mailin, over SMTP

@@ -37,7 +37,7 @@ from shared.domain.events import Envelope, InvalidRecord
 from shared.platform import inbox, outbox
 from shared.platform.bus import make_consumer
 from shared.platform.faults import fault_point
-from shared.platform.letters import Letters, Owner
+from shared.platform.letters import REDRIVEN_FOR, Letters, Owner
 from shared.platform.logging import get_logger
 from shared.platform.settings import Settings
 from shared.platform.signing import Trust
@@ -191,6 +191,17 @@ class InboxConsumer(Generic[M]):
         for tp, records in (await self._consumer.getmany(timeout_ms=0)).items():
             batch.setdefault(tp, []).extend(records)  # the fetcher hands a partition's records in order
         return batch
+
+    async def log_ends(self) -> dict[TopicPartition, int] | None:
+        """The end offset of every partition of this consumer's topics (assigned here or not);
+        None while the broker's metadata for one of them is not known here yet."""
+        partitions: list[TopicPartition] = []
+        for topic in self._topics:
+            known = self._consumer.partitions_for_topic(topic)
+            if not known:
+                return None
+            partitions += [TopicPartition(topic, p) for p in known]
+        return dict(await self._consumer.end_offsets(partitions))
 
     def stop(self) -> None:
         self._stopping = True
@@ -348,6 +359,9 @@ class InboxConsumer(Generic[M]):
         # decoded first, so the claim and the event-id check are one statement
         decoded: list[tuple[Record, M | InvalidRecord]] = []
         for record in records:
+            if self._redriven_for_another(record):
+                DUPLICATES.labels(self.name, "redrive").inc()
+                continue
             try:
                 decoded.append((record, self._decode(record)))
             except InvalidRecord as exc:
@@ -357,9 +371,9 @@ class InboxConsumer(Generic[M]):
             conn, self.name, tp.topic, tp.partition, records[-1].offset + 1, [o for o, _ in ids], [i for _, i in ids]
         )
         todo = [(r, m) for r, m in decoded if r.offset >= next_offset]
-        if len(todo) < len(records):
-            DUPLICATES.labels(self.name, "offset").inc(len(records) - len(todo))
-        if not todo:
+        if len(todo) < len(decoded):
+            DUPLICATES.labels(self.name, "offset").inc(len(decoded) - len(todo))
+        if records[-1].offset < next_offset:  # all applied before
             return None
         todo_messages: list[tuple[M, Delivery]] = []
         for record, message in todo:
@@ -377,7 +391,12 @@ class InboxConsumer(Generic[M]):
             for message, delivery in todo_messages:
                 await self._apply_one(conn, message, delivery, careful, isolate)
         fault_point("before_state_commit")
-        return int(todo[-1][0].offset) + 1
+        return int(records[-1].offset) + 1
+
+    def _redriven_for_another(self, record: Record) -> bool:
+        """A re-driven dead letter is for the consumer that refused it; every other one applied
+        the original at its own offset (and may have forgotten its id since)."""
+        return any(k == REDRIVEN_FOR and v != self.name.encode() for k, v in record.headers or ())
 
     async def _apply_batch(self, conn: asyncpg.Connection, tp: TopicPartition, items: list[tuple[M, Delivery]]) -> None:
         """The fast path of a batch handler: the whole batch in one call. A refusal aborts it, and

@@ -38,6 +38,9 @@ from shared.platform.keyring import Keyring
 Headers = list[tuple[str, bytes]]
 SEALED = "dlq_sealed"
 SENDER = "dlq_sender"
+# On a re-driven record: the consumer that refused it, the only one to apply it again (the others
+# applied the original, at its own offset, and may have forgotten its id since: inbox_pruning).
+REDRIVEN_FOR = "dlq_redriven_for"
 SENDER_SCOPES = "dlq_sender_scopes"
 DLQ_KEY_NAME = "dlq"
 # Shown in clear: what sorts a letter, never what someone wrote or who they are.

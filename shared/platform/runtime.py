@@ -34,6 +34,7 @@ from shared.platform.bus import start_producer
 from shared.platform.clock import Clock, SystemClock
 from shared.platform.consumer import BatchHandler, Decoder, Handler, InboxConsumer, M, verified_events
 from shared.platform.http_guard import harden
+from shared.platform.inbox_pruning import InboxPruner
 from shared.platform.keyring import Keyring, master_key
 from shared.platform.letters import Letters, Owner
 from shared.platform.logging import configure_logging, get_logger
@@ -256,6 +257,14 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, port: int |
     draining = [asyncio.create_task(relay.run(), name="outbox-relay")]
     draining += [asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in parts.consumers]
     loops = [asyncio.create_task(job(), name=job.__name__) for job in parts.background]
+    if parts.consumers:
+        pruner = InboxPruner(rt.pool, parts.consumers, keep_s=settings.inbox_keep_s, skew_s=settings.inbox_clock_skew_s)
+        loops.append(
+            asyncio.create_task(
+                every(settings.inbox_prune_interval_s, pruner.step, "inbox-prune", wait_first=True),
+                name="inbox-prune",
+            )
+        )
     tasks = draining + loops
     server = _Server(uvicorn.Config(app, host=settings.http_host, port=port, log_config=None, access_log=False))
     log.info("service started", port=port, instance=rt.instance)

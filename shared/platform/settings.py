@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, validation_alias="MESA_OUTBOX_POLL_SECONDS")
     # After a wake-up the relay waits this long for more commits, to publish them in one batch.
     outbox_linger_ms: float = Field(default=5.0, ge=0, validation_alias="MESA_OUTBOX_LINGER_MS")
+    # The inbox forgets the event ids it applied (shared.platform.inbox_pruning) once no copy of
+    # them can reach its consumer again, and never before they are this old: the window in which a
+    # publisher outside Mesa (no outbox, so nothing bounds its retries) may send an event again.
+    inbox_keep_s: float = Field(default=86_400.0, ge=0, validation_alias="MESA_INBOX_KEEP_S")
+    # How often each service looks for inbox ids it may forget.
+    inbox_prune_interval_s: float = Field(default=300.0, gt=0, validation_alias="MESA_INBOX_PRUNE_INTERVAL_S")
+    # How far apart the clocks of two database servers may be (an outbox's and an inbox's).
+    inbox_clock_skew_s: float = Field(default=60.0, ge=0, validation_alias="MESA_INBOX_CLOCK_SKEW_S")
     # Language of messages when a request does not ask for one.
     default_language: str = Field(default="es", validation_alias="MESA_LANGUAGE")
 
