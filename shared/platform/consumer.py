@@ -76,8 +76,17 @@ Handler = Callable[[asyncpg.Connection, M, Delivery], Awaitable[Emitted]]
 BatchHandler = Callable[[asyncpg.Connection, list[tuple[M, Delivery]]], Awaitable[Emitted]]
 Decoder = Callable[[Record], M]
 
-_TRANSIENT_DB = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError, asyncio.TimeoutError)
+# What a retry cures. A deadlock or a serialization failure (TransactionRollbackError) is one: a
+# record that lost one must never be dead-lettered as poisonous.
+_TRANSIENT_DB = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.TransactionRollbackError,
+    asyncio.TimeoutError,
+)
 KAFKA_COMMIT_EVERY_S = 1.0
+HISTORY_SIDE_BY_SIDE = 4  # partitions of history folded at once, each on a connection of its own
 POISON_AFTER = 5  # tries (about 3 s of backoff) before a failing record is dead-lettered
 
 
@@ -154,6 +163,7 @@ class InboxConsumer(Generic[M]):
         self._consumer: AIOKafkaConsumer = make_consumer(settings, group_id, client_id or name)
         self._stopping = False
         self.assigned: set[TopicPartition] = set()
+        self._history_end: dict[TopicPartition, int] = {}
         self.started = asyncio.Event()
         self.joined = asyncio.Event()
 
@@ -163,7 +173,9 @@ class InboxConsumer(Generic[M]):
             self._pool, self.name, {(tp.topic, tp.partition): off for tp, off in ends.items()}
         )
         for tp in assigned:
-            self._consumer.seek(tp, positions[(tp.topic, tp.partition)][0])
+            next_offset, history_end = positions[(tp.topic, tp.partition)]
+            self._consumer.seek(tp, next_offset)
+            self._history_end[tp] = history_end
         self.assigned = set(assigned)
         self.joined.set()
         log.info("partitions assigned", consumer=self.name, partitions=len(assigned))
@@ -327,6 +339,18 @@ class InboxConsumer(Generic[M]):
         if len(batch) == 1:
             [(tp, records)] = batch.items()
             await self._apply_and_commit(tp, records)
+            return
+        if all(records[-1].offset < self._history_end.get(tp, 0) for tp, records in batch.items()):
+            # history only (a service joining a log, a schema dropped): nothing is acted on and
+            # partitions are independent, so each folds in a transaction of its own, side by side,
+            # one's round trips overlapping another's (as replay_to does)
+            room = asyncio.Semaphore(HISTORY_SIDE_BY_SIDE)  # and the pool keeps connections for the rest
+
+            async def fold(tp: TopicPartition, records: list[Record]) -> None:
+                async with room:
+                    await self._apply_and_commit(tp, records)
+
+            await asyncio.gather(*(fold(tp, records) for tp, records in batch.items()))
             return
         parts = sorted(batch.items(), key=lambda item: (item[0].topic, item[0].partition))
         try:

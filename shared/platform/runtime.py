@@ -256,7 +256,10 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, port: int |
     # consumers and the relay finish what they hold when asked; background loops are just cancelled
     draining = [asyncio.create_task(relay.run(), name="outbox-relay")]
     draining += [asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in parts.consumers]
-    loops = [asyncio.create_task(job(), name=job.__name__) for job in parts.background]
+    loops = [
+        asyncio.create_task(_after(_history_folded(rt.pool, parts.consumers), job), name=job.__name__)
+        for job in parts.background
+    ]
     if parts.consumers:
         pruner = InboxPruner(rt.pool, parts.consumers, keep_s=settings.inbox_keep_s, skew_s=settings.inbox_clock_skew_s)
         loops.append(
@@ -287,6 +290,35 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, port: int |
             await close()
         await rt.pool.close()
         log.info("service stopped")
+
+
+async def _history_folded(pool: asyncpg.Pool, consumers: list[InboxConsumer[Any]]) -> None:
+    """Until every consumer of the service has joined and folded the history it met (no
+    partition below its `history_end`). A loop that acts on time (SLA's timers, routing's sweeps,
+    notify's digests, intake's auto-close) must never act on a ticket whose later history is not
+    read yet: SLA, joining a year's log, escalated closed tickets whose targets it had folded and
+    whose closing it had not (bench.history)."""
+    for c in consumers:
+        await c.joined.wait()
+    said = False
+    while True:
+        try:
+            behind = await pool.fetchval("SELECT EXISTS (SELECT 1 FROM inbox_offsets WHERE next_offset < history_end)")
+        except db.TRANSIENT:
+            behind = True
+        if not behind:
+            if said:
+                log.info("history folded: background jobs start")
+            return
+        if not said:
+            log.info("folding history: background jobs wait for it")
+            said = True
+        await asyncio.sleep(1)
+
+
+async def _after(first: Awaitable[None], job: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    await first
+    await job()
 
 
 async def _fail_fast(tasks: list[asyncio.Task[None]], server: uvicorn.Server) -> None:
