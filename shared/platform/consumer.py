@@ -86,7 +86,6 @@ _TRANSIENT_DB = (
     asyncio.TimeoutError,
 )
 KAFKA_COMMIT_EVERY_S = 1.0
-HISTORY_SIDE_BY_SIDE = 4  # partitions of history folded at once, each on a connection of its own
 POISON_AFTER = 5  # tries (about 3 s of backoff) before a failing record is dead-lettered
 
 
@@ -164,6 +163,7 @@ class InboxConsumer(Generic[M]):
         self._stopping = False
         self.assigned: set[TopicPartition] = set()
         self._history_end: dict[TopicPartition, int] = {}
+        self._history_side_by_side = True  # until two partitions' folds contend (see _back_off)
         self.started = asyncio.Event()
         self.joined = asyncio.Event()
 
@@ -328,6 +328,10 @@ class InboxConsumer(Generic[M]):
 
     async def _back_off(self, attempt: int, exc: BaseException) -> None:
         RETRIES.labels(self.name).inc()
+        if isinstance(exc, asyncpg.TransactionRollbackError) and self._history_side_by_side:
+            # partitions' folds lock shared rows (routing's agents): one at a time from now on
+            self._history_side_by_side = False
+            log.info("history folds contend: one partition at a time", consumer=self.name)
         log.warning("batch failed, retrying", consumer=self.name, attempt=attempt, error=repr(exc))
         await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
 
@@ -340,11 +344,15 @@ class InboxConsumer(Generic[M]):
             [(tp, records)] = batch.items()
             await self._apply_and_commit(tp, records)
             return
-        if all(records[-1].offset < self._history_end.get(tp, 0) for tp, records in batch.items()):
+        if (
+            self._history_side_by_side
+            and self._settings.history_parallel > 1
+            and all(records[-1].offset < self._history_end.get(tp, 0) for tp, records in batch.items())
+        ):
             # history only (a service joining a log, a schema dropped): nothing is acted on and
             # partitions are independent, so each folds in a transaction of its own, side by side,
             # one's round trips overlapping another's (as replay_to does)
-            room = asyncio.Semaphore(HISTORY_SIDE_BY_SIDE)  # and the pool keeps connections for the rest
+            room = asyncio.Semaphore(self._settings.history_parallel)  # the pool keeps some for the rest
 
             async def fold(tp: TopicPartition, records: list[Record]) -> None:
                 async with room:

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     # them can reach its consumer again, and never before they are this old: the window in which a
     # publisher outside Mesa (no outbox, so nothing bounds its retries) may send an event again.
     inbox_keep_s: float = Field(default=86_400.0, ge=0, validation_alias="MESA_INBOX_KEEP_S")
+    # How many partitions of history (records below a partition's history_end: a service joining
+    # a log, a dropped schema) a consumer folds at once, each in a transaction of its own. 1: one
+    # at a time, in the poll's one transaction, as live records are.
+    history_parallel: int = Field(default=4, ge=1, le=16, validation_alias="MESA_HISTORY_PARALLEL")
     # How often each service looks for inbox ids it may forget.
     inbox_prune_interval_s: float = Field(default=300.0, gt=0, validation_alias="MESA_INBOX_PRUNE_INTERVAL_S")
     # How far apart the clocks of two database servers may be (an outbox's and an inbox's).
