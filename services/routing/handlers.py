@@ -166,14 +166,16 @@ class Routing:
         previous: str | None = None,
         seq: int = 0,
         event_id: UUID | None = None,
+        roster: list[domain.Agent] | None = None,
     ) -> Emitted:
         """An owner for `t` (its row locked by this transaction), or its place in the queue.
         A decision is applied here already: whoever enqueues it marks it applied by the tickets
-        consumer (`applied_by`), so the copy read back is skipped."""
+        consumer (`applied_by`), so the copy read back is skipped. `roster`: the agents as just
+        read, for a caller going through many tickets (the choice filters who is eligible)."""
         if not t.open or (t.owner is not None and t.counted):
             return []
         need, now = t.need, self.clock.now()
-        candidates = await store.candidates(conn, need)
+        candidates = list(roster) if roster is not None else await store.candidates(conn, need)
         choice = domain.pick(candidates, need, now, prefer=prefer)
         while choice is not None and not await store.take(conn, choice.agent_id, t, now):
             # another instance filled this agent since we read the roster: choose among the rest
@@ -192,9 +194,16 @@ class Routing:
     async def _drain(self, conn: asyncpg.Connection, cause: Envelope) -> Emitted:
         """Give queued tickets (highest level first, most urgent, oldest) to whoever can take them."""
         out: Emitted = []
-        for i, t in enumerate(domain.in_queue_order(await store.queue(conn))):
-            got = await self._assign(conn, t, cause, seq=i + 1)
-            out += [e for e in got if e[1].type == "ticket.assigned"]
+        queue = domain.in_queue_order(await store.queue(conn))
+        # the roster read once, not once per queued ticket: tickets nobody can take (a level no one
+        # on shift has) stay in the queue, and each freed slot used to query for every one of them
+        roster = await store.everyone(conn) if queue else []
+        for i, t in enumerate(queue):
+            emitted = await self._assign(conn, t, cause, seq=i + 1, roster=roster)
+            got = [e for e in emitted if e[1].type == "ticket.assigned"]
+            if got:
+                roster = await store.everyone(conn)  # a load changed
+            out += got
         return out
 
     async def _take_from(
@@ -250,12 +259,16 @@ class Routing:
         """Offer queued tickets again: a shift that started frees capacity without any event."""
         assigned = 0
         async with self.pool.acquire() as conn, conn.transaction():
-            for t in domain.in_queue_order(await store.queue(conn)):
+            queue = domain.in_queue_order(await store.queue(conn))
+            roster = await store.everyone(conn) if queue else []  # once, as in _drain
+            for t in queue:
                 assert t.waiting_since is not None
                 # one id per (ticket, stay in the queue), however many sweeps find it
                 stay = uuid5(NAMESPACE_URL, f"mesa:queue:{t.id}:{t.waiting_since.isoformat()}")
                 eid = derived_id(stay, "ticket.assigned", 0, t.waiting_since)
-                emitted = await self._assign(conn, t, None, event_id=eid)
+                emitted = await self._assign(conn, t, None, event_id=eid, roster=roster)
                 await outbox.enqueue_all(conn, emitted, applied_by=TICKETS_CONSUMER)
+                if emitted:
+                    roster = await store.everyone(conn)
                 assigned += len(emitted)
         return assigned

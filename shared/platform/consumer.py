@@ -169,8 +169,14 @@ class InboxConsumer(Generic[M]):
 
     async def seek_to_inbox(self, assigned: set[TopicPartition]) -> None:
         ends = await self._consumer.end_offsets(list(assigned)) if assigned else {}
+        # where each partition begins now: a position below it (retention deleted what was there)
+        # would never move, and the service's time-driven jobs wait for it (runtime._history_folded)
+        starts = await self._consumer.beginning_offsets(list(assigned)) if assigned else {}
         positions = await inbox.adopt_partitions(
-            self._pool, self.name, {(tp.topic, tp.partition): off for tp, off in ends.items()}
+            self._pool,
+            self.name,
+            {(tp.topic, tp.partition): off for tp, off in ends.items()},
+            {(tp.topic, tp.partition): off for tp, off in starts.items()},
         )
         for tp in assigned:
             next_offset, history_end = positions[(tp.topic, tp.partition)]

@@ -28,19 +28,27 @@ LAZY_COMMIT = "set_config('synchronous_commit', 'off', true)"
 
 
 async def adopt_partitions(
-    pool: asyncpg.Pool, consumer: str, ends: dict[tuple[str, int], int]
+    pool: asyncpg.Pool,
+    consumer: str,
+    ends: dict[tuple[str, int], int],
+    starts: dict[tuple[str, int], int] | None = None,
 ) -> dict[tuple[str, int], Position]:
     """Create rows for partitions met for the first time, with their current end offset as
-    `history_end`; return the position of every partition in `ends`."""
+    `history_end`, and move any position below its partition's first offset (`starts`: records
+    the topic's retention deleted, which nobody can read any more) up to it; return the position
+    of every partition in `ends`."""
     async with pool.acquire() as conn, conn.transaction():
         for (topic, partition), end in ends.items():
+            start = (starts or {}).get((topic, partition), 0)
             await conn.execute(
                 "INSERT INTO inbox_offsets(consumer, topic, partition, next_offset, history_end)"
-                " VALUES ($1, $2, $3, 0, $4) ON CONFLICT DO NOTHING",
+                " VALUES ($1, $2, $3, $5, $4) ON CONFLICT (consumer, topic, partition)"
+                " DO UPDATE SET next_offset = greatest(inbox_offsets.next_offset, $5)",
                 consumer,
                 topic,
                 partition,
                 end,
+                start,
             )
         rows = await conn.fetch(
             "SELECT topic, partition, next_offset, history_end FROM inbox_offsets WHERE consumer = $1",

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from services.sla.handlers import CONSUMER
 from shared.domain.events import Envelope, Payload
 from shared.domain.events import catalogue as ev
 from shared.platform.topics import TICKET_EVENTS
 from tests.conftest import Isolated
-from tests.kafka_tools import header, inbox_caught_up, produce, read_all
+from tests.kafka_tools import end_offsets, header, inbox_caught_up, produce, read_all
 from tests.support import Proc, eventually, free_port
 
 pytestmark = pytest.mark.timeout(180)
@@ -90,3 +93,43 @@ async def test_sla_acts_on_no_ticket_before_its_history_is_folded(fresh: Isolate
         assert "history folded: background jobs start" in sla.log_tail(400)
     finally:
         sla.stop()
+
+
+async def test_a_log_whose_history_expired_does_not_hold_the_jobs_back(fresh: Isolated) -> None:
+    """Records below a service's stored position that retention deleted can never be read: the
+    position moves up to where the partition begins, and the time-driven jobs start."""
+    topic = fresh.settings.topic(TICKET_EVENTS)
+    await produce(fresh.settings, topic, [e for tid in ("T-E1", "T-E2", "T-E3") for e in _history(tid, closed=False)])
+    port = free_port()
+    env = {**fresh.env, "SLA_PORT": str(port)}
+    first = Proc("services.sla", env, fresh.log_dir, "sla-first", port).start()
+    try:
+        await first.ready()
+        await eventually(lambda: inbox_caught_up(fresh.settings, "sla", CONSUMER, [topic]), timeout=60, what="fold")
+    finally:
+        first.stop()
+    conn = await asyncpg.connect(fresh.settings.database_url)
+    try:  # the schema dropped (a replay to come), and meanwhile retention deleted the whole log
+        await conn.execute("DROP SCHEMA sla CASCADE")
+    finally:
+        await conn.close()
+    ends = await end_offsets(fresh.settings, topic)
+    admin = AIOKafkaAdminClient(**fresh.settings.kafka())
+    await admin.start()
+    try:
+        await admin.delete_records({TopicPartition(topic, p): RecordsToDelete(end) for p, end in ends.items()})
+    finally:
+        await admin.close()
+
+    second = Proc("services.sla", env, fresh.log_dir, "sla-second", port).start()
+    try:
+        await second.ready()
+
+        # where the partitions begin now: nothing below can ever be read, so nothing is left to fold
+        await eventually(
+            lambda: inbox_caught_up(fresh.settings, "sla", CONSUMER, [topic]), timeout=30, what="the stored positions"
+        )
+        assert second.alive(), second.log_tail()
+        assert "folding history" not in second.log_tail(400)  # the timers did not wait
+    finally:
+        second.stop()
