@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
 export DATABASE_URL ?= postgresql://mesa:mesa@127.0.0.1:55432/mesa
 
-.PHONY: up test down clean infra browser mta venv lint status logs bench
+.PHONY: up test down clean infra observability browser mta venv lint status logs bench
 
 $(STAMP): pyproject.toml
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -23,11 +23,18 @@ infra:
 	@bash deploy/kafka.sh start
 	@bash deploy/postgres.sh start
 
-up: venv infra
+# traces (Jaeger, built once from the Go module proxy), metrics and alerts (Prometheus, Alertmanager)
+observability:
+	@bash deploy/jaeger.sh install
+	@bash deploy/monitoring.sh install
+
+up: venv infra observability
 	@$(VENV)/bin/mesa signing init
 	@$(VENV)/bin/mesa topics create
 	@$(VENV)/bin/mesa signing cutover
+	@bash deploy/jaeger.sh start
 	@bash deploy/services.sh start
+	@bash deploy/monitoring.sh start
 	@$(VENV)/bin/mesa demo load
 	@bash deploy/services.sh urls
 
@@ -38,7 +45,7 @@ browser:
 mta:
 	@bash deploy/postfix.sh install
 
-test: venv infra browser mta
+test: venv infra observability browser mta
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -62,14 +69,20 @@ status:
 	@bash deploy/kafka.sh status || true
 	@bash deploy/postgres.sh status || true
 	@bash deploy/services.sh status || true
+	@bash deploy/jaeger.sh status || true
+	@bash deploy/monitoring.sh status || true
 
 down:
+	@bash deploy/monitoring.sh stop
 	@bash deploy/services.sh stop
+	@bash deploy/jaeger.sh stop
 	@bash deploy/postfix.sh stop
 	@bash deploy/kafka.sh stop
 	@bash deploy/postgres.sh stop
 
 clean: down
+	@bash deploy/monitoring.sh clean
+	@bash deploy/jaeger.sh clean
 	@bash deploy/kafka.sh clean
 	@bash deploy/postgres.sh clean
 	@bash deploy/postfix.sh clean

@@ -19,7 +19,7 @@ PIDFILE=$DATA/kafka.pid
 LOG=$DATA/server.log
 HEAP=${KAFKA_HEAP:-"-Xms256m -Xmx640m"}
 # Mesa's services, the other systems (orders), read-only auditors, operators (admin, super user).
-PRINCIPALS=(admin intake routing sla notify projections audit mailin orders auditor)
+PRINCIPALS=(admin intake routing sla notify projections audit mailin orders auditor monitor)
 
 install() {
   [ -f "$LIBS/.complete" ] && return 0

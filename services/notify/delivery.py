@@ -28,6 +28,7 @@ from uuid import UUID, uuid5
 import aiosmtplib
 import asyncpg
 import httpx
+from prometheus_client import Counter
 
 from services.notify import audience, ledger, mime
 from services.notify.audience import Audience
@@ -50,6 +51,11 @@ NAME = "notify"
 log = get_logger(__name__)
 WEBHOOK_PAUSE_AFTER = 3  # deliveries given up in a row before a subscription is paused
 SEND_LEASE = timedelta(seconds=60)  # a claimed row is sent again after this if its sender died
+DELIVERIES = Counter(
+    "mesa_notify_deliveries_total",
+    "Messages settled, by channel and outcome (sent, retry, failed, bounced)",
+    ["channel", "outcome"],
+)
 UNDELIVERED_NAMESPACE = UUID("0b8f3c6e-7d2a-4e1f-9c5b-3a6d8e2f1c47")
 
 
@@ -196,14 +202,17 @@ class Deliverer:
         return None
 
     async def _settle_retrying(self, d: Delivery, now: datetime, error: SendFailed | None) -> None:
+        last = d.attempts + 1 >= self.settings.notify_max_attempts
+        outcome = "sent" if error is None else "failed" if last else "retry"
         for attempt in itertools.count():
             try:
                 if error is None and d.channel == "email":  # the common case: one statement
                     async with self.pool.acquire() as conn:
                         await self._settle_sent_mail(conn, d, now)
-                    return
-                async with self.pool.acquire() as conn, conn.transaction():
-                    await self._settle(conn, d, now, error)
+                else:
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        await self._settle(conn, d, now, error)
+                DELIVERIES.labels(d.channel, outcome).inc()
                 return
             except db.TRANSIENT as exc:
                 log.warning("recording a delivery failed, retrying", error=type(exc).__name__, attempt=attempt)
@@ -317,6 +326,7 @@ class Deliverer:
                 )
                 await self._record(conn, d.event_id, failed, 1)
                 await self._tell_staff_undelivered(conn, d)
+        DELIVERIES.labels(d.channel, "bounced").inc()
         log.info("mail bounced", recipient=d.recipient)
         return True
 

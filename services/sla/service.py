@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.sla import figures
 from services.sla.handlers import CONSUMER, Sla
 from services.sla.loops import timer_loop
 from services.sla.policy import load_policy
 from shared.platform import topology
-from shared.platform.runtime import Parts, Runtime, ServiceSpec
+from shared.platform.runtime import Parts, Runtime, ServiceSpec, every
 from shared.platform.topics import TICKET_EVENTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -20,9 +21,13 @@ async def build(rt: Runtime) -> Parts:
     async def timers() -> None:
         await timer_loop(sla)
 
+    async def metrics() -> None:
+        priorities = [str(p) for p in sla.policy.priorities]
+        await every(rt.settings.metrics_interval_s, lambda: figures.measure(rt.pool, priorities), "sla figures")
+
     return Parts(
         consumers=[rt.consumer(CONSUMER, TICKET_EVENTS, batch_handler=sla.on_ticket_events, applied_by=CONSUMER)],
-        background=[timers],
+        background=[timers, metrics],
     )
 
 

@@ -54,6 +54,7 @@ class Pattern(IntEnum):
 class Operation(IntEnum):
     READ = 3
     WRITE = 4
+    DESCRIBE = 8
 
 
 ALLOW = 3
@@ -64,6 +65,8 @@ class Grant:
     reads: tuple[str, ...] = ()  # logical topics it consumes
     writes: tuple[str, ...] = ()  # logical topics it publishes to
     group_prefix: str | None = None  # its consumer groups: <prefix>mesa.<this>. (None: none)
+    describes: tuple[str, ...] = ()  # logical topics whose ends it may see, no more
+    describes_groups: str | None = None  # groups (a prefix) whose positions it may see, no more
 
 
 def _dlq(*topics: str) -> tuple[str, ...]:
@@ -106,6 +109,11 @@ GRANTS: dict[str, Grant] = {
     "auditor": Grant(
         reads=(TICKET_EVENTS, AGENT_EVENTS, WORKSPACE_EVENTS, AUDIT_CHECKPOINTS, AUDIT_ACCESS), group_prefix="auditor."
     ),
+    # the lag watch (ops.lagwatch): where each group is and where each log ends; reads no record
+    "monitor": Grant(
+        describes=(TICKET_REQUESTS, TICKET_EVENTS, AGENT_EVENTS, WORKSPACE_EVENTS, AUDIT_ACCESS, AUDIT_CHECKPOINTS),
+        describes_groups="mesa.",
+    ),
 }
 # `admin` is a super user (server.properties): operators and their tools.
 SUPER_USERS = ("admin",)
@@ -131,6 +139,18 @@ def bindings(settings: Settings) -> list[Binding]:
             out.add(Binding(Resource.TOPIC, settings.topic(topic), Pattern.LITERAL, principal, Operation.READ))
         for topic in grant.writes:
             out.add(Binding(Resource.TOPIC, settings.topic(topic), Pattern.LITERAL, principal, Operation.WRITE))
+        for topic in grant.describes:
+            out.add(Binding(Resource.TOPIC, settings.topic(topic), Pattern.LITERAL, principal, Operation.DESCRIBE))
+        if grant.describes_groups:
+            out.add(
+                Binding(
+                    Resource.GROUP,
+                    settings.topic(grant.describes_groups),
+                    Pattern.PREFIXED,
+                    principal,
+                    Operation.DESCRIBE,
+                )
+            )
         if grant.group_prefix:
             out.add(
                 Binding(

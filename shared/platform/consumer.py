@@ -19,6 +19,7 @@ a dropped schema replays the log from the start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,10 +32,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
+from opentelemetry import trace
 from prometheus_client import Counter
 
 from shared.domain.events import Envelope, InvalidRecord
-from shared.platform import inbox, outbox
+from shared.platform import inbox, outbox, tracing
 from shared.platform.bus import make_consumer
 from shared.platform.faults import fault_point
 from shared.platform.letters import REDRIVEN_FOR, Letters, Owner
@@ -109,6 +111,13 @@ def verified_events(trust: Trust) -> Decoder[Envelope]:
         return env
 
     return decode
+
+
+def _traced(env: Envelope, spans: dict[str, trace.Span]) -> Envelope:
+    span = spans.get(env.causationid or "")
+    if span is None:
+        return env
+    return env.model_copy(update={"traceparent": tracing.traceparent_of(span)})
 
 
 class _SeekToInbox(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -423,20 +432,46 @@ class InboxConsumer(Generic[M]):
                 continue
             fresh.discard(message.id)  # the same id twice in one batch: the first one counts
             todo_messages.append((message, Delivery(record, record.offset < history_end)))
-        if self._batch_handler is not None and not careful:
-            await self._apply_batch(conn, tp, todo_messages)
-        else:
-            for message, delivery in todo_messages:
-                await self._apply_one(conn, message, delivery, careful, isolate)
+        spans = self._open_spans(todo_messages) if tracing.enabled() else {}
+        try:
+            if self._batch_handler is not None and not careful:
+                await self._apply_batch(conn, tp, todo_messages, spans)
+            else:
+                for message, delivery in todo_messages:
+                    await self._apply_one(conn, message, delivery, careful, isolate, spans)
+        except BaseException as exc:
+            tracing.finish(spans.values(), exc)
+            raise
+        tracing.finish(spans.values())
         fault_point("before_state_commit")
         return int(records[-1].offset) + 1
+
+    def _open_spans(self, items: list[tuple[M, Delivery]]) -> dict[str, trace.Span]:
+        """A CONSUMER span per live record whose trace is sampled, by event id (history makes none)."""
+        spans: dict[str, trace.Span] = {}
+        for message, d in items:
+            if d.replaying:
+                continue
+            r = d.record
+            span = tracing.start_consume(
+                self.name, r.topic, r.partition, r.offset, r.timestamp, r.headers, str(message.id)
+            )
+            if span is not None:
+                spans[str(message.id)] = span
+        return spans
 
     def _redriven_for_another(self, record: Record) -> bool:
         """A re-driven dead letter is for the consumer that refused it; every other one applied
         the original at its own offset (and may have forgotten its id since)."""
         return any(k == REDRIVEN_FOR and v != self.name.encode() for k, v in record.headers or ())
 
-    async def _apply_batch(self, conn: asyncpg.Connection, tp: TopicPartition, items: list[tuple[M, Delivery]]) -> None:
+    async def _apply_batch(
+        self,
+        conn: asyncpg.Connection,
+        tp: TopicPartition,
+        items: list[tuple[M, Delivery]],
+        spans: dict[str, trace.Span],
+    ) -> None:
         """The fast path of a batch handler: the whole batch in one call. A refusal aborts it, and
         the batch is re-run carefully, one record (a batch of one) per savepoint."""
         assert self._batch_handler is not None
@@ -446,24 +481,49 @@ class InboxConsumer(Generic[M]):
             emitted = await self._batch_handler(conn, items)
         except InvalidRecord:
             raise _NeedsSavepoints() from None
-        await self._emit(conn, emitted, replaying=all(d.replaying for _, d in items))
+        await self._emit(conn, emitted, replaying=all(d.replaying for _, d in items), spans=spans)
         APPLIED.labels(self.name, tp.topic).inc(len(items))
 
     async def _apply_one(
-        self, conn: asyncpg.Connection, message: M, delivery: Delivery, careful: bool, isolate: bool
+        self,
+        conn: asyncpg.Connection,
+        message: M,
+        delivery: Delivery,
+        careful: bool,
+        isolate: bool,
+        spans: dict[str, trace.Span],
+    ) -> None:
+        span = spans.get(str(message.id))
+        # the record's span is current while it is handled: its statements are its children
+        within: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+        if span is not None:
+            within = contextlib.ExitStack()
+            within.enter_context(trace.use_span(span, end_on_exit=False))
+            within.enter_context(tracing.heard())
+        with within:
+            await self._apply_one_within(conn, message, delivery, careful, isolate, spans)
+
+    async def _apply_one_within(
+        self,
+        conn: asyncpg.Connection,
+        message: M,
+        delivery: Delivery,
+        careful: bool,
+        isolate: bool,
+        spans: dict[str, trace.Span],
     ) -> None:
         record = delivery.record
         if not careful:
             # the fast path: no savepoint. A refusal aborts the batch, which is re-run carefully.
             try:
-                await self._handle(conn, message, delivery)
+                await self._handle(conn, message, delivery, spans)
             except InvalidRecord:
                 raise _NeedsSavepoints() from None
             APPLIED.labels(self.name, record.topic).inc()
             return
         try:
             async with conn.transaction():  # a savepoint: a refused record leaves no trace
-                await self._handle(conn, message, delivery)
+                await self._handle(conn, message, delivery, spans)
         except InvalidRecord as exc:
             await self._dead_letter(conn, record, exc, message.id)
             return
@@ -479,21 +539,27 @@ class InboxConsumer(Generic[M]):
             return
         APPLIED.labels(self.name, record.topic).inc()
 
-    async def _handle(self, conn: asyncpg.Connection, message: M, delivery: Delivery) -> None:
+    async def _handle(
+        self, conn: asyncpg.Connection, message: M, delivery: Delivery, spans: dict[str, trace.Span]
+    ) -> None:
         if self._batch_handler is not None:
             emitted = await self._batch_handler(conn, [(message, delivery)])
         else:
             assert self._handler is not None
             emitted = await self._handler(conn, message, delivery)
-        await self._emit(conn, emitted, replaying=delivery.replaying)
+        await self._emit(conn, emitted, replaying=delivery.replaying, spans=spans)
 
-    async def _emit(self, conn: asyncpg.Connection, emitted: Emitted, *, replaying: bool) -> None:
+    async def _emit(
+        self, conn: asyncpg.Connection, emitted: Emitted, *, replaying: bool, spans: dict[str, trace.Span]
+    ) -> None:
         if not emitted:
             return
         if replaying:  # history: what it caused is already in the log, and applied
             if self._applied_by is not None:
                 await inbox.first_seen_many(conn, self._applied_by, [env.id for _, env in emitted])
             return
+        if spans:  # a reaction to a traced record continues its trace from this consumer's span
+            emitted = [(topic, _traced(env, spans)) for topic, env in emitted]
         await outbox.enqueue_all(conn, emitted, applied_by=self._applied_by)
 
     async def _dead_letter(

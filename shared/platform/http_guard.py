@@ -26,7 +26,7 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -124,6 +124,50 @@ class InFlightLimit:
             self.active -= 1
 
 
+REQUESTS = Counter(
+    "mesa_http_requests_total", "HTTP requests answered, by route template and status", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "mesa_http_request_seconds",
+    "Time to answer an HTTP request, by route template",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class RequestMetrics:
+    """ASGI middleware: every answer counted by its route's template (never the path a client
+    made up: an unknown one is "other", so nobody can grow the metrics by asking), outermost,
+    so a request refused before any work is counted too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path", "") in _ALWAYS:
+            await self.app(scope, receive, send)
+            return
+        status = 500  # unless the app answers
+        started = time.perf_counter()
+
+        async def counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counted)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "other"
+            method = scope.get("method", "")
+            REQUESTS.labels(method if method in _METHODS else "other", route, str(status)).inc()
+            LATENCY.labels(route).observe(time.perf_counter() - started)
+
+
 # Pages: our own files only, no inline script (user text can never become code), no framing.
 PAGE_CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self';"
@@ -204,7 +248,8 @@ def harden(app: FastAPI, settings: Settings) -> None:
 
     app.add_middleware(SecurityHeaders, hsts=settings.public_url.startswith("https://"))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    app.add_middleware(InFlightLimit, limit=settings.http_max_in_flight)  # outermost: refuses before any work
+    app.add_middleware(InFlightLimit, limit=settings.http_max_in_flight)  # refuses before any work
+    app.add_middleware(RequestMetrics)  # outermost: counts what InFlightLimit refused too
 
 
 MAX_JSON_DEPTH = 32  # Mesa's deepest body is 3 levels; anything near this is an attack

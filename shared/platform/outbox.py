@@ -20,10 +20,10 @@ from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from shared.domain.events import Envelope, Headers
-from shared.platform import db
+from shared.platform import db, tracing
 from shared.platform.faults import fault_point
 from shared.platform.logging import get_logger
 from shared.platform.signing import Signer
@@ -32,6 +32,11 @@ log = get_logger(__name__)
 
 PUBLISHED = Counter("mesa_outbox_published_total", "Outbox rows published to Kafka", ["schema"])
 RELAY_BATCH = Histogram("mesa_outbox_batch_seconds", "Time to publish one outbox batch", ["schema"])
+RELAY_ERRORS = Counter(
+    "mesa_outbox_relay_errors_total", "Relay batches that failed and will be retried", ["schema", "error"]
+)
+BACKLOG = Gauge("mesa_outbox_backlog", "Rows in the outbox, not yet published", ["schema"])
+OLDEST = Gauge("mesa_outbox_oldest_seconds", "Age of the oldest row in the outbox (0 when empty)", ["schema"])
 
 
 def channel(schema: str) -> str:
@@ -57,10 +62,21 @@ async def enqueue_all(
     schema) that already applied these events when it decided them: they are recorded in its
     inbox in the same statement, so the copies it reads back from the log are skipped."""
     rows = []
-    for topic, envelope in items:
+    for topic, envelope in _stamped(items):
         key, value, headers = envelope.to_kafka()
         rows.append((topic, key, value, headers, envelope.id))
     await _insert(conn, rows, applied_by)
+
+
+def _stamped(items: Iterable[tuple[str, Envelope]]) -> Iterable[tuple[str, Envelope]]:
+    """Events enqueued under a sampled span (a request's, a consumer's record's) carry it, so
+    their trace goes on in the relay and in every consumer (shared.platform.tracing)."""
+    if not tracing.enabled():
+        return items
+    here = tracing.current_traceparent()
+    if not tracing.sampled(here):
+        return items
+    return [(t, e if e.traceparent == here else e.model_copy(update={"traceparent": here})) for t, e in items]
 
 
 async def enqueue_with(
@@ -69,7 +85,7 @@ async def enqueue_with(
     """`change` (one UPDATE or INSERT, parameters $1..$len(args)) and the outbox rows for
     `items` as a single statement: atomic without a transaction around it, so one round trip
     where BEGIN, the change, the rows and COMMIT took four."""
-    rows = [(topic, *env.to_kafka(), env.id) for topic, env in items]
+    rows = [(topic, *env.to_kafka(), env.id) for topic, env in _stamped(items)]
     n = len(args)
     statement = (
         f"WITH change AS ({change}),"
@@ -113,6 +129,16 @@ def _columns(rows: Sequence[tuple[str, bytes | None, bytes | None, Headers, UUID
     )
 
 
+async def measure_backlog(pool: asyncpg.Pool, schema: str) -> None:
+    """The outbox's backlog for /metrics: an outbox that stops draining (the broker away, the
+    relay stuck) shows as rows that grow old (docs/ops.md, "Outbox not draining")."""
+    row = await pool.fetchrow(
+        "SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age FROM outbox"
+    )
+    BACKLOG.labels(schema).set(row["n"])
+    OLDEST.labels(schema).set(float(row["age"]))
+
+
 class OutboxRelay:
     """Publishes a schema's outbox to Kafka until stopped."""
 
@@ -147,6 +173,7 @@ class OutboxRelay:
                         listener = await self._listen()
                     sent = await self.publish_batch(listener)
                 except db.TRANSIENT as exc:
+                    RELAY_ERRORS.labels(self._schema, type(exc).__name__).inc()
                     log.warning("outbox relay retry", error=str(exc))
                     sent = 0
                     # the database may have restarted: listen again on a fresh connection, or
@@ -196,6 +223,20 @@ class OutboxRelay:
             await conn.execute(flush)
         self._wake.set()
 
+    @staticmethod
+    def _open_spans(
+        rows: Sequence[asyncpg.Record], headers: list[list[tuple[str, bytes]]], ours: list[int]
+    ) -> list[Any]:
+        """A PRODUCER span per event of a sampled trace; its record names the span instead of
+        the span that made the event (before signing: the signature covers it)."""
+        spans = []
+        for i in ours:
+            span = tracing.start_publish(rows[i]["topic"], str(rows[i]["event_id"]), headers[i])
+            if span is not None:
+                headers[i] = tracing.with_traceparent(headers[i], span)
+                spans.append(span)
+        return spans
+
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
@@ -224,14 +265,22 @@ class OutboxRelay:
             headers = [[(k, base64.b64decode(v)) for k, v in json.loads(row["headers"])] for row in rows]
             # the batch's events are ours: signed together, one signature (a dead letter keeps its sender's)
             ours = [i for i, row in enumerate(rows) if row["event_id"] is not None]
+            spans = self._open_spans(rows, headers, ours) if tracing.enabled() else []
             if ours:
                 signed = self._signer.sign_batch([(rows[i]["key"], rows[i]["value"], headers[i]) for i in ours])
                 for i, h in zip(ours, signed, strict=True):
                     headers[i] = h
-            futures = []
-            for row, h in zip(rows, headers, strict=True):
-                futures.append(await self._producer.send(row["topic"], value=row["value"], key=row["key"], headers=h))
-            await asyncio.gather(*futures)
+            try:
+                futures = []
+                for row, h in zip(rows, headers, strict=True):
+                    futures.append(
+                        await self._producer.send(row["topic"], value=row["value"], key=row["key"], headers=h)
+                    )
+                await asyncio.gather(*futures)
+            except BaseException as exc:
+                tracing.finish(spans, exc)
+                raise
+            tracing.finish(spans)
             fault_point("relay_after_send")
             await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         self.published += len(rows)

@@ -28,7 +28,7 @@ from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.platform import db
+from shared.platform import db, tracing
 from shared.platform.auth import Authenticator
 from shared.platform.bus import start_producer
 from shared.platform.clock import Clock, SystemClock
@@ -38,7 +38,7 @@ from shared.platform.inbox_pruning import InboxPruner
 from shared.platform.keyring import Keyring, master_key
 from shared.platform.letters import Letters, Owner
 from shared.platform.logging import configure_logging, get_logger
-from shared.platform.outbox import OutboxRelay
+from shared.platform.outbox import OutboxRelay, measure_backlog
 from shared.platform.settings import Settings
 from shared.platform.signing import Signer, Trust, load_signer
 from shared.platform.topology import Station
@@ -240,10 +240,12 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, port: int |
     port = port if port is not None else settings.port(name)
     configure_logging(settings.log_level, settings.log_format, service=name)
     rt = await start_runtime(name, settings, spec.migrations)
+    tracer = tracing.configure_tracing(name, rt.instance, settings.otlp_endpoint, settings.trace_sample)
     parts = await spec.build(rt)
     app = parts.app or FastAPI(title=f"Mesa {name}")
     tune_gc()
     ops_routes(app, rt, parts)
+    tracing.instrument_app(app)
     relay = OutboxRelay(
         rt.pool,
         rt.producer,
@@ -254,18 +256,30 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, port: int |
         linger_seconds=settings.outbox_linger_ms / 1000,
     )
     # consumers and the relay finish what they hold when asked; background loops are just cancelled
-    draining = [asyncio.create_task(relay.run(), name="outbox-relay")]
-    draining += [asyncio.create_task(c.run(), name=f"consumer-{c.name}") for c in parts.consumers]
+    # background tasks are quiet: their statements are spans only under a traced record's span
+    quiet = tracing.quiet_context()
+    draining = [asyncio.create_task(relay.run(), name="outbox-relay", context=quiet.copy())]
+    draining += [asyncio.create_task(c.run(), name=f"consumer-{c.name}", context=quiet.copy()) for c in parts.consumers]
     loops = [
-        asyncio.create_task(_after(_history_folded(rt.pool, parts.consumers), job), name=job.__name__)
+        asyncio.create_task(
+            _after(_history_folded(rt.pool, parts.consumers), job), name=job.__name__, context=quiet.copy()
+        )
         for job in parts.background
     ]
+    loops.append(
+        asyncio.create_task(
+            every(settings.metrics_interval_s, functools.partial(measure_backlog, rt.pool, name), "outbox-backlog"),
+            name="outbox-backlog",
+            context=quiet.copy(),
+        )
+    )
     if parts.consumers:
         pruner = InboxPruner(rt.pool, parts.consumers, keep_s=settings.inbox_keep_s, skew_s=settings.inbox_clock_skew_s)
         loops.append(
             asyncio.create_task(
                 every(settings.inbox_prune_interval_s, pruner.step, "inbox-prune", wait_first=True),
                 name="inbox-prune",
+                context=quiet.copy(),
             )
         )
     tasks = draining + loops
@@ -289,6 +303,9 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, port: int |
         for close in parts.closers:
             await close()
         await rt.pool.close()
+        if tracer is not None:  # what is still batched goes out, unless the collector is away
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.to_thread(tracer.shutdown), 5)
         log.info("service stopped")
 
 

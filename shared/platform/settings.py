@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     inbox_prune_interval_s: float = Field(default=300.0, gt=0, validation_alias="MESA_INBOX_PRUNE_INTERVAL_S")
     # How far apart the clocks of two database servers may be (an outbox's and an inbox's).
     inbox_clock_skew_s: float = Field(default=60.0, ge=0, validation_alias="MESA_INBOX_CLOCK_SKEW_S")
+    # Traces (shared.platform.tracing): where to send them over OTLP/HTTP (Jaeger's collector,
+    # http://127.0.0.1:4318 under `make up`); empty: no traces. `trace_sample` is the fraction of
+    # commands traced; every service follows the decision made where the command came in.
+    otlp_endpoint: str = Field(default="", validation_alias="MESA_OTLP_ENDPOINT")
+    trace_sample: float = Field(default=0.1, ge=0, le=1, validation_alias="MESA_TRACE_SAMPLE")
+    # How often a service measures what /metrics shows from its database (its outbox's backlog).
+    metrics_interval_s: float = Field(default=10.0, gt=0, validation_alias="MESA_METRICS_INTERVAL_S")
     # Language of messages when a request does not ask for one.
     default_language: str = Field(default="es", validation_alias="MESA_LANGUAGE")
 

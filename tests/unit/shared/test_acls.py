@@ -50,3 +50,12 @@ def test_groups_are_each_services_own_and_every_grant_names_a_real_topic() -> No
     assert all(b.pattern == Pattern.PREFIXED for b in bindings(SETTINGS) if b.resource == Resource.GROUP)
     topics = {s.name for s in topic_specs(SETTINGS)}
     assert {b.name for b in bindings(SETTINGS) if b.resource == Resource.TOPIC} <= topics
+
+
+def test_the_monitor_sees_positions_and_ends_and_reads_nothing() -> None:
+    granted = [b for b in bindings(SETTINGS) if b.principal == "monitor"]
+    assert granted and all(b.operation == Operation.DESCRIBE for b in granted)
+    assert Binding(Resource.GROUP, "t1.mesa.", Pattern.PREFIXED, "monitor", Operation.DESCRIBE) in granted
+    assert {b.name for b in granted if b.resource == Resource.TOPIC} == {s.name for s in topic_specs(SETTINGS)} - {
+        s.name for s in topic_specs(SETTINGS) if s.name.endswith(DLQ_SUFFIX)
+    }
