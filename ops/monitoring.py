@@ -68,7 +68,7 @@ def alertmanager_config(settings: Settings, *, group_wait: str = "30s", group_in
         "smarthost": f"{settings.smtp_host}:{settings.smtp_port}",
         "require_tls": settings.smtp_starttls,
         "send_resolved": True,
-        "headers": {"Subject": '[Mesa] {{ .Status | toUpper }}: {{ .CommonLabels.alertname }}'},
+        "headers": {"Subject": "[Mesa] {{ .Status | toUpper }}: {{ .CommonLabels.alertname }}"},
     }
     if settings.smtp_username:
         email["auth_username"] = settings.smtp_username
@@ -99,7 +99,9 @@ def rules_for(alert_for: str | None, into: Path) -> list[Path]:
     return out
 
 
-def render(layout: Layout, settings: Settings, into: Path, *, group_wait: str = "30s", group_interval: str = "5m") -> None:
+def render(
+    layout: Layout, settings: Settings, into: Path, *, group_wait: str = "30s", group_interval: str = "5m"
+) -> None:
     into.mkdir(parents=True, exist_ok=True)
     rules = rules_for(layout.alert_for, into / "rules")
     (into / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(layout, rules), sort_keys=False))
