@@ -89,6 +89,16 @@ def _names() -> dict[int, str]:
     return names
 
 
+# processes `make up` starts that keep no pid file under .local/run (comm is cut at 15 characters)
+_BY_COMMAND = {
+    "java": "kafka",
+    "postgres": "postgresql",
+    "jaeger": "jaeger",
+    "prometheus": "prometheus",
+    "prometheus-aler": "alertmanager",
+}
+
+
 def cpu_seconds() -> dict[str, float]:
     tick = os.sysconf("SC_CLK_TCK")
     names = _names()
@@ -102,7 +112,7 @@ def cpu_seconds() -> dict[str, float]:
             continue
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
-        name = names.get(int(entry.name)) or {"java": "kafka", "postgres": "postgresql"}.get(comm)
+        name = names.get(int(entry.name)) or _BY_COMMAND.get(comm)
         if name:
             # a process's own time and its waited-for children's (PostgreSQL's backends come and go)
             used[name] = used.get(name, 0.0) + sum(int(x) for x in fields[11:15]) / tick
