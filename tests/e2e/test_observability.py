@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from ops.monitoring import Layout, render
+from shared.platform import db
 from shared.platform.settings import Settings
 from tests.e2e.conftest import Mesa, register_roster
 from tests.support import ROOT, Proc, as_actor, client, eventually, free_port
@@ -243,6 +244,19 @@ async def test_one_command_is_one_trace_through_every_service_in_causal_order(ja
         "notify",
     }
     assert not [s for s in statements if "inbox_offsets" in str(s["tags"]) or "FROM outbox" in str(s["tags"])]
+
+    # history makes no spans that pretend to be live: projections rebuilt from the log (its
+    # schema dropped) folds the opening again, and the trace is as it was
+    def spans_of(trace: dict[str, Any], service: str) -> int:
+        return sum(trace["processes"][s["processID"]]["serviceName"] == service for s in trace["spans"])
+
+    before = spans_of(trace, "projections")
+    mesa.procs["projections"].stop()
+    await db.drop_schema(mesa.iso.settings.database_url, "projections")
+    await mesa.start("projections")
+    await mesa.ticket_when(tid, lambda t: t["owner"] is not None, "the ticket folded again")
+    trace = await _trace(jaeger, opening, {"intake", "routing", "sla", "projections", "notify", "audit"})
+    assert spans_of(trace, "projections") == before
 
     # the next command on the same ticket is a trace of its own, and reaches every service again
     resolving = secrets.token_hex(16)
