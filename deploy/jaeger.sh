@@ -31,7 +31,7 @@ install() {
 
 path() { install; echo "$BIN"; }
 
-ready() { curl -fsS -o /dev/null "http://127.0.0.1:$UI_PORT/api/services"; }
+ready() { curl -fsS -o /dev/null "http://127.0.0.1:$UI_PORT/api/services" 2>/dev/null; }
 
 start() {
   install

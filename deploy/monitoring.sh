@@ -21,8 +21,8 @@ install() {
   command -v prometheus >/dev/null || die "prometheus installed but not on PATH"
 }
 
-prom_ready() { curl -fsS -o /dev/null "http://127.0.0.1:$PROM_PORT/-/ready"; }
-am_ready() { curl -fsS -o /dev/null "http://127.0.0.1:$AM_PORT/-/ready"; }
+prom_ready() { curl -fsS -o /dev/null "http://127.0.0.1:$PROM_PORT/-/ready" 2>/dev/null; }
+am_ready() { curl -fsS -o /dev/null "http://127.0.0.1:$AM_PORT/-/ready" 2>/dev/null; }
 
 start() {
   install

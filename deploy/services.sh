@@ -36,7 +36,7 @@ start_one() {
 ready_one() {
   local name=$1 port=$2
   if [ "$name" = mailsink ]; then port_open 127.0.0.1 "$port"; return; fi
-  if [ "$name" = lagwatch ]; then curl -fsS -o /dev/null "http://127.0.0.1:$port/metrics"; return; fi
+  if [ "$name" = lagwatch ]; then curl -fsS -o /dev/null "http://127.0.0.1:$port/metrics" 2>/dev/null; return; fi
   [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz")" = 200 ]
 }
 
