@@ -14,6 +14,7 @@ and `mesa_lagwatch_last_sample_timestamp_seconds`, so a watcher that stopped sam
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 
@@ -46,14 +47,34 @@ class LagWatch:
         self._histories: dict[TopicPartition, EndHistory] = {}
         self.latest: dict[tuple[str, str, int], Lag] = {}
         self.sampled_at = 0.0
+        self._admin: AIOKafkaAdminClient | None = None
+        self._reader: AIOKafkaConsumer | None = None
+
+    async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
+        """Kept between samples (a sign-in per sample would cost the broker a SCRAM exchange)."""
+        if self._admin is None or self._reader is None:
+            kafka = self._settings.kafka()
+            admin = AIOKafkaAdminClient(**kafka)
+            reader = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
+            await admin.start()
+            try:
+                await reader.start()
+            except BaseException:
+                await admin.close()
+                raise
+            self._admin, self._reader = admin, reader
+        return self._admin, self._reader
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.stop()
+        if self._admin is not None:
+            await self._admin.close()
+        self._admin = self._reader = None
 
     async def sample(self) -> dict[tuple[str, str, int], Lag]:
-        kafka = self._settings.kafka()
-        admin = AIOKafkaAdminClient(**kafka)
-        reader = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
-        await admin.start()
-        await reader.start()
         try:
+            admin, reader = await self._clients()
             prefix = self._settings.topic("mesa.")
             groups = sorted(g for g, *_ in await admin.list_consumer_groups() if g.startswith(prefix))
             committed = {g: await admin.list_consumer_group_offsets(g) for g in groups}
@@ -64,9 +85,10 @@ class LagWatch:
             ]
             ends = await reader.end_offsets(partitions) if partitions else {}
             begins = await reader.beginning_offsets(partitions) if partitions else {}
-        finally:
-            await reader.stop()
-            await admin.close()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.close()  # the next sample signs in again
+            raise
         now = time.time()
         for tp, end in ends.items():
             self._histories.setdefault(tp, EndHistory()).observe(end, now)
