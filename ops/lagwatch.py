@@ -79,10 +79,13 @@ class LagWatch:
             groups = sorted(g for g, *_ in await admin.list_consumer_groups() if g.startswith(prefix))
             committed = {g: await admin.list_consumer_group_offsets(g) for g in groups}
             topics = {tp.topic for offsets in committed.values() for tp in offsets}
-            await reader.topics()  # the partitions of every topic this principal may describe
-            partitions = [
-                TopicPartition(t, p) for t in sorted(topics) for p in sorted(reader.partitions_for_topic(t) or ())
-            ]
+            described = await admin.describe_topics(sorted(topics)) if topics else []
+            partitions = sorted(
+                TopicPartition(d["topic"], p["partition"])
+                for d in described
+                if not d["error_code"]
+                for p in d["partitions"]
+            )
             ends = await reader.end_offsets(partitions) if partitions else {}
             begins = await reader.beginning_offsets(partitions) if partitions else {}
         except BaseException:

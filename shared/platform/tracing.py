@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -220,7 +221,9 @@ def start_consume(
         f"process {event_type}",
         context=parent_context(parent),
         kind=SpanKind.CONSUMER,
-        start_time=appended_ms * 1_000_000,
+        # the log's timestamp is in whole milliseconds: the end of that millisecond, so the span
+        # never seems to start before the producer span that sent it (capped at now)
+        start_time=min((appended_ms + 1) * 1_000_000, time.time_ns()),
         attributes={
             "messaging.system": "kafka",
             "messaging.operation.type": "process",

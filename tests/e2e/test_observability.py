@@ -267,7 +267,9 @@ async def test_one_command_is_one_trace_through_every_service_in_causal_order(ja
         )
     assert r.status_code == 200, r.text
     trace = await _trace(jaeger, resolving, {"intake", "routing", "sla", "projections", "notify"})
-    [root] = {c[-1] for c in _ancestry(trace).values()}
+    roots = {c[-1] for c in _ancestry(trace).values()}
+    assert len(roots) == 1, roots
+    [root] = roots
     assert root[0] == "intake" and root[1].startswith("POST /tickets/"), root
     # projections' spans leave in the order they end: any its refold had made are in by now
     again = await _trace(jaeger, opening, {"intake", "routing", "sla", "projections", "notify", "audit"})
