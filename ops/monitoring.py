@@ -60,6 +60,19 @@ def prometheus_config(layout: Layout, rule_files: list[Path]) -> dict[str, Any]:
     }
 
 
+# what the supervisors read: the alert, what it concerns, its summary (Spanish / English) and
+# where its runbook is; a plain-text part beside Alertmanager's HTML one
+_SUBJECT = (
+    "[Mesa] {{ .Status | toUpper }}: {{ .CommonLabels.alertname }}"
+    "{{ with .CommonLabels.service }} {{ . }}{{ end }}{{ with .CommonLabels.group }} {{ . }}{{ end }}"
+)
+_TEXT = (
+    "{{ range .Alerts }}{{ .Status | toUpper }}: {{ .Annotations.summary }}\n"
+    "{{ range .Labels.SortedPairs }}  {{ .Name }}: {{ .Value }}\n{{ end }}"
+    "  runbook: {{ .Annotations.runbook }}\n  desde / since: {{ .StartsAt }}\n\n{{ end }}"
+)
+
+
 def alertmanager_config(settings: Settings, *, group_wait: str = "30s", group_interval: str = "5m") -> dict[str, Any]:
     to = ", ".join(a.strip() for a in settings.supervisors.split(",") if a.strip())
     email: dict[str, Any] = {
@@ -68,7 +81,8 @@ def alertmanager_config(settings: Settings, *, group_wait: str = "30s", group_in
         "smarthost": f"{settings.smtp_host}:{settings.smtp_port}",
         "require_tls": settings.smtp_starttls,
         "send_resolved": True,
-        "headers": {"Subject": "[Mesa] {{ .Status | toUpper }}: {{ .CommonLabels.alertname }}"},
+        "headers": {"Subject": _SUBJECT},
+        "text": _TEXT,
     }
     if settings.smtp_username:
         email["auth_username"] = settings.smtp_username
