@@ -15,7 +15,7 @@ OTLP_PORT=${JAEGER_OTLP_HTTP_PORT:-4318}
 
 install() {
   [ -x "$BIN" ] && return 0
-  command -v go >/dev/null || die "go is missing: Jaeger is built from the Go module proxy (apt-get install golang)"
+  command -v go >/dev/null || die "go is missing: Jaeger is built from the Go module proxy with Go 1.24 or later"
   say "building Jaeger $VERSION from the Go module proxy into $(dirname "$BIN") (once per machine)"
   local work; work=$(mktemp -d)
   (
