@@ -6,7 +6,9 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-export KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:9092
+# KAFKA_BROKERS=3: a three-node Kafka cluster (deploy/kafka.sh), every node a bootstrap server
+export KAFKA_BROKERS ?= 1
+export KAFKA_BOOTSTRAP_SERVERS ?= $(shell KAFKA_BROKERS=$(KAFKA_BROKERS) bash deploy/kafka.sh bootstrap)
 export DATABASE_URL ?= postgresql://mesa:mesa@127.0.0.1:55432/mesa
 
 .PHONY: up test down clean infra observability browser mta venv lint status logs bench

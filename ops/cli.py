@@ -40,6 +40,32 @@ def topics_create() -> None:
     console.print(f"  {asyncio.run(ensure_acls(settings))} ACLs in place (shared/platform/acls.py)")
 
 
+@app.command("cluster")
+def cluster_command() -> None:
+    """The Kafka nodes that answer, how many partitions each leads, and every partition with
+    fewer replicas in sync than it has (or no leader at all). Exit code 1 when there is one."""
+    from collections import Counter
+
+    from shared.platform.topics import cluster_state
+
+    state = asyncio.run(cluster_state(Settings()))
+    leads = Counter(p.leader for p in state.partitions)
+    table = Table("node", "address", "leads", "role")
+    for node, address in sorted(state.nodes.items()):
+        table.add_row(str(node), address, str(leads[node]), "controller" if node == state.controller else "")
+    console.print(table)
+    trouble = [p for p in state.partitions if p.under_replicated or p.leader < 0]
+    for p in trouble:
+        leader = "no leader" if p.leader < 0 else f"leader {p.leader}"
+        console.print(f"  {p.topic}[{p.partition}]: {leader}, in sync {list(p.isr)} of {list(p.replicas)}")
+    console.print(
+        f"  {len(state.partitions)} partitions, {len(trouble)} under-replicated or leaderless"
+        if trouble
+        else f"  {len(state.partitions)} partitions, every replica in sync"
+    )
+    raise typer.Exit(1 if trouble else 0)
+
+
 signing_app = typer.Typer(help="Event signing: service keys, trusted keys, cut-over.", no_args_is_help=True)
 app.add_typer(signing_app, name="signing")
 

@@ -14,7 +14,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -31,6 +31,8 @@ from tests.support import ROOT
 class Infra:
     kafka: str
     database_url: str
+    # variables a module's processes need besides (a cluster's credentials folder, say)
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def _docker_answers() -> bool:
@@ -90,6 +92,7 @@ async def isolate(infra: Infra, partitions: int, log_root: Path) -> AsyncIterato
         "MESA_LOG_FORMAT": "console",
         "MESA_OUTBOX_POLL_SECONDS": "0.5",
         "MESA_ENV": "development",  # the built-in secrets of a developer's machine
+        **infra.env,
     }
     settings = Settings.model_validate(env)
     await ensure_topics(settings, topic_specs(settings))

@@ -54,23 +54,36 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     return specs
 
 
+def replication(brokers: int) -> tuple[int, dict[str, str]]:
+    """Copies of each partition on a cluster of `brokers` nodes, and the topic settings that go
+    with them: three copies once there are three nodes, and then a write is acknowledged (acks=all)
+    only when two have it. One node may die and lose nothing acknowledged; with two down, writes
+    stop (NOT_ENOUGH_REPLICAS) rather than rest on one disk."""
+    if brokers >= 3:
+        return 3, {"min.insync.replicas": "2"}
+    return max(1, brokers), {"min.insync.replicas": "1"}
+
+
 async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
     """Create the missing topics and set the configuration of those that exist (a retention
     changed since they were made); return the names created. An operator's task (`admin`):
-    services only use the topics."""
+    services only use the topics. Replication follows the cluster's size (`replication`)."""
     specs = specs if specs is not None else topic_specs(settings)
     admin = AIOKafkaAdminClient(**settings.kafka())
     await admin.start()
     try:
+        copies, durability = replication(len((await admin.describe_cluster())["brokers"]))
         existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
-        present = [s for s in specs if s.name in existing and s.config]
+        present = [s for s in specs if s.name in existing]
         if present:
-            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, s.name, s.config) for s in present])
+            await admin.alter_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, s.name, s.config | durability) for s in present]
+            )
         if not missing:
             return []
         response = await admin.create_topics(
-            [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing]
+            [NewTopic(s.name, s.partitions, copies, topic_configs=s.config | durability) for s in missing]
         )
         created = []
         for name, code, *rest in response.topic_errors:
@@ -133,3 +146,47 @@ async def delete_topics(settings: Settings, names: list[str]) -> None:
             await admin.delete_topics(doomed)
     finally:
         await admin.close()
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    topic: str
+    partition: int
+    leader: int  # -1: none (every replica is down)
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+    @property
+    def under_replicated(self) -> bool:
+        return len(self.isr) < len(self.replicas)
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    nodes: dict[int, str]  # node id -> host:port, the nodes that answer
+    controller: int
+    partitions: list[PartitionState]
+
+
+async def cluster_state(settings: Settings, topics: list[str] | None = None) -> ClusterState:
+    """The nodes that answer and, for Mesa's topics (or `topics`), each partition's leader and
+    replicas in sync: what `make status` shows of a cluster."""
+    admin = AIOKafkaAdminClient(**settings.kafka())
+    await admin.start()
+    try:
+        cluster = await admin.describe_cluster()
+        names = topics if topics is not None else [s.name for s in topic_specs(settings)]
+        present = set(await admin.list_topics())
+        described = await admin.describe_topics([n for n in names if n in present]) if present else []
+    finally:
+        await admin.close()
+    parts = [
+        PartitionState(t["topic"], p["partition"], p["leader"], tuple(p["replicas"]), tuple(p["isr"]))
+        for t in described
+        for p in t["partitions"]
+    ]
+    return ClusterState(
+        {b["node_id"]: f"{b['host']}:{b['port']}" for b in cluster["brokers"]},
+        cluster["controller_id"],
+        sorted(parts, key=lambda p: (p.topic, p.partition)),
+    )

@@ -36,6 +36,7 @@ class Load:
 
     mesa: Mesa
     opened: dict[str, str] = field(default_factory=dict)  # idempotency key -> ticket id
+    acked_at: dict[str, float] = field(default_factory=dict)  # ticket id -> when intake answered (monotonic)
     retries: int = 0
     running: bool = True
 
@@ -54,6 +55,7 @@ class Load:
                 r = await http.post(f"{self.mesa.url('intake')}/tickets", json=body, headers={"Idempotency-Key": key})
                 if r.status_code in (200, 201):
                     self.opened[key] = r.json()["id"]
+                    self.acked_at.setdefault(self.opened[key], time.monotonic())
                     return
             except httpx.HTTPError:
                 pass
