@@ -10,6 +10,12 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 export KAFKA_BROKERS ?= 1
 export KAFKA_BOOTSTRAP_SERVERS ?= $(shell KAFKA_BROKERS=$(KAFKA_BROKERS) bash deploy/kafka.sh bootstrap)
 export DATABASE_URL ?= postgresql://mesa:mesa@127.0.0.1:55432/mesa
+# PG_SERVERS=2: a second PostgreSQL server (deploy/postgres.sh) holding intake's and routing's schemas
+export PG_SERVERS ?= 1
+ifeq ($(PG_SERVERS),2)
+export INTAKE_DATABASE_URL ?= postgresql://mesa:mesa@127.0.0.1:55433/mesa
+export ROUTING_DATABASE_URL ?= postgresql://mesa:mesa@127.0.0.1:55433/mesa
+endif
 
 .PHONY: up test down clean infra observability browser mta venv lint status logs bench
 

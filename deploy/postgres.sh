@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
 # PostgreSQL without Docker: Debian's packages, a cluster of this clone's own under .local/pg.
-#   deploy/postgres.sh install|start|stop|status|clean
+#   deploy/postgres.sh install|start|stop|status|clean|urls
 # Idempotent: `start` on a running cluster returns at once. Creates role and database `mesa`.
+# PG_SERVERS=2: a second server on the next port (.local/pg2), for schemas placed apart
+# (`urls` prints the <SCHEMA>_DATABASE_URL settings that put intake and routing on it).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 HOST=${PGHOST_MESA:-127.0.0.1}
-PORT=${PG_PORT:-55432}
-DATA=$MESA_LOCAL/pg
-PGDATA_DIR=$DATA/data
-RUN=$DATA/run
-LOG=$DATA/postgres.log
+BASE_PORT=${PG_PORT:-55432}
+SERVERS=${PG_SERVERS:-1}
+[[ $SERVERS =~ ^[12]$ ]] || die "PG_SERVERS is 1 or 2"
+
+# use_server N: the variables below name server N (1: .local/pg on PG_PORT; 2: .local/pg2 on the next)
+use_server() {
+  PORT=$((BASE_PORT + $1 - 1))
+  DATA=$MESA_LOCAL/pg; [ "$1" = 1 ] || DATA=$MESA_LOCAL/pg$1
+  PGDATA_DIR=$DATA/data
+  RUN=$DATA/run
+  LOG=$DATA/postgres.log
+}
+use_server 1
 
 bindir() {
   local d
@@ -53,8 +63,8 @@ durability() {
   fi
 }
 
-start() {
-  install
+start_server() {
+  use_server "$1"
   local bin; bin=$(bindir)
   if [ -f "$PGDATA_DIR/postmaster.pid" ] && ready; then
     durability && return 0
@@ -97,16 +107,44 @@ CONF
 
 psql_() { psql -X -q -t -A -h "$HOST" -p "$PORT" -U postgres -d postgres -c "$1"; }
 
+start() {
+  install
+  local i
+  for i in $(seq 1 "$SERVERS"); do start_server "$i"; done
+}
+
+# every server this clone has made, whatever PG_SERVERS says now
+made() { local i; for i in 1 2; do use_server "$i"; [ -d "$PGDATA_DIR" ] && echo "$i"; done; return 0; }
+
 stop() {
-  local bin; bin=$(bindir) || return 0
-  [ -f "$PGDATA_DIR/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >/dev/null
+  local bin i; bin=$(bindir) || return 0
+  for i in $(made); do
+    use_server "$i"
+    [ -f "$PGDATA_DIR/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >/dev/null
+  done
   say "postgres stopped"
 }
 
 status() {
-  if ready 2>/dev/null; then echo "postgres: running on $HOST:$PORT"; else echo "postgres: stopped"; return 1; fi
+  local i rc=0
+  for i in $(seq 1 "$SERVERS"); do
+    use_server "$i"
+    if ready 2>/dev/null; then echo "postgres $i: running on $HOST:$PORT"; else echo "postgres $i: stopped"; rc=1; fi
+  done
+  return $rc
 }
 
-clean() { stop; rm -rf "$DATA"; say "postgres data removed"; }
+# urls: the settings that place each schema (PG_SERVERS=2: intake and routing on the second)
+urls() {
+  use_server 1
+  echo "DATABASE_URL=postgresql://mesa:mesa@$HOST:$PORT/mesa"
+  if [ "$SERVERS" = 2 ]; then
+    use_server 2
+    echo "INTAKE_DATABASE_URL=postgresql://mesa:mesa@$HOST:$PORT/mesa"
+    echo "ROUTING_DATABASE_URL=postgresql://mesa:mesa@$HOST:$PORT/mesa"
+  fi
+}
+
+clean() { stop; local i; for i in 1 2; do use_server "$i"; rm -rf "$DATA"; done; say "postgres data removed"; }
 
 "${1:-start}"

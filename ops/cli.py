@@ -256,7 +256,7 @@ async def _replay(
     finally:
         await shadow.close()
         if not keep:
-            await replay.drop(settings, shadow.schema)
+            await replay.drop(settings, shadow)
         else:
             console.print(f"kept: schema {shadow.schema} (search_path={shadow.schema},public)")
     return failed
@@ -358,8 +358,8 @@ async def _report_pools(settings: Settings) -> tuple[Any, Any]:
     from shared.platform import db
 
     return (
-        await db.create_pool(settings.database_url, "projections", max_size=2),
-        await db.create_pool(settings.database_url, "kb", max_size=2),
+        await db.create_pool(settings.database_url_for("projections"), "projections", max_size=2),
+        await db.create_pool(settings.database_url_for("kb"), "kb", max_size=2),
     )
 
 

@@ -99,7 +99,7 @@ class Opened:
 
 async def open_all(settings: Settings, letters: list[Letter]) -> dict[str, Opened]:
     """Each letter's original record, by `ref`, opened with the key it names."""
-    pool = await db.create_pool(settings.database_url, "keys", max_size=2)
+    pool = await db.create_pool(settings.database_url_for("keys"), "keys", max_size=2)
     try:
         sealer = Letters(Keyring(pool, master_key(settings)))
         out = {}

@@ -132,7 +132,7 @@ async def _catch_up(conn: asyncpg.Connection, shadow: Shadow) -> None:
 
 async def compare(settings: Settings, shadow: Shadow, *, sample: int = 5) -> list[TableDiff]:
     """Row-by-row differences between the live schema and the shadow, at the same log positions."""
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database_url_for(shadow.service))
     try:
         # read committed: the catch-up commits on other connections and must be seen here
         async with conn.transaction():
@@ -162,7 +162,7 @@ async def compare(settings: Settings, shadow: Shadow, *, sample: int = 5) -> lis
 
 async def swap(settings: Settings, shadow: Shadow) -> dict[str, int]:
     """Make the shadow's state the live one, in one transaction; return rows per table."""
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database_url_for(shadow.service))
     counts: dict[str, int] = {}
     try:
         async with conn.transaction():
@@ -196,9 +196,10 @@ async def swap(settings: Settings, shadow: Shadow) -> dict[str, int]:
         await conn.close()
 
 
-async def drop(settings: Settings, schema: str) -> None:
-    conn = await asyncpg.connect(settings.database_url)
+async def drop(settings: Settings, shadow: Shadow) -> None:
+    """Remove a shadow schema (from the server its service lives on)."""
+    conn = await asyncpg.connect(settings.database_url_for(shadow.service))
     try:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {db.check_ident(schema)} CASCADE")
+        await conn.execute(f"DROP SCHEMA IF EXISTS {db.check_ident(shadow.schema)} CASCADE")
     finally:
         await conn.close()

@@ -13,7 +13,7 @@ from services.registry import REPLAYABLE, spec
 from shared.platform import db
 from shared.platform.clock import SystemClock
 from shared.platform.consumer import InboxConsumer
-from shared.platform.runtime import Parts, Runtime, ServiceSpec
+from shared.platform.runtime import Parts, Runtime, ServiceSpec, open_keys_pool
 from shared.platform.settings import Settings
 
 
@@ -25,6 +25,7 @@ class Shadow:
     parts: Parts
     read: int = 0
     workers: int = 1
+    keys_pool: asyncpg.Pool | None = None  # the keys' server, when not the service's
 
     @property
     def consumers(self) -> list[InboxConsumer[Any]]:
@@ -36,6 +37,8 @@ class Shadow:
         for close in self.parts.closers:
             await close()
         await self.pool.close()
+        if self.keys_pool is not None:
+            await self.keys_pool.close()
 
 
 def shadow_name(service: str, until: datetime | None) -> str:
@@ -45,12 +48,12 @@ def shadow_name(service: str, until: datetime | None) -> str:
 async def open_shadow(settings: Settings, service: str, schema: str) -> Shadow:
     """A new, empty shadow schema with the service's migrations and consumers bound to it."""
     svc = replayable(service)
-    admin = await asyncpg.connect(settings.database_url)
+    admin = await asyncpg.connect(settings.database_url_for(service))
     try:
         await admin.execute(f"DROP SCHEMA IF EXISTS {db.check_ident(schema)} CASCADE")
     finally:
         await admin.close()
-    pool = await db.create_pool(settings.database_url, schema, max_size=4)
+    pool = await db.create_pool(settings.database_url_for(service), schema, max_size=4)
     await db.migrate(pool, schema, svc.migrations)
     return await attach_shadow(settings, service, schema, pool)
 
@@ -59,11 +62,12 @@ async def attach_shadow(settings: Settings, service: str, schema: str, pool: asy
     """The service's consumers bound to an existing shadow schema (a replay worker's view)."""
     svc = replayable(service)
     if pool is None:
-        pool = await db.create_pool(settings.database_url, schema, max_size=4)
+        pool = await db.create_pool(settings.database_url_for(service), schema, max_size=4)
     # the consumers' names and handlers are the live ones; only the pool (schema) differs
-    rt = Runtime(service, settings, pool, None, SystemClock(), f"{service}-replay")
+    keys_pool = await open_keys_pool(settings, service)
+    rt = Runtime(service, settings, pool, None, SystemClock(), f"{service}-replay", keys_pool)
     parts: Parts = await svc.build(rt)
-    return Shadow(service, schema, pool, parts)
+    return Shadow(service, schema, pool, parts, keys_pool=keys_pool)
 
 
 def replayable(service: str) -> ServiceSpec:

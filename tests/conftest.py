@@ -33,6 +33,8 @@ class Infra:
     database_url: str
     # variables a module's processes need besides (a cluster's credentials folder, say)
     env: dict[str, str] = field(default_factory=dict)
+    # schemas placed on another server: schema -> that server's URL (its database `mesa`)
+    apart: dict[str, str] = field(default_factory=dict)
 
 
 def _docker_answers() -> bool:
@@ -78,11 +80,13 @@ class Isolated:
 async def isolate(infra: Infra, partitions: int, log_root: Path) -> AsyncIterator[Isolated]:
     """A private database and topic prefix on the shared server and broker; removed afterwards."""
     tag = f"t{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(infra.database_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {tag}")
-    finally:
-        await admin.close()
+    servers = {infra.database_url, *infra.apart.values()}
+    for server in servers:
+        admin = await asyncpg.connect(server)
+        try:
+            await admin.execute(f"CREATE DATABASE {tag}")
+        finally:
+            await admin.close()
     dsn = infra.database_url.rsplit("/", 1)[0] + f"/{tag}"
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": infra.kafka,
@@ -93,6 +97,7 @@ async def isolate(infra: Infra, partitions: int, log_root: Path) -> AsyncIterato
         "MESA_OUTBOX_POLL_SECONDS": "0.5",
         "MESA_ENV": "development",  # the built-in secrets of a developer's machine
         **infra.env,
+        **{f"{schema.upper()}_DATABASE_URL": url.rsplit("/", 1)[0] + f"/{tag}" for schema, url in infra.apart.items()},
     }
     settings = Settings.model_validate(env)
     await ensure_topics(settings, topic_specs(settings))
@@ -102,11 +107,12 @@ async def isolate(infra: Infra, partitions: int, log_root: Path) -> AsyncIterato
     try:
         yield Isolated(settings, env, log_dir)
     finally:
-        admin = await asyncpg.connect(infra.database_url)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {tag} WITH (FORCE)")
-        finally:
-            await admin.close()
+        for server in servers:
+            admin = await asyncpg.connect(server)
+            try:
+                await admin.execute(f"DROP DATABASE IF EXISTS {tag} WITH (FORCE)")
+            finally:
+                await admin.close()
         await delete_topics(settings, [s.name for s in topic_specs(settings)])
         await delete_acls(settings)
 

@@ -96,7 +96,7 @@ async def verify(
     topic = settings.topic(TICKET_EVENTS)
     report = Report(topic, log_topic or topic)
     public = signing_key(settings.audit_signing_key, settings.jwt_secret).public_key()
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database_url_for(NAME))
     try:
         rows, signed = await store.chain_of(conn, NAME, topic)
     finally:

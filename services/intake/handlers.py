@@ -342,8 +342,14 @@ class Intake:
                 payloads.append(ev.TicketRequesterErased(ticket_id=tid, requester=ref, by=by.id, reason=reason))
                 await self._append(conn, ticket, payloads, by, None, None)
             await store.forget_files(conn, ids)
-            if not await self.keyring.erase(conn, ref, by=str(by), reason=reason, tickets=ids):
+            if not self.keyring.apart and not await self.keyring.erase(
+                conn, ref, by=str(by), reason=reason, tickets=ids
+            ):
                 return None
+        # keys on a server of their own (KEYS_DATABASE_URL): deleted once the erasure is recorded;
+        # if this fails, the same command again finishes it (the tickets are already erased)
+        if self.keyring.apart and not await self.keyring.erase(None, ref, by=str(by), reason=reason, tickets=ids):
+            return None
         return Erasure(ref, ids)
 
     async def get(self, ticket_id: str) -> Ticket | None:

@@ -25,7 +25,7 @@ KB_MIGRATIONS = Path(__file__).parent / "kb_migrations"
 
 async def build(rt: Runtime) -> Parts:
     # The knowledge base lives in its own schema: a replay of the projections never touches it.
-    kb_pool = await db.create_pool(rt.settings.database_url, kb.SCHEMA, max_size=5)
+    kb_pool = await db.create_pool(rt.settings.database_url_for(kb.SCHEMA), kb.SCHEMA, max_size=5)
     await db.migrate(kb_pool, kb.SCHEMA, KB_MIGRATIONS)
     keyring = rt.keyring
     app = create_app(rt.pool, rt.auth, rt.settings.topic(AUDIT_ACCESS))

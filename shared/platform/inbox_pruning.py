@@ -26,8 +26,10 @@ the broker acknowledged every copy it sent: every copy is below E, the consumer 
 E, and it knew the id when it read each one. Requests from outside (3) are covered by `keep`
 alone: `MESA_INBOX_KEEP_S` is the window in which such a publisher may retry.
 
-It reads the outboxes of this database only. Every service's schema lives in one database
-today; a service whose outbox moves to another server (issue 23) must be read there too.
+The outboxes are read wherever they live: this database, and every other server a schema is
+placed on (`<SERVICE>_DATABASE_URL`, `others`), each in a snapshot of its own. Each server's
+`now()` and transactions count against its own rows, and `skew` covers the clocks' difference.
+A server that does not answer skips the round: nothing is forgotten on a guess.
 """
 
 from __future__ import annotations
@@ -125,8 +127,17 @@ class InboxPruner:
     """One per service instance. Instances prune independently: a delete is safe from any of them,
     and a candidate is only ever applied by the instance that took it."""
 
-    def __init__(self, pool: asyncpg.Pool, consumers: Iterable[LogEnds], *, keep_s: float, skew_s: float) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        consumers: Iterable[LogEnds],
+        *,
+        keep_s: float,
+        skew_s: float,
+        others: Iterable[str] = (),
+    ) -> None:
         self._pool = pool
+        self._others = sorted(set(others))
         self._consumers = list(consumers)
         self._keep_s = keep_s
         self._skew_s = skew_s
@@ -139,6 +150,17 @@ class InboxPruner:
         for consumer in self._consumers:
             forgotten += await self._prune(consumer)
         return forgotten
+
+    async def _horizon(self, conn: asyncpg.Connection) -> datetime:
+        """H over every server: the earliest of each one's."""
+        taken = await horizon(conn, self._keep_s, self._skew_s)
+        for dsn in self._others:
+            other = await asyncpg.connect(dsn, timeout=10)
+            try:
+                taken = min(taken, await horizon(other, self._keep_s, self._skew_s))
+            finally:
+                await other.close()
+        return taken
 
     async def _prune(self, consumer: LogEnds) -> int:
         name = consumer.name
@@ -154,7 +176,7 @@ class InboxPruner:
                 if forgotten:
                     log.info("inbox pruned", consumer=name, forgotten=forgotten)
             if name not in self._pending:
-                taken = await horizon(conn, self._keep_s, self._skew_s)
+                taken = await self._horizon(conn)
         if name not in self._pending:  # ends read after H: the order the argument needs
             try:
                 ends = await consumer.log_ends()

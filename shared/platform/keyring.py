@@ -58,9 +58,18 @@ class _Entry:
 
 class Keyring:
     def __init__(
-        self, pool: asyncpg.Pool, master: bytes, *, ttl_s: float = 300.0, now: Callable[[], float] = time.monotonic
+        self,
+        pool: asyncpg.Pool,
+        master: bytes,
+        *,
+        ttl_s: float = 300.0,
+        now: Callable[[], float] = time.monotonic,
+        apart: bool = False,
     ) -> None:
         self.pool = pool
+        # the keys live on another server than the caller's schema (KEYS_DATABASE_URL): a caller's
+        # connection cannot see them, so reads go through this pool
+        self.apart = apart
         self.master = master
         self.ttl_s = ttl_s
         self._now = now
@@ -68,11 +77,11 @@ class Keyring:
         self._by_sub: dict[str, str] = {}
 
     @classmethod
-    async def open(cls, pool: asyncpg.Pool, settings: Settings) -> Keyring:
+    async def open(cls, pool: asyncpg.Pool, settings: Settings, *, apart: bool = False) -> Keyring:
         async with pool.acquire() as conn:
             await db.ensure_schema(conn, SCHEMA)
         await db.migrate(pool, SCHEMA, MIGRATIONS, shared=False)
-        return cls(pool, master_key(settings))
+        return cls(pool, master_key(settings), apart=apart)
 
     # -- pseudonyms and keys --------------------------------------------------------------------
 
@@ -99,7 +108,7 @@ class Keyring:
                 pv.wrap(self.master, new, pv.new_data_key()),
             )
         if row is None:  # not creating, or a concurrent first ticket's row this snapshot missed
-            row = await (conn or self.pool).fetchrow(
+            row = await self._via(conn).fetchrow(
                 f"SELECT ref, wrapped_key FROM {SCHEMA}.requesters WHERE sub = $1", sub
             )
         if row is None:
@@ -117,13 +126,16 @@ class Keyring:
     async def _load(self, refs: set[str], conn: asyncpg.Connection | None) -> None:
         """Cache the keys of `refs` in one query; forget those gone (erased here or by another
         instance: their text reads [erased])."""
-        rows = await (conn or self.pool).fetch(
+        rows = await self._via(conn).fetch(
             f"SELECT ref, sub, wrapped_key FROM {SCHEMA}.requesters WHERE ref = ANY($1::text[])", list(refs)
         )
         for row in rows:
             self._remember(row["ref"], row["sub"], bytes(row["wrapped_key"]))
         for gone in refs - {row["ref"] for row in rows}:
             self.forget(gone)
+
+    def _via(self, conn: asyncpg.Connection | None) -> asyncpg.Connection | asyncpg.Pool:
+        return conn if conn is not None and not self.apart else self.pool
 
     def _fresh(self, ref: str) -> bool:
         e = self._by_ref.get(ref)
@@ -191,8 +203,19 @@ class Keyring:
 
     # -- erasure --------------------------------------------------------------------------------
 
-    async def erase(self, conn: asyncpg.Connection, ref: str, *, by: str, reason: str, tickets: list[str]) -> bool:
-        """Delete `ref`'s key and pseudonym (in the caller's transaction); False if already gone."""
+    async def erase(
+        self, conn: asyncpg.Connection | None, ref: str, *, by: str, reason: str, tickets: list[str]
+    ) -> bool:
+        """Delete `ref`'s key and pseudonym, in the caller's transaction (None, or keys `apart`: in
+        one of their own, which the caller runs after committing what records the erasure, so
+        that a failure in between leaves an erasure to finish, never text unreadable with no
+        record of why); False if already gone."""
+        if conn is None or self.apart:
+            async with self.pool.acquire() as own, own.transaction():
+                return await self._erase(own, ref, by=by, reason=reason, tickets=tickets)
+        return await self._erase(conn, ref, by=by, reason=reason, tickets=tickets)
+
+    async def _erase(self, conn: asyncpg.Connection, ref: str, *, by: str, reason: str, tickets: list[str]) -> bool:
         gone = await conn.fetchval(f"DELETE FROM {SCHEMA}.requesters WHERE ref = $1 RETURNING ref", ref)
         if gone is None:
             return False

@@ -35,6 +35,7 @@ from shared.platform.clock import Clock, SystemClock
 from shared.platform.consumer import BatchHandler, Decoder, Handler, InboxConsumer, M, verified_events
 from shared.platform.http_guard import harden
 from shared.platform.inbox_pruning import InboxPruner
+from shared.platform.keyring import SCHEMA as KEYS_SCHEMA
 from shared.platform.keyring import Keyring, master_key
 from shared.platform.letters import Letters, Owner
 from shared.platform.logging import configure_logging, get_logger
@@ -71,6 +72,8 @@ class Runtime:
     producer: AIOKafkaProducer
     clock: Clock
     instance: str
+    # requesters' keys when they live on another server than the service's schema (else `pool`)
+    keys_pool: asyncpg.Pool | None = None
 
     @functools.cached_property
     def auth(self) -> Authenticator:
@@ -79,7 +82,7 @@ class Runtime:
     @functools.cached_property
     def keyring(self) -> Keyring:
         """Requesters' data keys (the keys schema is migrated when a service starts)."""
-        return Keyring(self.pool, master_key(self.settings))
+        return Keyring(self.keys_pool or self.pool, master_key(self.settings), apart=self.keys_pool is not None)
 
     @functools.cached_property
     def letters(self) -> Letters:
@@ -206,15 +209,26 @@ def tune_gc() -> None:
 
 
 async def start_runtime(name: str, settings: Settings, migrations: Path, clock: Clock | None = None) -> Runtime:
-    pool = await db.create_pool(settings.database_url, name, max_size=10)
+    pool = await db.create_pool(settings.database_url_for(name), name, max_size=10)
     applied = await db.migrate(pool, name, migrations)
     if applied:
         log.info("migrations applied", names=applied)
-    await Keyring.open(pool, settings)  # every service seals its dead letters (shared.platform.letters)
+    keys_pool = await open_keys_pool(settings, name)
+    # every service seals its dead letters (shared.platform.letters)
+    await Keyring.open(keys_pool or pool, settings, apart=keys_pool is not None)
     # topics and ACLs are an operator's (`mesa topics create`): a service may not create them
     instance = f"{name}-{socket.gethostname()}-{os.getpid()}"
     producer = await start_producer(settings, instance)
-    return Runtime(name, settings, pool, producer, clock or SystemClock(), instance)
+    return Runtime(name, settings, pool, producer, clock or SystemClock(), instance, keys_pool)
+
+
+async def open_keys_pool(settings: Settings, service: str) -> asyncpg.Pool | None:
+    """A pool on the keys' server when it is not the service's own (None: the service's pool
+    reaches them)."""
+    url = settings.database_url_for(KEYS_SCHEMA)
+    if url == settings.database_url_for(service):
+        return None
+    return await db.create_pool(url, KEYS_SCHEMA, max_size=4)
 
 
 def run(spec: ServiceSpec) -> None:
@@ -274,7 +288,13 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, port: int |
         )
     )
     if parts.consumers:
-        pruner = InboxPruner(rt.pool, parts.consumers, keep_s=settings.inbox_keep_s, skew_s=settings.inbox_clock_skew_s)
+        pruner = InboxPruner(
+            rt.pool,
+            parts.consumers,
+            keep_s=settings.inbox_keep_s,
+            skew_s=settings.inbox_clock_skew_s,
+            others=settings.database_urls() - {settings.database_url_for(name)},
+        )
         loops.append(
             asyncio.create_task(
                 every(settings.inbox_prune_interval_s, pruner.step, "inbox-prune", wait_first=True),
@@ -303,6 +323,8 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, port: int |
         for close in parts.closers:
             await close()
         await rt.pool.close()
+        if rt.keys_pool is not None:
+            await rt.keys_pool.close()
         if tracer is not None:  # what is still batched goes out, unless the collector is away
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.to_thread(tracer.shutdown), 5)

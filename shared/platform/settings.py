@@ -41,6 +41,8 @@ def _ports_from_environment() -> dict[str, int]:
 
 
 DEV_JWT_SECRET = "mesa-desarrollo-cambiar-en-produccion"
+# The schemas a deployment places: each service's own, requesters' keys, the knowledge base.
+DATABASE_SCHEMAS = (*(s.name for s in topology.STATIONS), "keys", "kb")
 
 
 class Settings(BaseSettings):
@@ -62,6 +64,19 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = Field(default=None, validation_alias="KAFKA_SASL_USERNAME")
     kafka_sasl_password: SecretStr | None = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD")
     database_url: str = Field(default="postgresql://mesa:mesa@127.0.0.1:55432/mesa", validation_alias="DATABASE_URL")
+    # Each schema may live on a server of its own (docs/reliability.md): `<SCHEMA>_DATABASE_URL`,
+    # else DATABASE_URL. Moving one is a change of configuration; nothing joins two schemas in SQL.
+    # `keys` holds requesters' data keys (intake writes them, whoever shows text reads them),
+    # `kb` the knowledge base (projections serves it).
+    intake_database_url: str | None = Field(default=None, validation_alias="INTAKE_DATABASE_URL")
+    routing_database_url: str | None = Field(default=None, validation_alias="ROUTING_DATABASE_URL")
+    sla_database_url: str | None = Field(default=None, validation_alias="SLA_DATABASE_URL")
+    notify_database_url: str | None = Field(default=None, validation_alias="NOTIFY_DATABASE_URL")
+    projections_database_url: str | None = Field(default=None, validation_alias="PROJECTIONS_DATABASE_URL")
+    audit_database_url: str | None = Field(default=None, validation_alias="AUDIT_DATABASE_URL")
+    mailin_database_url: str | None = Field(default=None, validation_alias="MAILIN_DATABASE_URL")
+    keys_database_url: str | None = Field(default=None, validation_alias="KEYS_DATABASE_URL")
+    kb_database_url: str | None = Field(default=None, validation_alias="KB_DATABASE_URL")
     topic_prefix: str = Field(default="", validation_alias="MESA_TOPIC_PREFIX")
     topic_partitions: int = Field(default=12, validation_alias="MESA_TOPIC_PARTITIONS")
     log_level: str = Field(default="INFO", validation_alias="MESA_LOG_LEVEL")
@@ -217,6 +232,15 @@ class Settings(BaseSettings):
     signing_dir: Path | None = Field(default=None, validation_alias="MESA_SIGNING_DIR")
     # The private key this process signs with (default: <signing_dir>/<service>.key).
     signing_key_file: Path | None = Field(default=None, validation_alias="MESA_SIGNING_KEY_FILE")
+
+    def database_url_for(self, schema: str) -> str:
+        """Where `schema` lives (a service's, `keys` or `kb`; any other: DATABASE_URL)."""
+        specific: str | None = getattr(self, f"{schema}_database_url") if schema in DATABASE_SCHEMAS else None
+        return specific or self.database_url
+
+    def database_urls(self) -> set[str]:
+        """Every server (database) some schema lives on."""
+        return {self.database_url_for(s) for s in DATABASE_SCHEMAS}
 
     def port(self, service: str) -> int:
         return self.ports.get(service) or topology.station(service).port

@@ -18,6 +18,7 @@ import pytest
 
 from shared.platform.topology import BY_NAME, STATIONS
 from tests.conftest import Isolated
+from tests.e2e.cluster import Cluster, new_cluster
 from tests.support import Proc, client, eventually, free_port
 
 SERVICES = tuple(s.name for s in STATIONS)
@@ -183,3 +184,14 @@ async def register_roster(mesa: Mesa, roster: list[dict[str, Any]] = ROSTER) -> 
             return got >= wanted and routed >= wanted
 
         await eventually(known, timeout=30, what="the roster to be folded")
+
+
+@pytest.fixture(scope="session")
+async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
+    """Three Kafka nodes for the modules about a cluster (started once, removed at the end)."""
+    c = new_cluster(tmp_path_factory.mktemp("kafka-cluster"))
+    await c.script("start")
+    try:
+        yield c
+    finally:
+        await c.script("clean")

@@ -1,95 +1,29 @@
-"""A three-node Kafka cluster (deploy/kafka.sh, KAFKA_BROKERS=3) under a steady load of tickets:
+"""A three-node Kafka cluster (tests/e2e/cluster.py) under a steady load of tickets:
 the leader of a busy partition SIGKILLed and restarted; a second node SIGKILLed while the first is
 down (writes must wait, never be lost); a rolling restart of all three. After them: every ticket
 opened is present, assigned exactly once, has its targets, its requester got one "received" mail,
 and the projections equal a replay of the log. Each fault's pause (from the fault until the first
-ticket acknowledged after it is assigned) is printed; docs/reliability.md records a run.
-
-The cluster is this module's own (ports from MESA_TEST_CLUSTER_PORT, default 19092..19097, data
-in a temporary folder): the suite's broker goes on serving the other modules."""
+ticket acknowledged after it is assigned) is printed; docs/reliability.md records a run."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from shared.platform.settings import Settings
-from shared.platform.topics import TICKET_EVENTS, cluster_state
+from shared.platform.topics import cluster_state
 from tests.conftest import Infra, Isolated, isolate
+from tests.e2e.cluster import NODES, Cluster, all_in_sync, leader_of_busiest
 from tests.e2e.conftest import Mesa, register_roster
 from tests.e2e.test_faults_under_load import CREW, Load, check, settle
-from tests.support import ROOT, eventually
+from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(900)
 PARTITIONS = 3
-BASE_PORT = int(os.environ.get("MESA_TEST_CLUSTER_PORT", "19092"))
-NODES = (1, 2, 3)
-
-
-@dataclass
-class Cluster:
-    """Three Kafka nodes started by the project's script, in a folder of their own."""
-
-    local: Path
-    env: dict[str, str]
-
-    @property
-    def bootstrap(self) -> str:
-        return ",".join(f"127.0.0.1:{BASE_PORT + 2 * (i - 1)}" for i in NODES)
-
-    @property
-    def credentials(self) -> Path:
-        return self.local / "kafka"
-
-    def pid(self, node: int) -> int | None:
-        try:
-            pid = int((self.local / "kafka" / "nodes" / str(node) / "kafka.pid").read_text())
-            os.kill(pid, 0)
-            return pid
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            return None
-
-    async def script(self, *args: str) -> None:
-        proc = await asyncio.create_subprocess_exec(
-            "bash", str(ROOT / "deploy" / "kafka.sh"), *args, env={**os.environ, **self.env}
-        )
-        assert await proc.wait() == 0, f"deploy/kafka.sh {' '.join(args)}"
-
-    async def kill(self, node: int) -> None:
-        """SIGKILL: the node's process dies with what it held, as in a power cut."""
-        pid = self.pid(node)
-        assert pid is not None, f"node {node} is not running"
-        os.kill(pid, signal.SIGKILL)
-
-        async def gone() -> bool:
-            return self.pid(node) is None
-
-        await eventually(gone, timeout=10, what=f"node {node} to die")
-
-
-@pytest.fixture(scope="module")
-async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
-    local = tmp_path_factory.mktemp("kafka-cluster")
-    env = {
-        "MESA_LOCAL": str(local),
-        "KAFKA_BROKERS": "3",
-        "KAFKA_PORT": str(BASE_PORT),
-        "KAFKA_HEAP": "-Xms128m -Xmx384m",
-    }
-    c = Cluster(local, env)
-    await c.script("start")
-    try:
-        yield c
-    finally:
-        await c.script("clean")
 
 
 @pytest.fixture(scope="module")
@@ -98,22 +32,6 @@ async def isolated(cluster: Cluster, infra: Infra, tmp_path_factory: pytest.Temp
     on_cluster = Infra(cluster.bootstrap, infra.database_url, {"MESA_KAFKA_CREDENTIALS": str(cluster.credentials)})
     async with isolate(on_cluster, PARTITIONS, tmp_path_factory.mktemp("logs")) as iso:
         yield iso
-
-
-async def leader_of_busiest(settings: Settings) -> int:
-    """The node leading ticket.events' partition 0 (every partition of it is as busy)."""
-    state = await cluster_state(settings, [settings.topic(TICKET_EVENTS)])
-    leader = next(p.leader for p in state.partitions if p.partition == 0)
-    assert leader > 0, state
-    return leader
-
-
-async def all_in_sync(settings: Settings) -> bool:
-    try:
-        state = await cluster_state(settings)
-    except Exception:  # a node still joining: its metadata can be short for a moment
-        return False
-    return len(state.nodes) == len(NODES) and all(p.leader > 0 and not p.under_replicated for p in state.partitions)
 
 
 async def pause_after(mesa: Mesa, load: Load, fault_at: float) -> float:

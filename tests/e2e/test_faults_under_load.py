@@ -163,7 +163,7 @@ async def check(mesa: Mesa, load: Load, *, full: bool, notify_interruptions: int
         diffs = await replay.compare(mesa.iso.settings, shadow)
     finally:
         await shadow.close()
-        await replay.drop(mesa.iso.settings, shadow.schema)
+        await replay.drop(mesa.iso.settings, shadow)
     assert all(d.same for d in diffs), [(d.table, d.only_live[:1], d.only_shadow[:1]) for d in diffs if not d.same]
     facts |= {"assigned once": True, "one acknowledgement in each mailbox": True, "projections = replay": True}
     return facts

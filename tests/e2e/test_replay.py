@@ -186,7 +186,7 @@ async def test_replay_of_a_real_run_is_identical_answers_as_of_a_past_time_and_s
         assert counts["tickets"] == 17_003
     finally:
         await shadow.close()
-        await replay.drop(s, shadow.schema)
+        await replay.drop(s, shadow)
     async with client(timeout=10) as http:
         r = await http.post(
             f"{mesa.url('intake')}/tickets",
@@ -202,4 +202,4 @@ async def test_replay_of_a_real_run_is_identical_answers_as_of_a_past_time_and_s
         assert await snapshot(mesa, past.schema) == at_then
     finally:
         await past.close()
-        await replay.drop(s, past.schema)
+        await replay.drop(s, past)

@@ -74,6 +74,6 @@ async def test_a_mixed_version_log_folds_like_an_all_v2_log(fresh: Isolated) -> 
             finally:
                 for shadow in (a, b):
                     await shadow.close()
-                    await replay.drop(mixed, shadow.schema)
+                    await replay.drop(mixed, shadow)
     finally:
         await delete_topics(all_v2, [s.name for s in topic_specs(all_v2)])
