@@ -120,7 +120,19 @@ format_storage() {
   for p in "${PRINCIPALS[@]}"; do : > "$CLUSTER/$p.user"; done  # these users exist on the cluster
 }
 
+# A log of the other shape already here: the databases hold positions in that log, which a new
+# cluster's would not match (consumers would wait past its end). Starting afresh is a decision.
+other_shape_formatted() {
+  local f
+  if [ "$BROKERS" = 1 ]; then for f in "$DATA"/nodes/*/log/meta.properties; do [ -f "$f" ] && return 0; done
+  else [ -f "$DATA/log/meta.properties" ] && return 0; fi
+  return 1
+}
+
 configure() {
+  if other_shape_formatted && [ ! -f "$(node_dir 1)/log/meta.properties" ]; then
+    die "Kafka data of a cluster with another number of nodes is in $DATA, and the databases hold positions in its log: \`make clean\` first (local data is lost), then KAFKA_BROKERS=$BROKERS make up"
+  fi
   credentials
   local i
   for i in $(nodes); do format_storage "$i" "$LIBS/*"; done

@@ -33,7 +33,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from shared.domain.events import Envelope, InvalidRecord
 from shared.platform import inbox, outbox, tracing
@@ -51,6 +51,17 @@ APPLIED = Counter("mesa_records_applied_total", "Records applied", ["consumer", 
 DUPLICATES = Counter("mesa_records_duplicate_total", "Records skipped as duplicates", ["consumer", "kind"])
 DEAD = Counter("mesa_records_dead_lettered_total", "Records sent to a DLQ", ["consumer", "code"])
 RETRIES = Counter("mesa_batch_retries_total", "Batches retried after an error", ["consumer"])
+# Seen from inside, per partition this instance holds (a Kubernetes HPA reads them per pod).
+# ops/lagwatch.py measures the same from outside, for every group, stopped members included.
+LAG = Gauge(
+    "mesa_inbox_lag_records", "Records in the log this instance has not applied yet", ["consumer", "topic", "partition"]
+)
+OLDEST = Gauge(
+    "mesa_inbox_oldest_unapplied_seconds",
+    "Age of the oldest record taken from the log and not yet applied (0: none waiting)",
+    ["consumer", "topic", "partition"],
+)
+LAG_EVERY_S = 1.0  # how often the gauges are brought up to date
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 Emitted = Sequence[tuple[str, Envelope]] | None
@@ -175,6 +186,8 @@ class InboxConsumer(Generic[M]):
         self._history_side_by_side = True  # until two partitions' folds contend (see _back_off)
         self.started = asyncio.Event()
         self.joined = asyncio.Event()
+        self._applied: dict[TopicPartition, int] = {}  # next offset to apply, per partition held
+        self._lag_measured = 0.0
 
     async def seek_to_inbox(self, assigned: set[TopicPartition]) -> None:
         ends = await self._consumer.end_offsets(list(assigned)) if assigned else {}
@@ -191,6 +204,12 @@ class InboxConsumer(Generic[M]):
             next_offset, history_end = positions[(tp.topic, tp.partition)]
             self._consumer.seek(tp, next_offset)
             self._history_end[tp] = history_end
+            self._applied[tp] = next_offset
+        for gone in self.assigned - set(assigned):  # another instance reports those now
+            self._applied.pop(gone, None)
+            for gauge in (LAG, OLDEST):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(self.name, gone.topic, str(gone.partition))
         self.assigned = set(assigned)
         self.joined.set()
         log.info("partitions assigned", consumer=self.name, partitions=len(assigned))
@@ -203,11 +222,41 @@ class InboxConsumer(Generic[M]):
             while not self._stopping:
                 batch = await self._gather(await self._consumer.getmany(timeout_ms=500))
                 if batch and not self._stopping:
+                    self._waiting_since(batch)
                     await self._apply_poll(batch)
+                    for tp, records in batch.items():
+                        if tp in self._applied:  # (still held: a rebalance may have moved it meanwhile)
+                            self._applied[tp] = records[-1].offset + 1
+                self._measure_lag()
                 await self._commit_to_kafka(force=False)  # (an idle consumer reports its last batches)
             await self._commit_to_kafka(force=True)
         finally:
             await self._consumer.stop()
+
+    def _waiting_since(self, batch: dict[TopicPartition, list[Record]]) -> None:
+        """The oldest record of each partition's batch is the oldest one not applied yet."""
+        now = time.time()
+        for tp, records in batch.items():
+            OLDEST.labels(self.name, tp.topic, str(tp.partition)).set(max(0.0, now - records[0].timestamp / 1000))
+
+    def _measure_lag(self) -> None:
+        """Records behind the log's end (its high watermark, as the last fetch saw it) per
+        partition held; a partition caught up has nothing waiting."""
+        now = time.monotonic()
+        if now < self._lag_measured + LAG_EVERY_S:
+            return
+        self._lag_measured = now
+        held = self._consumer.assignment()
+        for tp, applied in self._applied.items():
+            if tp not in held:  # revoked a moment ago; the rebalance listener forgets it
+                continue
+            end = self._consumer.highwater(tp)
+            if end is None:  # nothing fetched from it yet
+                continue
+            behind = max(0, end - applied)
+            LAG.labels(self.name, tp.topic, str(tp.partition)).set(behind)
+            if behind == 0:
+                OLDEST.labels(self.name, tp.topic, str(tp.partition)).set(0)
 
     async def _gather(self, batch: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, list[Record]]:
         """A small poll and what arrives within the linger after it, as one batch."""

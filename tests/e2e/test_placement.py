@@ -16,7 +16,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.domain.privacy import ERASED
 from shared.platform.inbox_pruning import InboxPruner
@@ -30,6 +32,7 @@ from tests.support import Proc, eventually, free_port
 pytestmark = pytest.mark.timeout(600)
 PARTITIONS = 3
 APART = ("intake", "routing")
+LAG_SERIES = ("mesa_inbox_lag_records", "mesa_inbox_oldest_unapplied_seconds")
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +102,26 @@ async def test_schemas_on_two_servers_and_two_instances_of_each_service(mesa: Me
         rate = len(load.opened) / (time.monotonic() - t0)
         facts = await check(mesa, load, full=True, notify_interruptions=1)
         print(f"\ntwo servers, two instances each, {rate:.1f} tickets/s: {facts}")
+
+        # scaling signals: the two SLA instances between them report every partition of the
+        # log, each once, and nothing waiting now that all is applied
+        sla_2 = next(p for p in seconds if p.name == "sla-2")
+
+        async def caught_up() -> dict[str, float] | None:
+            series: dict[str, float] = {}
+            async with httpx.AsyncClient(timeout=5) as http:
+                for url in (mesa.url("sla"), f"http://127.0.0.1:{sla_2.port}"):
+                    text = (await http.get(f"{url}/metrics")).text
+                    for family in text_string_to_metric_families(text):
+                        for sample in family.samples:
+                            if sample.name in LAG_SERIES and sample.labels["consumer"] == "sla-tickets":
+                                key = f"{sample.name}[{sample.labels['partition']}]"
+                                assert key not in series, f"{key} reported by both instances"
+                                series[key] = sample.value
+            wanted = {f"{name}[{p}]" for name in LAG_SERIES for p in range(PARTITIONS)}
+            return series if set(series) == wanted and not any(series.values()) else None
+
+        await eventually(caught_up, timeout=30, interval=1, what="lag gauges of both SLA instances at 0")
 
         # an erasure: intake's transaction on the second server, the key on the first
         victim = next(iter(load.opened.values()))
