@@ -90,6 +90,10 @@ credentials() {
   # the client files name the cluster that runs now (one node or three)
   for p in "${PRINCIPALS[@]}"; do sed -i "s|^bootstrap\.servers=.*|bootstrap.servers=$(bootstrap)|" "$DATA/$p.properties"; done
   java_client admin
+  # the cluster's id (a UUID, base64url as Kafka writes it), made here once so that nodes
+  # formatting side by side (containers) agree on it
+  mkdir -p "$CLUSTER"
+  [ -s "$CLUSTER/cluster.id" ] || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' > "$CLUSTER/cluster.id"
   for i in $(nodes); do
     dir=$(node_dir "$i"); mkdir -p "$dir"
     (umask 077; sed -e "s|@HOST@|$(node_host "$i")|g" -e "s|@BIND@|$BIND|g" -e "s|@PORT@|$(node_port "$i")|g" \
@@ -102,16 +106,13 @@ credentials() {
 }
 
 # format_storage NODE CLASSPATH: a new node's storage, with a SCRAM user per principal
-# (idempotent). The nodes of a cluster share its id, made once.
+# (idempotent). The nodes of a cluster share its id (`credentials` makes it).
 format_storage() {
   local dir; dir=$(node_dir "$1")
   [ -f "$dir/log/meta.properties" ] && return 0
   mkdir -p "$dir/log"
   local cid scram=()
   for p in "${PRINCIPALS[@]}"; do scram+=(--add-scram "SCRAM-SHA-512=[name=$p,password=$(password_of "$p")]"); done
-  if [ ! -s "$CLUSTER/cluster.id" ]; then
-    java -cp "$2" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1 > "$CLUSTER/cluster.id"
-  fi
   cid=$(cat "$CLUSTER/cluster.id")
   say "formatting Kafka storage of node $1 (cluster $cid, ${#PRINCIPALS[@]} SCRAM users)"
   java -cp "$2" -Dlog4j2.configurationFile="$MESA_ROOT/deploy/kafka/log4j2.yaml" \
