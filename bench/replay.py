@@ -192,7 +192,7 @@ async def main(n: int, workers: list[int]) -> None:
             shadow = await replay.rebuild(settings, "projections", workers=count)
             replay_s = time.perf_counter() - start
             await shadow.close()
-            await replay.drop(settings, shadow.schema)
+            await replay.drop(settings, shadow)
             rate = shadow.read / replay_s
             print(
                 f"replay projections, {count} worker(s): {shadow.read:,} events in {replay_s:.1f} s"
