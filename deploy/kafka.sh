@@ -90,10 +90,15 @@ credentials() {
   # the client files name the cluster that runs now (one node or three)
   for p in "${PRINCIPALS[@]}"; do sed -i "s|^bootstrap\.servers=.*|bootstrap.servers=$(bootstrap)|" "$DATA/$p.properties"; done
   java_client admin
-  # the cluster's id (a UUID, base64url as Kafka writes it), made here once so that nodes
-  # formatting side by side (containers) agree on it
+  # the cluster's id (a UUID, base64url as Kafka writes it, never starting with '-', which
+  # the format tool would read as an option), made here once so that nodes formatting side by
+  # side (containers) agree on it
   mkdir -p "$CLUSTER"
-  [ -s "$CLUSTER/cluster.id" ] || head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' > "$CLUSTER/cluster.id"
+  local cid=-
+  if [ ! -s "$CLUSTER/cluster.id" ]; then
+    while [[ $cid == -* ]]; do cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'); done
+    echo "$cid" > "$CLUSTER/cluster.id"
+  fi
   for i in $(nodes); do
     dir=$(node_dir "$i"); mkdir -p "$dir"
     (umask 077; sed -e "s|@HOST@|$(node_host "$i")|g" -e "s|@BIND@|$BIND|g" -e "s|@PORT@|$(node_port "$i")|g" \
