@@ -192,6 +192,10 @@ start_node() {
   local dir; dir=$(node_dir "$1")
   pid_alive "$dir/kafka.pid" && return 0
   say "starting Kafka $VERSION node $1 on $(node_host "$1"):$(node_port "$1")"
+  # the last three runs' logs are kept (server.log.1 is the one before); `ready` reads this run's
+  local n
+  for n in 2 1; do [ -f "$dir/server.log.$n" ] && mv "$dir/server.log.$n" "$dir/server.log.$((n + 1))"; done
+  [ -f "$dir/server.log" ] && mv "$dir/server.log" "$dir/server.log.1"
   : > "$dir/server.log"
   # setsid: the broker must outlive the shell (and make) that started it.
   setsid nohup java $HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true \
