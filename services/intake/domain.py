@@ -38,6 +38,7 @@ class CommandRejected(Rejected):
         self.code = code
         self.params = params
         self.http_status = http_status
+        self.version: int | None = None  # the ticket's, as the refusal saw it (handlers set it)
 
     def message(self, lang: str) -> str:
         return t(self.code, lang, **self.params)

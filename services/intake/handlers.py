@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -32,6 +33,20 @@ NAME = "intake"
 EVENTS_CONSUMER = "intake-events"
 REQUESTS_CONSUMER = "intake-requests"
 AGENTS_CONSUMER = "intake-agents"
+# Refusals that rest on what others change (routing the owner, SLA the level, a requester's
+# reply the status): intake may not have read that yet when a command that follows it arrives.
+STATE_REFUSALS = frozenset(
+    {
+        "not_allowed_in_status",
+        "closed_use_reopen",
+        "no_pending_question",
+        "top_level",
+        "version_conflict",
+        "nothing_changes",
+        "merge_into_closed",
+    }
+)
+CATCH_UP_S = 5.0  # at most this long before refusing: under it a refusal is a stale one
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 
@@ -72,6 +87,18 @@ class Intake:
         self.clock = clock
         self.keyring = keyring
         self.topic = settings.topic(TICKET_EVENTS)
+        # set by the service: wait until ticket.events is folded here up to the log's end for a
+        # ticket's partition (whether it got there); None: never wait
+        self.catch_up: Callable[[str], Awaitable[bool]] | None = None
+
+    async def _moved_on(self, ticket_id: str, seen: int | None) -> bool:
+        """Whether the ticket has changed here since version `seen`, once intake has read its
+        events to the log's end."""
+        if self.catch_up is None or seen is None:
+            return False
+        await self.catch_up(ticket_id)
+        now = await self.get(ticket_id)
+        return now is not None and now.version != seen
 
     async def pseudonym(self, actor: Actor, *, create: bool = False) -> Actor:
         """The actor as the log records it: a requester by pseudonym (one that matches nothing if
@@ -154,23 +181,50 @@ class Intake:
         causationid: str | None = None,
         uploaded: frozenset[str] = frozenset(),
     ) -> Outcome:
-        """`uploaded`: the files the sender sent with this command (stored already, checked)."""
+        """`uploaded`: the files the sender sent with this command (stored already, checked). On
+        its own transaction (no `conn`), a refusal on the ticket's state is decided again once
+        intake has read the ticket's events up to the log's end: the sender may have seen a newer
+        state (its owner in the console) than intake had read."""
         if conn is None:
-            async with self.pool.acquire() as own, own.transaction():
-                return await self.command(
-                    ticket_id,
-                    cmd,
-                    actor,
-                    expected_version=expected_version,
-                    conn=own,
-                    correlationid=correlationid,
-                    causationid=causationid,
-                    uploaded=uploaded,
-                )
+            for last in (False, True):
+                try:
+                    async with self.pool.acquire() as own, own.transaction():
+                        return await self.command(
+                            ticket_id,
+                            cmd,
+                            actor,
+                            expected_version=expected_version,
+                            conn=own,
+                            correlationid=correlationid,
+                            causationid=causationid,
+                            uploaded=uploaded,
+                        )
+                except CommandRejected as exc:
+                    if last or exc.code not in STATE_REFUSALS or not await self._moved_on(ticket_id, exc.version):
+                        raise
+            raise AssertionError("the second attempt returns or raises")
         actor = await self.pseudonym(actor)
         ticket = await store.ticket(conn, ticket_id, lock=True)
         if ticket is None:
             raise CommandRejected("not_found", 404, ticket_id=ticket_id)
+        try:
+            return await self._decide(conn, ticket, cmd, actor, expected_version, correlationid, causationid, uploaded)
+        except CommandRejected as exc:
+            exc.version = ticket.version
+            raise
+
+    async def _decide(
+        self,
+        conn: asyncpg.Connection,
+        ticket: Ticket,
+        cmd: Command,
+        actor: Actor,
+        expected_version: int | None,
+        correlationid: str | None,
+        causationid: str | None,
+        uploaded: frozenset[str],
+    ) -> Outcome:
+        ticket_id = ticket.id
         if expected_version is not None and stale(ticket, expected_version):
             raise CommandRejected("version_conflict", 409, expected=expected_version, actual=ticket.version)
         await self._check_attachments(conn, ticket_id, cmd, actor, uploaded)
@@ -387,8 +441,18 @@ class Intake:
 
     async def readable(self, ticket_id: str, who: Principal) -> Ticket | None:
         """The ticket if `who` may read it (`shared.domain.access.may_read`), else None: the same answer
-        as for a ticket that does not exist."""
+        as for a ticket that does not exist. An agent refused is asked again once intake has read
+        the ticket's events to the log's end (they may have been assigned it a moment ago)."""
         ticket = await self.get(ticket_id)
+        found = await self._readable_now(ticket, who)
+        if found is not None or who.role != "agent":
+            return found
+        # (a missing ticket waits the same: how long a refusal takes says nothing of whether it exists)
+        if await self._moved_on(ticket_id, ticket.version if ticket else 0):
+            return await self._readable_now(await self.get(ticket_id), who)
+        return found
+
+    async def _readable_now(self, ticket: Ticket | None, who: Principal) -> Ticket | None:
         if ticket is None or who.reads_all:
             return ticket
         requester = ticket.requester

@@ -9,6 +9,7 @@ from pathlib import Path
 from services.intake.api import create_app
 from services.intake.handlers import (
     AGENTS_CONSUMER,
+    CATCH_UP_S,
     EVENTS_CONSUMER,
     REQUESTS_CONSUMER,
     Intake,
@@ -72,10 +73,16 @@ async def build(rt: Runtime) -> Parts:
     async def sweep() -> None:
         await orphan_sweep(rt.pool, rt.clock)
 
+    events = rt.consumer(EVENTS_CONSUMER, TICKET_EVENTS, group="events", batch_handler=intake.fold_events)
+
+    async def catch_up(ticket_id: str) -> bool:
+        return await events.catch_up(ticket_id.encode(), CATCH_UP_S)
+
+    intake.catch_up = catch_up
     return Parts(
         background=[sweep],
         consumers=[
-            rt.consumer(EVENTS_CONSUMER, TICKET_EVENTS, group="events", batch_handler=intake.fold_events),
+            events,
             rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, intake.on_agent_event, group="agents"),
             rt.consumer(
                 REQUESTS_CONSUMER,

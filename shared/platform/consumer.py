@@ -31,6 +31,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
 from aiokafka.structs import ConsumerRecord
 from opentelemetry import trace
 from prometheus_client import Counter, Gauge
@@ -188,6 +189,8 @@ class InboxConsumer(Generic[M]):
         self.joined = asyncio.Event()
         self._applied: dict[TopicPartition, int] = {}  # next offset to apply, per partition held
         self._lag_measured = 0.0
+        self._ends: AIOKafkaConsumer | None = None
+        self._ends_lock = asyncio.Lock()
 
     async def seek_to_inbox(self, assigned: set[TopicPartition]) -> None:
         ends = await self._consumer.end_offsets(list(assigned)) if assigned else {}
@@ -232,6 +235,8 @@ class InboxConsumer(Generic[M]):
             await self._commit_to_kafka(force=True)
         finally:
             await self._consumer.stop()
+            if self._ends is not None:
+                await self._ends.stop()
 
     def _waiting_since(self, batch: dict[TopicPartition, list[Record]]) -> None:
         """The oldest record of each partition's batch is the oldest one not applied yet."""
@@ -278,6 +283,48 @@ class InboxConsumer(Generic[M]):
                 return None
             partitions += [TopicPartition(topic, p) for p in known]
         return dict(await self._consumer.end_offsets(partitions))
+
+    async def catch_up(self, key: bytes, timeout: float) -> bool:
+        """Wait, at most `timeout` seconds, until this consumer (whichever instance holds the
+        partition) has applied `key`'s partition up to where the log ends now; whether it got
+        there. What a service decides on state this consumer folds (intake on a ticket's status
+        and owner) waits here before refusing: whoever sent the command may have seen a newer
+        state elsewhere (a projection, a mail) before this service read it."""
+        if self._stopping:
+            return False
+        topic = self._topics[0]
+        known = sorted(self._consumer.partitions_for_topic(topic) or ())
+        if not known:
+            return False
+        # where the producer put it: Kafka's default partitioner (murmur2 of the key)
+        tp = TopicPartition(topic, known[(murmur2(key) & 0x7FFFFFFF) % len(known)])
+        deadline = time.monotonic() + timeout
+        try:
+            ends = await asyncio.wait_for((await self._ends_client()).end_offsets([tp]), timeout)
+        except (KafkaError, TimeoutError):
+            return False
+        pause = 0.005
+        while await inbox.position(self._pool, self.name, tp.topic, tp.partition) < ends[tp]:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(pause)  # polled: the instance that holds the partition may be another process
+            pause = min(pause * 2, 0.05)
+        return True
+
+    async def _ends_client(self) -> AIOKafkaConsumer:
+        """A client of its own for the log's ends: the group consumer's connection is busy with
+        long-polling fetches, which the broker answers in order (up to half a second each)."""
+        async with self._ends_lock:
+            if self._ends is None:
+                client = AIOKafkaConsumer(
+                    **self._settings.kafka(),
+                    client_id=f"{self.name}-ends",
+                    enable_auto_commit=False,
+                    isolation_level="read_committed",
+                )
+                await client.start()
+                self._ends = client
+            return self._ends
 
     def stop(self) -> None:
         self._stopping = True

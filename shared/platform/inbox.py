@@ -61,6 +61,18 @@ async def adopt_partitions(
     }
 
 
+async def position(pool: asyncpg.Pool, consumer: str, topic: str, partition: int) -> int:
+    """The next offset `consumer` applies in (topic, partition), whichever instance holds it (0:
+    never met)."""
+    found = await pool.fetchval(
+        "SELECT next_offset FROM inbox_offsets WHERE consumer = $1 AND topic = $2 AND partition = $3",
+        consumer,
+        topic,
+        partition,
+    )
+    return int(found or 0)
+
+
 async def claim_partition(conn: asyncpg.Connection, consumer: str, topic: str, partition: int) -> Position:
     """Lock (consumer, topic, partition) until commit; return its position."""
     await conn.execute(
