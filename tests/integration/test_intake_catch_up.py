@@ -171,4 +171,3 @@ async def test_a_refusal_is_given_after_the_wait_when_intake_stays_behind(rig: R
     await rig.settled()
     after: Any = await rig.intake.get(tid)
     assert after.owner == "agent-7"  # nothing was lost meanwhile
-
