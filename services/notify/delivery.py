@@ -86,22 +86,31 @@ async def post_webhook(http: httpx.AsyncClient, url: str, secret: str, body: str
 
 def lanes_of(rows: list[Delivery], lanes: int) -> list[list[Delivery]]:
     """Rows split over at most `lanes` connections: a ticket's messages (else a recipient's) on one
-    lane in the order claimed, so they reach a mailbox in the order they were queued."""
-    split: dict[int, list[Delivery]] = {}
+    lane in the order claimed, so they reach a mailbox in the order they were queued; the
+    largest groups first, each onto the lane with the fewest messages so far, so the lanes end
+    together (a batch lasts as long as its longest lane)."""
+    groups: dict[str, list[Delivery]] = {}
     for d in rows:
-        key = d.ticket_id or d.recipient
-        split.setdefault(int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % max(1, lanes), []).append(d)
-    return list(split.values())
+        groups.setdefault(d.ticket_id or d.recipient, []).append(d)
+    split: list[list[Delivery]] = [[] for _ in range(max(1, min(lanes, len(groups))))]
+    for group in sorted(groups.values(), key=len, reverse=True):
+        min(split, key=len).extend(group)
+    return [lane for lane in split if lane]
 
 
 class SmtpConnection:
-    """One lane's connection, opened at its first message and closed after its batch or an error."""
+    """One lane's connection: opened at its first message, kept from batch to batch while mail
+    flows (a connection costs the server a greeting, EHLO and perhaps TLS and a login), closed
+    once there is nothing to send, or after an error."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._client: aiosmtplib.SMTP | None = None
 
     async def client(self) -> aiosmtplib.SMTP:
+        if self._client is not None and not self._client.is_connected:  # the server hung up meanwhile
+            self._client.close()
+            self._client = None
         if self._client is None:
             client = aiosmtplib.SMTP(
                 hostname=self.settings.smtp_host,
@@ -135,6 +144,7 @@ class Deliverer:
         self.webhook_hosts = allow_list(settings.webhook_allow_hosts)
         self.reply_key = reply_key(settings)
         self.sender = parseaddr(settings.mail_from)[1] or settings.mail_from
+        self._connections: list[SmtpConnection] = []  # one per lane, kept while mail flows
 
     def headers(self, d: Delivery) -> list[tuple[str, str]]:
         domain = self.settings.mail_domain
@@ -176,23 +186,30 @@ class Deliverer:
 
     async def deliver_due(self, per_connection: int = 25) -> int:
         """Send what is due; return how many rows were handled (sent or given up or deferred).
-        Each lane has its SMTP connection for the batch and settles each message as it went."""
+        Each lane sends its part of the batch on its connection and settles each message as it
+        went; the connections stay open for the next batch and close when nothing is due."""
         now = self.clock.now()
         lanes = self.settings.notify_smtp_connections
         rows = await ledger.claim(self.pool, now, per_connection * lanes, SEND_LEASE)
+        if not rows:
+            await self.close_connections()
+            return 0
+        while len(self._connections) < lanes:
+            self._connections.append(SmtpConnection(self.settings))
         async with asyncio.TaskGroup() as tg:
-            for batch in lanes_of(rows, lanes):
-                tg.create_task(self._lane(batch, now))
+            for batch, smtp in zip(lanes_of(rows, lanes), self._connections, strict=False):
+                tg.create_task(self._lane(batch, smtp, now))
         return len(rows)
 
-    async def _lane(self, rows: list[Delivery], now: datetime) -> None:
-        smtp = SmtpConnection(self.settings)
-        try:
-            for d in rows:
-                error = await self._attempt(d, smtp)
-                await self._settle_retrying(d, now, error)
-        finally:
+    async def close_connections(self) -> None:
+        connections, self._connections = self._connections, []
+        for smtp in connections:
             await smtp.close()
+
+    async def _lane(self, rows: list[Delivery], smtp: SmtpConnection, now: datetime) -> None:
+        for d in rows:
+            error = await self._attempt(d, smtp)
+            await self._settle_retrying(d, now, error)
 
     async def _attempt(self, d: Delivery, smtp: SmtpConnection) -> SendFailed | None:
         try:

@@ -73,6 +73,15 @@ class Notify:
                     await ledger.queue_staff(conn, env.id, audience.action_assigned(p, owner, self.audience), now)
 
     async def on_ticket_event(self, conn: asyncpg.Connection, sealed: Envelope, d: Delivery) -> None:
+        if isinstance(sealed.data, ev.NotificationSent | ev.NotificationFailed):
+            # notify's own outcomes: live, the ledger wrote this one as it settled the message;
+            # history (a schema rebuilt from the log) learns from it what was already sent. They
+            # change no ticket fact notify keeps, so neither the ticket's row nor its key is read.
+            if d.replaying:
+                opened = await self.keyring.open_envelope(sealed, conn=conn)
+                assert isinstance(opened.data, ev.NotificationSent | ev.NotificationFailed)
+                await ledger.outcome(conn, opened.data, opened.time)
+            return
         env = await self.keyring.open_envelope(sealed, conn=conn)
         data = env.data
         match data:
@@ -85,9 +94,6 @@ class Notify:
         k = await ledger.known(conn, env.subject, env.type)
         owner = data.agent_id if isinstance(data, ev.TicketAssigned) else None
         await ledger.fold_state(conn, env, k.state, owner)
-        if isinstance(data, ev.NotificationSent | ev.NotificationFailed):
-            await ledger.outcome(conn, data, env.time)
-            return
         if d.replaying:
             return
         await ledger.queue_webhooks(conn, env, k.webhooks, self.clock.now())

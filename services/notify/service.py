@@ -31,6 +31,7 @@ async def build(rt: Runtime) -> Parts:
         ],
         background=[deliveries, digests],
         app=create_app(notify, rt.auth),
+        closers=[notify.deliverer.close_connections],
     )
 
 

@@ -44,3 +44,22 @@ def test_a_tickets_messages_share_a_lane_in_order(batch: list[Delivery], lanes: 
 def test_many_tickets_use_every_lane() -> None:
     split = lanes_of([delivery(f"T-{i}", "ana") for i in range(200)], 8)
     assert len(split) == 8
+
+
+@given(rows, st.integers(min_value=1, max_value=16))
+def test_the_lanes_end_together(batch: list[Delivery], lanes: int) -> None:
+    """A batch lasts as long as its longest lane: no lane carries more than the shortest one plus
+    one ticket's messages (which must stay on one lane)."""
+    split = lanes_of(batch, lanes)
+    sizes: dict[str, int] = {}
+    for d in batch:
+        sizes[d.ticket_id or d.recipient] = sizes.get(d.ticket_id or d.recipient, 0) + 1
+    if split:
+        assert max(map(len, split)) <= min(map(len, split)) + max(sizes.values())
+        assert len(split) == min(lanes, len(sizes))  # as many lanes as there are groups to share them
+
+
+def test_one_busy_ticket_does_not_hold_back_the_others() -> None:
+    batch = [delivery("T-busy", "ana") for _ in range(20)] + [delivery(f"T-{i}", "bea") for i in range(20)]
+    split = sorted(lanes_of(batch, 4), key=len, reverse=True)
+    assert [len(lane) for lane in split] == [20, 7, 7, 6]
