@@ -9,6 +9,7 @@ the loop that locks its row.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
@@ -19,12 +20,14 @@ from services.notify.delivery import Deliverer
 from services.notify.targets import allow_list
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
+from shared.domain.ticket import Ticket, evolve
 from shared.platform.clock import Clock
 from shared.platform.consumer import Delivery
 from shared.platform.keyring import Keyring
 from shared.platform.letters import Letters
 from shared.platform.settings import Settings
 
+NOTHING_KNOWN = ledger.Known(state=None, facts=None, preferences=None)
 NAME = "notify"
 TICKETS_CONSUMER = "notify-tickets"
 AGENTS_CONSUMER = "notify-agents"
@@ -72,31 +75,70 @@ class Notify:
                 if owner is not None:
                     await ledger.queue_staff(conn, env.id, audience.action_assigned(p, owner, self.audience), now)
 
-    async def on_ticket_event(self, conn: asyncpg.Connection, sealed: Envelope, d: Delivery) -> None:
-        if isinstance(sealed.data, ev.NotificationSent | ev.NotificationFailed):
-            # notify's own outcomes: live, the ledger wrote this one as it settled the message;
-            # history (a schema rebuilt from the log) learns from it what was already sent. They
-            # change no ticket fact notify keeps, so neither the ticket's row nor its key is read.
-            if d.replaying:
-                opened = await self.keyring.open_envelope(sealed, conn=conn)
-                assert isinstance(opened.data, ev.NotificationSent | ev.NotificationFailed)
-                await ledger.outcome(conn, opened.data, opened.time)
+    async def on_ticket_events(self, conn: asyncpg.Connection, items: list[tuple[Envelope, Delivery]]) -> None:
+        """A partition's batch: the tickets it touches read in one statement, each one's state
+        written once. An erasure splits the batch: what follows it is opened without the key it
+        shredded, as if it came alone."""
+        segment: list[tuple[Envelope, Delivery]] = []
+        for sealed, d in items:
+            if isinstance(sealed.data, ev.NotificationSent | ev.NotificationFailed):
+                # notify's own outcomes: live, the ledger wrote this one as it settled the message;
+                # history (a schema rebuilt from the log) learns from it what was already sent. They
+                # change no ticket fact notify keeps, so neither the ticket's row nor its key is read.
+                if d.replaying:
+                    opened = await self.keyring.open_envelope(sealed, conn=conn)
+                    assert isinstance(opened.data, ev.NotificationSent | ev.NotificationFailed)
+                    await ledger.outcome(conn, opened.data, opened.time)
+                continue
+            segment.append((sealed, d))
+            if isinstance(sealed.data, ev.TicketRequesterErased):
+                await self._segment(conn, segment)
+                segment = []
+        await self._segment(conn, segment)
+
+    async def _segment(self, conn: asyncpg.Connection, items: list[tuple[Envelope, Delivery]]) -> None:
+        if not items:
             return
-        env = await self.keyring.open_envelope(sealed, conn=conn)
+        envs = await self.keyring.open_envelopes([sealed for sealed, _ in items], conn=conn)
+        known = await ledger.known_many(conn, list(dict.fromkeys(env.subject for env in envs)))
+        subs = await ledger.subscribers(conn) if not all(d.replaying for _, d in items) else []
+        changed: dict[str, tuple[Ticket | None, datetime | None, str | None]] = {}
+        for (sealed, d), env in zip(items, envs, strict=True):
+            data = env.data
+            match data:
+                case ev.TicketOpened():
+                    assert isinstance(sealed.data, ev.TicketOpened)
+                    await ledger.opened(conn, data, sealed.data.requester)
+                    known |= self._reread(known, await ledger.known_many(conn, [env.subject]))
+                case ev.TicketRequesterErased():
+                    if await ledger.erase(conn, data):
+                        self.keyring.forget(data.requester)
+                    known |= self._reread(known, await ledger.known_many(conn, [env.subject]))
+            k = known.get(env.subject, NOTHING_KNOWN)
+            owner = data.agent_id if isinstance(data, ev.TicketAssigned) else None
+            after = evolve(k.state, env)
+            if after is not None or owner is not None:  # written once per ticket, at the end
+                state, due, was_owner = changed.get(env.subject, (None, None, None))
+                changed[env.subject] = (after or state, ledger.resolution_due(env) or due, owner or was_owner)
+                facts = replace(k.facts, owner=owner) if k.facts is not None and owner else k.facts
+                known[env.subject] = replace(k, state=after or k.state, facts=facts)
+            if not d.replaying:
+                await self._tell(conn, env, k, ledger.subscribed(subs, env.type))
+        await ledger.save_states(conn, [(tid, *change) for tid, change in changed.items()])
+
+    @staticmethod
+    def _reread(known: dict[str, ledger.Known], fresh: dict[str, ledger.Known]) -> dict[str, ledger.Known]:
+        """A ticket read again after a write to its row: its facts anew, its state as this batch
+        folded it so far (written at the batch's end)."""
+        return {
+            tid: replace(k, state=known[tid].state) if tid in known and known[tid].state is not None else k
+            for tid, k in fresh.items()
+        }
+
+    async def _tell(self, conn: asyncpg.Connection, env: Envelope, k: ledger.Known, webhooks: list[str]) -> None:
+        """Queue what one live event says to whom (`k`: the ticket as it was before the event)."""
         data = env.data
-        match data:
-            case ev.TicketOpened():
-                assert isinstance(sealed.data, ev.TicketOpened)
-                await ledger.opened(conn, data, sealed.data.requester)
-            case ev.TicketRequesterErased():
-                if await ledger.erase(conn, data):
-                    self.keyring.forget(data.requester)
-        k = await ledger.known(conn, env.subject, env.type)
-        owner = data.agent_id if isinstance(data, ev.TicketAssigned) else None
-        await ledger.fold_state(conn, env, k.state, owner)
-        if d.replaying:
-            return
-        await ledger.queue_webhooks(conn, env, k.webhooks, self.clock.now())
+        await ledger.queue_webhooks(conn, env, webhooks, self.clock.now())
         if isinstance(data, ev.TicketOpened):
             return  # the requester hears once the targets are set (ticket.sla_targets_set)
         t = k.facts

@@ -17,7 +17,7 @@ from services.notify.audience import Message, OpenTicket, Preferences, Staff, Ti
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
 from shared.domain.privacy import ERASED
-from shared.domain.ticket import Ticket, evolve
+from shared.domain.ticket import Ticket
 
 
 @dataclass(frozen=True)
@@ -56,50 +56,67 @@ async def opened(conn: asyncpg.Connection, data: ev.TicketOpened, requester_ref:
 
 @dataclass(frozen=True)
 class Known:
-    """All notify needs to know to handle one ticket event, read in one statement."""
+    """What notify keeps of one ticket to handle its events."""
 
     state: Ticket | None  # the fold, for the digest
     facts: TicketFacts | None
     preferences: Preferences | None
-    webhooks: list[str]  # subscriptions to this event's type
 
 
-async def known(conn: asyncpg.Connection, ticket_id: str, event_type: str) -> Known:
-    r = await conn.fetchrow(
-        "SELECT t.id, t.requester, t.subject, t.language, t.requester_ref, t.owner, t.state,"
-        " p.language AS preferred_language, p.periodic_updates,"
-        " ARRAY(SELECT w.id FROM webhook_subscriptions w WHERE $2 = ANY(w.event_types) OR '*' = ANY(w.event_types))"
-        " AS webhooks"
-        " FROM (SELECT 1) one LEFT JOIN tickets t ON t.id = $1 LEFT JOIN preferences p ON p.requester = t.requester",
-        ticket_id,
-        event_type,
-    )
-    facts = TicketFacts(*(r[f] for f in ("id", "requester", "subject", "language", "requester_ref", "owner")))
-    return Known(
-        state=Ticket.model_validate_json(r["state"]) if r["state"] else None,
-        facts=facts if r["id"] else None,
-        preferences=None
-        if r["periodic_updates"] is None
-        else Preferences(r["preferred_language"], r["periodic_updates"]),
-        webhooks=list(r["webhooks"]),
-    )
+_KNOWN_MANY = (
+    "SELECT t.id, t.requester, t.subject, t.language, t.requester_ref, t.owner, t.state,"
+    " p.language AS preferred_language, p.periodic_updates"
+    " FROM tickets t LEFT JOIN preferences p ON p.requester = t.requester WHERE t.id = ANY($1::text[])"
+)
 
 
-async def fold_state(conn: asyncpg.Connection, env: Envelope, before: Ticket | None, owner: str | None) -> None:
-    """Status and resolution due time, for the digest (a pure fold: replays give the same), and
-    the owner an assignment names: one statement."""
-    after = evolve(before, env)
-    if after is None and owner is None:
+async def known_many(conn: asyncpg.Connection, ticket_ids: list[str]) -> dict[str, Known]:
+    """What notify knows of a batch's tickets, in one statement: their facts, their state (a
+    pure fold of their events, for the digest: status, priority) and their requesters'
+    preferences; the webhooks are `subscribers`'. A ticket notify has no row for is left out."""
+    out: dict[str, Known] = {}
+    for r in await conn.fetch(_KNOWN_MANY, ticket_ids):
+        out[r["id"]] = Known(
+            state=Ticket.model_validate_json(r["state"]) if r["state"] else None,
+            facts=TicketFacts(*(r[f] for f in ("id", "requester", "subject", "language", "requester_ref", "owner"))),
+            preferences=None
+            if r["periodic_updates"] is None
+            else Preferences(r["preferred_language"], r["periodic_updates"]),
+        )
+    return out
+
+
+async def subscribers(conn: asyncpg.Connection) -> list[tuple[str, list[str]]]:
+    """Every webhook subscription: (id, the event types it takes, '*' for all)."""
+    rows = await conn.fetch("SELECT id, event_types FROM webhook_subscriptions")
+    return [(r["id"], list(r["event_types"])) for r in rows]
+
+
+def subscribed(subs: list[tuple[str, list[str]]], event_type: str) -> list[str]:
+    return [sid for sid, types in subs if event_type in types or "*" in types]
+
+
+async def save_states(
+    conn: asyncpg.Connection, rows: list[tuple[str, Ticket | None, datetime | None, str | None]]
+) -> None:
+    """The batch's folds, one row per ticket, in one statement: (ticket, state, resolution due,
+    owner), each None where it did not change."""
+    if not rows:
         return
-    due = env.data.resolution_due if isinstance(env.data, ev.TicketSlaTargetsSet | ev.TicketSlaResumed) else None
     await conn.execute(
-        "UPDATE tickets SET state = coalesce($2::jsonb, state), resolution_due = coalesce($3, resolution_due),"
-        " owner = coalesce($4, owner) WHERE id = $1",
-        env.subject,
-        after.model_dump_json() if after is not None else None,
-        due,
-        owner,
+        "UPDATE tickets t SET state = coalesce(u.state, t.state), resolution_due = coalesce(u.due, t.resolution_due),"
+        " owner = coalesce(u.owner, t.owner)"
+        " FROM unnest($1::text[], $2::jsonb[], $3::timestamptz[], $4::text[]) AS u(id, state, due, owner)"
+        " WHERE t.id = u.id",
+        [r[0] for r in rows],
+        [r[1].model_dump_json() if r[1] is not None else None for r in rows],
+        [r[2] for r in rows],
+        [r[3] for r in rows],
     )
+
+
+def resolution_due(env: Envelope) -> datetime | None:
+    return env.data.resolution_due if isinstance(env.data, ev.TicketSlaTargetsSet | ev.TicketSlaResumed) else None
 
 
 async def ticket(conn: asyncpg.Connection, ticket_id: str) -> TicketFacts | None:
@@ -199,7 +216,7 @@ async def queue(conn: asyncpg.Connection, event_id: UUID, ticket_id: str, m: Mes
 
 
 async def queue_webhooks(conn: asyncpg.Connection, env: Envelope, subscriptions: list[str], now: datetime) -> None:
-    """One delivery per matching subscription (`Known.webhooks`). Notification facts are never
+    """One delivery per matching subscription (`subscribed`). Notification facts are never
     sent to webhooks: each webhook delivery is itself one, and they would feed each other."""
     if env.type.startswith("notification.") or not subscriptions:
         return

@@ -25,7 +25,7 @@ async def build(rt: Runtime) -> Parts:
 
     return Parts(
         consumers=[
-            rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, notify.on_ticket_event, group="tickets"),
+            rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, group="tickets", batch_handler=notify.on_ticket_events),
             rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, notify.on_agent_event, group="agents"),
             rt.consumer(WORKSPACE_CONSUMER, WORKSPACE_EVENTS, notify.on_workspace_event, group="workspace"),
         ],
