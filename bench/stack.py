@@ -30,6 +30,7 @@ import os
 import platform
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -272,20 +273,25 @@ async def raw_baseline(settings: Settings, n: int, size: int) -> dict[str, float
     return {"produce_per_s": n / produced, "consume_per_s": n / consumed}
 
 
-async def close_all(url: str, token: str, ids: list[str]) -> int:
+async def close_all(url: str, token: str, ids: list[str]) -> Counter[str]:
     """After the measurement: the run's tickets resolved and closed, so the agents' capacity is
     free for the next run (tickets left open would queue the next run's instead of assigning
-    them). Returns how many could not be closed."""
+    them). Returns why those that could not be closed were refused ("resolve 409
+    not_allowed_in_status": count)."""
+    refused: Counter[str] = Counter()
     async with poster(token, connections=16) as post:
         gate = asyncio.Semaphore(16)
 
-        async def close(tid: str) -> bool:
+        async def close(tid: str) -> None:
             async with gate:
-                resolved, _ = await post(f"{url}/tickets/{tid}/resolve", {"summary": "bench"})
-                closed, _ = await post(f"{url}/tickets/{tid}/close", {"reason": "bench"})
-                return resolved == 200 and closed == 200
+                for command, body in (("resolve", {"summary": "bench"}), ("close", {"reason": "bench"})):
+                    status, answer = await post(f"{url}/tickets/{tid}/{command}", body)
+                    if status != 200:
+                        refused[f"{command} {status} {(answer or {}).get('error', '')}".strip()] += 1
+                        return
 
-        return sum(not ok for ok in await asyncio.gather(*(close(t) for t in ids)))
+        await asyncio.gather(*(close(t) for t in ids))
+    return refused
 
 
 async def idle(pool: asyncpg.Connection, timeout: float) -> None:
@@ -351,8 +357,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     n = max(1, len(ids))
     service_cpu = sum(v for k, v in used.items() if k != "load generator")
     baseline = await raw_baseline(settings, max(len(ids), 1000), 1200)
-    if args.cleanup and (left := await close_all(url, token, ids)):
-        print(f"{left} tickets could not be closed: the next run may find agents at capacity")
+    if args.cleanup and (refused := await close_all(url, token, ids)):
+        why = ", ".join(f"{reason}: {n}" for reason, n in refused.most_common())
+        print(f"{sum(refused.values())} tickets could not be closed ({why}): the next run may find agents at capacity")
     lat = list(run.assigned.values())
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
