@@ -32,7 +32,8 @@ _NS = UUID("a0d17c4a-5b1e-4f7e-8c39-0e4b9f3a2d61")
 @dataclass(frozen=True)
 class RawRecord:
     """A record as it is: every offset is chained, duplicates and unreadable ones included, so
-    its inbox identity is its place in the log, not an event id."""
+    its identity is its place in the log, not an event id (the consumer runs `by_offset`; the id
+    names the record in traces and dead letters)."""
 
     id: UUID
     record: Record

@@ -22,7 +22,14 @@ async def build(rt: Runtime) -> Parts:
 
     return Parts(
         consumers=[
-            rt.consumer(CHAIN_CONSUMER, TICKET_EVENTS, group="chain", decode=raw, batch_handler=auditor.on_records),
+            rt.consumer(
+                CHAIN_CONSUMER,
+                TICKET_EVENTS,
+                group="chain",
+                decode=raw,
+                batch_handler=auditor.on_records,
+                by_offset=True,  # every record is a link, a duplicate too
+            ),
             rt.consumer(ACCESS_CONSUMER, AUDIT_ACCESS, auditor.on_access, group="access"),
         ],
         background=[checkpoints],

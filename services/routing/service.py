@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.routing.api import create_app
-from services.routing.handlers import AGENTS_CONSUMER, TICKETS_CONSUMER, Routing
+from services.routing.handlers import AGENTS_CONSUMER, TICKET_EVENTS_WANTED, TICKETS_CONSUMER, Routing
 from services.routing.loops import metrics_loop, sweep_loop
 from shared.platform import topology
 from shared.platform.runtime import Parts, Runtime, ServiceSpec
@@ -27,7 +27,12 @@ async def build(rt: Runtime) -> Parts:
         consumers=[
             # both consumers' decisions are ticket events the tickets consumer applied as it made them
             rt.consumer(
-                TICKETS_CONSUMER, TICKET_EVENTS, routing.on_ticket_event, group="tickets", applied_by=TICKETS_CONSUMER
+                TICKETS_CONSUMER,
+                TICKET_EVENTS,
+                routing.on_ticket_event,
+                group="tickets",
+                applied_by=TICKETS_CONSUMER,
+                wants=TICKET_EVENTS_WANTED,
             ),
             rt.consumer(
                 AGENTS_CONSUMER, AGENT_EVENTS, routing.on_agent_event, group="agents", applied_by=TICKETS_CONSUMER

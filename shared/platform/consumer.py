@@ -50,6 +50,9 @@ log = get_logger(__name__)
 
 APPLIED = Counter("mesa_records_applied_total", "Records applied", ["consumer", "topic"])
 DUPLICATES = Counter("mesa_records_duplicate_total", "Records skipped as duplicates", ["consumer", "kind"])
+UNWANTED = Counter(
+    "mesa_records_unwanted_total", "Records skipped unread: a type this consumer never acts on", ["consumer"]
+)
 DEAD = Counter("mesa_records_dead_lettered_total", "Records sent to a DLQ", ["consumer", "code"])
 RETRIES = Counter("mesa_batch_retries_total", "Batches retried after an error", ["consumer"])
 # Seen from inside, per partition this instance holds (a Kubernetes HPA reads them per pod).
@@ -161,8 +164,14 @@ class InboxConsumer(Generic[M]):
         batch_handler: BatchHandler[M] | None = None,
         applied_by: str | None = None,
         letter_owner: Owner | None = None,
+        wants: frozenset[str] | None = None,
+        by_offset: bool = False,
     ) -> None:
-        """`applied_by`: the consumer (of this service) that applies the events this one's handler
+        """`by_offset`: a record's identity is its place in the log (the auditor chains every
+        record, a re-sent duplicate too), so no event ids are recorded; the position alone
+        makes a record applied once. `wants`: the event types the handler acts on (None: all); a record whose `ce_type`
+        says it is another is passed over unread, unverified and unrecorded (its offset is
+        still applied). `applied_by`: the consumer (of this service) that applies the events this one's handler
         emits as it decides them (routing's assignments, SLA's timers); they are marked in its
         inbox as they go to the outbox, so the copies it reads back are skipped. `letters` seals
         dead letters (`letter_owner`: who a refused record concerns, when the service knows)."""
@@ -175,6 +184,8 @@ class InboxConsumer(Generic[M]):
         self._handler = handler
         self._batch_handler = batch_handler
         self._applied_by = applied_by
+        self._by_offset = by_offset
+        self._wants = None if wants is None else frozenset(t.encode() for t in wants)
         self._letters = letters
         self._letter_owner = letter_owner
         self._to_commit: dict[TopicPartition, int] = {}
@@ -505,11 +516,14 @@ class InboxConsumer(Generic[M]):
             if self._redriven_for_another(record):
                 DUPLICATES.labels(self.name, "redrive").inc()
                 continue
+            if self._wants is not None and not self._wanted(record):
+                UNWANTED.labels(self.name).inc()
+                continue
             try:
                 decoded.append((record, self._decode(record)))
             except InvalidRecord as exc:
                 decoded.append((record, exc))
-        ids = [(r.offset, m.id) for r, m in decoded if not isinstance(m, InvalidRecord)]
+        ids = [] if self._by_offset else [(r.offset, m.id) for r, m in decoded if not isinstance(m, InvalidRecord)]
         (next_offset, history_end), fresh = await inbox.claim_batch(
             conn, self.name, tp.topic, tp.partition, records[-1].offset + 1, [o for o, _ in ids], [i for _, i in ids]
         )
@@ -523,10 +537,11 @@ class InboxConsumer(Generic[M]):
             if isinstance(message, InvalidRecord):
                 await self._dead_letter(conn, record, message)
                 continue
-            if message.id not in fresh:
-                DUPLICATES.labels(self.name, "event_id").inc()
-                continue
-            fresh.discard(message.id)  # the same id twice in one batch: the first one counts
+            if not self._by_offset:
+                if message.id not in fresh:
+                    DUPLICATES.labels(self.name, "event_id").inc()
+                    continue
+                fresh.discard(message.id)  # the same id twice in one batch: the first one counts
             todo_messages.append((message, Delivery(record, record.offset < history_end)))
         spans = self._open_spans(todo_messages) if tracing.enabled() else {}
         try:
@@ -555,6 +570,13 @@ class InboxConsumer(Generic[M]):
             if span is not None:
                 spans[str(message.id)] = span
         return spans
+
+    def _wanted(self, record: Record) -> bool:
+        """A record of a type this consumer acts on, or of no declared type (decoded, and refused
+        if it is not an event)."""
+        assert self._wants is not None
+        kind = next((bytes(v) for k, v in record.headers or () if k == "ce_type"), None)
+        return kind is None or kind in self._wants
 
     def _redriven_for_another(self, record: Record) -> bool:
         """A re-driven dead letter is for the consumer that refused it; every other one applied

@@ -15,7 +15,7 @@ import gc
 import os
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.domain.events import Payload
 from shared.platform import db, tracing
 from shared.platform.auth import Authenticator
 from shared.platform.bus import start_producer
@@ -109,10 +110,14 @@ class Runtime:
         batch_handler: BatchHandler[M] | None = None,
         applied_by: str | None = None,
         letter_owner: Owner | None = None,
+        wants: Iterable[type[Payload]] | None = None,
+        by_offset: bool = False,
     ) -> InboxConsumer[M]:
         """An inbox consumer of logical `topic`, in this service's consumer group `group`;
         give it a `handler` (one record at a time) or a `batch_handler` (a pure fold that takes a
-        partition's batch at once). `applied_by`: see `InboxConsumer`."""
+        partition's batch at once). `applied_by`: see `InboxConsumer`. `wants`: the payload types
+        the handler acts on; records of other types are passed over unread. `by_offset`: see
+        `InboxConsumer`."""
         extra: dict[str, Any] = {"decode": decode or verified_events(self.trust)}
         if batch_handler is not None:
             extra["batch_handler"] = batch_handler
@@ -126,6 +131,8 @@ class Runtime:
             applied_by=applied_by,
             letters=self.letters,
             letter_owner=letter_owner,
+            wants=None if wants is None else frozenset(w.event_type for w in wants),
+            by_offset=by_offset,
             **extra,
         )
 
