@@ -143,6 +143,9 @@ async def compare(settings: Settings, shadow: Shadow, *, sample: int = 5) -> lis
                     continue
                 live, mirror = f"{shadow.service}.{table}", f"{shadow.schema}.{table}"
                 cols = spec(shadow.service).replay_compare.get(table, "*")
+                rows = spec(shadow.service).replay_rows.get(table)
+                if rows is not None:  # only the rows the log determines (`FROM <table> WHERE ...`)
+                    live, mirror = f"{live} WHERE {rows}", f"{mirror} WHERE {rows}"
                 diff = TableDiff(table)
                 diff.live_rows = await conn.fetchval(f"SELECT count(*) FROM {live}")
                 diff.shadow_rows = await conn.fetchval(f"SELECT count(*) FROM {mirror}")

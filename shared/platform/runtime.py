@@ -172,6 +172,8 @@ class ServiceSpec:
     api_state: tuple[str, ...] = ()
     # per table, the columns the log determines (all by default): what a replay is compared on
     replay_compare: Mapping[str, str] = field(default_factory=dict)
+    # per table, the rows the log determines (a WHERE clause; all by default)
+    replay_rows: Mapping[str, str] = field(default_factory=dict)
     swap_guard: SwapGuard | None = None
 
     @property
