@@ -12,6 +12,9 @@ from shared.platform.runtime import Parts, Runtime, ServiceSpec
 from shared.platform.topics import AUDIT_ACCESS, TICKET_EVENTS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Nobody waits on a link of the chain (checkpoints are signed every few seconds): a second's
+# records share one transaction, one claim and one head write per partition.
+WAIT_MS = 1000
 
 
 async def build(rt: Runtime) -> Parts:
@@ -29,8 +32,9 @@ async def build(rt: Runtime) -> Parts:
                 decode=raw,
                 batch_handler=auditor.on_records,
                 by_offset=True,  # every record is a link, a duplicate too
+                wait_ms=WAIT_MS,
             ),
-            rt.consumer(ACCESS_CONSUMER, AUDIT_ACCESS, auditor.on_access, group="access"),
+            rt.consumer(ACCESS_CONSUMER, AUDIT_ACCESS, auditor.on_access, group="access", wait_ms=WAIT_MS),
         ],
         background=[checkpoints],
         app=create_app(rt.pool, rt.auth),

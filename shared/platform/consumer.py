@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import itertools
 import time
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
@@ -166,8 +167,12 @@ class InboxConsumer(Generic[M]):
         letter_owner: Owner | None = None,
         wants: frozenset[str] | None = None,
         by_offset: bool = False,
+        wait_ms: int | None = None,
     ) -> None:
-        """`by_offset`: a record's identity is its place in the log (the auditor chains every
+        """`wait_ms`: how long a record may wait for the ones behind it, to be applied with them
+        in one transaction (the broker holds the fetch that long); for consumers nobody waits on
+        (the auditor's chain, mail). None: the service-wide linger (`consumer_linger_ms`).
+        `by_offset`: a record's identity is its place in the log (the auditor chains every
         record, a re-sent duplicate too), so no event ids are recorded; the position alone
         makes a record applied once. `wants`: the event types the handler acts on (None: all); a record whose `ce_type`
         says it is another is passed over unread, unverified and unrecorded (its offset is
@@ -191,7 +196,8 @@ class InboxConsumer(Generic[M]):
         self._to_commit: dict[TopicPartition, int] = {}
         self._committed_at = 0.0
         self._decode = decode
-        self._consumer: AIOKafkaConsumer = make_consumer(settings, group_id, client_id or name)
+        self._waits = wait_ms is not None
+        self._consumer: AIOKafkaConsumer = make_consumer(settings, group_id, client_id or name, wait_ms=wait_ms)
         self._stopping = False
         self.assigned: set[TopicPartition] = set()
         self._history_end: dict[TopicPartition, int] = {}
@@ -276,7 +282,7 @@ class InboxConsumer(Generic[M]):
 
     async def _gather(self, batch: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, list[Record]]:
         """A small poll and what arrives within the linger after it, as one batch."""
-        linger = self._settings.consumer_linger_ms / 1000
+        linger = 0.0 if self._waits else self._settings.consumer_linger_ms / 1000
         if not batch or not linger or sum(map(len, batch.values())) >= self._settings.batch_size:
             return batch
         await asyncio.sleep(linger)
@@ -485,7 +491,10 @@ class InboxConsumer(Generic[M]):
         parts = sorted(batch.items(), key=lambda item: (item[0].topic, item[0].partition))
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                done = [(tp, await self._apply_partition(conn, tp, records, False, False)) for tp, records in parts]
+                if self._batch_handler is not None:
+                    done = await self._apply_together(conn, parts)
+                else:
+                    done = [(tp, await self._apply_partition(conn, tp, records, False, False)) for tp, records in parts]
         except Exception as exc:  # a refused record, a conflict, a restart: one partition at a time
             log.info("batch of partitions falls back to one at a time", consumer=self.name, error=repr(exc))
             for tp, records in parts:
@@ -510,7 +519,78 @@ class InboxConsumer(Generic[M]):
         self, conn: asyncpg.Connection, tp: TopicPartition, records: list[Record], careful: bool, isolate: bool
     ) -> int | None:
         """One partition's batch inside the caller's transaction."""
+        if self._batch_handler is not None and not careful:
+            [(_, applied_up_to)] = await self._apply_together(conn, [(tp, records)])
+            return applied_up_to
         # decoded first, so the claim and the event-id check are one statement
+        decoded = self._decode_all(records)
+        ids = [] if self._by_offset else [(r.offset, m.id) for r, m in decoded if not isinstance(m, InvalidRecord)]
+        (next_offset, history_end), fresh = await inbox.claim_batch(
+            conn, self.name, tp.topic, tp.partition, records[-1].offset + 1, [o for o, _ in ids], [i for _, i in ids]
+        )
+        if records[-1].offset < next_offset:  # all applied before
+            self._count_redelivered(decoded, next_offset)
+            return None
+        todo_messages = await self._fresh(conn, decoded, (next_offset, history_end), fresh)
+        spans = self._open_spans(todo_messages) if tracing.enabled() else {}
+        try:
+            for message, delivery in todo_messages:
+                await self._apply_one(conn, message, delivery, careful, isolate, spans)
+        except BaseException as exc:
+            tracing.finish(spans.values(), exc)
+            raise
+        tracing.finish(spans.values())
+        fault_point("before_state_commit")
+        return int(records[-1].offset) + 1
+
+    async def _apply_together(
+        self, conn: asyncpg.Connection, parts: list[tuple[TopicPartition, list[Record]]]
+    ) -> list[tuple[TopicPartition, int | None]]:
+        """The fast path of a batch handler, for a poll's partitions at once (in the caller's
+        transaction): one claim for all of them, one call of the handler with their fresh records
+        (each partition's in order, partitions one after the other, as applying them in turn
+        would give), so a poll of a few records from each of many partitions pays one round of
+        statements instead of one per partition. Returns each partition's next offset (None: all
+        applied before). A refusal aborts it all (`_NeedsSavepoints`)."""
+        assert self._batch_handler is not None
+        decoded = {tp: self._decode_all(records) for tp, records in parts}
+        ids = [
+            (tp.topic, tp.partition, r.offset, m.id)
+            for tp, pairs in decoded.items()
+            for r, m in pairs
+            if not self._by_offset and not isinstance(m, InvalidRecord)
+        ]
+        claims = [(tp.topic, tp.partition, records[-1].offset + 1) for tp, records in parts]
+        positions, fresh = await inbox.claim_batches(conn, self.name, claims, ids)
+        items: list[tuple[M, Delivery]] = []
+        done: list[tuple[TopicPartition, int | None]] = []
+        for tp, records in parts:
+            position = positions.get((tp.topic, tp.partition))
+            if position is None:  # a partition without an inbox row yet (normally adopted on assignment)
+                mine = [(o, i) for t, p, o, i in ids if (t, p) == (tp.topic, tp.partition)]
+                up_to = records[-1].offset + 1
+                position, first = await inbox.claim_batch(
+                    conn, self.name, tp.topic, tp.partition, up_to, [o for o, _ in mine], [i for _, i in mine]
+                )
+                fresh |= first
+            if records[-1].offset < position[0]:  # all applied before
+                self._count_redelivered(decoded[tp], position[0])
+                done.append((tp, None))
+                continue
+            items += await self._fresh(conn, decoded[tp], position, fresh)
+            done.append((tp, int(records[-1].offset) + 1))
+        spans = self._open_spans(items) if tracing.enabled() else {}
+        try:
+            await self._apply_batch(conn, items, spans)
+        except BaseException as exc:
+            tracing.finish(spans.values(), exc)
+            raise
+        tracing.finish(spans.values())
+        fault_point("before_state_commit")
+        return done
+
+    def _decode_all(self, records: list[Record]) -> list[tuple[Record, M | InvalidRecord]]:
+        """A batch's records this consumer reads, decoded (an undecodable one as its refusal)."""
         decoded: list[tuple[Record, M | InvalidRecord]] = []
         for record in records:
             if self._redriven_for_another(record):
@@ -523,17 +603,29 @@ class InboxConsumer(Generic[M]):
                 decoded.append((record, self._decode(record)))
             except InvalidRecord as exc:
                 decoded.append((record, exc))
-        ids = [] if self._by_offset else [(r.offset, m.id) for r, m in decoded if not isinstance(m, InvalidRecord)]
-        (next_offset, history_end), fresh = await inbox.claim_batch(
-            conn, self.name, tp.topic, tp.partition, records[-1].offset + 1, [o for o, _ in ids], [i for _, i in ids]
-        )
-        todo = [(r, m) for r, m in decoded if r.offset >= next_offset]
-        if len(todo) < len(decoded):
-            DUPLICATES.labels(self.name, "offset").inc(len(decoded) - len(todo))
-        if records[-1].offset < next_offset:  # all applied before
-            return None
-        todo_messages: list[tuple[M, Delivery]] = []
-        for record, message in todo:
+        return decoded
+
+    def _count_redelivered(self, decoded: list[tuple[Record, M | InvalidRecord]], next_offset: int) -> None:
+        below = sum(1 for r, _ in decoded if r.offset < next_offset)
+        if below:
+            DUPLICATES.labels(self.name, "offset").inc(below)
+
+    async def _fresh(
+        self,
+        conn: asyncpg.Connection,
+        decoded: list[tuple[Record, M | InvalidRecord]],
+        position: inbox.Position,
+        fresh: set[UUID],
+    ) -> list[tuple[M, Delivery]]:
+        """What a partition's claimed batch leaves to apply: records past the position it had,
+        whose event ids were not applied before (`fresh` loses each id it gives out: the same id
+        twice, the first one counts); the undecodable ones among them are dead-lettered here."""
+        next_offset, history_end = position
+        self._count_redelivered(decoded, next_offset)
+        todo: list[tuple[M, Delivery]] = []
+        for record, message in decoded:
+            if record.offset < next_offset:
+                continue
             if isinstance(message, InvalidRecord):
                 await self._dead_letter(conn, record, message)
                 continue
@@ -541,21 +633,9 @@ class InboxConsumer(Generic[M]):
                 if message.id not in fresh:
                     DUPLICATES.labels(self.name, "event_id").inc()
                     continue
-                fresh.discard(message.id)  # the same id twice in one batch: the first one counts
-            todo_messages.append((message, Delivery(record, record.offset < history_end)))
-        spans = self._open_spans(todo_messages) if tracing.enabled() else {}
-        try:
-            if self._batch_handler is not None and not careful:
-                await self._apply_batch(conn, tp, todo_messages, spans)
-            else:
-                for message, delivery in todo_messages:
-                    await self._apply_one(conn, message, delivery, careful, isolate, spans)
-        except BaseException as exc:
-            tracing.finish(spans.values(), exc)
-            raise
-        tracing.finish(spans.values())
-        fault_point("before_state_commit")
-        return int(records[-1].offset) + 1
+                fresh.discard(message.id)
+            todo.append((message, Delivery(record, record.offset < history_end)))
+        return todo
 
     def _open_spans(self, items: list[tuple[M, Delivery]]) -> dict[str, trace.Span]:
         """A CONSUMER span per live record whose trace is sampled, by event id (history makes none)."""
@@ -584,11 +664,7 @@ class InboxConsumer(Generic[M]):
         return any(k == REDRIVEN_FOR and v != self.name.encode() for k, v in record.headers or ())
 
     async def _apply_batch(
-        self,
-        conn: asyncpg.Connection,
-        tp: TopicPartition,
-        items: list[tuple[M, Delivery]],
-        spans: dict[str, trace.Span],
+        self, conn: asyncpg.Connection, items: list[tuple[M, Delivery]], spans: dict[str, trace.Span]
     ) -> None:
         """The fast path of a batch handler: the whole batch in one call. A refusal aborts it, and
         the batch is re-run carefully, one record (a batch of one) per savepoint."""
@@ -600,7 +676,8 @@ class InboxConsumer(Generic[M]):
         except InvalidRecord:
             raise _NeedsSavepoints() from None
         await self._emit(conn, emitted, replaying=all(d.replaying for _, d in items), spans=spans)
-        APPLIED.labels(self.name, tp.topic).inc(len(items))
+        for topic, n in Tally(d.record.topic for _, d in items).items():
+            APPLIED.labels(self.name, topic).inc(n)
 
     async def _apply_one(
         self,

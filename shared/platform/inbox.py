@@ -130,6 +130,44 @@ async def claim_batch(
     return (int(row["next_offset"]), int(row["history_end"])), set(row["fresh"])
 
 
+async def claim_batches(
+    conn: asyncpg.Connection,
+    consumer: str,
+    batches: list[tuple[str, int, int]],
+    records: list[tuple[str, int, int, UUID]],
+) -> tuple[dict[tuple[str, int], Position], set[UUID]]:
+    """`claim_batch` for a poll's partitions at once, in one round trip: `batches` are (topic,
+    partition, next_offset), `records` (topic, partition, offset, event id). The rows are locked
+    in (topic, partition) order, as every instance does. Returns the position each partition had
+    and the ids not applied before; a partition without a row yet is left out of both (claim it
+    with `claim_batch`)."""
+    rows = await conn.fetch(
+        "WITH want AS (SELECT * FROM unnest($2::text[], $3::int[], $4::bigint[]) AS w(topic, partition, next_offset)),"
+        " before AS (SELECT o.topic, o.partition, o.next_offset, o.history_end FROM inbox_offsets o"
+        " JOIN want w ON w.topic = o.topic AND w.partition = o.partition WHERE o.consumer = $1"
+        " ORDER BY o.topic, o.partition FOR UPDATE OF o),"
+        " moved AS (UPDATE inbox_offsets o SET next_offset = greatest(o.next_offset, w.next_offset)"
+        " FROM want w JOIN before b ON b.topic = w.topic AND b.partition = w.partition"
+        " WHERE o.consumer = $1 AND o.topic = w.topic AND o.partition = w.partition),"
+        " fresh AS (INSERT INTO inbox_events(consumer, event_id)"
+        " SELECT $1, r.id FROM unnest($5::text[], $6::int[], $7::bigint[], $8::uuid[]) AS r(topic, partition, off, id)"
+        " JOIN before b ON b.topic = r.topic AND b.partition = r.partition WHERE r.off >= b.next_offset"
+        " ON CONFLICT DO NOTHING RETURNING event_id)"
+        " SELECT b.topic, b.partition, b.next_offset, b.history_end, array(SELECT event_id FROM fresh) AS fresh,"
+        f" {LAZY_COMMIT} FROM before b",
+        consumer,
+        [t for t, _, _ in batches],
+        [p for _, p, _ in batches],
+        [o for _, _, o in batches],
+        [t for t, _, _, _ in records],
+        [p for _, p, _, _ in records],
+        [o for _, _, o, _ in records],
+        [i for _, _, _, i in records],
+    )
+    positions = {(r["topic"], r["partition"]): (int(r["next_offset"]), int(r["history_end"])) for r in rows}
+    return positions, set(rows[0]["fresh"]) if rows else set()
+
+
 async def advance(conn: asyncpg.Connection, consumer: str, topic: str, partition: int, next_offset: int) -> None:
     await conn.execute(
         "UPDATE inbox_offsets SET next_offset = $4 WHERE consumer = $1 AND topic = $2 AND partition = $3",
