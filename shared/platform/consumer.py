@@ -491,10 +491,7 @@ class InboxConsumer(Generic[M]):
         parts = sorted(batch.items(), key=lambda item: (item[0].topic, item[0].partition))
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                if self._batch_handler is not None:
-                    done = await self._apply_together(conn, parts)
-                else:
-                    done = [(tp, await self._apply_partition(conn, tp, records, False, False)) for tp, records in parts]
+                done = await self._apply_together(conn, parts)
         except Exception as exc:  # a refused record, a conflict, a restart: one partition at a time
             log.info("batch of partitions falls back to one at a time", consumer=self.name, error=repr(exc))
             for tp, records in parts:
@@ -519,23 +516,19 @@ class InboxConsumer(Generic[M]):
         self, conn: asyncpg.Connection, tp: TopicPartition, records: list[Record], careful: bool, isolate: bool
     ) -> int | None:
         """One partition's batch inside the caller's transaction."""
-        if self._batch_handler is not None and not careful:
+        if not careful:
             [(_, applied_up_to)] = await self._apply_together(conn, [(tp, records)])
             return applied_up_to
-        # decoded first, so the claim and the event-id check are one statement
         decoded = self._decode_all(records)
-        ids = [] if self._by_offset else [(r.offset, m.id) for r, m in decoded if not isinstance(m, InvalidRecord)]
-        (next_offset, history_end), fresh = await inbox.claim_batch(
-            conn, self.name, tp.topic, tp.partition, records[-1].offset + 1, [o for o, _ in ids], [i for _, i in ids]
-        )
-        if records[-1].offset < next_offset:  # all applied before
-            self._count_redelivered(decoded, next_offset)
+        positions, fresh = await self._claim(conn, [(tp, records)], {tp: decoded})
+        if records[-1].offset < positions[tp][0]:  # all applied before
+            self._count_redelivered(decoded, positions[tp][0])
             return None
-        todo_messages = await self._fresh(conn, decoded, (next_offset, history_end), fresh)
+        todo_messages = await self._fresh(conn, decoded, positions[tp], fresh)
         spans = self._open_spans(todo_messages) if tracing.enabled() else {}
         try:
             for message, delivery in todo_messages:
-                await self._apply_one(conn, message, delivery, careful, isolate, spans)
+                await self._apply_one(conn, message, delivery, True, isolate, spans)
         except BaseException as exc:
             tracing.finish(spans.values(), exc)
             raise
@@ -546,14 +539,45 @@ class InboxConsumer(Generic[M]):
     async def _apply_together(
         self, conn: asyncpg.Connection, parts: list[tuple[TopicPartition, list[Record]]]
     ) -> list[tuple[TopicPartition, int | None]]:
-        """The fast path of a batch handler, for a poll's partitions at once (in the caller's
-        transaction): one claim for all of them, one call of the handler with their fresh records
-        (each partition's in order, partitions one after the other, as applying them in turn
-        would give), so a poll of a few records from each of many partitions pays one round of
-        statements instead of one per partition. Returns each partition's next offset (None: all
-        applied before). A refusal aborts it all (`_NeedsSavepoints`)."""
-        assert self._batch_handler is not None
+        """The fast path, for a poll's partitions at once (in the caller's transaction): one
+        claim for all of them, then their fresh records (each partition's in order, partitions one
+        after the other, as applying them in turn would give) in one call of a batch handler, or
+        one by one to a handler; so a poll of a few records from each of many partitions pays one
+        round of statements instead of one per partition. Returns each partition's next offset
+        (None: all applied before). A refusal aborts it all (`_NeedsSavepoints`)."""
         decoded = {tp: self._decode_all(records) for tp, records in parts}
+        positions, fresh = await self._claim(conn, parts, decoded)
+        items: list[tuple[M, Delivery]] = []
+        done: list[tuple[TopicPartition, int | None]] = []
+        for tp, records in parts:
+            if records[-1].offset < positions[tp][0]:  # all applied before
+                self._count_redelivered(decoded[tp], positions[tp][0])
+                done.append((tp, None))
+                continue
+            items += await self._fresh(conn, decoded[tp], positions[tp], fresh)
+            done.append((tp, int(records[-1].offset) + 1))
+        spans = self._open_spans(items) if tracing.enabled() else {}
+        try:
+            if self._batch_handler is not None:
+                await self._apply_batch(conn, items, spans)
+            else:
+                for message, delivery in items:
+                    await self._apply_one(conn, message, delivery, False, False, spans)
+        except BaseException as exc:
+            tracing.finish(spans.values(), exc)
+            raise
+        tracing.finish(spans.values())
+        fault_point("before_state_commit")
+        return done
+
+    async def _claim(
+        self,
+        conn: asyncpg.Connection,
+        parts: list[tuple[TopicPartition, list[Record]]],
+        decoded: dict[TopicPartition, list[tuple[Record, M | InvalidRecord]]],
+    ) -> tuple[dict[TopicPartition, inbox.Position], set[UUID]]:
+        """Claim the partitions' batches in one statement (decoded first, so the event ids go with
+        it): the position each had, and the event ids not applied before."""
         ids = [
             (tp.topic, tp.partition, r.offset, m.id)
             for tp, pairs in decoded.items()
@@ -561,11 +585,10 @@ class InboxConsumer(Generic[M]):
             if not self._by_offset and not isinstance(m, InvalidRecord)
         ]
         claims = [(tp.topic, tp.partition, records[-1].offset + 1) for tp, records in parts]
-        positions, fresh = await inbox.claim_batches(conn, self.name, claims, ids)
-        items: list[tuple[M, Delivery]] = []
-        done: list[tuple[TopicPartition, int | None]] = []
+        found, fresh = await inbox.claim_batches(conn, self.name, claims, ids)
+        positions: dict[TopicPartition, inbox.Position] = {}
         for tp, records in parts:
-            position = positions.get((tp.topic, tp.partition))
+            position = found.get((tp.topic, tp.partition))
             if position is None:  # a partition without an inbox row yet (normally adopted on assignment)
                 mine = [(o, i) for t, p, o, i in ids if (t, p) == (tp.topic, tp.partition)]
                 up_to = records[-1].offset + 1
@@ -573,21 +596,8 @@ class InboxConsumer(Generic[M]):
                     conn, self.name, tp.topic, tp.partition, up_to, [o for o, _ in mine], [i for _, i in mine]
                 )
                 fresh |= first
-            if records[-1].offset < position[0]:  # all applied before
-                self._count_redelivered(decoded[tp], position[0])
-                done.append((tp, None))
-                continue
-            items += await self._fresh(conn, decoded[tp], position, fresh)
-            done.append((tp, int(records[-1].offset) + 1))
-        spans = self._open_spans(items) if tracing.enabled() else {}
-        try:
-            await self._apply_batch(conn, items, spans)
-        except BaseException as exc:
-            tracing.finish(spans.values(), exc)
-            raise
-        tracing.finish(spans.values())
-        fault_point("before_state_commit")
-        return done
+            positions[tp] = position
+        return positions, fresh
 
     def _decode_all(self, records: list[Record]) -> list[tuple[Record, M | InvalidRecord]]:
         """A batch's records this consumer reads, decoded (an undecodable one as its refusal)."""

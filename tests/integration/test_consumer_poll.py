@@ -26,7 +26,8 @@ from tests.kafka_tools import produce, read_all
 pytestmark = pytest.mark.timeout(120)
 
 
-async def test_a_poll_of_many_partitions_is_one_claim_and_one_call(fresh: Isolated) -> None:
+@pytest.mark.parametrize("kind", ["batch handler", "handler"])
+async def test_a_poll_of_many_partitions_is_one_claim_and_one_call(fresh: Isolated, kind: str) -> None:
     topic = fresh.settings.topic(TICKET_EVENTS)
     events = ticket_stream(tickets=12, comments=2)
     await produce(fresh.settings, topic, [*events, events[0]])  # the last one: a relay re-sent the first
@@ -42,6 +43,13 @@ async def test_a_poll_of_many_partitions_is_one_claim_and_one_call(fresh: Isolat
     async def fold(conn: asyncpg.Connection, items: list[tuple[Envelope, Delivery]]) -> None:
         calls.append([(env.subject, d.record.partition, d.record.offset) for env, d in items])
 
+    async def one(conn: asyncpg.Connection, env: Envelope, d: Delivery) -> None:
+        if not calls:
+            calls.append([])
+        calls[0].append((env.subject, d.record.partition, d.record.offset))
+
+    handlers = {"batch_handler": fold} if kind == "batch handler" else {"handler": one}
+
     try:
         await db.migrate(pool, NAME, MIGRATIONS)
         consumer = InboxConsumer[Envelope](
@@ -50,7 +58,7 @@ async def test_a_poll_of_many_partitions_is_one_claim_and_one_call(fresh: Isolat
             name=NAME,
             group_id=fresh.settings.group(NAME),
             topics=[topic],
-            batch_handler=fold,
+            **handlers,
             decode=verified_events(Trust.load(fresh.settings.signing_folder)),
             letters=Letters(await Keyring.open(pool, fresh.settings)),
         )
@@ -61,7 +69,7 @@ async def test_a_poll_of_many_partitions_is_one_claim_and_one_call(fresh: Isolat
             done = await consumer._apply_together(conn, parts)
 
         assert done == [(tp, rs[-1].offset + 1) for tp, rs in parts]
-        [applied] = calls  # one call for the whole poll
+        [applied] = calls  # one call for the whole poll (a handler: called for each record in turn)
         assert len(applied) == len(events)  # the re-sent copy is not applied a second time
         assert [(p, o) for _, p, o in applied] == sorted((p, o) for _, p, o in applied)  # partition after partition
         for tp, rs in parts:
