@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.sla import figures
-from services.sla.handlers import CONSUMER, Sla
+from services.sla.handlers import CONSUMER, TICKET_EVENTS_WANTED, Sla
 from services.sla.loops import timer_loop
 from services.sla.policy import load_policy
 from shared.platform import topology
@@ -31,7 +31,12 @@ async def build(rt: Runtime) -> Parts:
     return Parts(
         consumers=[
             rt.consumer(
-                CONSUMER, TICKET_EVENTS, batch_handler=sla.on_ticket_events, applied_by=CONSUMER, wait_ms=WAIT_MS
+                CONSUMER,
+                TICKET_EVENTS,
+                batch_handler=sla.on_ticket_events,
+                applied_by=CONSUMER,
+                wait_ms=WAIT_MS,
+                wants=TICKET_EVENTS_WANTED,
             )
         ],
         background=[timers, metrics],
