@@ -1,10 +1,11 @@
 """The inbox: which records a consumer has applied, stored with the state they changed.
 
-`claim_batch` locks the partition's offset row for the length of the caller's transaction, so
-two instances that briefly both hold a partition during a rebalance serialise on it, and the
-second sees the first's progress and skips; in the same statement it moves the position past the
-batch (the caller's transaction makes that one with the state) and records the batch's event
-ids, so a repeated event id (the same event at another offset) is a no-op.
+`claim_batch` (`claim_batches`: a poll's partitions in one statement) locks the partition's
+offset row for the length of the caller's transaction, so two instances that briefly both hold a
+partition during a rebalance serialise on it, and the second sees the first's progress and skips;
+in the same statement it moves the position past the batch (the caller's transaction makes that
+one with the state) and records the batch's event ids, so a repeated event id (the same event at
+another offset) is a no-op.
 
 `history_end` is the partition's end offset when the consumer first met it. Records below it are
 history (a replay after a dropped schema, or a service joining an existing log): handlers fold
