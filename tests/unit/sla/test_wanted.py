@@ -57,5 +57,11 @@ def test_the_check_reads_the_rules() -> None:
 
 
 def test_sla_passes_over_only_the_mail_outcomes() -> None:
-    passed_over = set(registry.known_types()) - {cls.event_type for cls in TICKET_EVENTS_WANTED}
+    # the catalogue's events (other tests register types of their own in the registry)
+    catalogue = {
+        cls.event_type
+        for cls in vars(ev).values()
+        if isinstance(cls, type) and issubclass(cls, Payload) and hasattr(cls, "event_type")
+    }
+    passed_over = catalogue - {cls.event_type for cls in TICKET_EVENTS_WANTED}
     assert passed_over == {"notification.sent", "notification.failed"} == {c.event_type for c in NOT_ACTIVITY}
