@@ -27,23 +27,10 @@ async def start_producer(settings: Settings, client_id: str) -> AIOKafkaProducer
     return producer
 
 
-# What a consumer with a wait asks the broker for before answering a fetch early: far more than
-# its records reach in that wait at the load users create, so the wait decides.
-WAIT_FOR_BYTES = 1 << 20
-
-
 def make_consumer(
-    settings: Settings,
-    group_id: str,
-    client_id: str,
-    *,
-    max_records: int | None = None,
-    wait_ms: int | None = None,
+    settings: Settings, group_id: str, client_id: str, *, max_records: int | None = None
 ) -> AIOKafkaConsumer:
-    """A group consumer with manual offsets; subscribe it with a rebalance listener. `wait_ms`:
-    the broker holds each fetch up to that long, until a megabyte is waiting (None: it answers
-    as soon as one record is)."""
-    waits = {} if wait_ms is None else {"fetch_max_wait_ms": wait_ms, "fetch_min_bytes": WAIT_FOR_BYTES}
+    """A group consumer with manual offsets; subscribe it with a rebalance listener."""
     return AIOKafkaConsumer(
         **settings.kafka(),
         group_id=group_id,
@@ -56,7 +43,6 @@ def make_consumer(
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
         rebalance_timeout_ms=30_000,
-        **waits,
     )
 
 

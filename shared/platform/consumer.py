@@ -170,7 +170,7 @@ class InboxConsumer(Generic[M]):
         wait_ms: int | None = None,
     ) -> None:
         """`wait_ms`: how long a record may wait for the ones behind it, to be applied with them
-        in one transaction (the broker holds the fetch that long); for consumers nobody waits on
+        in one transaction (this consumer's linger after a poll); for consumers nobody waits on
         (the auditor's chain, mail). None: the service-wide linger (`consumer_linger_ms`).
         `by_offset`: a record's identity is its place in the log (the auditor chains every
         record, a re-sent duplicate too), so no event ids are recorded; the position alone
@@ -196,8 +196,8 @@ class InboxConsumer(Generic[M]):
         self._to_commit: dict[TopicPartition, int] = {}
         self._committed_at = 0.0
         self._decode = decode
-        self._waits = wait_ms is not None
-        self._consumer: AIOKafkaConsumer = make_consumer(settings, group_id, client_id or name, wait_ms=wait_ms)
+        self._linger_s = (settings.consumer_linger_ms if wait_ms is None else wait_ms) / 1000
+        self._consumer: AIOKafkaConsumer = make_consumer(settings, group_id, client_id or name)
         self._stopping = False
         self.assigned: set[TopicPartition] = set()
         self._history_end: dict[TopicPartition, int] = {}
@@ -282,7 +282,7 @@ class InboxConsumer(Generic[M]):
 
     async def _gather(self, batch: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, list[Record]]:
         """A small poll and what arrives within the linger after it, as one batch."""
-        linger = 0.0 if self._waits else self._settings.consumer_linger_ms / 1000
+        linger = self._linger_s
         if not batch or not linger or sum(map(len, batch.values())) >= self._settings.batch_size:
             return batch
         await asyncio.sleep(linger)

@@ -447,7 +447,9 @@ async def test_files_after_opening_go_with_a_comment_an_answer_or_a_reopening(st
             headers=as_actor(requester),
         )
     assert r.status_code == 200, r.text
-    t = await mesa.ticket_when(tid, lambda t: t["status"] != "resolved", "the reopening")
+    t = await mesa.ticket_when(
+        tid, lambda t: any(e["type"] == "ticket.reopened" for e in t["timeline"]), "the reopening"
+    )
     [reopened] = [e for e in t["timeline"] if e["type"] == "ticket.reopened"]
     assert reopened["data"]["attachments"][0]["sha256"] == photo["sha256"]  # the same image, the same file
     await mesa.mail_when(
