@@ -21,9 +21,6 @@ from shared.platform.topics import AGENT_EVENTS, AUDIT_ACCESS, TICKET_EVENTS, WO
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 KB_MIGRATIONS = Path(__file__).parent / "kb_migrations"
-# The read models may trail the log by a tenth of a second (the web waits for what the person
-# just did, `Web.caught_up`): a batch of tickets shares one transaction, one read and one write.
-WAIT_MS = 100
 
 
 async def build(rt: Runtime) -> Parts:
@@ -45,9 +42,7 @@ async def build(rt: Runtime) -> Parts:
 
     return Parts(
         consumers=[
-            rt.consumer(
-                TICKETS_CONSUMER, TICKET_EVENTS, group="tickets", batch_handler=ticket_folder(keyring), wait_ms=WAIT_MS
-            ),
+            rt.consumer(TICKETS_CONSUMER, TICKET_EVENTS, group="tickets", batch_handler=ticket_folder(keyring)),
             rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, on_agent_event, group="agents"),
             rt.consumer(WORKSPACE_CONSUMER, WORKSPACE_EVENTS, on_workspace_event, group="workspace"),
         ],
