@@ -4,6 +4,8 @@
   as soon as it passes the limit (a chunked upload): memory stays bounded whatever is sent;
 - security headers on every response; HSTS when the public address is https;
 - an unexpected error answers a plain JSON 500, never a stack trace;
+- `BoundedHttpTools`: a request's head (its line and headers) past `MAX_HEAD_BYTES` is a 400
+  before it is all read, as h11 did: the C parser alone would hold whatever is sent;
 - `InFlightLimit`: past a number of requests in progress, 503 with Retry-After at once;
 - `RateLimiter`: a token bucket per caller (429 with Retry-After);
 - `read_json`: a body read by hand is parsed so that hostile input is a 400 with a reason, never
@@ -29,6 +31,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shared.domain.i18n import pick_language, t
 from shared.platform.logging import get_logger
@@ -69,6 +72,38 @@ class BodyLimit:
 
     async def _refuse(self, send: Send, lang: str) -> None:
         await _send_error(send, 413, "too_large", t("too_large", lang, limit_mb=self.limit // 2**20))
+
+
+MAX_HEAD_BYTES = 16 * 1024  # h11's bound under uvicorn, kept when the parser changed (issue 22)
+HEAD_TOO_LARGE = "Request head too large."
+
+
+class BoundedHttpTools(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bound on the request head it holds.
+
+    httptools (llhttp) parses in C, several times cheaper than h11, but keeps no limit of its
+    own: a head sent in pieces (16 MB of headers, one endless header) is gathered in memory and
+    handed to the app. A head still unfinished after `MAX_HEAD_BYTES` of reads is refused with
+    400 and the connection closed. A head that arrives in one read is never counted: only what
+    waits for more is held."""
+
+    _in_head = False
+    _held = 0
+
+    def on_message_begin(self) -> None:
+        self._in_head, self._held = True, 0
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._in_head and not self.transport.is_closing():
+            self._held += len(data)
+            if self._held > MAX_HEAD_BYTES:
+                self.send_400_response(HEAD_TOO_LARGE)
 
 
 def _scope_language(scope: Scope) -> str:

@@ -34,7 +34,7 @@ from shared.platform.auth import Authenticator
 from shared.platform.bus import start_producer
 from shared.platform.clock import Clock, SystemClock
 from shared.platform.consumer import BatchHandler, Decoder, Handler, InboxConsumer, M, verified_events
-from shared.platform.http_guard import harden
+from shared.platform.http_guard import BoundedHttpTools, harden
 from shared.platform.inbox_pruning import InboxPruner
 from shared.platform.keyring import SCHEMA as KEYS_SCHEMA
 from shared.platform.keyring import Keyring, master_key
@@ -314,7 +314,11 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, port: int |
             )
         )
     tasks = draining + loops
-    server = _Server(uvicorn.Config(app, host=settings.http_host, port=port, log_config=None, access_log=False))
+    server = _Server(
+        uvicorn.Config(
+            app, host=settings.http_host, port=port, log_config=None, access_log=False, http=BoundedHttpTools
+        )
+    )
     log.info("service started", port=port, instance=rt.instance)
     watchdog = asyncio.create_task(_fail_fast(tasks, server))
     try:

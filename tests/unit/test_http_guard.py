@@ -4,17 +4,28 @@ the body, headers, no stack traces; the rate limiter's arithmetic."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI, Request
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.platform.http_guard import BadBody, RateLimiter, harden, read_json
+from shared.platform.http_guard import (
+    HEAD_TOO_LARGE,
+    MAX_HEAD_BYTES,
+    BadBody,
+    BoundedHttpTools,
+    RateLimiter,
+    harden,
+    read_json,
+)
 from shared.platform.settings import Settings
+from tests.support import eventually
 
 
 def app(limit: int = 1000) -> FastAPI:
@@ -127,3 +138,65 @@ def test_hostile_bodies_are_refused_with_a_reason(raw: bytes, reason: str) -> No
 def test_ordinary_bodies_parse_as_json_does() -> None:
     body = b'{"body": "hola", "rating": 5, "score": 2.5, "tags": [[["x"]]], "n": null}'
     assert read_json(body) == json.loads(body)
+
+
+@contextlib.asynccontextmanager
+async def served(a: FastAPI) -> AsyncIterator[int]:
+    """`a` behind uvicorn with the services' protocol, on a free loopback port."""
+    server = uvicorn.Server(
+        uvicorn.Config(a, host="127.0.0.1", port=0, log_config=None, access_log=False, http=BoundedHttpTools)
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        await eventually(_started(server), timeout=10, interval=0.01, what="the server to listen")
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def ask(port: int, head: bytes, *, pieces: int = 1, finish: bool = True, body: bytes = b"") -> bytes:
+    """Send a request head in `pieces` writes (unfinished without `finish`); the whole answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    step = -(-len(head) // pieces)
+    for i in range(0, len(head), step):
+        writer.write(head[i : i + step])
+        await writer.drain()
+    if finish:
+        writer.write(b"\r\n" + body)
+        await writer.drain()
+    async with asyncio.timeout(10):
+        answer = await reader.read(-1) if not finish else await reader.readuntil(b"}")
+    writer.close()
+    return answer
+
+
+def _started(server: uvicorn.Server) -> Callable[[], Awaitable[bool]]:
+    async def probe() -> bool:
+        return server.started
+
+    return probe
+
+
+def head(extra: int, *, one_header: bool = False) -> bytes:
+    start = b"POST /echo HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\n"
+    if one_header:
+        return start + b"x-long: " + b"a" * extra + b"\r\n"
+    return start + b"".join(b"x-h%d: %s\r\n" % (i, b"b" * 90) for i in range(extra // 100))
+
+
+async def test_a_request_head_past_the_bound_is_refused_with_400_and_the_server_goes_on() -> None:
+    async with served(app(limit=200_000)) as port:
+        # under the bound, sent in pieces: answered
+        small = head(MAX_HEAD_BYTES // 2)
+        ok = await ask(port, small + b"content-length: 2\r\n", pieces=20, body=b"{}")
+        assert ok.startswith(b"HTTP/1.1 200") and ok.endswith(b'{"read":2}')
+        # many headers, or one endless header, never finished: refused as soon as the bound passes
+        # (the client sends one byte past it: more would be unread at the close, reset by the kernel)
+        for hostile in (head(MAX_HEAD_BYTES * 4), head(MAX_HEAD_BYTES * 4, one_header=True)):
+            refused = await ask(port, hostile[: MAX_HEAD_BYTES + 1], pieces=17, finish=False)
+            assert refused.startswith(b"HTTP/1.1 400") and refused.endswith(HEAD_TOO_LARGE.encode())
+        # a body is not the head: a large one arriving with its head in one read is answered
+        body = b'"' + b"z" * 100_000 + b'"'
+        big = await ask(port, head(0) + b"content-length: %d\r\n" % len(body), body=body)
+        assert big.startswith(b"HTTP/1.1 200") and big.endswith(b'{"read":%d}' % len(body))
