@@ -1,13 +1,10 @@
 """Sending what the ledger holds: mail over SMTP, CloudEvents to webhooks, retries with backoff.
 
 Rows are claimed first (status `sending` under a lease, committed), then each is sent and its
-outcome recorded as soon as it went, retried until PostgreSQL answers: a database restart never
-makes a sent message look unsent. Mails a connection sends while the previous record is being
-written are recorded together, in one statement (group commit: at low rates each mail alone,
-under load a few at a time, a statement and a WAL flush fewer per mail). Only a process that
-dies between sending and recording leaves rows whose lease runs out and are sent again (the same
-Message-ID, derived from the ledger's key), so that window is the mails one connection sends
-during one write: one or a few, never a batch. A batch goes out on
+outcome recorded in a transaction of its own, retried until PostgreSQL answers: a database
+restart never makes a sent message look unsent. Only a process that dies between sending and
+recording leaves a row whose lease runs out and is sent again (the same Message-ID, derived from
+the ledger's key), so that window is one message wide per connection. A batch goes out on
 `NOTIFY_SMTP_CONNECTIONS` connections at once, a ticket's messages on one of them in order: an SMTP
 exchange is a few round trips of waiting, and one connection at a time left both sides idle. A
 send that fails is retried with backoff; after the last try it is recorded as
@@ -189,8 +186,8 @@ class Deliverer:
 
     async def deliver_due(self, per_connection: int = 25) -> int:
         """Send what is due; return how many rows were handled (sent or given up or deferred).
-        Each lane sends its part of the batch on its connection and records each message as it
-        goes (`_lane`); the connections stay open for the next batch and close when nothing is due."""
+        Each lane sends its part of the batch on its connection and settles each message as it
+        went; the connections stay open for the next batch and close when nothing is due."""
         now = self.clock.now()
         lanes = self.settings.notify_smtp_connections
         rows = await ledger.claim(self.pool, now, per_connection * lanes, SEND_LEASE)
@@ -210,26 +207,9 @@ class Deliverer:
             await smtp.close()
 
     async def _lane(self, rows: list[Delivery], smtp: SmtpConnection, now: datetime) -> None:
-        """Send a lane's rows in order. A mail accepted is recorded by a write of its own while
-        the next one goes; mails accepted during that write wait for it to end, then go together
-        in the next (one write in flight per lane, so records never overtake each other)."""
-        accepted: list[Delivery] = []
-        writing: asyncio.Task[None] | None = None
         for d in rows:
             error = await self._attempt(d, smtp)
-            if error is None and d.channel == "email":
-                accepted.append(d)
-                if writing is None or writing.done():
-                    if writing is not None:
-                        await writing  # done: raises if it failed for good
-                    writing = asyncio.create_task(self._settle_sent_mails(accepted, now))
-                    accepted = []
-                continue
             await self._settle_retrying(d, now, error)
-        if writing is not None:
-            await writing
-        if accepted:
-            await self._settle_sent_mails(accepted, now)
 
     async def _attempt(self, d: Delivery, smtp: SmtpConnection) -> SendFailed | None:
         try:
@@ -243,26 +223,16 @@ class Deliverer:
         outcome = "sent" if error is None else "failed" if last else "retry"
         for attempt in itertools.count():
             try:
-                async with self.pool.acquire() as conn, conn.transaction():
-                    await self._settle(conn, d, now, error)
+                if error is None and d.channel == "email":  # the common case: one statement
+                    async with self.pool.acquire() as conn:
+                        await self._settle_sent_mail(conn, d, now)
+                else:
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        await self._settle(conn, d, now, error)
                 DELIVERIES.labels(d.channel, outcome).inc()
                 return
             except db.TRANSIENT as exc:
                 log.warning("recording a delivery failed, retrying", error=type(exc).__name__, attempt=attempt)
-                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
-
-    async def _settle_sent_mails(self, ds: list[Delivery], now: datetime) -> None:
-        """Mails the server accepted: the ledger says sent and each ticket's log is told, in one
-        statement (one round trip, atomic), retried until PostgreSQL answers."""
-        told = [(self.topic, self._envelope(d.event_id, self._sent(d), 0)) for d in ds if d.ticket_id]
-        for attempt in itertools.count():
-            try:
-                async with self.pool.acquire() as conn:
-                    await outbox.enqueue_with(conn, ledger.SENT_MANY, ledger.sent_many_args(ds, now), told)
-                DELIVERIES.labels("email", "sent").inc(len(ds))
-                return
-            except db.TRANSIENT as exc:
-                log.warning("recording deliveries failed, retrying", error=type(exc).__name__, attempt=attempt)
                 await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
 
     async def _send(self, d: Delivery, smtp: SmtpConnection) -> None:
@@ -288,6 +258,13 @@ class Deliverer:
             # This message fails (and is retried); the connection is not trusted after an error.
             await smtp.close()
             raise SendFailed(str(exc) or type(exc).__name__) from exc
+
+    async def _settle_sent_mail(self, conn: asyncpg.Connection, d: Delivery, now: datetime) -> None:
+        """A mail the server accepted: the ledger says sent and the ticket's log is told, in one
+        statement (one round trip, atomic; a message settles as soon as it went, so an
+        interruption still resends at most the one in flight)."""
+        told = [(self.topic, self._envelope(d.event_id, self._sent(d), 0))] if d.ticket_id else []
+        await outbox.enqueue_with(conn, ledger.SENT, ledger.sent_args(d, d.attempts + 1, now), told)
 
     @staticmethod
     def _sent(d: Delivery) -> ev.NotificationSent:

@@ -6,7 +6,6 @@ event is read. Every statement notify makes is here, returning typed values.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -277,27 +276,10 @@ SENT = (
     "UPDATE deliveries SET status = 'sent', attempts = $4, sent_at = $5"
     " WHERE event_id = $1 AND recipient = $2 AND channel = $3"
 )
-# mails a connection sent meanwhile, recorded in one statement ($1..$4 arrays, one entry a mail)
-SENT_MANY = (
-    "UPDATE deliveries d SET status = 'sent', attempts = x.attempts, sent_at = $5"
-    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[]) AS x(event_id, recipient, channel, attempts)"
-    " WHERE d.event_id = x.event_id AND d.recipient = x.recipient AND d.channel = x.channel"
-)
 
 
 def sent_args(d: Delivery, attempts: int, at: datetime) -> tuple[Any, ...]:
     return (d.event_id, d.recipient, d.channel, attempts, at)
-
-
-def sent_many_args(ds: Sequence[Delivery], at: datetime) -> tuple[Any, ...]:
-    """SENT_MANY's parameters: each mail's attempt is the one after those it had."""
-    return (
-        [d.event_id for d in ds],
-        [d.recipient for d in ds],
-        [d.channel for d in ds],
-        [d.attempts + 1 for d in ds],
-        at,
-    )
 
 
 async def sent(conn: asyncpg.Connection, d: Delivery, attempts: int, at: datetime) -> None:
