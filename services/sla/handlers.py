@@ -7,7 +7,6 @@ from the log instead (history is never acted on again).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 
 import asyncpg
@@ -66,16 +65,10 @@ class Sla:
         claims its timers with SKIP LOCKED and skips a ticket another transaction holds."""
         fired = 0
         async with self.pool.acquire() as conn, conn.transaction():
-            due: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
-            for r in await store.claim_due(conn, now, limit):
-                due[r[0]].append((r[1], r[2]))
+            due = await store.claim_due(conn, now, limit)  # (their rows locked: ours now)
+            states = await store.load_many(conn, list(due))
             for ticket_id, timers in due.items():
-                before = await store.load(conn, ticket_id, skip_locked=True)
-                if before is None:
-                    continue  # being changed right now: its timers wait for the next pass
-                if before.ticket is None:
-                    await store.drop_timers(conn, ticket_id, [kind for kind, _ in timers])
-                    continue
+                before = states[ticket_id]
                 state = before
                 for kind, at in timers:
                     state, payload = domain.fire(state, kind, now, self.policy)

@@ -1,5 +1,9 @@
-"""SLA's tables: a ticket's `State` read in two statements (its row, locked; then its clock and
-timers) and written back in one, only what changed.
+"""SLA's tables: a ticket's `State` read in two statements (its row with its timers, locked; then
+its clock) and written back in one, only what changed.
+
+A ticket's timers are arrays on its row (kinds sorted, their moments alongside) with `next_due`,
+the earliest, indexed: the loop asks which tickets are due, and a ticket opened writes one row, not
+one per timer (issue 22).
 
 The ticket's row is the lock: the consumer waits for it, the timer loop skips a ticket someone
 else holds (it comes back on the next pass), so the two never undo each other's work.
@@ -30,6 +34,9 @@ _TYPES = {
     "fired": "text[]",
 }
 assert set(_TYPES) == {*_TICKET, *_CLOCK}
+_TIMERS = ("timer_kinds", "timer_dues", "next_due")
+_TYPES |= {"timer_kinds": "text[]", "timer_dues": "timestamptz[]", "next_due": "timestamptz"}
+_ROW = (*_TICKET, *_TIMERS)  # what the tickets row holds
 
 
 def _params(names: tuple[str, ...], first: int) -> str:
@@ -52,51 +59,40 @@ async def load_many(conn: asyncpg.Connection, ids: list[str], *, skip_locked: bo
     transactions never wait on each other in a circle; `skip_locked`: those free now). Two
     statements: the lock first, then the clocks and timers in a snapshot taken after it."""
     rows = await conn.fetch(
-        f"SELECT {', '.join(_TICKET)} FROM tickets WHERE id = ANY($1::text[]) ORDER BY id"
+        f"SELECT {', '.join(_ROW)} FROM tickets WHERE id = ANY($1::text[]) ORDER BY id"
         f" FOR UPDATE{' SKIP LOCKED' if skip_locked else ''}",
         ids,
     )
     if not rows:
         return {}
-    tickets = {r["id"]: Ticket(**dict(r)) for r in rows}
-    found = await conn.fetch(
-        f"SELECT k.id, c.ticket_id IS NOT NULL AS has_clock, {', '.join('c.' + n for n in _CLOCK)},"
-        " coalesce(tm.kinds, '{}') AS timer_kinds, coalesce(tm.dues, '{}') AS timer_dues"
-        " FROM unnest($1::text[]) AS k(id) LEFT JOIN clocks c ON c.ticket_id = k.id"
-        " LEFT JOIN (SELECT ticket_id, array_agg(kind ORDER BY kind) AS kinds,"
-        " array_agg(due_at ORDER BY kind) AS dues FROM timers WHERE ticket_id = ANY($1::text[])"
-        " GROUP BY ticket_id) tm ON tm.ticket_id = k.id",
-        list(tickets),
-    )
+    clocks = {
+        r["ticket_id"]: r
+        for r in await conn.fetch(
+            f"SELECT {', '.join(_CLOCK)} FROM clocks WHERE ticket_id = ANY($1::text[])", [r["id"] for r in rows]
+        )
+    }
     out = {}
-    for r in found:
+    for r in rows:
         clock = None
-        if r["has_clock"]:
-            values = {n: r[n] for n in _CLOCK}
+        if (c := clocks.get(r["id"])) is not None:
+            values = {n: c[n] for n in _CLOCK}
             values["fired"] = tuple(values["fired"])
             clock = Clock(**values)
         timers = dict(zip(r["timer_kinds"], r["timer_dues"], strict=True))
-        out[r["id"]] = State(tickets[r["id"]], clock, MappingProxyType(timers))
+        ticket = Ticket(**{n: r[n] for n in _TICKET})
+        out[r["id"]] = State(ticket, clock, MappingProxyType(timers))
     return out
 
 
 _SAVE = f"""
 WITH t AS (
-    INSERT INTO tickets({", ".join(_TICKET)})
-    SELECT {_params(_TICKET, 2)} WHERE $1::boolean
-    ON CONFLICT (id) DO UPDATE SET {", ".join(f"{n} = excluded.{n}" for n in _TICKET if n != "id")}
-), c AS (
-    INSERT INTO clocks({", ".join(_CLOCK)})
-    SELECT {_params(_CLOCK, 3 + len(_TICKET))} WHERE ${2 + len(_TICKET)}::boolean
-    ON CONFLICT (ticket_id) DO UPDATE SET {", ".join(f"{n} = excluded.{n}" for n in _CLOCK if n != "ticket_id")}
-), gone AS (
-    DELETE FROM timers WHERE ticket_id = ${3 + len(_TICKET) + len(_CLOCK)}::text
-    AND kind = ANY(${4 + len(_TICKET) + len(_CLOCK)}::text[])
+    INSERT INTO tickets({", ".join(_ROW)})
+    SELECT {_params(_ROW, 2)} WHERE $1::boolean
+    ON CONFLICT (id) DO UPDATE SET {", ".join(f"{n} = excluded.{n}" for n in _ROW if n != "id")}
 )
-INSERT INTO timers(ticket_id, kind, due_at)
-SELECT ${3 + len(_TICKET) + len(_CLOCK)}, kind, due
-FROM unnest(${5 + len(_TICKET) + len(_CLOCK)}::text[], ${6 + len(_TICKET) + len(_CLOCK)}::timestamptz[]) AS u(kind, due)
-ON CONFLICT (ticket_id, kind) DO UPDATE SET due_at = excluded.due_at
+INSERT INTO clocks({", ".join(_CLOCK)})
+SELECT {_params(_CLOCK, 3 + len(_ROW))} WHERE ${2 + len(_ROW)}::boolean
+ON CONFLICT (ticket_id) DO UPDATE SET {", ".join(f"{n} = excluded.{n}" for n in _CLOCK if n != "ticket_id")}
 """
 
 
@@ -115,22 +111,22 @@ async def save_many(conn: asyncpg.Connection, changes: list[tuple[State, State]]
 
 
 def _save_args(before: State, after: State) -> tuple[Any, ...] | None:
-    ticket_changed = after.ticket is not None and after.ticket != before.ticket
+    timers_changed = after.timers != before.timers
+    # the timers live on the ticket's row: without one (never opened here) they could never fire
+    row_changed = after.ticket is not None and (after.ticket != before.ticket or timers_changed)
     clock_changed = after.clock is not None and after.clock != before.clock
-    gone = [k for k in before.timers if k not in after.timers]
-    changed: dict[str, datetime] = {k: v for k, v in after.timers.items() if before.timers.get(k) != v}
-    if not (ticket_changed or clock_changed or gone or changed):
+    if not (row_changed or clock_changed):
         return None
-    ticket_id = after.ticket.id if after.ticket is not None else after.clock.ticket_id if after.clock else ""
+    kinds = sorted(after.timers)
+    dues = [after.timers[k] for k in kinds]
     return (
-        ticket_changed,
+        row_changed,
         *_values(after.ticket, _TICKET),
+        kinds,
+        dues,
+        min(dues, default=None),
         clock_changed,
         *_values(after.clock, _CLOCK),
-        ticket_id,
-        gone,
-        list(changed),
-        list(changed.values()),
     )
 
 
@@ -141,16 +137,20 @@ def _values(obj: Ticket | Clock | None, names: tuple[str, ...]) -> list[Any]:
     return [list(v) if isinstance(v, tuple) else v for v in values]
 
 
-async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[tuple[str, str, datetime]]:
-    """Timers due at `now`, claimed for this transaction (another instance takes others)."""
+async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> dict[str, list[tuple[str, datetime]]]:
+    """Tickets with timers due at `now`, their rows locked for this transaction (another instance
+    takes others; one being changed is skipped and comes back on the next pass): each one's due
+    timers, the earliest first."""
     rows = await conn.fetch(
-        "SELECT ticket_id, kind, due_at FROM timers WHERE due_at <= $1"
-        " ORDER BY due_at, kind LIMIT $2 FOR UPDATE SKIP LOCKED",
+        "SELECT id, timer_kinds, timer_dues FROM tickets WHERE next_due <= $1"
+        " ORDER BY next_due LIMIT $2 FOR UPDATE SKIP LOCKED",
         now,
         limit,
     )
-    return [(r["ticket_id"], r["kind"], r["due_at"]) for r in rows]
-
-
-async def drop_timers(conn: asyncpg.Connection, ticket_id: str, kinds: list[str]) -> None:
-    await conn.execute("DELETE FROM timers WHERE ticket_id = $1 AND kind = ANY($2::text[])", ticket_id, kinds)
+    return {
+        r["id"]: sorted(
+            ((k, at) for k, at in zip(r["timer_kinds"], r["timer_dues"], strict=True) if at <= now),
+            key=lambda kind_at: (kind_at[1], kind_at[0]),
+        )
+        for r in rows
+    }

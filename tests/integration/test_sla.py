@@ -4,15 +4,18 @@ re-routed by a real routing process, exact pause credit, and timers that survive
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
+from services.sla import store
 from services.sla.handlers import CONSUMER, Sla
 from services.sla.policy import DEFAULT_POLICY, Lifecycle, Policy
 from services.sla.service import MIGRATIONS
@@ -362,3 +365,37 @@ async def test_once_answered_the_requester_hears_from_us_every_next_response_tar
     assert await rig.at(1059) == 2  # warnings of the resumed cycle (75% at 1045, 90% at 1054)
     assert await rig.at(1060) == 1  # and its breach
     assert len([e for e in await rig.emitted("T-S7") if e.type == "ticket.sla_breached"]) == count + 1
+
+
+async def test_timers_kept_as_rows_move_onto_their_tickets_and_still_fire(fresh: Isolated, tmp_path: Path) -> None:
+    """Migration 0005: a database from before it keeps every timer of a ticket SLA holds, the
+    earliest as `next_due`; the loop then fires what is due from there."""
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in sorted(MIGRATIONS.glob("*.sql"))[:4]:
+        shutil.copy(path, before / path.name)
+    pool = await db.create_pool(fresh.settings.database_url, "sla", max_size=2)
+    try:
+        await db.migrate(pool, "sla", before)
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO tickets(id, last_event, last_event_at) VALUES ('T-M1', 'ticket.opened', $1),"
+                " ('T-M2', 'ticket.opened', $1)",
+                T0,
+            )
+            await conn.executemany(
+                "INSERT INTO timers VALUES ($1, $2, $3)",
+                [("T-M1", "warn:first_response:0.75", T0 + timedelta(hours=2)), ("T-M1", "breach:first_response", T0)],
+            )
+        await db.migrate(pool, "sla", MIGRATIONS)
+        async with pool.acquire() as conn:
+            rows = {r["id"]: r for r in await conn.fetch("SELECT id, timer_kinds, timer_dues, next_due FROM tickets")}
+            assert await conn.fetchval("SELECT to_regclass('timers')") is None
+            async with conn.transaction():
+                due = await store.claim_due(conn, T0 + timedelta(seconds=1), 10)
+    finally:
+        await pool.close()
+    assert rows["T-M1"]["timer_kinds"] == ["breach:first_response", "warn:first_response:0.75"]
+    assert rows["T-M1"]["timer_dues"] == [T0, T0 + timedelta(hours=2)] and rows["T-M1"]["next_due"] == T0
+    assert rows["T-M2"]["timer_kinds"] == [] and rows["T-M2"]["next_due"] is None
+    assert due == {"T-M1": [("breach:first_response", T0)]}  # the later one waits for its moment
