@@ -42,11 +42,18 @@ class Mesa:
         return r.json() if r.status_code == 200 else None
 
     async def ticket_when(self, ticket_id: str, predicate: Any, what: str, timeout: float = 30) -> dict[str, Any]:
+        seen: list[dict[str, Any] | None] = [None]
+
         async def probe() -> dict[str, Any] | None:
-            t = await self.get_ticket(ticket_id)
+            t = seen[0] = await self.get_ticket(ticket_id)
             return t if t is not None and predicate(t) else None
 
-        result: dict[str, Any] = await eventually(probe, timeout=timeout, what=what)
+        try:
+            result: dict[str, Any] = await eventually(probe, timeout=timeout, what=what)
+        except AssertionError as exc:  # what the view held at the end says which part lagged
+            last = seen[0]
+            held = {k: last.get(k) for k in ("status", "owner", "version", "sla")} if last else "no ticket (not 200)"
+            raise AssertionError(f"{exc}; the ticket's view: {held}") from None
         return result
 
     def mails(self) -> list[Message]:
