@@ -18,7 +18,7 @@ from services.notify import audience, ledger
 from services.notify.audience import Audience, TicketFacts
 from services.notify.delivery import Deliverer
 from services.notify.targets import allow_list
-from shared.domain.events import Envelope
+from shared.domain.events import Envelope, Payload
 from shared.domain.events import catalogue as ev
 from shared.domain.ticket import Ticket, evolve
 from shared.platform.clock import Clock
@@ -30,6 +30,9 @@ from shared.platform.settings import Settings
 NOTHING_KNOWN = ledger.Known(state=None, facts=None, preferences=None)
 NAME = "notify"
 TICKETS_CONSUMER = "notify-tickets"
+# notify's own outcomes on the ticket's log: live, the ledger wrote each one as it settled the
+# message (so the consumer passes them over unread); history teaches a rebuilt schema what was sent
+OWN_OUTCOMES: tuple[type[Payload], ...] = (ev.NotificationSent, ev.NotificationFailed)
 AGENTS_CONSUMER = "notify-agents"
 WORKSPACE_CONSUMER = "notify-workspace"
 
@@ -81,7 +84,7 @@ class Notify:
         shredded, as if it came alone."""
         segment: list[tuple[Envelope, Delivery]] = []
         for sealed, d in items:
-            if isinstance(sealed.data, ev.NotificationSent | ev.NotificationFailed):
+            if isinstance(sealed.data, OWN_OUTCOMES):
                 # notify's own outcomes: live, the ledger wrote this one as it settled the message;
                 # history (a schema rebuilt from the log) learns from it what was already sent. They
                 # change no ticket fact notify keeps, so neither the ticket's row nor its key is read.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.notify.api import create_app
-from services.notify.handlers import AGENTS_CONSUMER, TICKETS_CONSUMER, WORKSPACE_CONSUMER, Notify
+from services.notify.handlers import AGENTS_CONSUMER, OWN_OUTCOMES, TICKETS_CONSUMER, WORKSPACE_CONSUMER, Notify
 from services.notify.loops import delivery_loop, digest_loop
 from shared.platform import topology
 from shared.platform.runtime import Parts, Runtime, ServiceSpec, SwapGuard
@@ -29,7 +29,12 @@ async def build(rt: Runtime) -> Parts:
     return Parts(
         consumers=[
             rt.consumer(
-                TICKETS_CONSUMER, TICKET_EVENTS, group="tickets", batch_handler=notify.on_ticket_events, wait_ms=WAIT_MS
+                TICKETS_CONSUMER,
+                TICKET_EVENTS,
+                group="tickets",
+                batch_handler=notify.on_ticket_events,
+                wait_ms=WAIT_MS,
+                passes_over_live=OWN_OUTCOMES,  # two records in five of the log, written as it settled
             ),
             rt.consumer(AGENTS_CONSUMER, AGENT_EVENTS, notify.on_agent_event, group="agents"),
             rt.consumer(WORKSPACE_CONSUMER, WORKSPACE_EVENTS, notify.on_workspace_event, group="workspace"),

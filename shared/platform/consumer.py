@@ -166,6 +166,7 @@ class InboxConsumer(Generic[M]):
         applied_by: str | None = None,
         letter_owner: Owner | None = None,
         wants: frozenset[str] | None = None,
+        passes_over_live: frozenset[str] = frozenset(),
         by_offset: bool = False,
         wait_ms: int | None = None,
     ) -> None:
@@ -176,8 +177,12 @@ class InboxConsumer(Generic[M]):
         record, a re-sent duplicate too), so no event ids are recorded; the position alone
         makes a record applied once. `wants`: the event types the handler acts on (None: all); a record whose `ce_type`
         says it is another is passed over unread, unverified and unrecorded (its offset is
-        still applied). `applied_by`: the consumer (of this service) that applies the events this one's handler
-        emits as it decides them (routing's assignments, SLA's timers); they are marked in its
+        still applied). `passes_over_live`: types passed over so only when live, at or past
+        where the partition's history ended when it was assigned here (notify's own outcomes:
+        it wrote them as it settled, but a rebuild learns from them); a replay's instance,
+        never assigned anything, reads them all. `applied_by`: the consumer (of this service)
+        that applies the events this one's handler emits as it decides them (routing's
+        assignments, SLA's timers); they are marked in its
         inbox as they go to the outbox, so the copies it reads back are skipped. `letters` seals
         dead letters (`letter_owner`: who a refused record concerns, when the service knows)."""
         self.name = name
@@ -191,6 +196,7 @@ class InboxConsumer(Generic[M]):
         self._applied_by = applied_by
         self._by_offset = by_offset
         self._wants = None if wants is None else frozenset(t.encode() for t in wants)
+        self._passes_over_live = frozenset(t.encode() for t in passes_over_live)
         self._letters = letters
         self._letter_owner = letter_owner
         self._to_commit: dict[TopicPartition, int] = {}
@@ -609,6 +615,9 @@ class InboxConsumer(Generic[M]):
             if self._wants is not None and not self._wanted(record):
                 UNWANTED.labels(self.name).inc()
                 continue
+            if self._passes_over_live and self._passed_over_live(record):
+                UNWANTED.labels(self.name).inc()
+                continue
             try:
                 decoded.append((record, self._decode(record)))
             except InvalidRecord as exc:
@@ -667,6 +676,16 @@ class InboxConsumer(Generic[M]):
         assert self._wants is not None
         kind = next((bytes(v) for k, v in record.headers or () if k == "ce_type"), None)
         return kind is None or kind in self._wants
+
+    def _passed_over_live(self, record: Record) -> bool:
+        """A live record of a type passed over when live. The history's end is the one read at
+        assignment: the stored one only ever rises past records already applied (a replay's
+        swap), so a record this calls live is live."""
+        end = self._history_end.get(TopicPartition(record.topic, record.partition))
+        if end is None or record.offset < end:
+            return False
+        kind = next((bytes(v) for k, v in record.headers or () if k == "ce_type"), None)
+        return kind in self._passes_over_live
 
     def _redriven_for_another(self, record: Record) -> bool:
         """A re-driven dead letter is for the consumer that refused it; every other one applied

@@ -111,14 +111,15 @@ class Runtime:
         applied_by: str | None = None,
         letter_owner: Owner | None = None,
         wants: Iterable[type[Payload]] | None = None,
+        passes_over_live: Iterable[type[Payload]] = (),
         by_offset: bool = False,
         wait_ms: int | None = None,
     ) -> InboxConsumer[M]:
         """An inbox consumer of logical `topic`, in this service's consumer group `group`;
         give it a `handler` (one record at a time) or a `batch_handler` (a pure fold that takes a
         partition's batch at once). `applied_by`: see `InboxConsumer`. `wants`: the payload types
-        the handler acts on; records of other types are passed over unread. `by_offset`, `wait_ms`:
-        see `InboxConsumer`."""
+        the handler acts on; records of other types are passed over unread. `passes_over_live`,
+        `by_offset`, `wait_ms`: see `InboxConsumer`."""
         extra: dict[str, Any] = {"decode": decode or verified_events(self.trust)}
         if batch_handler is not None:
             extra["batch_handler"] = batch_handler
@@ -133,6 +134,7 @@ class Runtime:
             letters=self.letters,
             letter_owner=letter_owner,
             wants=None if wants is None else frozenset(w.event_type for w in wants),
+            passes_over_live=frozenset(w.event_type for w in passes_over_live),
             by_offset=by_offset,
             wait_ms=wait_ms,
             **extra,

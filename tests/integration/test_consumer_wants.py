@@ -1,9 +1,11 @@
 """A consumer that declares the event types it acts on (`wants`) passes the others over unread,
 on a real broker and a real database: its position still moves past them, nothing of them is
-recorded, and a record of a wanted type is still verified (a forged one is dead-lettered)."""
+recorded, and a record of a wanted type is still verified (a forged one is dead-lettered). One
+that passes a type over only live (`passes_over_live`) still reads it in its history."""
 
 from __future__ import annotations
 
+import asyncio
 from uuid import UUID
 
 import asyncpg
@@ -22,6 +24,7 @@ from tests.conftest import Isolated
 from tests.integration.ledger.__main__ import MIGRATIONS, NAME
 from tests.integration.test_delivery_contract import ticket_stream
 from tests.kafka_tools import produce, read_all, signed
+from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -105,5 +108,60 @@ async def test_a_consumer_by_offset_applies_every_record_once_and_records_no_ids
         assert applied == [r.offset for r in records]  # the duplicate too, and each once
         assert await pool.fetchval("SELECT count(*) FROM inbox_events") == 0
         await consumer.close()
+    finally:
+        await pool.close()
+
+
+async def test_types_passed_over_live_are_still_read_as_history(fresh: Isolated) -> None:
+    """notify's way with its own outcomes: records of the type that were on the log before the
+    consumer joined (its history) are read and handed over as history; the same type arriving
+    live is passed over unread, and other types still come, the position moving past both."""
+    topic = fresh.settings.topic(TICKET_EVENTS)
+    one = ticket_stream(tickets=1, comments=2)  # T-0000: opened, two comments
+    other = next(e for e in ticket_stream(tickets=2, comments=0) if e.subject == "T-0001")  # opened
+    await produce(fresh.settings, topic, one[:2])  # history: the opening and a comment
+    pool = await db.create_pool(fresh.settings.database_url, NAME)
+    applied: list[tuple[str, str, bool]] = []
+
+    async def handler(conn: asyncpg.Connection, env: Envelope, d: Delivery) -> None:
+        applied.append((env.subject, env.type, d.replaying))
+
+    try:
+        await db.migrate(pool, NAME, MIGRATIONS)
+        consumer = InboxConsumer[Envelope](
+            fresh.settings,
+            pool,
+            name=NAME,
+            group_id=fresh.settings.group(NAME),
+            topics=[topic],
+            handler=handler,
+            decode=verified_events(Trust.load(fresh.settings.signing_folder)),
+            letters=Letters(await Keyring.open(pool, fresh.settings)),
+            passes_over_live=frozenset({"ticket.commented"}),
+        )
+        task = asyncio.create_task(consumer.run())
+        before = unwanted()
+        try:
+            async with asyncio.timeout(30):
+                await consumer.joined.wait()
+            await produce(fresh.settings, topic, [one[2], other])  # live: a comment, another opening
+            ends = {(r.topic, r.partition): r.offset + 1 for r in await read_all(fresh.settings, topic)}
+
+            async def caught_up() -> bool:
+                return all([await inbox.position(pool, NAME, t, p) >= end for (t, p), end in ends.items()])
+
+            await eventually(caught_up, timeout=30, what="the consumer at the log's end")
+        finally:
+            consumer.stop()
+            await task
+        # (the two tickets' partitions are fetched independently: order holds within a ticket)
+        assert [a for a in applied if a[0] == "T-0000"] == [
+            ("T-0000", "ticket.opened", True),
+            ("T-0000", "ticket.commented", True),
+        ]
+        assert [a for a in applied if a[0] == "T-0001"] == [("T-0001", "ticket.opened", False)]
+        assert unwanted() - before == 1
+        remembered = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM inbox_events")}
+        assert one[2].id not in remembered and {one[0].id, one[1].id, other.id} <= remembered
     finally:
         await pool.close()
