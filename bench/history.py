@@ -26,7 +26,8 @@ from functools import partial
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.replay import CATEGORIES, requesters, seal_as, write
+from bench.relays import write
+from bench.replay import CATEGORIES, requesters, seal_as
 from shared.domain import privacy as pv
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev

@@ -17,30 +17,26 @@ import asyncio
 import os
 import platform
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.corner import private_corner
+from bench.relays import write
 from ops import replay
 from shared.domain import privacy as pv
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
-from shared.domain.events.catalogue import owners_of
 from shared.platform.bus import partitions_of
 from shared.platform.keyring import Keyring
 from shared.platform.runtime import tune_gc
 from shared.platform.settings import Settings
-from shared.platform.signing import load_signer
 from shared.platform.topics import TICKET_EVENTS
 
 CATEGORIES = ["hardware", "software", "network", "order_status", "payment"]
-
-
-RELAY_BATCH = 100  # events written between two signatures of each owner (a relay takes up to 500)
 
 
 def seal_as(key: bytes, ref: str, value: str, place: pv.Place) -> str:
@@ -103,49 +99,6 @@ async def requesters(settings: Settings, count: int) -> dict[str, bytes]:
         return keys
     finally:
         await pool.close()
-
-
-async def write(settings: Settings, events: Iterable[Envelope]) -> float:
-    """Publish `events` to ticket.events as their owners' relays would: signed in batches."""
-    producer = AIOKafkaProducer(
-        **settings.kafka(),
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=20,
-        max_batch_size=512 * 1024,
-    )
-    await producer.start()
-    start = time.perf_counter()
-    try:
-        topic = settings.topic(TICKET_EVENTS)
-        pending = []
-        signers = {s: load_signer(settings.signing_folder / f"{s}.key", s) for s in ("intake", "routing", "sla")}
-        chunk: list[tuple[str, tuple[bytes, bytes, list[tuple[str, bytes]]]]] = []
-
-        async def flush() -> None:
-            # as the owners' relays publish under load: each signs its events of the chunk with
-            # one signature; the log keeps the chunk's order (each ticket's history in order)
-            headers: dict[int, list[tuple[str, bytes]]] = {}
-            for service, signer in signers.items():
-                mine = [i for i, (owner, _) in enumerate(chunk) if owner == service]
-                for i, h in zip(mine, signer.sign_batch([chunk[i][1] for i in mine]) if mine else [], strict=True):
-                    headers[i] = h
-            for i, (_, (k, v, _h)) in enumerate(chunk):
-                pending.append(await producer.send(topic, v, key=k, headers=headers[i]))
-            chunk.clear()
-
-        for e in events:
-            chunk.append((min(owners_of(e.type)), e.to_kafka()))
-            if len(chunk) >= RELAY_BATCH:
-                await flush()
-            if len(pending) >= 20_000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await flush()
-        await producer.flush()
-    finally:
-        await producer.stop()
-    return time.perf_counter() - start
 
 
 async def bare(settings: Settings) -> tuple[int, float]:
