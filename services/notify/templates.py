@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 from jinja2 import Environment, StrictUndefined, Template
+from markupsafe import escape
 
 from shared.domain.i18n import Say
 
@@ -242,16 +243,14 @@ def _compiled(source: str) -> Template:
     return _env.from_string(source)
 
 
-_html = Environment(undefined=StrictUndefined, autoescape=True, trim_blocks=True, lstrip_blocks=True)
-_PAGE = _html.from_string(
-    '<!doctype html><html><head><meta charset="utf-8"><title>{{ subject }}</title></head>'
-    '<body style="font-family: sans-serif; max-width: 40em">'
-    "{% for para in paragraphs %}<p>{% for line in para %}{{ line }}{% if not loop.last %}<br>{% endif %}"
-    "{% endfor %}</p>{% endfor %}</body></html>"
-)
-
-
 def to_html(subject: str, body: str) -> str:
-    """The HTML part of a message: the same words, escaped, paragraph by paragraph."""
-    paragraphs = [p.split("\n") for p in body.strip().split("\n\n")]
-    return _PAGE.render(subject=subject, paragraphs=paragraphs)
+    """The HTML part of a message: the same words, escaped, paragraph by paragraph. Written
+    directly, each piece through markupsafe's escape (what autoescaping templates use): as a
+    template it cost a twentieth of notify's CPU per mail."""
+    paragraphs = "".join(
+        "<p>" + "<br>".join(escape(line) for line in para.split("\n")) + "</p>" for para in body.strip().split("\n\n")
+    )
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{escape(subject)}</title></head>'
+        f'<body style="font-family: sans-serif; max-width: 40em">{paragraphs}</body></html>'
+    )
