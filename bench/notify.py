@@ -49,24 +49,27 @@ class Sink:
         return "250 OK"
 
 
-async def main(tickets: int, comments: int) -> None:
+async def main(tickets: int, comments: int, instances: int) -> None:
     async with private_corner("n") as (settings, env):
-        await _run(settings, env, tickets, comments)
+        await _run(settings, env, tickets, comments, instances)
 
 
-async def _run(settings: Settings, env: dict[str, str], tickets: int, comments: int) -> None:
+async def _run(settings: Settings, env: dict[str, str], tickets: int, comments: int, instances: int) -> None:
     sink, smtp_port = Sink(), free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=smtp_port, loop=uvloop.new_event_loop())
     controller.start()
-    port = free_port()
     logs = Path(f"/tmp/mesa-bench-{settings.topic_prefix.rstrip('.')}")
     os.makedirs(logs)
-    proc = Proc(
-        "services.notify", env | {"NOTIFY_PORT": str(port), "NOTIFY_SMTP_PORT": str(smtp_port)}, logs, "notify", port
-    )
+    procs = []
+    for i in range(instances):  # as ops scale notify: instances in one consumer group, one ledger
+        port = free_port()
+        extra = {"NOTIFY_PORT": str(port), "NOTIFY_SMTP_PORT": str(smtp_port)}
+        procs.append(Proc("services.notify", env | extra, logs, f"notify{i}", port))
     try:
-        proc.start()
-        await proc.ready(90)
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            await proc.ready(90)
         events: list[Envelope] = []
         sent_at: dict[str, float] = {}
         for i in range(tickets):
@@ -108,7 +111,8 @@ async def _run(settings: Settings, env: dict[str, str], tickets: int, comments: 
             f"lag event -> accepted p50 {q[49]:.2f}s, p99 {q[98]:.2f}s"
         )
     finally:
-        proc.stop()
+        for proc in procs:
+            proc.stop()
         controller.stop()
 
 
@@ -116,5 +120,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tickets", type=int, default=1000)
     parser.add_argument("--comments", type=int, default=9)
+    parser.add_argument("--instances", type=int, default=1, help="notify processes, as ops scale it")
     a = parser.parse_args()
-    asyncio.run(main(a.tickets, a.comments))
+    asyncio.run(main(a.tickets, a.comments, a.instances))

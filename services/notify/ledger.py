@@ -252,23 +252,32 @@ async def outcome(conn: asyncpg.Connection, data: ev.NotificationSent | ev.Notif
     )
 
 
+CLAIMS_LOCK = "mesa.notify.claim"
+
+_CLAIM = (
+    "UPDATE deliveries d SET status = 'sending', next_at = $3 FROM ("
+    " SELECT event_id, recipient, channel FROM deliveries c"
+    " WHERE status IN ('pending', 'sending') AND next_at <= $1"
+    " AND (channel <> 'webhook' OR EXISTS (SELECT 1 FROM webhook_subscriptions w"
+    " WHERE w.id = recipient AND w.active))"
+    # a group (the ticket, else the recipient) with a message on its way, on this instance or
+    # another, waits for it to settle: its messages leave one at a time, in order
+    " AND NOT EXISTS (SELECT 1 FROM deliveries s WHERE s.status = 'sending' AND s.next_at > $1"
+    " AND s.ticket_id = c.ticket_id AND (c.ticket_id <> '' OR s.recipient = c.recipient))"
+    " ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED) due"
+    " WHERE d.event_id = due.event_id AND d.recipient = due.recipient AND d.channel = due.channel"
+    " RETURNING d.*"
+)
+
+
 async def claim(pool: asyncpg.Pool, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
     """Rows due now, marked `sending` under a lease and committed: a sender that dies leaves them
-    to be sent again once the lease runs out."""
+    to be sent again once the lease runs out. Claims take turns (a transaction lock, held for
+    the one statement): a claim then sees every row another instance's claim took, and passes
+    over their groups (a row under a lock is not seen as `sending` until its claim commits)."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            "UPDATE deliveries d SET status = 'sending', next_at = $3 FROM ("
-            " SELECT event_id, recipient, channel FROM deliveries"
-            " WHERE status IN ('pending', 'sending') AND next_at <= $1"
-            " AND (channel <> 'webhook' OR EXISTS (SELECT 1 FROM webhook_subscriptions w"
-            " WHERE w.id = recipient AND w.active))"
-            " ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED) due"
-            " WHERE d.event_id = due.event_id AND d.recipient = due.recipient AND d.channel = due.channel"
-            " RETURNING d.*",
-            now,
-            limit,
-            now + lease,
-        )
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", CLAIMS_LOCK)
+        rows = await conn.fetch(_CLAIM, now, limit, now + lease)
     return [Delivery.of(r) for r in rows]
 
 
