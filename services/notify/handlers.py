@@ -62,7 +62,7 @@ class Notify:
             # assignments that arrived before this registration: their mails can go now
             for event_id, agent_id, ticket_id, reason in await ledger.register_agent(conn, env.data):
                 if (t := await ledger.ticket(conn, ticket_id)) is not None:
-                    await self._tell_owner(conn, event_id, t, agent_id, reason)
+                    await ledger.queue_many(conn, await self._for_owner(conn, event_id, t, agent_id, reason))
 
     async def on_workspace_event(self, conn: asyncpg.Connection, env: Envelope, d: Delivery) -> None:
         """Clause 12: a period's audit to the supervisors and auditors; an action to its owner."""
@@ -106,6 +106,7 @@ class Notify:
         known = await ledger.known_many(conn, list(dict.fromkeys(env.subject for env in envs)))
         subs = await ledger.subscribers(conn) if not all(d.replaying for _, d in items) else []
         changed: dict[str, tuple[Ticket | None, datetime | None, str | None]] = {}
+        told: list[ledger.Queued] = []  # queued together at the end, in order
         for (sealed, d), env in zip(items, envs, strict=True):
             data = env.data
             match data:
@@ -114,6 +115,8 @@ class Notify:
                     await ledger.opened(conn, data, sealed.data.requester)
                     known |= self._reread(known, await ledger.known_many(conn, [env.subject]))
                 case ev.TicketRequesterErased():
+                    await ledger.queue_many(conn, told)  # erasing covers what was queued before it
+                    told = []
                     if await ledger.erase(conn, data):
                         self.keyring.forget(data.requester)
                     known |= self._reread(known, await ledger.known_many(conn, [env.subject]))
@@ -126,7 +129,8 @@ class Notify:
                 facts = replace(k.facts, owner=owner) if k.facts is not None and owner else k.facts
                 known[env.subject] = replace(k, state=after or k.state, facts=facts)
             if not d.replaying:
-                await self._tell(conn, env, k, ledger.subscribed(subs, env.type))
+                told += await self._tell(conn, env, k, ledger.subscribed(subs, env.type))
+        await ledger.queue_many(conn, told)
         await ledger.save_states(conn, [(tid, *change) for tid, change in changed.items()])
 
     @staticmethod
@@ -138,30 +142,34 @@ class Notify:
             for tid, k in fresh.items()
         }
 
-    async def _tell(self, conn: asyncpg.Connection, env: Envelope, k: ledger.Known, webhooks: list[str]) -> None:
-        """Queue what one live event says to whom (`k`: the ticket as it was before the event)."""
+    async def _tell(
+        self, conn: asyncpg.Connection, env: Envelope, k: ledger.Known, webhooks: list[str]
+    ) -> list[ledger.Queued]:
+        """What one live event says to whom (`k`: the ticket as it was before the event); the
+        webhooks queued now, the mails returned for the batch to queue."""
         data = env.data
         await ledger.queue_webhooks(conn, env, webhooks, self.clock.now())
         if isinstance(data, ev.TicketOpened):
-            return  # the requester hears once the targets are set (ticket.sla_targets_set)
+            return []  # the requester hears once the targets are set (ticket.sla_targets_set)
         t = k.facts
         if t is None:
-            return
+            return []
         if isinstance(data, ev.TicketAssigned):
-            await self._tell_owner(conn, env.id, replace(t, owner=data.agent_id), data.agent_id, data.reason)
-            return
+            return await self._for_owner(conn, env.id, replace(t, owner=data.agent_id), data.agent_id, data.reason)
         owner_staff = await ledger.staff(conn, t.owner) if _needs_owner(data) else None
-        for m in audience.messages(env, t, k.preferences, owner_staff, self.audience):
-            await ledger.queue(conn, env.id, env.subject, m, self.clock.now())
+        return [
+            (env.id, env.subject, m, self.clock.now())
+            for m in audience.messages(env, t, k.preferences, owner_staff, self.audience)
+        ]
 
-    async def _tell_owner(
+    async def _for_owner(
         self, conn: asyncpg.Connection, event_id: UUID, t: TicketFacts, agent_id: str, reason: str
-    ) -> None:
+    ) -> list[ledger.Queued]:
         agent = await ledger.staff(conn, agent_id)
         if agent is None:
             await ledger.await_agent(conn, event_id, agent_id, t.id, reason)
-            return
-        await ledger.queue(conn, event_id, t.id, audience.assigned(t, agent, reason, self.audience), self.clock.now())
+            return []
+        return [(event_id, t.id, audience.assigned(t, agent, reason, self.audience), self.clock.now())]
 
 
 def _needs_owner(data: object) -> bool:

@@ -197,22 +197,36 @@ async def erase(conn: asyncpg.Connection, data: ev.TicketRequesterErased) -> boo
 # -- the ledger ---------------------------------------------------------------------------------
 
 
-async def queue(conn: asyncpg.Connection, event_id: UUID, ticket_id: str, m: Message, now: datetime) -> bool:
-    """A message, in its words, due now; False when it was queued already."""
-    subject, body = m.words()
-    done = await conn.fetchval(
+async def queue(conn: asyncpg.Connection, event_id: UUID, ticket_id: str, m: Message, now: datetime) -> None:
+    """A message, in its words, due now (nothing if it was queued already)."""
+    await queue_many(conn, [(event_id, ticket_id, m, now)])
+
+
+Queued = tuple[UUID, str, Message, datetime]  # (event, ticket, message, due)
+
+
+async def queue_many(conn: asyncpg.Connection, items: list[Queued]) -> None:
+    """Messages, in their words, in one statement (a consumer's batch: a statement per message was
+    a round trip each). The claim sends a ticket's messages in the order of their due times, so
+    each is due strictly after the one queued before it, even within one tick of the clock."""
+    if not items:
+        return
+    columns: list[list[Any]] = [[] for _ in range(8)]
+    last: datetime | None = None
+    for event_id, ticket_id, m, due in items:
+        subject, body = m.words()
+        last = due if last is None or due > last else last + timedelta(microseconds=1)
+        for column, value in zip(
+            columns, (event_id, m.to.label, ticket_id, m.template, subject, body, last, m.to.address), strict=True
+        ):
+            column.append(value)
+    await conn.execute(
         "INSERT INTO deliveries(event_id, recipient, channel, ticket_id, template, subject, body, next_at, address)"
-        " VALUES ($1, $2, 'email', $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING 1",
-        event_id,
-        m.to.label,
-        ticket_id,
-        m.template,
-        subject,
-        body,
-        now,
-        m.to.address,
+        " SELECT e, r, 'email', t, tp, s, b, n, a FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],"
+        " $5::text[], $6::text[], $7::timestamptz[], $8::text[]) AS u(e, r, t, tp, s, b, n, a)"
+        " ON CONFLICT DO NOTHING",
+        *columns,
     )
-    return bool(done)
 
 
 async def queue_webhooks(conn: asyncpg.Connection, env: Envelope, subscriptions: list[str], now: datetime) -> None:

@@ -180,3 +180,50 @@ async def test_each_agent_gets_one_digest_of_their_open_queue_a_day(fresh: Isola
     finally:
         notify.stop()
         sink.stop()
+
+
+async def test_an_erasure_in_the_same_batch_covers_the_mail_queued_before_it(fresh: Isolated) -> None:
+    """A ticket's events and its erasure produced together reach notify in one batch (its consumer
+    gathers a batch for a quarter of a second): the "received" mail the targets queued must be
+    cancelled with no address, as if the erasure had come alone (notify queues a batch's mail
+    together, at its end)."""
+    port = free_port()
+    env = {"NOTIFY_SMTP_PORT": str(free_port()), "NOTIFY_PORT": str(port)}  # no server: nothing leaves
+    tid = "T-E1"
+    opened = ev.TicketOpened(
+        ticket_id=tid,
+        requester="rosa@example.com",
+        subject="Factura duplicada",
+        description="Me cobraron dos veces",
+        category="payment",
+        impact="low",
+        urgency="low",
+        priority="P4",
+    )
+    targets = ev.TicketSlaTargetsSet(
+        ticket_id=tid, priority="P4", first_response_due=datetime.now(UTC), resolution_due=datetime.now(UTC)
+    )
+    erased = ev.TicketRequesterErased(ticket_id=tid, requester="p-rosa", by="dpo", reason="derecho de supresión")
+    notify = Proc("services.notify", {**fresh.env, **env}, fresh.log_dir, "notify", port).start()
+    try:
+        await notify.ready()
+        await produce(
+            fresh.settings,
+            fresh.settings.topic(TICKET_EVENTS),
+            [envelope(opened, tid), envelope(targets, tid), envelope(erased, tid)],
+        )
+        topics = [fresh.settings.topic(TICKET_EVENTS)]
+        await eventually(lambda: inbox_caught_up(fresh.settings, "notify", "notify-tickets", topics), what="read")
+        conn = await asyncpg.connect(fresh.settings.database_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT status, address, subject, body FROM notify.deliveries WHERE ticket_id = $1", tid
+            )
+        finally:
+            await conn.close()
+        assert rows, "the targets queued the requester's mail"
+        for r in rows:
+            assert (r["status"], r["address"]) == ("cancelled", None)
+            assert "Factura" not in r["subject"] + r["body"]
+    finally:
+        notify.stop()
