@@ -103,7 +103,8 @@ def _reply_to(support: str, ticket_id: str, key: bytes) -> str:
 class SmtpConnection:
     """One lane's connection: opened at its first message, kept from batch to batch while mail
     flows (a connection costs the server a greeting, EHLO and perhaps TLS and a login), closed
-    once there is nothing to send, or after an error."""
+    once nothing has been due for a while, or after an error; opened again if the server
+    closed it meanwhile."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -153,6 +154,7 @@ class Deliverer:
         self.sender = parseaddr(settings.mail_from)[1] or settings.mail_from
         self._connections: list[SmtpConnection] = []  # one per lane, kept while mail flows
         self._settled = asyncio.Event()  # a lane settled a message: room to claim more, perhaps
+        self._busy_at = clock.now()  # when the last claim found mail: the connections' idle time
 
     def headers(self, d: Delivery) -> list[tuple[str, str]]:
         domain = self.settings.mail_domain
@@ -202,7 +204,7 @@ class Deliverer:
         given up or deferred). Each lane sends its messages on its own connection and settles each
         as it goes; more rows are claimed whenever half of what is on its way has settled, so no
         lane waits for another. The connections stay open while mail flows and close once
-        nothing is due."""
+        nothing has been due for `NOTIFY_SMTP_IDLE_S`."""
         lanes = self.settings.notify_smtp_connections
         room = per_connection * lanes
         plan = Lanes(lanes)
@@ -226,7 +228,10 @@ class Deliverer:
                 while plan.in_flight > room // 2:
                     self._settled.clear()
                     await self._settled.wait()
-        if not handled:
+        now = self.clock.now()
+        if handled:
+            self._busy_at = now
+        elif self._connections and now - self._busy_at >= timedelta(seconds=self.settings.notify_smtp_idle_s):
             await self.close_connections()
         return handled
 

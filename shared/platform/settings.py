@@ -142,6 +142,10 @@ class Settings(BaseSettings):
     # messages in flight at once, each on its own SMTP connection (also the most a killed notify
     # can have sent without recording it, so resent after its lease)
     notify_smtp_connections: int = Field(default=8, ge=1, le=64, validation_alias="NOTIFY_SMTP_CONNECTIONS")
+    # how long those connections stay open with nothing to send: mail that trickles in (a few
+    # messages every half second) goes on open connections instead of a greeting, EHLO and QUIT
+    # each time; well under the idle limits of SMTP servers (RFC 5321: at least five minutes)
+    notify_smtp_idle_s: float = Field(default=10.0, ge=0, le=120, validation_alias="NOTIFY_SMTP_IDLE_S")
     mail_domain: str = Field(default="mesa.local", validation_alias="NOTIFY_MAIL_DOMAIN")
     # Where customers write (and reply): the inbound mail service's address; Mesa's mails carry
     # a plus-addressed variant of it as Reply-To, with the ticket's token.
