@@ -24,10 +24,10 @@ A rotated key stays in `keys` (old records keep verifying); a new one is added b
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,20 +56,24 @@ def _signed_headers(headers: Iterable[tuple[str, bytes]]) -> list[tuple[str, byt
     return [(k, v) for k, v in headers if k not in (SIG, PROOF) and not k.startswith(_UNSIGNED_PREFIXES)]
 
 
+_ABSENT = b"\xff\xff\xff\xff"
+
+
+@functools.lru_cache(maxsize=256)
+def _framed_name(name: str) -> bytes:
+    # header names are a few dozen: each framed once (every consumer frames every record's)
+    raw = name.encode()
+    return len(raw).to_bytes(4, "big") + raw
+
+
 def signed_bytes(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]]) -> bytes:
     """What a signature covers, unambiguously: each part length-prefixed (absent: 0xFFFFFFFF)."""
-    parts = [_DOMAIN]
-
-    def put(raw: bytes | None) -> None:
-        parts.append(struct.pack(">I", 0xFFFFFFFF) if raw is None else struct.pack(">I", len(raw)) + raw)
-
-    put(key)
     signed = _signed_headers(headers)
-    parts.append(struct.pack(">I", len(signed)))
+    parts = [_DOMAIN, _ABSENT if key is None else len(key).to_bytes(4, "big") + key, len(signed).to_bytes(4, "big")]
     for name, raw in signed:
-        put(name.encode())
-        put(bytes(raw) if raw is not None else None)
-    put(value)
+        parts.append(_framed_name(name))
+        parts.append(_ABSENT if raw is None else len(raw).to_bytes(4, "big") + bytes(raw))
+    parts.append(_ABSENT if value is None else len(value).to_bytes(4, "big") + value)
     return b"".join(parts)
 
 
@@ -85,6 +89,7 @@ def key_id(public: VerifyKey) -> str:
 # hashed under different prefixes, so no record can pose as an inner node.
 _ROOT_DOMAIN = b"mesa-batch-v1"
 _LEFT, _RIGHT = b"L", b"R"  # which side the sibling is on
+_LEFT_BYTE, _RIGHT_BYTE = _LEFT[0], _RIGHT[0]
 
 
 def _leaf(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]]) -> bytes:
@@ -124,10 +129,10 @@ def fold(leaf: bytes, path: bytes) -> bytes:
         raise ValueError("a Merkle path is whole 33-byte steps")
     node = leaf
     for at in range(0, len(path), 33):
-        side, sibling = path[at : at + 1], path[at + 1 : at + 33]
-        if side == _RIGHT:
+        side, sibling = path[at], path[at + 1 : at + 33]
+        if side == _RIGHT_BYTE:
             node = _node(node, sibling)
-        elif side == _LEFT:
+        elif side == _LEFT_BYTE:
             node = _node(sibling, node)
         else:
             raise ValueError("a Merkle step is L or R")

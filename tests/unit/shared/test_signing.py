@@ -4,6 +4,7 @@ the trust file. The broker-side half runs in tests/e2e/test_broker_trust.py."""
 from __future__ import annotations
 
 import stat
+import struct
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -142,6 +143,36 @@ def test_signed_bytes_are_unambiguous() -> None:
     assert signed_bytes(b"ab", b"c", []) != signed_bytes(b"a", b"bc", [])
     assert signed_bytes(None, b"", []) != signed_bytes(b"", b"", [])
     assert signed_bytes(b"k", b"v", [("a", b"bc")]) != signed_bytes(b"k", b"v", [("ab", b"c")])
+
+
+def _framed_as_specified(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]) -> bytes:
+    """The signed bytes as the format says, written the plain way: a domain tag, then the key,
+    the count of signed headers, each header's name and value, and the value, each part
+    length-prefixed (4 bytes, big-endian; 0xFFFFFFFF for an absent part). Signatures already on
+    the log were made over exactly these bytes."""
+
+    def part(raw: bytes | None) -> bytes:
+        return b"\xff\xff\xff\xff" if raw is None else struct.pack(">I", len(raw)) + raw
+
+    signed = [(k, v) for k, v in headers if k not in ("mesa_sig", "mesa_proof") and not k.startswith("dlq_")]
+    body = b"".join(part(k.encode()) + part(v) for k, v in signed)
+    return b"mesa-record-v1" + part(key) + struct.pack(">I", len(signed)) + body + part(value)
+
+
+header_names = st.sampled_from(["ce_id", "ce_type", "mesa_sig", "mesa_proof", "mesa_kid", "dlq_reason", "x"]) | st.text(
+    max_size=12
+)
+
+
+@given(
+    st.none() | st.binary(max_size=40),
+    st.none() | st.binary(max_size=200),
+    st.lists(st.tuples(header_names, st.binary(max_size=40)), max_size=16),
+)
+def test_signed_bytes_are_the_specified_framing(
+    key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+) -> None:
+    assert signed_bytes(key, value, headers) == _framed_as_specified(key, value, headers)
 
 
 def test_unknown_keys_and_half_signatures_are_refused() -> None:
