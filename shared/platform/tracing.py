@@ -206,9 +206,6 @@ class _Sampled:
     def __init__(self, traced: Any, untraced: Any) -> None:
         self.traced = traced
         self.untraced = untraced
-        # FastAPI follows `.app` down the built stack to find OpenTelemetry's middleware, and
-        # leaves the tracing to it when found; otherwise it makes spans of its own as well
-        self.app = traced
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
