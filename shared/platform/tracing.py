@@ -13,8 +13,7 @@ History and replays make no spans: they are not live (`Delivery.replaying`).
 
 Sampling (`MESA_TRACE_SAMPLE`, a fraction of commands) is a function of the trace id, the same
 on every hop, so a trace is whole or absent; a caller's `traceparent` names the trace, but its
-"sampled" flag does not oblige us (a client could otherwise have every request traced). A request
-is decided before any span (`request_trace`), and only a sampled one meets the instrumentation. Spans
+"sampled" flag does not oblige us (a client could otherwise have every request traced). Spans
 nobody asked for are never made: database statements become spans only under a sampled span,
 and a statement outside any (a relay's poll, a consumer's claim) makes no trace of its own.
 
