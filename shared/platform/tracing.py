@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
-import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -37,7 +36,6 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
     Decision,
     ParentBased,
@@ -116,10 +114,7 @@ def configure_tracing(service: str, instance: str, endpoint: str, sample: float)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 
-    global _rate
-    _rate = sample
     provider = TracerProvider(
-        id_generator=_GatedIds(),
         resource=Resource.create(
             {"service.name": service, "service.namespace": "mesa", "service.instance.id": instance}
         ),
@@ -140,86 +135,16 @@ def configure_tracing(service: str, instance: str, endpoint: str, sample: float)
     return provider
 
 
-def instrument_app(app: Any, tracer_provider: TracerProvider | None = None) -> None:
-    """Make each sampled request to `app` a SERVER span (when tracing is on); not the probes'.
-
-    The others skip the instrumentation altogether (`_Sampled`): FastAPI's middleware built a
-    span, its attributes and its metrics for every request only for the sampler to drop nine in
-    ten, about 150 us of CPU per request. (`tracer_provider`: a test's own; else the process's.)"""
-    if tracer_provider is None and not enabled():
+def instrument_app(app: Any) -> None:
+    """Make every request to `app` a SERVER span (when tracing is on); not the probes'."""
+    if not enabled():
         return
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-    from starlette.middleware.errors import ServerErrorMiddleware
 
     # one span per request: not one more for each ASGI message it receives and sends
     FastAPIInstrumentor.instrument_app(
-        app,
-        excluded_urls="/healthz,/readyz,/metrics",
-        exclude_spans=["receive", "send"],
-        tracer_provider=tracer_provider,
+        app, excluded_urls="/healthz,/readyz,/metrics", exclude_spans=["receive", "send"]
     )
-    instrumented = app.build_middleware_stack
-
-    def build_middleware_stack() -> Any:
-        # FastAPI's instrumentation wraps the app's own stack (its ServerErrorMiddleware, then
-        # the app's middleware) in its middleware, and that in a bare ServerErrorMiddleware: an
-        # unsampled request goes straight to the app's own stack, the same instances
-        stack = instrumented()
-        if isinstance(stack, ServerErrorMiddleware) and isinstance(stack.app, OpenTelemetryMiddleware):
-            return _Sampled(traced=stack, untraced=stack.app.app)
-        log.warning("tracing every request: the instrumentation's stack is not the one expected")
-        return stack
-
-    app.build_middleware_stack = build_middleware_stack
-
-
-# The trace id a sampled request's root span is to have (`_GatedIds`): decided before the span.
-_ROOT_TRACE_ID: contextvars.ContextVar[int | None] = contextvars.ContextVar("mesa_root_trace_id", default=None)
-_rate = 0.0  # this process's MESA_TRACE_SAMPLE (configure_tracing)
-
-
-class _GatedIds(RandomIdGenerator):
-    """Trace ids as usual, except a sampled request's, drawn by `request_trace` before the span."""
-
-    def generate_trace_id(self) -> int:
-        return _ROOT_TRACE_ID.get() or super().generate_trace_id()
-
-
-def request_trace(traceparent: str | None, rate: float) -> tuple[bool, int | None]:
-    """Whether a request with this `traceparent` header is traced, decided as the sampler does
-    (`TraceIdRatioBased`: a function of the trace id, the same on every hop), before any span:
-    the caller's trace id when it sent a well-formed header (whatever its flag says), else one
-    drawn here, which the request's span then takes. Returns (sampled, the trace id to give it)."""
-    bound = TraceIdRatioBased.get_bound_for_rate(rate)
-    if traceparent is not None and _TRACEPARENT.match(traceparent) and traceparent[3:35] != "0" * 32:
-        return int(traceparent[3:35], 16) & TraceIdRatioBased.TRACE_ID_LIMIT < bound, None
-    drawn = secrets.randbits(128) or 1
-    sampled = drawn & TraceIdRatioBased.TRACE_ID_LIMIT < bound
-    return sampled, drawn if sampled else None
-
-
-class _Sampled:
-    """ASGI: a sampled request through the instrumentation, any other straight to the app."""
-
-    def __init__(self, traced: Any, untraced: Any) -> None:
-        self.traced = traced
-        self.untraced = untraced
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.traced(scope, receive, send)
-            return
-        header = next((v for k, v in scope["headers"] if k == b"traceparent"), None)
-        sampled, root = request_trace(header.decode("latin-1") if header is not None else None, _rate)
-        if not sampled:
-            await self.untraced(scope, receive, send)
-            return
-        token = _ROOT_TRACE_ID.set(root)
-        try:
-            await self.traced(scope, receive, send)
-        finally:
-            _ROOT_TRACE_ID.reset(token)
 
 
 def enabled() -> bool:
