@@ -111,6 +111,14 @@ class _NeedsSavepoints(Exception):
     """The fast path met a record the handler refused: redo the batch a savepoint per record."""
 
 
+def _header(record: Record, name: str) -> bytes | None:
+    """The first header of that name (a plain loop: every consumer asks it of every record)."""
+    for k, v in record.headers or ():
+        if k == name:
+            return v  # type: ignore[no-any-return]
+    return None
+
+
 def decode_event(record: Record) -> Envelope:
     """A record as an envelope, its signature unchecked: for tools that only look."""
     return Envelope.from_kafka(record.key, record.value, list(record.headers or ()))
@@ -186,6 +194,7 @@ class InboxConsumer(Generic[M]):
         inbox as they go to the outbox, so the copies it reads back are skipped. `letters` seals
         dead letters (`letter_owner`: who a refused record concerns, when the service knows)."""
         self.name = name
+        self._name_bytes = name.encode()
         self._settings = settings
         self._pool = pool
         self._topics = topics
@@ -674,8 +683,8 @@ class InboxConsumer(Generic[M]):
         """A record of a type this consumer acts on, or of no declared type (decoded, and refused
         if it is not an event)."""
         assert self._wants is not None
-        kind = next((bytes(v) for k, v in record.headers or () if k == "ce_type"), None)
-        return kind is None or kind in self._wants
+        kind = _header(record, "ce_type")
+        return kind is None or bytes(kind) in self._wants
 
     def _passed_over_live(self, record: Record) -> bool:
         """A live record of a type passed over when live. The history's end is the one read at
@@ -684,13 +693,14 @@ class InboxConsumer(Generic[M]):
         end = self._history_end.get(TopicPartition(record.topic, record.partition))
         if end is None or record.offset < end:
             return False
-        kind = next((bytes(v) for k, v in record.headers or () if k == "ce_type"), None)
-        return kind in self._passes_over_live
+        kind = _header(record, "ce_type")
+        return kind is not None and bytes(kind) in self._passes_over_live
 
     def _redriven_for_another(self, record: Record) -> bool:
         """A re-driven dead letter is for the consumer that refused it; every other one applied
         the original at its own offset (and may have forgotten its id since)."""
-        return any(k == REDRIVEN_FOR and v != self.name.encode() for k, v in record.headers or ())
+        meant_for = _header(record, REDRIVEN_FOR)  # re-driving drops a letter's old marks: one at most
+        return meant_for is not None and meant_for != self._name_bytes
 
     async def _apply_batch(
         self, conn: asyncpg.Connection, items: list[tuple[M, Delivery]], spans: dict[str, trace.Span]

@@ -24,10 +24,10 @@ A rotated key stays in `keys` (old records keep verifying); a new one is added b
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,31 +48,45 @@ PROOF = "mesa_proof"
 _UNSIGNED_PREFIXES = ("dlq_",)
 SERVICES = tuple(s.name for s in topology.STATIONS)  # each signs as itself
 TRUST_FILE = "trust.json"
+_VOUCHED_NODES = 65_536  # about 8 MB: a few hundred relay batches
 _VERIFIED_ROOTS = 4096
 _DOMAIN = b"mesa-record-v1"
 
 
-def _signed_headers(headers: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
-    return [(k, v) for k, v in headers if k not in (SIG, PROOF) and not k.startswith(_UNSIGNED_PREFIXES)]
-
-
 _ABSENT = b"\xff\xff\xff\xff"
+_framed_names: dict[str, bytes] = {}  # a header's name framed once; b"": not signed
 
 
-@functools.lru_cache(maxsize=256)
 def _framed_name(name: str) -> bytes:
-    # header names are a few dozen: each framed once (every consumer frames every record's)
-    raw = name.encode()
-    return len(raw).to_bytes(4, "big") + raw
+    """`name` framed (4-byte length, then its bytes), or b"" for a header no signature covers."""
+    framed = _framed_names.get(name)
+    if framed is None:
+        if name in (SIG, PROOF) or name.startswith(_UNSIGNED_PREFIXES):
+            framed = b""
+        else:
+            raw = name.encode()
+            framed = len(raw).to_bytes(4, "big") + raw
+        if len(_framed_names) < 1024:  # names from other systems' headers: keep the set bounded
+            _framed_names[name] = framed
+    return framed
 
 
 def signed_bytes(key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]]) -> bytes:
     """What a signature covers, unambiguously: each part length-prefixed (absent: 0xFFFFFFFF)."""
-    signed = _signed_headers(headers)
-    parts = [_DOMAIN, _ABSENT if key is None else len(key).to_bytes(4, "big") + key, len(signed).to_bytes(4, "big")]
-    for name, raw in signed:
-        parts.append(_framed_name(name))
-        parts.append(_ABSENT if raw is None else len(raw).to_bytes(4, "big") + bytes(raw))
+    # one pass over the headers, names framed once (every consumer frames every record it
+    # reads); the count of signed headers goes in its place once they are counted
+    parts = [_DOMAIN, _ABSENT if key is None else len(key).to_bytes(4, "big") + key, b""]
+    add = parts.append
+    known = _framed_names
+    for name, raw in headers:
+        framed = known.get(name)
+        if framed is None:
+            framed = _framed_name(name)
+        if not framed:
+            continue
+        add(framed)
+        add(_ABSENT if raw is None else len(raw).to_bytes(4, "big") + raw)
+    parts[2] = ((len(parts) - 3) // 2).to_bytes(4, "big")
     parts.append(_ABSENT if value is None else len(value).to_bytes(4, "big") + value)
     return b"".join(parts)
 
@@ -184,8 +198,15 @@ class Trust:
 
     keys: dict[str, tuple[str, VerifyKey]] = field(default_factory=dict)
     cutover: dict[str, dict[int, int]] = field(default_factory=dict)
-    # batch roots whose signature verified (key id, root, signature), oldest first
-    _verified: dict[tuple[str, bytes, bytes], None] = field(default_factory=dict, repr=False)
+    # What a verified signature vouches for, oldest first: a batch's root, and every node and
+    # sibling on the paths folded up to it, each with the key id and signature that vouched.
+    # A record of a batch already seen folds its path only until it meets one of them: its
+    # sibling's leaf, or their parent (each step is a hash the root commits to, and leaves and
+    # nodes hash under different prefixes, so a record cannot pose as a node).
+    _vouched: OrderedDict[bytes, tuple[str, bytes]] = field(default_factory=OrderedDict, repr=False)
+    # Roots whose signature verified (key id, root, signature): a batch's records are spread over
+    # partitions a consumer may read far apart, after its nodes were forgotten.
+    _roots: OrderedDict[tuple[str, bytes, bytes], None] = field(default_factory=OrderedDict, repr=False)
 
     def signer(self, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> str | None:
         """The service that signed this record; None for an unsigned one (the caller decides
@@ -207,20 +228,50 @@ class Trust:
         if found is None:
             raise BadSignature(f"signed with key {kid_text[:32]!r}, which nobody trusts")
         service, public = found
+        voucher = (kid_text, bytes(sig))
+        leaf = _leaf(key, value, headers)
+        if self._vouched.get(leaf) == voucher:
+            return service
         try:
-            root = fold(_leaf(key, value, headers), base64.b64decode(path, validate=True))
-            remembered = (kid_text, root, bytes(sig))
-            if remembered not in self._verified:
-                public.verify(_ROOT_DOMAIN + root, base64.b64decode(sig, validate=True))
-                self._remember(remembered)
+            self._climb(leaf, base64.b64decode(path, validate=True), voucher, public)
         except (BadSignatureError, ValueError):
             raise BadSignature(f"the signature of key {kid_text} ({service}) does not verify") from None
         return service
 
-    def _remember(self, verified: tuple[str, bytes, bytes]) -> None:
-        if len(self._verified) >= _VERIFIED_ROOTS:
-            self._verified.pop(next(iter(self._verified)))  # the oldest (dicts keep insertion order)
-        self._verified[verified] = None
+    def _climb(self, leaf: bytes, path: bytes, voucher: tuple[str, bytes], public: VerifyKey) -> None:
+        """Fold `leaf` up its `path` until a hash already vouched for by `voucher`, or to the
+        root, whose signature is then verified; remember what the path showed. Raises
+        ValueError (a malformed path) or BadSignatureError."""
+        if len(path) % 33:
+            raise ValueError("a Merkle path is whole 33-byte steps")
+        vouched = self._vouched
+        shown = [leaf]
+        node = leaf
+        for at in range(0, len(path), 33):
+            side, sibling = path[at], path[at + 1 : at + 33]
+            if side == _RIGHT_BYTE:
+                node = _node(node, sibling)
+            elif side == _LEFT_BYTE:
+                node = _node(sibling, node)
+            else:
+                raise ValueError("a Merkle step is L or R")
+            shown += (sibling, node)
+            if vouched.get(node) == voucher:
+                break
+        else:  # the root: its signature, unless verified before (its nodes may be forgotten since)
+            root = (voucher[0], node, voucher[1])
+            if root not in self._roots:
+                public.verify(_ROOT_DOMAIN + node, base64.b64decode(voucher[1], validate=True))
+                if len(self._roots) >= _VERIFIED_ROOTS:
+                    self._roots.popitem(last=False)
+                self._roots[root] = None
+        for h in shown:
+            if h not in vouched:
+                if len(vouched) >= _VOUCHED_NODES:
+                    # the oldest; O(1) here, where a dict's first key is found by skipping over
+                    # the slots of every key popped before it
+                    vouched.popitem(last=False)
+                vouched[h] = voucher
 
     def check(
         self,

@@ -214,20 +214,40 @@ def parse_cloudevent(value: bytes | None, headers: Headers) -> tuple[dict[str, s
     return attrs, _json_object(value)
 
 
+_CONTENT_TYPE = "\0content-type"  # not an attribute name (those are lowercase letters and digits)
+_header_roles: dict[str, str] = {}  # a header's name -> its attribute, _CONTENT_TYPE, or "": neither
+
+
+def _header_role(name: str) -> str:
+    role = _header_roles.get(name)
+    if role is None:
+        lowered = name.lower()
+        role = lowered[3:] if lowered.startswith("ce_") else _CONTENT_TYPE if lowered == "content-type" else ""
+        if len(_header_roles) < 1024:  # names from other systems' headers: keep the set bounded
+            _header_roles[name] = role
+    return role
+
+
 def _binary_attributes(headers: Headers) -> tuple[dict[str, str], str]:
-    """The `ce_*` attributes and the content type, in one pass over the headers."""
+    """The `ce_*` attributes and the content type, in one pass over the headers (each name's
+    role looked up once: every consumer decodes every record's)."""
     attrs: dict[str, str] = {}
     content_type = ""
+    roles = _header_roles
     for name, raw in headers or ():
-        lowered = name.lower()
+        role = roles.get(name)
+        if role is None:
+            role = _header_role(name)
+        if not role:
+            continue
         try:
             text = raw.decode("utf-8") if raw is not None else ""
         except UnicodeDecodeError:
             raise MalformedRecord(f"header {name} is not UTF-8") from None
-        if lowered.startswith("ce_"):
-            attrs[lowered[3:]] = text
-        elif lowered == "content-type":
+        if role is _CONTENT_TYPE or role == _CONTENT_TYPE:
             content_type = text
+        else:
+            attrs[role] = text
     return attrs, content_type
 
 

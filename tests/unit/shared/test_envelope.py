@@ -146,3 +146,17 @@ def test_unknown_payload_fields_are_refused() -> None:
     doc = json.loads(value) | {"card_number": "4111111111111111"}
     with pytest.raises(InvalidPayload, match="card_number"):
         Envelope.from_kafka(key, json.dumps(doc).encode(), headers)
+
+
+def test_attribute_headers_must_be_utf8_and_other_headers_are_not_ours_to_judge() -> None:
+    env = Envelope.new(opened(), source="x", subject="T-1", time=T0)
+    key, value, headers = env.to_kafka()
+    # another system's binary header (a tracing context, a checksum) does not spoil the event
+    assert Envelope.from_kafka(key, value, [*headers, ("x-checksum", b"\xff\xfe")]) == env
+    # an attribute's or the content type's does; names are case-insensitive, every time
+    for _ in range(2):  # the second time through, the names' roles are remembered
+        for name in ("ce_actor", "CE_Actor", "Content-Type"):
+            with pytest.raises(MalformedRecord, match=f"header {name} is not UTF-8"):
+                Envelope.from_kafka(key, value, [*headers, (name, b"\xff")])
+    mixed = [(k.upper() if k.startswith("ce_") else k, v) for k, v in headers]
+    assert Envelope.from_kafka(key, value, mixed) == env

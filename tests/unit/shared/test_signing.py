@@ -3,6 +3,8 @@ the trust file. The broker-side half runs in tests/e2e/test_broker_trust.py."""
 
 from __future__ import annotations
 
+import base64
+import random
 import stat
 import struct
 from datetime import UTC, datetime
@@ -11,11 +13,13 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from nacl.signing import VerifyKey
 
 from shared.domain.events import Envelope, known_types
 from shared.domain.events import catalogue as ev
 from shared.domain.events.catalogue import owners_of
 from shared.domain.events.errors import BadSignature, NotOwner, Unsigned
+from shared.platform import signing
 from shared.platform.signing import (
     KID,
     PROOF,
@@ -229,3 +233,49 @@ def test_a_topics_cutover_is_recorded_once(tmp_path: Path) -> None:
         "agent.events": {0: 4}
     }
     assert Trust.load(tmp_path).cutover == {"ticket.events": {0: 10, 1: 0}, "agent.events": {0: 4}}
+
+
+class _CountingKey(VerifyKey):
+    """A public key that counts its signature verifications."""
+
+    calls = 0
+
+    def verify(self, smessage: bytes, signature: bytes | None = None, encoder: object = None) -> bytes:
+        type(self).calls += 1
+        return super().verify(smessage, signature)
+
+
+@given(st.integers(min_value=2, max_value=70), st.randoms(use_true_random=False))
+def test_a_batch_already_vouched_for_costs_no_second_verification(n: int, rnd: random.Random) -> None:
+    records = _batch(n)
+    signed = SIGNERS["intake"].sign_batch(records)
+    _CountingKey.calls = 0
+    trust = Trust({SIGNERS["intake"].kid: ("intake", _CountingKey(bytes(SIGNERS["intake"].public)))})
+    order = list(range(n))
+    rnd.shuffle(order)  # a batch's records may be read in any order (partitions, redeliveries)
+    for i in order:
+        assert trust.check("t", 0, 0, "ticket.commented", records[i][0], records[i][1], signed[i]) == "intake"
+    assert _CountingKey.calls == 1
+    i = order[0]
+    key, value, _ = records[i]
+    # what the root vouches for is that batch's records only: a changed one still folds to a
+    # root nobody signed, a garbled signature is checked as what it is, an untrusted key is not
+    # trusted because its batches were
+    with pytest.raises(BadSignature):
+        trust.check("t", 0, 0, "ticket.commented", key, value.replace(b"nota", b"paga"), signed[i])
+    garbled = [(k, base64.b64encode(b"\x01" * 64) if k == SIG else v) for k, v in signed[i]]
+    with pytest.raises(BadSignature):
+        trust.check("t", 0, 0, "ticket.commented", key, value, garbled)
+    trust.keys.clear()
+    with pytest.raises(BadSignature, match="nobody trusts"):
+        trust.check("t", 0, 0, "ticket.commented", key, value, signed[i])
+
+
+def test_what_is_vouched_for_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(signing, "_VOUCHED_NODES", 50)
+    trust = Trust(TRUST.keys)
+    for _ in range(5):
+        records = _batch(40)
+        for (key, value, _), headers in zip(records, SIGNERS["intake"].sign_batch(records), strict=True):
+            assert trust.check("t", 0, 0, "ticket.commented", key, value, headers) == "intake"
+            assert len(trust._vouched) <= 50
