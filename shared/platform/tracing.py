@@ -14,8 +14,9 @@ History and replays make no spans: they are not live (`Delivery.replaying`).
 Sampling (`MESA_TRACE_SAMPLE`, a fraction of commands) is a function of the trace id, the same
 on every hop, so a trace is whole or absent; a caller's `traceparent` names the trace, but its
 "sampled" flag does not oblige us (a client could otherwise have every request traced). Spans
-nobody asked for are never made: database statements become spans only under a sampled span,
-and a statement outside any (a relay's poll, a consumer's claim) makes no trace of its own.
+nobody asked for are never made: database statements become spans only under a sampled span
+(a request that is not sampled runs with the instrumentation quiet, `QuietUnlessSampled`), and a
+statement outside any (a relay's poll, a consumer's claim) makes no trace of its own.
 
 Why not OpenTelemetry's aiokafka instrumentation: it adds a `traceparent` header to a record after
 Mesa's relay has signed it, and it makes one span per poll, which cannot say which of a batch's
@@ -141,10 +142,30 @@ def instrument_app(app: Any) -> None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+    app.add_middleware(QuietUnlessSampled)  # inside the instrumentation's: its span is current
     # one span per request: not one more for each ASGI message it receives and sends
     FastAPIInstrumentor.instrument_app(
         app, excluded_urls="/healthz,/readyz,/metrics", exclude_spans=["receive", "send"]
     )
+
+
+class QuietUnlessSampled:
+    """A request that is not traced runs quiet: its statements make no spans. The asyncpg
+    instrumentation would otherwise build each one's name, attributes and a span that records
+    nothing: 32 us of CPU per statement on the development VM, 46 us the statement itself."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or trace.get_current_span().is_recording():
+            await self.app(scope, receive, send)
+            return
+        token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            context.detach(token)
 
 
 def enabled() -> bool:

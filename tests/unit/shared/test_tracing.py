@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanKind
@@ -103,3 +107,19 @@ def test_a_span_keeps_no_query_string_address_or_browser() -> None:
     assert attributes["url.query"] == attributes["net.peer.ip"] == attributes["http.user_agent"] == "-"
     assert attributes["http.route"] == "/tickets"
     assert "ana" not in repr(attributes) and "10.0.0.7" not in repr(attributes)
+
+
+async def test_a_request_not_sampled_runs_quiet_and_a_sampled_one_does_not() -> None:
+    seen: list[bool] = []
+
+    async def endpoint(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(is_instrumentation_enabled())  # what the asyncpg instrumentation asks first
+
+    quiet = tracing.QuietUnlessSampled(endpoint)
+    for rate in (0.0, 1.0):
+        server = _provider(rate).get_tracer("t").start_span("POST /tickets", kind=SpanKind.SERVER)
+        with trace.use_span(server, end_on_exit=True):
+            await quiet({"type": "http"}, None, None)
+        assert is_instrumentation_enabled()  # the quiet ends with its request
+    await quiet({"type": "lifespan"}, None, None)  # not a request: untouched
+    assert seen == [False, True, True]
