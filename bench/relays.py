@@ -17,6 +17,23 @@ from shared.platform.signing import Signer, load_signer
 from shared.platform.topics import TICKET_EVENTS
 
 RELAY_BATCH = 100  # events written between two signatures of each owner (a relay takes up to 500)
+Record = tuple[bytes, bytes, list[tuple[str, bytes]]]
+Owned = tuple[str, Record]  # (the service that owns the event's type, the record)
+
+
+def sign_as_relays(chunk: list[Owned], signers: dict[str, Signer], settings: Settings | None = None) -> list[Record]:
+    """A chunk of the log signed as the owners' relays publish it under load: each owner's events
+    with one signature; the chunk keeps its order (each ticket's history in order). Signers
+    missing from `signers` are loaded from `settings`' signing folder."""
+    headers: dict[int, list[tuple[str, bytes]]] = {}
+    for service in {owner for owner, _ in chunk}:
+        if service not in signers:
+            assert settings is not None, f"no signer for {service}"
+            signers[service] = load_signer(settings.signing_folder / f"{service}.key", service)
+        mine = [i for i, (owner, _) in enumerate(chunk) if owner == service]
+        for i, h in zip(mine, signers[service].sign_batch([chunk[i][1] for i in mine]), strict=True):
+            headers[i] = h
+    return [(k, v, headers[i]) for i, (_, (k, v, _h)) in enumerate(chunk)]
 
 
 async def write(settings: Settings, events: Iterable[Envelope]) -> float:
@@ -34,20 +51,11 @@ async def write(settings: Settings, events: Iterable[Envelope]) -> float:
         topic = settings.topic(TICKET_EVENTS)
         pending = []
         signers: dict[str, Signer] = {}
-        chunk: list[tuple[str, tuple[bytes, bytes, list[tuple[str, bytes]]]]] = []
+        chunk: list[Owned] = []
 
         async def flush() -> None:
-            # as the owners' relays publish under load: each signs its events of the chunk with
-            # one signature; the log keeps the chunk's order (each ticket's history in order)
-            headers: dict[int, list[tuple[str, bytes]]] = {}
-            for service in {owner for owner, _ in chunk}:
-                if service not in signers:
-                    signers[service] = load_signer(settings.signing_folder / f"{service}.key", service)
-                mine = [i for i, (owner, _) in enumerate(chunk) if owner == service]
-                for i, h in zip(mine, signers[service].sign_batch([chunk[i][1] for i in mine]), strict=True):
-                    headers[i] = h
-            for i, (_, (k, v, _h)) in enumerate(chunk):
-                pending.append(await producer.send(topic, v, key=k, headers=headers[i]))
+            for k, v, h in sign_as_relays(chunk, signers, settings):
+                pending.append(await producer.send(topic, v, key=k, headers=h))
             chunk.clear()
 
         for e in events:
