@@ -70,6 +70,7 @@ bench: venv infra
 	@$(VENV)/bin/python -m bench.routing
 	@$(VENV)/bin/python -m bench.sla
 	@$(VENV)/bin/python -m bench.notify
+	@$(VENV)/bin/python -m bench.decode
 	@$(VENV)/bin/python -m bench.replay --events 1000000
 	@$(VENV)/bin/python -m bench.search --tickets 100000
 
