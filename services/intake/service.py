@@ -29,6 +29,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 log = get_logger(__name__)
 
 
+# What intake's fold of ticket.events may lag behind the log: no command waits on it, only one
+# that would be refused on state others changed (`Intake._moved_on` catches up, then decides
+# again); a poll every 15 ms cost a transaction per few records at the rate users create.
+FOLD_WAIT_MS = 100
 MAX_REQUEST_BYTES = 256 * 1024  # a ticket's text is at most 20,000 characters; files go over HTTP
 
 
@@ -73,7 +77,9 @@ async def build(rt: Runtime) -> Parts:
     async def sweep() -> None:
         await orphan_sweep(rt.pool, rt.clock)
 
-    events = rt.consumer(EVENTS_CONSUMER, TICKET_EVENTS, group="events", batch_handler=intake.fold_events)
+    events = rt.consumer(
+        EVENTS_CONSUMER, TICKET_EVENTS, group="events", batch_handler=intake.fold_events, wait_ms=FOLD_WAIT_MS
+    )
 
     async def catch_up(ticket_id: str) -> bool:
         return await events.catch_up(ticket_id.encode(), CATCH_UP_S)
