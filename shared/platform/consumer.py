@@ -23,7 +23,7 @@ import contextlib
 import itertools
 import time
 from collections import Counter as Tally
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 from uuid import UUID
@@ -212,6 +212,9 @@ class InboxConsumer(Generic[M]):
         self._committed_at = 0.0
         self._decode = decode
         self._linger_s = (settings.consumer_linger_ms if wait_ms is None else wait_ms) / 1000
+        self._hurried_linger_s = min(self._linger_s, settings.consumer_linger_ms / 1000)
+        self._waiting = 0  # readers in this process waiting for what a person just did (`hurried`)
+        self._wake = asyncio.Event()
         self._consumer: AIOKafkaConsumer = make_consumer(settings, group_id, client_id or name)
         self._stopping = False
         self.assigned: set[TopicPartition] = set()
@@ -296,11 +299,19 @@ class InboxConsumer(Generic[M]):
                 OLDEST.labels(self.name, tp.topic, str(tp.partition)).set(0)
 
     async def _gather(self, batch: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, list[Record]]:
-        """A small poll and what arrives within the linger after it, as one batch."""
-        linger = self._linger_s
+        """A small poll and what arrives within the linger after it, as one batch. While someone
+        waits (`hurried`), a latency budget gives way to the service-wide linger."""
+        hurried = self._waiting > 0
+        linger = self._hurried_linger_s if hurried else self._linger_s
         if not batch or not linger or sum(map(len, batch.values())) >= self._settings.batch_size:
             return batch
-        await asyncio.sleep(linger)
+        if hurried:
+            await asyncio.sleep(linger)
+        else:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(linger):
+                    await self._wake.wait()
         for tp, records in (await self._consumer.getmany(timeout_ms=0)).items():
             batch.setdefault(tp, []).extend(records)  # the fetcher hands a partition's records in order
         return batch
@@ -358,8 +369,21 @@ class InboxConsumer(Generic[M]):
                 self._ends = client
             return self._ends
 
+    @contextlib.contextmanager
+    def hurried(self) -> Iterator[None]:
+        """While a reader in this process waits for the view to show what a person just did (the
+        web, after a form): this consumer applies what it reads as soon as a consumer without a
+        budget would, and a linger under way ends now. Other instances keep their budget."""
+        self._waiting += 1
+        self._wake.set()
+        try:
+            yield
+        finally:
+            self._waiting -= 1
+
     def stop(self) -> None:
         self._stopping = True
+        self._wake.set()  # a budget's linger under way ends: nobody waits for a stopped consumer
 
     async def close(self) -> None:
         """Release the group consumer of an instance that never ran (a replay's)."""
