@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 
 from services.projections import listing, report, store
 from services.projections.access import may_read, timeline_for
+from services.projections.freshness import DEFAULT_WAIT_S, LONGEST_WAIT_S, Freshness, TooManyWaiting
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
 from shared.domain.events.catalogue import Category, Priority, Status
@@ -24,6 +25,7 @@ from shared.domain.principal import AuthError, Principal
 from shared.domain.ticket import OPEN_STATUSES
 from shared.platform import outbox
 from shared.platform.auth import Authenticator, Caller, install, requires
+from shared.platform.http_guard import RETRY_AFTER_S
 
 _OPEN = [s.value for s in OPEN_STATUSES]
 
@@ -181,6 +183,7 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator, access_topic: str | None
         version="1",
     )
     install(app, auth)
+    fresh = app.state.fresh = Freshness(pool)
 
     @app.get("/audit/samples", tags=["audit"])
     async def audit_samples(
@@ -201,11 +204,46 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator, access_topic: str | None
         return JSONResponse(json.loads(json.dumps(items, default=str)))
 
     @app.get("/tickets/{ticket_id}", tags=["tickets"])
-    async def ticket(ticket_id: str, request: Request, who: Caller) -> JSONResponse:
+    async def ticket(
+        ticket_id: str,
+        request: Request,
+        who: Caller,
+        min_version: Annotated[
+            int | None,
+            Query(
+                ge=1,
+                le=2**31 - 1,
+                description="read your own write: wait until the view shows at least this version"
+                " (a command's answer carries it); 503 with Retry-After if it does not within `wait`",
+            ),
+        ] = None,
+        wait: Annotated[
+            float, Query(ge=0, le=LONGEST_WAIT_S, description="seconds to wait for `min_version`")
+        ] = DEFAULT_WAIT_S,
+    ) -> JSONResponse:
+        lang = pick_language(request.headers.get("accept-language"))
+        if min_version is not None:
+            who.need("tickets:read")
+            team = await store.teammates(pool, who.sub) if who.role == "agent" else []
+            try:
+                await fresh.reached(
+                    ticket_id, min_version, wait, lambda row: may_read(who, row["requester"], row["owner"], team)
+                )
+            except TooManyWaiting:
+                message = t("overloaded", lang, seconds=RETRY_AFTER_S)
+                return JSONResponse(
+                    {"error": "overloaded", "message": message}, 503, headers={"Retry-After": str(RETRY_AFTER_S)}
+                )
         body = await read_ticket(pool, who, ticket_id, access_topic=access_topic)
         if body is None:
-            lang = pick_language(request.headers.get("accept-language"))
             return JSONResponse({"error": "not_found", "message": t("not_found", lang, ticket_id=ticket_id)}, 404)
+        if min_version is not None and body["version"] < min_version:
+            message = t("view_behind", lang, ticket_id=ticket_id, version=min_version, seen=body["version"])
+            return JSONResponse(
+                {"error": "view_behind", "message": message, "version": body["version"]},
+                503,
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
         return JSONResponse(body, headers={"ETag": f'"{body["version"]}"'})
 
     @app.get("/tickets", tags=["tickets"])

@@ -21,8 +21,9 @@ from shared.platform.topics import AGENT_EVENTS, AUDIT_ACCESS, TICKET_EVENTS, WO
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 KB_MIGRATIONS = Path(__file__).parent / "kb_migrations"
-# What the ticket views may lag behind the log: a page that shows what its person just did waits
-# for it with the budget set aside (`Web.caught_up`); lists and dashboards are read seconds apart.
+# What the ticket views may lag behind the log: a page that shows what its person just did, and an
+# API read with `min_version`, wait for it with the budget set aside (services/projections/
+# freshness.py); lists and dashboards are read seconds apart.
 TICKETS_WAIT_MS = 100
 
 
@@ -46,7 +47,7 @@ async def build(rt: Runtime) -> Parts:
     tickets = rt.consumer(
         TICKETS_CONSUMER, TICKET_EVENTS, group="tickets", batch_handler=ticket_folder(keyring), wait_ms=TICKETS_WAIT_MS
     )
-    app.state.web.hurry = tickets.hurried
+    app.state.fresh.hurry = tickets.hurried
 
     return Parts(
         consumers=[

@@ -463,11 +463,6 @@ async def open_queue(pool: asyncpg.Pool, agent_id: str) -> list[asyncpg.Record]:
     )
 
 
-async def version_of(pool: asyncpg.Pool, ticket_id: str) -> int | None:
-    version: int | None = await pool.fetchval("SELECT version FROM tickets WHERE id = $1", ticket_id)
-    return version
-
-
 async def reader_facts(pool: asyncpg.Pool, ticket_id: str) -> asyncpg.Record | None:
     """What the access rule needs of a ticket, and its version."""
     row: asyncpg.Record | None = await pool.fetchrow(

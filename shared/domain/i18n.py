@@ -152,6 +152,12 @@ MESSAGES = Texts(
             "es": "Algo falló de nuestro lado; no se ha perdido nada. Inténtalo de nuevo en un momento.",
             "en": "Something failed on our side; nothing was lost. Please try again in a moment.",
         },
+        "view_behind": {
+            "es": "El ticket {ticket_id} aún no muestra la versión {version} (muestra la {seen}); "
+            "se está actualizando. Inténtalo de nuevo en un momento.",
+            "en": "Ticket {ticket_id} does not show version {version} yet (it shows {seen}); "
+            "it is being updated. Try again in a moment.",
+        },
         "overloaded": {
             "es": "Estamos recibiendo muchas solicitudes a la vez. No se ha guardado nada: inténtalo de nuevo en {seconds} s.",
             "en": "We are receiving many requests at once. Nothing was saved: try again in {seconds} s.",

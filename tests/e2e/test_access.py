@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -417,3 +418,37 @@ async def test_a_service_token_grants_only_its_scopes(mesa: Mesa, tickets: dict[
         assert (await http.post(f"{mesa.url('routing')}/agents", json=agent, headers=reader)).status_code == 403
         hook = {"id": "crm", "url": "https://example.com/hook", "secret": "s" * 20, "event_types": ["ticket.opened"]}
         assert (await http.post(f"{mesa.url('notify')}/webhooks", json=hook, headers=reader)).status_code == 403
+
+
+async def test_an_api_client_reads_its_own_write_and_waiting_tells_nothing_of_others(mesa: Mesa) -> None:
+    projections = mesa.url("projections")
+    async with client("requester", "carla@example.com", timeout=20) as carla:
+        r = await carla.post(
+            f"{mesa.url('intake')}/tickets", json={"subject": "Cobro doble", "description": "Me cobraron dos veces"}
+        )
+        assert r.status_code == 201, r.text
+        opened = r.json()
+        # at once after the command, whatever the view's latency budget: the version it answered
+        r = await carla.get(f"{projections}/tickets/{opened['id']}", params={"min_version": opened["version"]})
+        assert r.status_code == 200, r.text
+        assert r.json()["version"] >= opened["version"] and r.json()["subject"] == "Cobro doble"
+        # a version the log has not reached: a clear 503, to retry, in the asked language
+        ahead = {"min_version": 1000, "wait": 0.2}
+        r = await carla.get(f"{projections}/tickets/{opened['id']}", params=ahead)
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert r.json()["error"] == "view_behind" and 1 <= r.json()["version"] < 1000
+        assert "aún no muestra la versión 1000" in r.json()["message"]
+        r = await carla.get(f"{projections}/tickets/{opened['id']}", params=ahead, headers={"Accept-Language": "en"})
+        assert "does not show version 1000 yet" in r.json()["message"]
+        # hostile or absurd parameters: 422 with the reason
+        for bad in ({"min_version": 0}, {"min_version": "x"}, {"min_version": 2**40}, {"min_version": 1, "wait": 11}):
+            r = await carla.get(f"{projections}/tickets/{opened['id']}", params=bad)
+            assert r.status_code == 422 and r.json()["message"], (bad, r.text)
+    # Someone else's ticket and a missing one are waited for alike, to the end, and both are 404:
+    # neither the answer nor its time says the ticket exists.
+    async with client("requester", "bruno@example.com", timeout=20) as bruno:
+        for ticket_id in (opened["id"], "T-NOSUCH01"):
+            started = time.monotonic()
+            r = await bruno.get(f"{projections}/tickets/{ticket_id}", params={"min_version": 1, "wait": 0.4})
+            assert r.status_code == 404 and "Cobro" not in r.text
+            assert time.monotonic() - started >= 0.4, ticket_id

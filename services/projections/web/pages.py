@@ -40,7 +40,7 @@ from shared.platform.settings import Settings
 
 
 def build(app: FastAPI, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authenticator, settings: Settings) -> None:
-    web = Web(pool, kb_pool, auth, settings)
+    web = Web(pool, kb_pool, auth, settings, app.state.fresh)
     app.state.web = web
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 
 from services.projections import store
+from services.projections.freshness import Freshness, TooManyWaiting
 from services.projections.web import when
 from services.projections.web.texts import CATEGORY, LEVEL, STAFF_STATUS, STATUS, label, owner_of, text
 from shared.domain.events.catalogue import Category
@@ -61,8 +61,10 @@ def lang_of(request: Request) -> str:
 
 
 class Web:
-    def __init__(self, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authenticator, settings: Settings) -> None:
-        self.pool, self.kb_pool, self.auth, self.settings = pool, kb_pool, auth, settings
+    def __init__(
+        self, pool: asyncpg.Pool, kb_pool: asyncpg.Pool, auth: Authenticator, settings: Settings, fresh: Freshness
+    ) -> None:
+        self.pool, self.kb_pool, self.auth, self.settings, self.fresh = pool, kb_pool, auth, settings, fresh
         self._voter_key = hashlib.sha256(b"kb-voter|" + master_key(settings)).digest()
         self.templates = Jinja2Templates(directory=HERE / "templates")
         env = self.templates.env
@@ -73,9 +75,6 @@ class Web:
         env.filters["when"] = pass_context(lambda ctx, v: when.human(v, ctx.get("lang", "es"), ctx.get("tz", "UTC")))
         env.filters["ago"] = pass_context(lambda ctx, v: when.relative(v, ctx.get("lang", "es")))
         self.mail_dir = Path(settings.mail_dir) if settings.mail_dir else None
-        # set by the service: the tickets consumer's `hurried` (its latency budget gives way while
-        # a page waits for what its person just did)
-        self.hurry: Callable[[], contextlib.AbstractContextManager[None]] = contextlib.nullcontext
 
     # -- session --------------------------------------------------------------------------
 
@@ -178,14 +177,10 @@ class Web:
             return await http.post(f"{base}{path}", json=body, headers=headers)
 
     async def caught_up(self, ticket_id: str, version: int, timeout: float = 5.0) -> None:
-        """Wait (bounded) until the read model shows what the person just did."""
-        deadline = time.monotonic() + timeout
-        with self.hurry():
-            while time.monotonic() < deadline:
-                seen = await store.version_of(self.pool, ticket_id)
-                if seen is not None and seen >= version:
-                    return
-                await asyncio.sleep(0.05)
+        """Wait (bounded) until the read model shows what the person just did (when too many
+        already wait, the page shows what the view has: it says when it was last updated)."""
+        with contextlib.suppress(TooManyWaiting):
+            await self.fresh.reached(ticket_id, version, timeout)
 
     async def caught_up_workspace(self, macro_id: str, *, gone: bool = False, timeout: float = 5.0) -> None:
         """Wait (bounded) until the macro list shows what the person just saved or removed."""
