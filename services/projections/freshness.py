@@ -20,8 +20,8 @@ from services.projections import store
 
 POLL_S = 0.05
 MAX_WAITING = 32
-LONGEST_WAIT_S = 10.0
-DEFAULT_WAIT_S = 5.0
+LONGEST_WAIT_S = 5.0
+DEFAULT_WAIT_S = 2.0
 
 Hurry = Callable[[], contextlib.AbstractContextManager[None]]
 
