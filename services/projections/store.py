@@ -100,17 +100,18 @@ async def save(conn: asyncpg.Connection, views: list[TicketView]) -> None:
     )
 
 
-# the two vectors search reads: the subject weighs most; Spanish and English stems of everything
+# the two vectors search reads: the subject weighs most; Spanish and English stems of everything.
+# Staff's vector is the requester's plus the internal notes: each text is stemmed once per
+# language (the same words as stemming it all again, with the notes' positions after the rest),
+# which halves what PostgreSQL spends on a ticket's words (`OFFSET 0` keeps the planner from
+# pulling the subquery up and writing `pub` out, stemmed again, where it is used).
 _WORDS = """
 INSERT INTO ticket_words(ticket_id, search_public, search_all)
-SELECT id,
-    setweight(to_tsvector('spanish', subject), 'A') || setweight(to_tsvector('english', subject), 'A')
+SELECT id, pub, pub || to_tsvector('spanish', internal) || to_tsvector('english', internal)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS w(id, subject, description, public, internal),
+LATERAL (SELECT setweight(to_tsvector('spanish', subject), 'A') || setweight(to_tsvector('english', subject), 'A')
     || to_tsvector('spanish', description || E'\\n' || public)
-    || to_tsvector('english', description || E'\\n' || public),
-    setweight(to_tsvector('spanish', subject), 'A') || setweight(to_tsvector('english', subject), 'A')
-    || to_tsvector('spanish', description || E'\\n' || public || E'\\n' || internal)
-    || to_tsvector('english', description || E'\\n' || public || E'\\n' || internal)
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS w(id, subject, description, public, internal)
+    || to_tsvector('english', description || E'\\n' || public) AS pub OFFSET 0) p
 ON CONFLICT (ticket_id) DO UPDATE SET search_public = excluded.search_public, search_all = excluded.search_all
 """
 

@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
+from shared.domain.principal import Role
 from shared.platform.auth import SESSION_COOKIE
 from shared.platform.consumer import decode_event
 from shared.platform.topics import TICKET_EVENTS
@@ -452,3 +453,23 @@ async def test_an_api_client_reads_its_own_write_and_waiting_tells_nothing_of_ot
             r = await bruno.get(f"{projections}/tickets/{ticket_id}", params={"min_version": 1, "wait": 0.4})
             assert r.status_code == 404 and "Cobro" not in r.text
             assert time.monotonic() - started >= 0.4, ticket_id
+
+
+async def test_staff_find_a_ticket_by_its_internal_note_and_its_requester_never_does(
+    mesa: Mesa, tickets: dict[str, str]
+) -> None:
+    alba = tickets["alba"]
+
+    async def found(role: Role, sub: str, words: str) -> list[str]:
+        async with client(role, sub, timeout=10) as http:
+            r = await http.get(f"{mesa.url('projections')}/tickets", params={"q": words})
+        assert r.status_code == 200, r.text
+        return [t["id"] for t in r.json()["items"]]
+
+    for words in ("contracargos", '"historial de contracargos"', "historial"):
+        assert alba in await found("supervisor", "sofia", words), words
+        assert alba not in await found("requester", "alba@example.com", words), words
+    # what both may read, both find: the description, stemmed in either language
+    pairs: tuple[tuple[Role, str], ...] = (("supervisor", "sofia"), ("requester", "alba@example.com"))
+    for role, sub in pairs:
+        assert alba in await found(role, sub, "impresoras almacén"), role
