@@ -108,7 +108,8 @@ async def save(conn: asyncpg.Connection, views: list[TicketView]) -> None:
 _WORDS = """
 INSERT INTO ticket_words(ticket_id, search_public, search_all)
 SELECT id, pub, pub || to_tsvector('spanish', internal) || to_tsvector('english', internal)
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS w(id, subject, description, public, internal),
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+    AS w(id, subject, description, public, internal),
 LATERAL (SELECT setweight(to_tsvector('spanish', subject), 'A') || setweight(to_tsvector('english', subject), 'A')
     || to_tsvector('spanish', description || E'\\n' || public)
     || to_tsvector('english', description || E'\\n' || public) AS pub OFFSET 0) p
