@@ -19,7 +19,9 @@ import pytest
 from shared.domain.reply_tokens import reply_address
 from shared.platform.auth import SESSION_COOKIE
 from shared.platform.keyring import reply_key
+from shared.platform.topics import TICKET_EVENTS
 from tests.e2e.conftest import Mesa, register_roster
+from tests.kafka_tools import inbox_caught_up
 from tests.mail_corpus import SHAPES, Shape, shape
 from tests.support import ROOT, as_actor, bearer, client, eventually, free_port
 
@@ -154,6 +156,11 @@ async def test_a_stranger_in_someone_elses_thread_gets_a_ticket_of_their_own(sta
     )
     [own] = await the_ticket_of(mesa, "intruso@example.com")
     assert own["id"] != nuria["id"]
+    # the views have applied everything in the log by now, so what they lack, the log lacks
+    topics = [mesa.iso.settings.topic(TICKET_EVENTS)]
+    await eventually(
+        lambda: inbox_caught_up(mesa.iso.settings, "projections", "projections-tickets", topics), what="views"
+    )
     t = await mesa.get_ticket(nuria["id"])
     assert t is not None and not any("Cerrad" in str(e["data"]) for e in t["timeline"])
 
