@@ -89,10 +89,17 @@ async def record_reads(pool: asyncpg.Pool, who: Principal, ticket_ids: list[str]
 
 
 async def read_ticket(
-    pool: asyncpg.Pool, who: Principal, ticket_id: str, *, via: str = "api", access_topic: str | None = None
+    pool: asyncpg.Pool,
+    who: Principal,
+    ticket_id: str,
+    *,
+    via: str = "api",
+    access_topic: str | None = None,
+    min_version: int = 0,
 ) -> dict[str, Any] | None:
     """The ticket as `who` may see it, or None (missing, or not theirs: the same answer). With
-    `access_topic`, the read is recorded (for staff and auditors)."""
+    `access_topic`, the read is recorded (for staff and auditors), unless the view is older than
+    `min_version`: then only its version is answered (`{"version": n}`), which is not a read."""
     who.need("tickets:read")
     # one snapshot for the ticket and its timeline, or a change committed between the two
     # reads would show a timeline ahead of the ticket's own fields
@@ -101,6 +108,8 @@ async def read_ticket(
         team = await store.teammates(conn, who.sub) if who.role == "agent" else []
         if row is None or not may_read(who, row["requester"], row["owner"], team):
             return None
+        if row["version"] < min_version:
+            return {"version": row["version"]}
         around = await _around(conn, who, team, row)
     if access_topic is not None and who.role in AUDITED_READERS:
         async with pool.acquire() as conn, conn.transaction():
@@ -234,7 +243,7 @@ def create_app(pool: asyncpg.Pool, auth: Authenticator, access_topic: str | None
                 return JSONResponse(
                     {"error": "overloaded", "message": message}, 503, headers={"Retry-After": str(RETRY_AFTER_S)}
                 )
-        body = await read_ticket(pool, who, ticket_id, access_topic=access_topic)
+        body = await read_ticket(pool, who, ticket_id, access_topic=access_topic, min_version=min_version or 0)
         if body is None:
             return JSONResponse({"error": "not_found", "message": t("not_found", lang, ticket_id=ticket_id)}, 404)
         if min_version is not None and body["version"] < min_version:

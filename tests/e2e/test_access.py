@@ -445,6 +445,21 @@ async def test_an_api_client_reads_its_own_write_and_waiting_tells_nothing_of_ot
         for bad in ({"min_version": 0}, {"min_version": "x"}, {"min_version": 2**40}, {"min_version": 1, "wait": 6}):
             r = await carla.get(f"{projections}/tickets/{opened['id']}", params=bad)
             assert r.status_code == 422 and r.json()["message"], (bad, r.text)
+    # staff: a version not reached is not a read (nothing was shown); the page read after it is
+    async with client("supervisor", "sonia", timeout=20) as sonia:
+        r = await sonia.get(f"{projections}/tickets/{opened['id']}", params={"min_version": 1000, "wait": 0})
+        assert r.status_code == 503 and "Cobro" not in r.text
+    session = bearer("supervisor", "sonia")["Authorization"].removeprefix("Bearer ")
+    async with httpx.AsyncClient(timeout=20, cookies={SESSION_COOKIE: session}) as page:
+        assert (await page.get(f"{projections}/t/{opened['id']}")).status_code == 200
+
+    async def sonias_reads() -> list[str] | None:
+        async with client("auditor", "ines", timeout=10) as http:
+            r = await http.get(f"{mesa.url('audit')}/access", params={"ticket_id": opened["id"]})
+        via = [x["via"] for x in r.json() if x["reader"] == "supervisor:sonia"]
+        return via if "page" in via else None  # recorded in order: the 503 would be before it
+
+    assert await eventually(sonias_reads, what="the supervisor's page read recorded") == ["page"]
     # Someone else's ticket and a missing one are waited for alike, to the end, and both are 404:
     # neither the answer nor its time says the ticket exists.
     async with client("requester", "bruno@example.com", timeout=20) as bruno:
