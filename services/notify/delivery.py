@@ -155,6 +155,9 @@ class Deliverer:
         self._connections: list[SmtpConnection] = []  # one per lane, kept while mail flows
         self._settled = asyncio.Event()  # a lane settled a message: room to claim more, perhaps
         self._busy_at = clock.now()  # when the last claim found mail: the connections' idle time
+        self._finishing = False  # the service stops: claim nothing more, hand back what is not begun
+        self._quiet = asyncio.Event()  # no `deliver_due` under way
+        self._quiet.set()
 
     def headers(self, d: Delivery) -> list[tuple[str, str]]:
         domain = self.settings.mail_domain
@@ -205,6 +208,26 @@ class Deliverer:
         as it goes; more rows are claimed whenever half of what is on its way has settled, so no
         lane waits for another. The connections stay open while mail flows and close once
         nothing has been due for `NOTIFY_SMTP_IDLE_S`."""
+        if self._finishing:
+            return 0
+        self._quiet.clear()
+        try:
+            return await self._deliver_due(per_connection)
+        finally:
+            self._quiet.set()
+
+    async def finish(self, timeout: float = 10.0) -> None:
+        """On shutdown: claim nothing more, let each lane settle the message it is sending, and
+        hand the messages claimed but not begun back to the ledger, so the next claim (this
+        service's next instance, or another one) sends them now rather than when their lease runs
+        out. A lane stuck longer than `timeout` is left to its lease."""
+        self._finishing = True
+        self._settled.set()  # a claim loop waiting for room stops waiting
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._quiet.wait()
+
+    async def _deliver_due(self, per_connection: int) -> int:
         lanes = self.settings.notify_smtp_connections
         room = per_connection * lanes
         plan = Lanes(lanes)
@@ -213,7 +236,7 @@ class Deliverer:
         handled = 0
         async with asyncio.TaskGroup() as tg:
             sending: set[int] = set()
-            while True:
+            while not self._finishing:
                 try:
                     rows = await ledger.claim(self.pool, self.clock.now(), room - plan.in_flight, SEND_LEASE)
                 except db.TRANSIENT as exc:  # what is on its way still settles; the loop claims again
@@ -225,7 +248,7 @@ class Deliverer:
                 for lane in plan.add(rows) - sending:
                     sending.add(lane)
                     tg.create_task(self._lane(plan, lane, self._connections[lane], sending))
-                while plan.in_flight > room // 2:
+                while plan.in_flight > room // 2 and not self._finishing:
                     self._settled.clear()
                     await self._settled.wait()
         now = self.clock.now()
@@ -243,12 +266,24 @@ class Deliverer:
     async def _lane(self, plan: Lanes, lane: int, smtp: SmtpConnection, sending: set[int]) -> None:
         try:
             while (d := plan.next(lane)) is not None:
+                if self._finishing:
+                    await self._hand_back(plan, lane)
+                    return
                 error = await self._attempt(d, smtp)
                 await self._settle_retrying(d, self.clock.now(), error)
                 plan.done(lane)
                 self._settled.set()
         finally:
             sending.discard(lane)
+
+    async def _hand_back(self, plan: Lanes, lane: int) -> None:
+        rows = list(plan.queues[lane])
+        try:
+            await ledger.release(self.pool, rows, self.clock.now())
+        except db.TRANSIENT as exc:  # their lease gives them back instead
+            log.warning("handing back deliveries failed", error=type(exc).__name__, rows=len(rows))
+        for _ in rows:
+            plan.done(lane)
 
     async def _attempt(self, d: Delivery, smtp: SmtpConnection) -> SendFailed | None:
         try:

@@ -295,6 +295,24 @@ async def claim(pool: asyncpg.Pool, now: datetime, limit: int, lease: timedelta)
     return [Delivery.of(r) for r in rows]
 
 
+async def release(pool: asyncpg.Pool, rows: list[Delivery], now: datetime) -> None:
+    """Rows claimed and never attempted, due again at once, in the order they were claimed (a
+    microsecond apart): an instance that stops hands them to the next claim instead of holding
+    them until their lease runs out."""
+    if not rows:
+        return
+    await pool.execute(
+        "UPDATE deliveries d SET status = 'pending', next_at = r.at"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) AS r(event_id, recipient, channel, at)"
+        " WHERE d.event_id = r.event_id AND d.recipient = r.recipient AND d.channel = r.channel"
+        " AND d.status = 'sending'",
+        [d.event_id for d in rows],
+        [d.recipient for d in rows],
+        [d.channel for d in rows],
+        [now - timedelta(microseconds=len(rows) - 1 - i) for i in range(len(rows))],  # all due by `now`
+    )
+
+
 SENT = (
     "UPDATE deliveries SET status = 'sent', attempts = $4, sent_at = $5"
     " WHERE event_id = $1 AND recipient = $2 AND channel = $3"

@@ -42,6 +42,7 @@ async def build(rt: Runtime) -> Parts:
         background=[deliveries, digests],
         app=create_app(notify, rt.auth),
         closers=[notify.deliverer.close_connections],
+        finishers=[notify.deliverer.finish],
     )
 
 

@@ -150,6 +150,9 @@ class Parts:
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
     # awaited last on shutdown (extra pools, clients)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # asked on shutdown to finish what a background loop has under way (notify's messages on
+    # their way), awaited before the loops are cancelled
+    finishers: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
 
 
 Build = Callable[[Runtime], Awaitable[Parts]]
@@ -327,11 +330,14 @@ async def serve(spec: ServiceSpec, settings: Settings | None = None, port: int |
         await server.serve()
     finally:
         watchdog.cancel()
-        for loop_task in loops:
-            loop_task.cancel()
         for c in parts.consumers:
             c.stop()
-        relay.stop()
+        finishing = [asyncio.create_task(finish()) for finish in parts.finishers]
+        if finishing:
+            await asyncio.wait(finishing, timeout=15)
+        for loop_task in loops:
+            loop_task.cancel()
+        relay.stop()  # (after the finishers: what they settled goes out in its last batch)
         _done, pending = await asyncio.wait(draining, timeout=15)
         for t in pending:
             t.cancel()
