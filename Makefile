@@ -4,6 +4,8 @@
 #   make down   stop everything, keep data        make clean   stop and remove all local data
 SHELL := /bin/bash
 PY ?= python3
+# make test's pytest workers: each takes whole test modules (1: one after the other)
+TEST_WORKERS ?= 2
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 # KAFKA_BROKERS=3: a three-node Kafka cluster (deploy/kafka.sh), every node a bootstrap server
@@ -54,7 +56,7 @@ mta:
 	@bash deploy/postfix.sh install
 
 test: venv infra observability browser mta
-	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: venv
 	@$(VENV)/bin/ruff check shared services ops tests bench

@@ -26,6 +26,14 @@ from shared.platform.signing import init_keys
 from shared.platform.topics import delete_topics, ensure_topics, topic_specs
 from tests.support import ROOT
 
+_TIERS = ("tests/e2e/", "tests/integration/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules that start processes first, the quick ones last: `make test` deals modules
+    to two workers in this order, and the short ones fill in while a long one finishes."""
+    items.sort(key=lambda item: next((i for i, tier in enumerate(_TIERS) if item.nodeid.startswith(tier)), 2))
+
 
 @dataclass(frozen=True)
 class Infra:

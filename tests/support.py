@@ -61,6 +61,12 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
+def worker_number() -> int:
+    """Which of pytest's workers runs this (`make test` runs two; 0 without workers): a fixed port
+    a test needs is offset by it, so two workers never ask for the same one."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -24,11 +24,13 @@ A rotated key stays in `keys` (old records keep verifying); a new one is added b
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -336,11 +338,29 @@ def _write_private(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     os.replace(tmp, path)
 
 
+@contextlib.contextmanager
+def _changing(folder: Path) -> Iterator[None]:
+    """One writer of the folder at a time: `make up` and test processes (pytest's workers) may
+    start at once, and a key made twice or a trust file read before another's save would leave
+    a service trusted by nobody."""
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    fd = os.open(folder / ".lock", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # (releases the lock)
+
+
 def init_keys(folder: Path, services: Sequence[str] = SERVICES) -> list[str]:
     """Give every service a key if it has none, and trust each key there (idempotent). Returns
     the services that got a new key."""
-    folder.mkdir(parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
+    with _changing(folder):
+        return _init_keys(folder, services)
+
+
+def _init_keys(folder: Path, services: Sequence[str]) -> list[str]:
     trust = Trust.load(folder) if (folder / TRUST_FILE).exists() else Trust()
     made = []
     for service in services:
@@ -370,8 +390,9 @@ def record_cutover(folder: Path, ends: dict[str, dict[int, int]]) -> dict[str, d
     end offset now. A topic's cut-over is decided once (a partition added to it later has none:
     everything in it must be signed), so run this before the first signing services start (make
     up does, each time: it adds only what is new). Returns what was added."""
-    trust = Trust.load(folder)
-    added = {topic: dict(parts) for topic, parts in ends.items() if topic not in trust.cutover}
-    trust.cutover.update(added)
-    trust.save(folder)
-    return added
+    with _changing(folder):
+        trust = Trust.load(folder)
+        added = {topic: dict(parts) for topic, parts in ends.items() if topic not in trust.cutover}
+        trust.cutover.update(added)
+        trust.save(folder)
+        return added

@@ -1,5 +1,6 @@
 """A three-node Kafka cluster of the tests' own, started by the project's script (deploy/kafka.sh,
-KAFKA_BROKERS=3) on ports from MESA_TEST_CLUSTER_PORT (default 19092..19097) with its data in a
+KAFKA_BROKERS=3) on ports from MESA_TEST_CLUSTER_PORT (default 19092..19097, ten more per pytest
+worker) with its data in a
 temporary folder: the suite's broker goes on serving the other modules. Also the second
 PostgreSQL server (deploy/postgres.sh, PG_SERVERS=2)."""
 
@@ -13,9 +14,10 @@ from pathlib import Path
 
 from shared.platform.settings import Settings
 from shared.platform.topics import TICKET_EVENTS, cluster_state
-from tests.support import ROOT, eventually
+from tests.support import ROOT, eventually, worker_number
 
-BASE_PORT = int(os.environ.get("MESA_TEST_CLUSTER_PORT", "19092"))
+# pytest's workers (`make test` runs two) may each start a cluster: ten ports apart
+BASE_PORT = int(os.environ.get("MESA_TEST_CLUSTER_PORT", "19092")) + 10 * worker_number()
 NODES = (1, 2, 3)
 
 

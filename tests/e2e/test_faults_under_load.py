@@ -1,5 +1,7 @@
 """Faults under a steady load of tickets: each service SIGKILLed and restarted in turn, one frozen
-(SIGSTOP) past its consumer session timeout, the Kafka broker and PostgreSQL restarted. Then:
+(SIGSTOP) past its consumer session timeout, the Kafka broker and PostgreSQL restarted (a broker
+and a server of this module's own, started by the project's scripts: the other modules, on the
+other pytest worker, go on with the suite's). Then:
 every ticket opened is present, assigned exactly once, has its targets, its requester got exactly
 one "received" mail, and the projections equal a replay of the log. The short form runs in CI;
 `FAULTS_TICKETS_PER_S` raises the load."""
@@ -8,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -20,8 +25,9 @@ import pytest
 
 from ops import replay
 from shared.platform.topology import STATIONS
+from tests.conftest import Infra, Isolated, isolate
 from tests.e2e.conftest import Mesa, register_roster
-from tests.support import ROOT, client, eventually, every_ticket
+from tests.support import ROOT, client, eventually, every_ticket, worker_number
 
 pytestmark = pytest.mark.timeout(600)
 RATE = float(os.environ.get("FAULTS_TICKETS_PER_S", "8"))
@@ -84,18 +90,66 @@ class Load:
                 await asyncio.gather(*pending)
 
 
-def _ours(script: str) -> bool:
-    """Whether this checkout's script started the server (only then can the test restart it)."""
-    marker = ROOT / ".local" / ("kafka/kafka.pid" if script == "kafka.sh" else "pg/data/postmaster.pid")
-    return marker.exists()
+@dataclass(frozen=True)
+class Servers:
+    """A Kafka broker and a PostgreSQL server in a folder of their own, run by `deploy/`'s scripts."""
 
+    local: Path
+    kafka_port: int
+    pg_port: int
 
-async def restart(script: str) -> str:
-    if not _ours(script):
-        return "skipped: the server was not started by this checkout's deploy script"
-    for action in ("stop", "start"):
-        proc = await asyncio.create_subprocess_exec("bash", str(ROOT / "deploy" / script), action)
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "MESA_LOCAL": str(self.local),
+            "KAFKA_BROKERS": "1",
+            "KAFKA_PORT": str(self.kafka_port),
+            "KAFKA_HEAP": "-Xms128m -Xmx384m",
+            "PG_SERVERS": "1",
+            "PG_PORT": str(self.pg_port),
+        }
+
+    async def script(self, script: str, action: str) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            "bash", str(ROOT / "deploy" / script), action, env={**os.environ, **self.env}
+        )
         assert await proc.wait() == 0, f"{script} {action}"
+
+
+@pytest.fixture(scope="module")
+async def servers() -> AsyncIterator[Servers]:
+    # beside the checkout's own servers (PostgreSQL runs as its own user: pytest's temporary
+    # folders are closed to it); ports apart from the suite's (9092, 55432) and the cluster's
+    # (19092 on), per pytest worker
+    n = worker_number()
+    own = Servers(ROOT / ".local" / f"faults-{n}", 19292 + 10 * n, 55532 + 10 * n)
+    shutil.rmtree(own.local, ignore_errors=True)  # what a killed run left
+    own.local.mkdir(parents=True)
+    try:
+        for script in ("kafka.sh", "postgres.sh"):
+            await own.script(script, "start")
+        yield own
+    finally:
+        for script in ("kafka.sh", "postgres.sh"):
+            await own.script(script, "stop")
+        shutil.rmtree(own.local, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+async def isolated(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Isolated]:
+    """The module's corner on its own broker and server, which the test restarts."""
+    infra = Infra(
+        f"127.0.0.1:{servers.kafka_port}",
+        f"postgresql://mesa:mesa@127.0.0.1:{servers.pg_port}/mesa",
+        {"MESA_KAFKA_CREDENTIALS": str(servers.local / "kafka")},
+    )
+    async with isolate(infra, 3, tmp_path_factory.mktemp("logs")) as iso:
+        yield iso
+
+
+async def restart(servers: Servers, script: str) -> str:
+    for action in ("stop", "start"):
+        await servers.script(script, action)
     return "restarted"
 
 
@@ -230,7 +284,7 @@ CREW = [
 ]
 
 
-async def test_tickets_survive_killed_frozen_and_restarted_parts(mesa: Mesa) -> None:
+async def test_tickets_survive_killed_frozen_and_restarted_parts(servers: Servers, mesa: Mesa) -> None:
     await register_roster(mesa, CREW)
     load = Load(mesa)
     t0 = time.monotonic()
@@ -268,7 +322,7 @@ async def test_tickets_survive_killed_frozen_and_restarted_parts(mesa: Mesa) -> 
         report.append((f"SIGSTOP routing {SESSION_TIMEOUT_S + 3} s, SIGCONT", "ok"))
         await steady(per_step)
         for script in ("kafka.sh", "postgres.sh"):
-            outcome = await restart(script)
+            outcome = await restart(servers, script)
             revived = await settle(mesa)
             notify_interruptions += revived.count("notify")
             note = f"; restarted after exiting: {sorted(set(revived))}" if revived else ""
