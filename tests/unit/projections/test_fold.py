@@ -102,3 +102,20 @@ def test_an_escalation_that_queues_the_ticket_shows_nobody_as_its_owner() -> Non
     # and once someone at level 2 takes it, they are the owner and it is out of the queue
     v = run(OPENED, assigned, escalated, queued, ev.TicketAssigned(ticket_id=TID, agent_id="dan", level=2, reason="x"))
     assert (v.ticket.owner, v.queued_at, v.ticket.status.value) == ("dan", None, "assigned")
+
+
+def test_a_mail_sent_or_given_up_is_a_new_version_but_not_an_update_of_the_ticket() -> None:
+    about = OPENED.ticket_id
+    sent = ev.NotificationSent(
+        ticket_id=TID, about_event_id=about, channel="email", recipient="req-1", template="received"
+    )
+    failed = ev.NotificationFailed(
+        ticket_id=TID, about_event_id=about, channel="email", recipient="req-1", reason="550", attempts=5
+    )
+    assigned = ev.TicketAssigned(ticket_id=TID, agent_id="olga", level=1, reason="skills")
+    v = run(OPENED, sent, failed)  # minutes 0, 1, 2
+    assert (v.ticket.version, v.updated_at) == (3, T0)  # readers of version 3 see it; the list does not move
+    v = run(OPENED, sent, assigned)  # the assignment at minute 2 is an update
+    assert (v.ticket.version, v.updated_at) == (3, T0 + timedelta(minutes=2))
+    v = run(OPENED, assigned, sent)
+    assert v.updated_at == T0 + timedelta(minutes=1)
