@@ -8,10 +8,6 @@ For each batch of one partition:
 3. write the dead letters of step 1, for the records past that offset;
 4. call the handler in a savepoint; a `Rejected`/`InvalidRecord` it raises is dead-lettered too;
 5. commit; then, at most once a second, commit the offsets to Kafka (for lag monitoring).
-A poll in which a partition has only records this consumer passes over unread (types it never
-acts on, another consumer's re-driven letters) opens no transaction for them: the partition's new
-position is written with the next claim, or within `passed_flush_s` when none comes. Passing them
-over again after a crash changes nothing, so only that write waits, never a record.
 Anything else raised is taken as transient: the transaction rolls back and the batch is retried
 with backoff. After a few failed tries the batch is replayed with each failing record
 dead-lettered, so one poisonous record cannot stop a partition for good.
@@ -108,7 +104,6 @@ _TRANSIENT_DB = (
     asyncio.TimeoutError,
 )
 KAFKA_COMMIT_EVERY_S = 1.0
-PASSED_FLUSH_S = 0.2  # how long a position moved only past passed-over records may go unwritten
 POISON_AFTER = 5  # tries (about 3 s of backoff) before a failing record is dead-lettered
 
 
@@ -154,9 +149,7 @@ class _SeekToInbox(ConsumerRebalanceListener):  # type: ignore[misc]
         self._owner = owner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        # every applied batch is already committed in PostgreSQL; positions moved past records
-        # passed over are written while still ours (the next owner would only pass them over again)
-        await self._owner.write_passed(only=revoked)
+        pass  # nothing to flush: every applied batch is already committed in PostgreSQL
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self._owner.seek_to_inbox(assigned)
@@ -184,7 +177,6 @@ class InboxConsumer(Generic[M]):
         passes_over_live: frozenset[str] = frozenset(),
         by_offset: bool = False,
         wait_ms: int | None = None,
-        passed_flush_s: float = PASSED_FLUSH_S,
     ) -> None:
         """`wait_ms`: how long a record may wait for the ones behind it, to be applied with them
         in one transaction (this consumer's linger after a poll); for consumers nobody waits on
@@ -217,10 +209,6 @@ class InboxConsumer(Generic[M]):
         self._letters = letters
         self._letter_owner = letter_owner
         self._to_commit: dict[TopicPartition, int] = {}
-        self._passed: dict[TopicPartition, int] = {}  # positions moved past passed-over records, not written yet
-        self._passed_since = 0.0
-        self._passed_flush_s = passed_flush_s
-        self._carried: dict[TopicPartition, int] = {}  # those of `_passed` the open transaction's claim wrote
         self._committed_at = 0.0
         self._decode = decode
         self._linger_s = (settings.consumer_linger_ms if wait_ms is None else wait_ms) / 1000
@@ -270,77 +258,20 @@ class InboxConsumer(Generic[M]):
         self.started.set()
         try:
             while not self._stopping:
-                wait_ms = (
-                    500
-                    if not self._passed
-                    else max(1, int(1000 * (self._passed_since + self._passed_flush_s - time.monotonic())))
-                )
-                batch = await self._gather(await self._consumer.getmany(timeout_ms=min(500, wait_ms)))
+                batch = await self._gather(await self._consumer.getmany(timeout_ms=500))
                 if batch and not self._stopping:
                     self._waiting_since(batch)
-                    work = self._pass_over(batch)
-                    if work:
-                        await self._apply_poll(work)
+                    await self._apply_poll(batch)
                     for tp, records in batch.items():
                         if tp in self._applied:  # (still held: a rebalance may have moved it meanwhile)
                             self._applied[tp] = records[-1].offset + 1
-                if self._passed and time.monotonic() >= self._passed_since + self._passed_flush_s:
-                    await self.write_passed()
                 self._measure_lag()
                 await self._commit_to_kafka(force=False)  # (an idle consumer reports its last batches)
-            await self.write_passed()
             await self._commit_to_kafka(force=True)
         finally:
             await self._consumer.stop()
             if self._ends is not None:
                 await self._ends.stop()
-
-    def _pass_over(self, batch: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, list[Record]]:
-        """The poll's partitions that hold something to apply; the others' new positions wait in
-        `_passed` (written by the next claim, or `write_passed`)."""
-        work: dict[TopicPartition, list[Record]] = {}
-        for tp, records in batch.items():
-            if any(not self._passes_over(r) for r in records):
-                work[tp] = records
-                continue
-            if not self._passed:
-                self._passed_since = time.monotonic()
-            self._passed[tp] = records[-1].offset + 1
-            self._to_commit[tp] = records[-1].offset + 1
-            redriven = sum(1 for r in records if self._redriven_for_another(r))
-            DUPLICATES.labels(self.name, "redrive").inc(redriven)
-            UNWANTED.labels(self.name).inc(len(records) - redriven)
-        return work
-
-    def _passes_over(self, record: Record) -> bool:
-        """A record this consumer never reads (as `_decode_all` sorts them)."""
-        return (
-            self._redriven_for_another(record)
-            or (self._wants is not None and not self._wanted(record))
-            or (bool(self._passes_over_live) and self._passed_over_live(record))
-        )
-
-    def _written(self) -> None:
-        """The transaction whose claim carried `_passed`'s positions committed."""
-        for tp, off in self._carried.items():
-            if self._passed.get(tp) == off:
-                del self._passed[tp]
-        self._carried = {}
-
-    async def write_passed(self, only: set[TopicPartition] | None = None) -> None:
-        """Write the positions moved past passed-over records (`only` those partitions)."""
-        moved = {tp: off for tp, off in self._passed.items() if only is None or tp in only}
-        if not moved:
-            return
-        try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                await inbox.advance_many(conn, self.name, [(tp.topic, tp.partition, off) for tp, off in moved.items()])
-        except _TRANSIENT_DB as exc:  # tried again at the next poll; a crash meanwhile only re-reads them
-            log.info("passed-over positions not written yet", consumer=self.name, error=repr(exc))
-            return
-        for tp, off in moved.items():
-            if self._passed.get(tp) == off:
-                del self._passed[tp]
 
     def _waiting_since(self, batch: dict[TopicPartition, list[Record]]) -> None:
         """The oldest record of each partition's batch is the oldest one not applied yet."""
@@ -528,9 +459,7 @@ class InboxConsumer(Generic[M]):
         careful = False  # savepoint per record: only after the fast path met a refused record
         for attempt in itertools.count():
             try:
-                applied_up_to = await self._apply_in_transaction(tp, records, careful, attempt >= POISON_AFTER)
-                self._written()
-                return applied_up_to
+                return await self._apply_in_transaction(tp, records, careful, attempt >= POISON_AFTER)
             except _NeedsSavepoints:
                 careful = True
             except Exception as exc:  # transient, or a handler bug: retry, then isolate the culprit
@@ -602,7 +531,6 @@ class InboxConsumer(Generic[M]):
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 done = await self._apply_together(conn, parts)
-            self._written()
         except Exception as exc:  # a refused record, a conflict, a restart: one partition at a time
             log.info("batch of partitions falls back to one at a time", consumer=self.name, error=repr(exc))
             for tp, records in parts:
@@ -696,13 +624,7 @@ class InboxConsumer(Generic[M]):
             if not self._by_offset and not isinstance(m, InvalidRecord)
         ]
         claims = [(tp.topic, tp.partition, records[-1].offset + 1) for tp, records in parts]
-        # positions moved past passed-over records go with it (a claimed partition's own is
-        # below its batch, and the claim never moves a position back)
-        passed = dict(self._passed)
-        claimed = {tp for tp, _ in parts}
-        claims += [(tp.topic, tp.partition, off) for tp, off in passed.items() if tp not in claimed]
-        found, fresh = await inbox.claim_batches(conn, self.name, sorted(claims), ids)
-        self._carried = passed
+        found, fresh = await inbox.claim_batches(conn, self.name, claims, ids)
         positions: dict[TopicPartition, inbox.Position] = {}
         for tp, records in parts:
             position = found.get((tp.topic, tp.partition))

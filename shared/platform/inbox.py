@@ -169,21 +169,6 @@ async def claim_batches(
     return positions, set(rows[0]["fresh"]) if rows else set()
 
 
-async def advance_many(conn: asyncpg.Connection, consumer: str, moves: list[tuple[str, int, int]]) -> None:
-    """Move positions forward (never back) to (topic, partition, next_offset), in one statement
-    whose commit need not wait for the disk (see LAZY_COMMIT)."""
-    await conn.execute(
-        f"WITH lazy AS (SELECT {LAZY_COMMIT})"
-        " UPDATE inbox_offsets o SET next_offset = greatest(o.next_offset, m.next_offset)"
-        " FROM lazy, unnest($2::text[], $3::int[], $4::bigint[]) AS m(topic, partition, next_offset)"
-        " WHERE o.consumer = $1 AND o.topic = m.topic AND o.partition = m.partition",
-        consumer,
-        [t for t, _, _ in moves],
-        [p for _, p, _ in moves],
-        [o for _, _, o in moves],
-    )
-
-
 async def advance(conn: asyncpg.Connection, consumer: str, topic: str, partition: int, next_offset: int) -> None:
     await conn.execute(
         "UPDATE inbox_offsets SET next_offset = $4 WHERE consumer = $1 AND topic = $2 AND partition = $3",

@@ -1,24 +1,19 @@
 """A consumer that declares the event types it acts on (`wants`) passes the others over unread,
 on a real broker and a real database: its position still moves past them, nothing of them is
-recorded, and a record of a wanted type is still verified (a forged one is dead-lettered); a poll
-of only such records takes no transaction. One that passes a type over only live
-(`passes_over_live`) still reads it in its history."""
+recorded, and a record of a wanted type is still verified (a forged one is dead-lettered). One
+that passes a type over only live (`passes_over_live`) still reads it in its history."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
-from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
 import pytest
 from aiokafka import TopicPartition
-from aiokafka.partitioner import murmur2
 from prometheus_client import REGISTRY
 
 from shared.domain.events import Envelope
-from shared.domain.events import catalogue as ev
 from shared.platform import db, inbox
 from shared.platform.consumer import Delivery, InboxConsumer, verified_events
 from shared.platform.keyring import Keyring
@@ -170,91 +165,3 @@ async def test_types_passed_over_live_are_still_read_as_history(fresh: Isolated)
         assert one[2].id not in remembered and {one[0].id, one[1].id, other.id} <= remembered
     finally:
         await pool.close()
-
-
-class CountingPool:
-    """A real pool that counts the connections taken from it: one per transaction here."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-        self.taken = 0
-
-    def acquire(self) -> Any:
-        self.taken += 1
-        return self.pool.acquire()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.pool, name)
-
-
-def on_partition(partition: int, partitions: int) -> str:
-    """A ticket id whose records go to `partition` (the producer's default partitioner)."""
-    return next(
-        t for i in range(1000) if (murmur2((t := f"T-{i:04d}").encode()) & 0x7FFFFFFF) % partitions == partition
-    )
-
-
-async def test_polls_of_records_passed_over_take_no_transaction_and_the_next_claim_writes_their_position(
-    fresh: Isolated,
-) -> None:
-    topic = fresh.settings.topic(TICKET_EVENTS)
-    partitions = fresh.settings.topic_partitions
-    quiet, busy = on_partition(0, partitions), on_partition(1, partitions)
-    comments = [
-        Envelope.new(
-            ev.TicketCommented(ticket_id=quiet, author="ana", author_role="requester", body=f"nota {n}"),
-            source="test",
-            subject=quiet,
-            time=datetime.now(UTC),
-        )
-        for n in range(3)
-    ]
-    [opening] = [e for e in ticket_stream(tickets=1, comments=0) if e.type == "ticket.opened"]
-    opening = opening.model_copy(update={"subject": busy, "data": opening.data.model_copy(update={"ticket_id": busy})})
-    pool = await db.create_pool(fresh.settings.database_url, NAME)
-    counted = CountingPool(pool)
-    applied: list[str] = []
-
-    async def handler(conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:
-        applied.append(env.subject)
-
-    try:
-        await db.migrate(pool, NAME, MIGRATIONS)
-        consumer = InboxConsumer[Envelope](
-            fresh.settings,
-            cast(asyncpg.Pool, counted),
-            name=NAME,
-            group_id=fresh.settings.group(NAME),
-            topics=[topic],
-            handler=handler,
-            decode=verified_events(Trust.load(fresh.settings.signing_folder)),
-            letters=Letters(await Keyring.open(pool, fresh.settings)),
-            wants=frozenset({"ticket.opened"}),
-            passed_flush_s=3600,  # written with a claim, or when the consumer stops
-        )
-        running = asyncio.create_task(consumer.run())
-        await asyncio.wait_for(consumer.joined.wait(), 60)
-        taken, before = counted.taken, unwanted()
-
-        await produce(fresh.settings, topic, comments)
-        await eventually(lambda: _true(unwanted() - before == 3), what="the comments passed over")
-        assert counted.taken == taken  # no transaction for a poll with nothing to apply
-        assert await inbox.position(pool, NAME, topic, 0) == 0  # its new position waits for a claim
-
-        await produce(fresh.settings, topic, [opening])
-        await eventually(lambda: _true(applied == [busy]), what="the opening applied")
-        assert counted.taken == taken + 1  # one transaction: the opening's claim, with partition 0's position
-        assert await inbox.position(pool, NAME, topic, 0) == 3
-        assert await inbox.position(pool, NAME, topic, 1) == 1
-
-        await produce(fresh.settings, topic, comments[:1])
-        await eventually(lambda: _true(unwanted() - before == 4), what="one more comment passed over")
-        consumer.stop()
-        await asyncio.wait_for(running, 30)
-        assert await inbox.position(pool, NAME, topic, 0) == 4  # written as it stopped
-    finally:
-        await pool.close()
-
-
-async def _true(value: bool) -> bool:
-    return value
