@@ -54,6 +54,11 @@ durability() {
     || echo "include_if_exists = 'mesa.conf'" >> "$PGDATA_DIR/postgresql.conf"
   local want
   want=$'fsync = on\nfull_page_writes = on\nsynchronous_commit = on'
+  # The services' queue-like tables (outboxes, notify's ledger, inboxes) churn all day, and a
+  # table that grows from empty (a new deployment, a rebuilt schema) is planned from its first
+  # rows until it is first analyzed: looked at every 10 s rather than every minute, dead rows
+  # and stale plans (seq scans of a table planned as tiny) last seconds, not minutes.
+  want+=$'\nautovacuum_naptime = 10s'
   # PG_STAT_STATEMENTS=1: per-statement costs, for profiling (bench/, docs/benchmarks.md)
   [ "${PG_STAT_STATEMENTS:-0}" = 1 ] && want+=$'\nshared_preload_libraries = \'pg_stat_statements\''
   if [ "$(cat "$PGDATA_DIR/mesa.conf" 2>/dev/null)" != "$want" ]; then

@@ -269,15 +269,20 @@ async def outcome(conn: asyncpg.Connection, data: ev.NotificationSent | ev.Notif
 CLAIMS_LOCK = "mesa.notify.claim"
 
 _CLAIM = (
-    "UPDATE deliveries d SET status = 'sending', next_at = $3 FROM ("
+    # the groups (the ticket, else the recipient) with a message on its way, on this instance or
+    # another, read once: looked up per candidate instead, the planner walked every message on
+    # its way (and the index entries they left behind) for each row it considered, 5 ms a claim
+    # under load
+    "WITH busy AS MATERIALIZED (SELECT ticket_id, recipient FROM deliveries"
+    " WHERE status = 'sending' AND next_at > $1)"
+    " UPDATE deliveries d SET status = 'sending', next_at = $3 FROM ("
     " SELECT event_id, recipient, channel FROM deliveries c"
     " WHERE status IN ('pending', 'sending') AND next_at <= $1"
     " AND (channel <> 'webhook' OR EXISTS (SELECT 1 FROM webhook_subscriptions w"
     " WHERE w.id = recipient AND w.active))"
-    # a group (the ticket, else the recipient) with a message on its way, on this instance or
-    # another, waits for it to settle: its messages leave one at a time, in order
-    " AND NOT EXISTS (SELECT 1 FROM deliveries s WHERE s.status = 'sending' AND s.next_at > $1"
-    " AND s.ticket_id = c.ticket_id AND (c.ticket_id <> '' OR s.recipient = c.recipient))"
+    # a busy group waits for its message to settle: its messages leave one at a time, in order
+    " AND NOT EXISTS (SELECT 1 FROM busy s"
+    " WHERE s.ticket_id = c.ticket_id AND (c.ticket_id <> '' OR s.recipient = c.recipient))"
     " ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED) due"
     " WHERE d.event_id = due.event_id AND d.recipient = due.recipient AND d.channel = due.channel"
     " RETURNING d.*"
