@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import itertools
 import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -35,7 +36,7 @@ from prometheus_client import Counter
 from services.notify import audience, ledger, mime
 from services.notify.audience import Audience
 from services.notify.lanes import Lanes
-from services.notify.ledger import Delivery
+from services.notify.ledger import Delivery, SentMail
 from services.notify.targets import TargetRefused, allow_list, check_target
 from services.notify.templates import to_html
 from shared.domain.events import Envelope
@@ -44,6 +45,7 @@ from shared.domain.events.envelope import derived_id
 from shared.domain.reply_tokens import reply_address
 from shared.platform import db, outbox
 from shared.platform.clock import Clock
+from shared.platform.groupwrite import GroupWrite
 from shared.platform.keyring import reply_key
 from shared.platform.letters import Letters
 from shared.platform.logging import get_logger
@@ -158,6 +160,8 @@ class Deliverer:
         self._finishing = False  # the service stops: claim nothing more, hand back what is not begun
         self._quiet = asyncio.Event()  # no `deliver_due` under way
         self._quiet.set()
+        # the lanes' mails sent, recorded together (each lane waits for its own before its next)
+        self._sent_mail: GroupWrite[SentMail] = GroupWrite(pool, self._record_sent_mail, "mail sent")
 
     def headers(self, d: Delivery) -> list[tuple[str, str]]:
         domain = self.settings.mail_domain
@@ -295,14 +299,14 @@ class Deliverer:
     async def _settle_retrying(self, d: Delivery, now: datetime, error: SendFailed | None) -> None:
         last = d.attempts + 1 >= self.settings.notify_max_attempts
         outcome = "sent" if error is None else "failed" if last else "retry"
+        if error is None and d.channel == "email":  # the common case: with the other lanes' mails
+            await self._sent_mail.write((d, d.attempts + 1, now))
+            DELIVERIES.labels(d.channel, outcome).inc()
+            return
         for attempt in itertools.count():
             try:
-                if error is None and d.channel == "email":  # the common case: one statement
-                    async with self.pool.acquire() as conn:
-                        await self._settle_sent_mail(conn, d, now)
-                else:
-                    async with self.pool.acquire() as conn, conn.transaction():
-                        await self._settle(conn, d, now, error)
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await self._settle(conn, d, now, error)
                 DELIVERIES.labels(d.channel, outcome).inc()
                 return
             except db.TRANSIENT as exc:
@@ -333,12 +337,12 @@ class Deliverer:
             await smtp.close()
             raise SendFailed(str(exc) or type(exc).__name__) from exc
 
-    async def _settle_sent_mail(self, conn: asyncpg.Connection, d: Delivery, now: datetime) -> None:
-        """A mail the server accepted: the ledger says sent and the ticket's log is told, in one
-        statement (one round trip, atomic; a message settles as soon as it went, so an
-        interruption still resends at most the one in flight)."""
-        told = [(self.topic, self._envelope(d.event_id, self._sent(d), 0))] if d.ticket_id else []
-        await outbox.enqueue_with(conn, ledger.SENT, ledger.sent_args(d, d.attempts + 1, now), told)
+    async def _record_sent_mail(self, conn: asyncpg.Connection, mails: Sequence[SentMail]) -> None:
+        """Mail the server accepted: the ledger says sent and each ticket's log is told, in one
+        statement for every lane's mail (one round trip, atomic; a lane's mail is recorded before
+        the lane sends its next, so an interruption still resends at most the one in flight)."""
+        told = [(self.topic, self._envelope(d.event_id, self._sent(d), 0)) for d, _, _ in mails if d.ticket_id]
+        await outbox.enqueue_with(conn, ledger.SENT, ledger.sent_args(mails), told)
 
     @staticmethod
     def _sent(d: Delivery) -> ev.NotificationSent:

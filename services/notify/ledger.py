@@ -6,6 +6,7 @@ event is read. Every statement notify makes is here, returning typed values.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -319,17 +320,29 @@ async def release(pool: asyncpg.Pool, rows: list[Delivery], now: datetime) -> No
 
 
 SENT = (
-    "UPDATE deliveries SET status = 'sent', attempts = $4, sent_at = $5"
-    " WHERE event_id = $1 AND recipient = $2 AND channel = $3"
+    "UPDATE deliveries d SET status = 'sent', attempts = u.attempts, sent_at = u.at"
+    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::timestamptz[])"
+    " AS u(event_id, recipient, channel, attempts, at)"
+    " WHERE d.event_id = u.event_id AND d.recipient = u.recipient AND d.channel = u.channel"
 )
 
 
-def sent_args(d: Delivery, attempts: int, at: datetime) -> tuple[Any, ...]:
-    return (d.event_id, d.recipient, d.channel, attempts, at)
+SentMail = tuple[Delivery, int, datetime]  # a row the server accepted: its attempts, and when
+
+
+def sent_args(outcomes: Sequence[SentMail]) -> tuple[list[Any], ...]:
+    """`SENT`'s parameters for many rows: one statement."""
+    return (
+        [d.event_id for d, _, _ in outcomes],
+        [d.recipient for d, _, _ in outcomes],
+        [d.channel for d, _, _ in outcomes],
+        [attempts for _, attempts, _ in outcomes],
+        [at for _, _, at in outcomes],
+    )
 
 
 async def sent(conn: asyncpg.Connection, d: Delivery, attempts: int, at: datetime) -> None:
-    await conn.execute(SENT, *sent_args(d, attempts, at))
+    await conn.execute(SENT, *sent_args([(d, attempts, at)]))
 
 
 async def retry(conn: asyncpg.Connection, d: Delivery, attempts: int, error: str, at: datetime) -> None:
