@@ -8,6 +8,8 @@ For each batch of one partition:
 3. write the dead letters of step 1, for the records past that offset;
 4. call the handler in a savepoint; a `Rejected`/`InvalidRecord` it raises is dead-lettered too;
 5. commit; then, at most once a second, commit the offsets to Kafka (for lag monitoring).
+A live batch of records all of types the consumer never reads (`wants`) skips 1-5: the next
+claim of its partition moves the offset past it, or one a second at most.
 Anything else raised is taken as transient: the transaction rolls back and the batch is retried
 with backoff. After a few failed tries the batch is replayed with each failing record
 dead-lettered, so one poisonous record cannot stop a partition for good.
@@ -38,7 +40,7 @@ from opentelemetry import trace
 from prometheus_client import Counter, Gauge
 
 from shared.domain.events import Envelope, InvalidRecord
-from shared.platform import inbox, outbox, tracing
+from shared.platform import db, inbox, outbox, tracing
 from shared.platform.bus import make_consumer
 from shared.platform.faults import fault_point
 from shared.platform.letters import REDRIVEN_FOR, Letters, Owner
@@ -53,6 +55,11 @@ APPLIED = Counter("mesa_records_applied_total", "Records applied", ["consumer", 
 DUPLICATES = Counter("mesa_records_duplicate_total", "Records skipped as duplicates", ["consumer", "kind"])
 UNWANTED = Counter(
     "mesa_records_unwanted_total", "Records skipped unread: a type this consumer never acts on", ["consumer"]
+)
+SET_ASIDE = Counter(
+    "mesa_batches_passed_over_total",
+    "Partitions' polls of records all passed over unread, their position not written at once",
+    ["consumer"],
 )
 DEAD = Counter("mesa_records_dead_lettered_total", "Records sent to a DLQ", ["consumer", "code"])
 RETRIES = Counter("mesa_batch_retries_total", "Batches retried after an error", ["consumer"])
@@ -104,6 +111,10 @@ _TRANSIENT_DB = (
     asyncio.TimeoutError,
 )
 KAFKA_COMMIT_EVERY_S = 1.0
+# A live partition's poll of records this consumer never reads (`wants`) writes nothing: its
+# position is stored with the partition's next claim, or by this long after the last one at most
+# (what `catch_up`, the pruner and `mesa replay` read of it may lag by that much).
+PASSED_OVER_STORED_WITHIN_S = 1.0
 POISON_AFTER = 5  # tries (about 3 s of backoff) before a failing record is dead-lettered
 
 
@@ -185,7 +196,8 @@ class InboxConsumer(Generic[M]):
         record, a re-sent duplicate too), so no event ids are recorded; the position alone
         makes a record applied once. `wants`: the event types the handler acts on (None: all); a record whose `ce_type`
         says it is another is passed over unread, unverified and unrecorded (its offset is
-        still applied). `passes_over_live`: types passed over so only when live, at or past
+        still applied; a live poll of nothing else writes no transaction of its own, see
+        `_set_aside_passed_over`). `passes_over_live`: types passed over so only when live, at or past
         where the partition's history ended when it was assigned here (notify's own outcomes:
         it wrote them as it settled, but a rebuild learns from them); a replay's instance,
         never assigned anything, reads them all. `applied_by`: the consumer (of this service)
@@ -223,6 +235,9 @@ class InboxConsumer(Generic[M]):
         self.started = asyncio.Event()
         self.joined = asyncio.Event()
         self._applied: dict[TopicPartition, int] = {}  # next offset to apply, per partition held
+        # positions passed over unread and not written yet (`_set_aside_passed_over`), and since when
+        self._unstored: dict[TopicPartition, int] = {}
+        self._unstored_since = 0.0
         self._lag_measured = 0.0
         self._ends: AIOKafkaConsumer | None = None
         self._ends_lock = asyncio.Lock()
@@ -245,6 +260,7 @@ class InboxConsumer(Generic[M]):
             self._applied[tp] = next_offset
         for gone in self.assigned - set(assigned):  # another instance reports those now
             self._applied.pop(gone, None)
+            self._unstored.pop(gone, None)  # (its next owner passes them over again)
             for gauge in (LAG, OLDEST):
                 with contextlib.suppress(KeyError):
                     gauge.remove(self.name, gone.topic, str(gone.partition))
@@ -266,12 +282,18 @@ class InboxConsumer(Generic[M]):
                         if tp in self._applied:  # (still held: a rebalance may have moved it meanwhile)
                             self._applied[tp] = records[-1].offset + 1
                 self._measure_lag()
+                await self._store_passed_over(force=False)
                 await self._commit_to_kafka(force=False)  # (an idle consumer reports its last batches)
+            await self._store_passed_over(force=True)
             await self._commit_to_kafka(force=True)
         finally:
             await self._consumer.stop()
             if self._ends is not None:
                 await self._ends.stop()
+
+    def applied_up_to(self, tp: TopicPartition) -> int | None:
+        """The next offset this instance will apply of a partition it holds (None: not held here)."""
+        return self._applied.get(tp)
 
     def _waiting_since(self, batch: dict[TopicPartition, list[Record]]) -> None:
         """The oldest record of each partition's batch is the oldest one not applied yet."""
@@ -469,6 +491,7 @@ class InboxConsumer(Generic[M]):
 
     async def _apply_and_commit(self, tp: TopicPartition, records: list[Record]) -> None:
         applied_up_to = await self.apply(tp, records)
+        self._unstored.pop(tp, None)  # the claim moved past what was set aside
         fault_point("after_state_commit")
         if applied_up_to is not None:
             self._to_commit[tp] = applied_up_to
@@ -507,6 +530,9 @@ class InboxConsumer(Generic[M]):
         order): at moderate load a poll brings a few records from many partitions, and one
         transaction for all of them costs the database a fraction of one each. Anything going
         wrong rolls it all back and each partition is applied on its own, the careful way."""
+        batch = self._set_aside_passed_over(batch)
+        if not batch:
+            return
         if len(batch) == 1:
             [(tp, records)] = batch.items()
             await self._apply_and_commit(tp, records)
@@ -538,6 +564,8 @@ class InboxConsumer(Generic[M]):
                     return
                 await self._apply_and_commit(tp, records)
             return
+        for tp, _ in parts:
+            self._unstored.pop(tp, None)
         fault_point("after_state_commit")
         for tp, applied_up_to in done:
             if applied_up_to is not None:
@@ -642,14 +670,7 @@ class InboxConsumer(Generic[M]):
         """A batch's records this consumer reads, decoded (an undecodable one as its refusal)."""
         decoded: list[tuple[Record, M | InvalidRecord]] = []
         for record in records:
-            if self._redriven_for_another(record):
-                DUPLICATES.labels(self.name, "redrive").inc()
-                continue
-            if self._wants is not None and not self._wanted(record):
-                UNWANTED.labels(self.name).inc()
-                continue
-            if self._passes_over_live and self._passed_over_live(record):
-                UNWANTED.labels(self.name).inc()
+            if not self._reads(record):
                 continue
             try:
                 decoded.append((record, self._decode(record)))
@@ -702,6 +723,66 @@ class InboxConsumer(Generic[M]):
             if span is not None:
                 spans[str(message.id)] = span
         return spans
+
+    def _reads(self, record: Record) -> bool:
+        """Whether this consumer decodes `record`; one it passes over is counted as such."""
+        if self._redriven_for_another(record):
+            DUPLICATES.labels(self.name, "redrive").inc()
+            return False
+        if self._wants is not None and not self._wanted(record):
+            UNWANTED.labels(self.name).inc()
+            return False
+        if self._passes_over_live and self._passed_over_live(record):
+            UNWANTED.labels(self.name).inc()
+            return False
+        return True
+
+    def _set_aside_passed_over(self, batch: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, list[Record]]:
+        """The poll without its live partitions whose records are all of types this consumer
+        never reads (`wants`): routing reads 4 of a ticket's 10 events, and a consumer without a
+        budget meets most of the others alone, each a transaction that only moved a position.
+        Passing them over again after a restart changes nothing, so their position waits for the
+        partition's next claim, or `_store_passed_over`; Kafka is told at once (lag).
+        History is always stored as it goes: background jobs wait for it (`_history_folded`).
+        Types passed over only when live (`passes_over_live`) are not set aside: a replay of the
+        service reads them, and compares its result at the stored positions."""
+        if self._wants is None:
+            return batch
+        kept: dict[TopicPartition, list[Record]] = {}
+        for tp, records in batch.items():
+            if records[0].offset < self._history_end.get(tp, 0) or any(
+                self._wanted(r) or _header(r, REDRIVEN_FOR) is not None for r in records
+            ):
+                kept[tp] = records
+                continue
+            UNWANTED.labels(self.name).inc(len(records))
+            SET_ASIDE.labels(self.name).inc()
+            if not self._unstored:
+                self._unstored_since = time.monotonic()
+            self._unstored[tp] = self._to_commit[tp] = records[-1].offset + 1
+        return kept
+
+    async def _store_passed_over(self, *, force: bool) -> None:
+        """Write the positions set aside, once the oldest has waited `PASSED_OVER_STORED_WITHIN_S`
+        (or now, on the way out): what reads a stored position (`catch_up`, the inbox's pruner,
+        `mesa replay`) sees a partition that went quiet on passed-over records move past them."""
+        if not self._unstored or (not force and time.monotonic() - self._unstored_since < PASSED_OVER_STORED_WITHIN_S):
+            return
+        moves = dict(self._unstored)
+        claims = [
+            (tp.topic, tp.partition, offset)
+            for tp, offset in sorted(moves.items(), key=lambda m: (m[0].topic, m[0].partition))
+        ]
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await inbox.claim_batches(conn, self.name, claims, [])
+        except db.TRANSIENT as exc:  # the next round tries again; passing them over again is harmless
+            log.info("positions passed over not stored yet", consumer=self.name, error=repr(exc))
+            return
+        for tp, offset in moves.items():
+            if self._unstored.get(tp) == offset:  # (not set aside further meanwhile)
+                del self._unstored[tp]
+        self._unstored_since = time.monotonic()
 
     def _wanted(self, record: Record) -> bool:
         """A record of a type this consumer acts on, or of no declared type (decoded, and refused

@@ -76,6 +76,74 @@ def unwanted() -> float:
     return REGISTRY.get_sample_value("mesa_records_unwanted_total", {"consumer": NAME}) or 0.0
 
 
+def set_aside() -> float:
+    return REGISTRY.get_sample_value("mesa_batches_passed_over_total", {"consumer": NAME}) or 0.0
+
+
+async def test_live_polls_of_nothing_wanted_are_set_aside_and_their_position_stored_later(fresh: Isolated) -> None:
+    """Records all of types not wanted, arriving live, cost no transaction of their own: the
+    stored position moves past them a moment later (within `PASSED_OVER_STORED_WITHIN_S`), or
+    with the partition's next claim; nothing of them is recorded, a wanted one after them is
+    applied, and a stopped consumer has stored how far it got."""
+    topic = fresh.settings.topic(TICKET_EVENTS)
+    events = ticket_stream(tickets=1, comments=3)  # T-0000: opened, three comments (one partition)
+    opened, comments = events[0], events[1:]
+    pool = await db.create_pool(fresh.settings.database_url, NAME)
+    applied: list[str] = []
+
+    async def handler(conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> None:
+        applied.append(env.type)
+
+    try:
+        await db.migrate(pool, NAME, MIGRATIONS)
+        consumer = InboxConsumer[Envelope](
+            fresh.settings,
+            pool,
+            name=NAME,
+            group_id=fresh.settings.group(NAME),
+            topics=[topic],
+            handler=handler,
+            decode=verified_events(Trust.load(fresh.settings.signing_folder)),
+            letters=Letters(await Keyring.open(pool, fresh.settings)),
+            wants=frozenset({"ticket.opened"}),
+        )
+        task = asyncio.create_task(consumer.run())
+        try:
+            async with asyncio.timeout(30):
+                await consumer.joined.wait()
+            before_aside, before_unwanted = set_aside(), unwanted()
+            await produce(fresh.settings, topic, comments)  # live, none of them wanted
+            records = await read_all(fresh.settings, topic)
+            [tp] = {TopicPartition(r.topic, r.partition) for r in records}
+            end = int(records[-1].offset) + 1
+
+            async def stored() -> bool:
+                return await inbox.position(pool, NAME, tp.topic, tp.partition) == end
+
+            await eventually(stored, timeout=30, what="the position past the passed-over records")
+            assert set_aside() - before_aside >= 1  # (a poll or more, however the broker split them)
+            assert unwanted() - before_unwanted == len(comments)
+            assert applied == []
+            assert await pool.fetchval("SELECT count(*) FROM inbox_events") == 0
+
+            await produce(fresh.settings, topic, [opened, *comments[:1]])  # a wanted one, then not
+            end = int((await read_all(fresh.settings, topic))[-1].offset) + 1
+
+            async def seen() -> bool:
+                return consumer.applied_up_to(tp) == end
+
+            await eventually(seen, timeout=30, what="the consumer at the log's end")
+        finally:
+            consumer.stop()
+            await task
+        assert applied == ["ticket.opened"]
+        assert await inbox.position(pool, NAME, tp.topic, tp.partition) == end  # stored on the way out at the latest
+        remembered = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM inbox_events")}
+        assert remembered == {opened.id}
+    finally:
+        await pool.close()
+
+
 async def test_a_consumer_by_offset_applies_every_record_once_and_records_no_ids(fresh: Isolated) -> None:
     """The auditor's way: a re-sent duplicate (the same event at a second offset) is a record of
     its own; applying the same records again changes nothing."""
