@@ -40,6 +40,7 @@ def make_consumer(
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_poll_records=max_records or settings.batch_size,
+        fetch_max_wait_ms=settings.consumer_fetch_wait_ms,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
         rebalance_timeout_ms=30_000,

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     # behind it and applies them together: one transaction, one claim per partition, one fold
     # for many records instead of a few (issue 22: the fixed cost per event). 0: apply at once.
     consumer_linger_ms: float = Field(default=15.0, ge=0, le=1000, validation_alias="MESA_CONSUMER_LINGER_MS")
+    # How long the broker may hold a consumer's fetch when nothing is there to read. A record that
+    # arrives answers it at once, so this is not a latency: it is how often an idle consumer asks
+    # (aiokafka's 500 ms made idle fetches a third of an idle stack's CPU, docs/benchmarks.md).
+    # What waits: a request sent on the same connection behind a held fetch (the positions read
+    # when a rebalance hands over a partition that had nothing to read), this long at most.
+    consumer_fetch_wait_ms: int = Field(default=2_000, ge=0, le=30_000, validation_alias="MESA_CONSUMER_FETCH_WAIT_MS")
     # How long the outbox relay sleeps when no NOTIFY woke it (a safety net, not the main path).
     outbox_poll_seconds: float = Field(default=1.0, validation_alias="MESA_OUTBOX_POLL_SECONDS")
     # After a wake-up the relay waits this long for more commits, to publish them in one batch.
