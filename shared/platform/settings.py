@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     consumer_linger_ms: float = Field(default=15.0, ge=0, le=1000, validation_alias="MESA_CONSUMER_LINGER_MS")
     # How long the broker may hold a consumer's fetch when nothing is there to read. A record that
     # arrives answers it at once, so this is not a latency: it is how often an idle consumer asks
-    # (aiokafka's 500 ms made idle fetches a third of an idle stack's CPU, docs/benchmarks.md).
+    # (with aiokafka's 500 ms, fetches that found nothing were a fifth of an idle stack's CPU).
     # What waits: a request sent on the same connection behind a held fetch (the positions read
     # when a rebalance hands over a partition that had nothing to read), this long at most.
     consumer_fetch_wait_ms: int = Field(default=2_000, ge=0, le=30_000, validation_alias="MESA_CONSUMER_FETCH_WAIT_MS")
