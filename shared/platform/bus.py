@@ -27,10 +27,22 @@ async def start_producer(settings: Settings, client_id: str) -> AIOKafkaProducer
     return producer
 
 
+# aiokafka leaves a partition out of the next fetch while its records have waited less than this
+# (its `prefetch_backoff`) to be taken, and sends one fetch at a time to a broker. A consumer that
+# lingers this long or more, so, has a fetch of the other partitions held while the records behind
+# the ones it holds wait for it: the broker's hold becomes their latency, up to the hold.
+PREFETCH_BACKOFF_MS = 100
+HELD_FETCH_MS_WHEN_LINGERING = 500  # aiokafka's own default
+
+
 def make_consumer(
-    settings: Settings, group_id: str, client_id: str, *, max_records: int | None = None
+    settings: Settings, group_id: str, client_id: str, *, max_records: int | None = None, linger_ms: float = 0.0
 ) -> AIOKafkaConsumer:
-    """A group consumer with manual offsets; subscribe it with a rebalance listener."""
+    """A group consumer with manual offsets; subscribe it with a rebalance listener. `linger_ms`:
+    how long it waits after a poll before taking what arrived meanwhile (`InboxConsumer`)."""
+    held = settings.consumer_fetch_wait_ms
+    if linger_ms >= PREFETCH_BACKOFF_MS:
+        held = min(held, HELD_FETCH_MS_WHEN_LINGERING)
     return AIOKafkaConsumer(
         **settings.kafka(),
         group_id=group_id,
@@ -40,7 +52,7 @@ def make_consumer(
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_poll_records=max_records or settings.batch_size,
-        fetch_max_wait_ms=settings.consumer_fetch_wait_ms,
+        fetch_max_wait_ms=held,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
         rebalance_timeout_ms=30_000,

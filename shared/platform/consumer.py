@@ -227,7 +227,9 @@ class InboxConsumer(Generic[M]):
         self._hurried_linger_s = min(self._linger_s, settings.consumer_linger_ms / 1000)
         self._waiting = 0  # readers in this process waiting for what a person just did (`hurried`)
         self._wake = asyncio.Event()
-        self._consumer: AIOKafkaConsumer = make_consumer(settings, group_id, client_id or name)
+        self._consumer: AIOKafkaConsumer = make_consumer(
+            settings, group_id, client_id or name, linger_ms=self._linger_s * 1000
+        )
         self._stopping = False
         self.assigned: set[TopicPartition] = set()
         self._history_end: dict[TopicPartition, int] = {}
