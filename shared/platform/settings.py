@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     # (with aiokafka's 500 ms, fetches that found nothing were a fifth of an idle stack's CPU).
     # What waits: a request sent on the same connection behind a held fetch (the positions read
     # when a rebalance hands over a partition that had nothing to read), this long at most.
+    # Consumers with a latency budget of 100 ms or more hold 500 ms at most (`bus.make_consumer`).
     consumer_fetch_wait_ms: int = Field(default=2_000, ge=0, le=30_000, validation_alias="MESA_CONSUMER_FETCH_WAIT_MS")
     # How long the outbox relay sleeps when no NOTIFY woke it (a safety net, not the main path).
     outbox_poll_seconds: float = Field(default=1.0, validation_alias="MESA_OUTBOX_POLL_SECONDS")
