@@ -130,6 +130,20 @@ def _header(record: Record, name: str) -> bytes | None:
     return None
 
 
+def nothing_to_read(records: Sequence[Record], history_end: int, wants: frozenset[bytes] | None) -> bool:
+    """Whether a partition's batch is live (at or past where its history ended) and all of types
+    outside `wants`, none re-driven (a re-driven letter is always looked at): a batch that can be
+    passed over without a claim (`InboxConsumer._set_aside_passed_over`). A record with no type is
+    read (decoded, and refused if it is not an event)."""
+    if wants is None or not records or records[0].offset < history_end:
+        return False
+    for r in records:
+        kind = _header(r, "ce_type")
+        if kind is None or bytes(kind) in wants or _header(r, REDRIVEN_FOR) is not None:
+            return False
+    return True
+
+
 def decode_event(record: Record) -> Envelope:
     """A record as an envelope, its signature unchecked: for tools that only look."""
     return Envelope.from_kafka(record.key, record.value, list(record.headers or ()))
@@ -752,9 +766,7 @@ class InboxConsumer(Generic[M]):
             return batch
         kept: dict[TopicPartition, list[Record]] = {}
         for tp, records in batch.items():
-            if records[0].offset < self._history_end.get(tp, 0) or any(
-                self._wanted(r) or _header(r, REDRIVEN_FOR) is not None for r in records
-            ):
+            if not nothing_to_read(records, self._history_end.get(tp, 0), self._wants):
                 kept[tp] = records
                 continue
             UNWANTED.labels(self.name).inc(len(records))
