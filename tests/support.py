@@ -67,10 +67,42 @@ def worker_number() -> int:
     return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 
 
+PORTS_PER_WORKER = 2_000
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def _port_block() -> range:
+    """This worker's ports: below the range the kernel hands out for outgoing connections, so
+    neither the other worker nor any client socket (to Kafka, PostgreSQL ...) can take one between
+    the moment it is chosen and the moment a service binds it. A port the kernel chose (bind to 0)
+    could be, and a service then died on "address already in use"."""
+    top = _ephemeral_low() - PORTS_PER_WORKER * worker_number()
+    return range(top - PORTS_PER_WORKER, top)
+
+
+_next_port = 0
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nobody listens on now, from this worker's block, each at most once per 2,000 asks."""
+    global _next_port
+    block = _port_block()
+    for _ in range(len(block)):
+        port = block[_next_port % len(block)]
+        _next_port += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {block}")
 
 
 class Proc:
