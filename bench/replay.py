@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import os
 import platform
 import time
@@ -43,44 +44,68 @@ def seal_as(key: bytes, ref: str, value: str, place: pv.Place) -> str:
     return pv.seal(key, ref, value, place)
 
 
-def history(n: int, keys: dict[str, bytes]) -> Iterator[Envelope]:
-    """`n` events, five per ticket, in a plausible order, as intake writes them: requesters by
-    pseudonym, the text sealed with their keys (`keys`: pseudonym -> data key)."""
+# When each of a ticket's five events happens after it was opened, in a shop that opens a ticket
+# a second: the first three at once, a comment two hours later, the resolution the next day. So
+# in the log a ticket's events lie far apart (the comment 7,200 tickets on, the resolution 86,400),
+# with other tickets' events between them, as an auditor's replay meets them.
+SPREAD = (timedelta(0), timedelta(seconds=1), timedelta(seconds=5), timedelta(hours=2), timedelta(days=1))
+TOGETHER = tuple(timedelta(minutes=k) for k in range(5))  # each ticket's history in one piece
+
+
+def history(n: int, keys: dict[str, bytes], *, spread: bool = False) -> Iterator[Envelope]:
+    """`n` events, five per ticket, as intake writes them: requesters by pseudonym, the text sealed
+    with their keys (`keys`: pseudonym -> data key). In the log's order: each ticket's five
+    together, or (`spread`) each when it happens (`SPREAD`), other tickets' in between."""
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     people = list(keys.items())
-    for i in range(n // 5):
+    tickets = n // 5
+    after = SPREAD if spread else TOGETHER
+
+    def event(i: int, k: int) -> Envelope:
         tid = f"T-B{i:07d}"
         at = t0 + timedelta(seconds=i)
         ref, key = people[i % len(people)]
+        agent = f"agente{i % 40}"
+        plain: ev.Payload
+        match k:
+            case 0:
+                plain = ev.TicketOpened(
+                    ticket_id=tid,
+                    requester=ref,
+                    subject=f"Incidencia {i}",
+                    description="Generada para el benchmark de replay",
+                    category=CATEGORIES[i % 5],
+                    impact="medium",
+                    urgency="medium",
+                    priority="P3",
+                )
+            case 1:
+                plain = ev.TicketSlaTargetsSet(
+                    ticket_id=tid,
+                    priority="P3",
+                    first_response_due=at + timedelta(hours=8),
+                    resolution_due=at + timedelta(days=3),
+                )
+            case 2:
+                plain = ev.TicketAssigned(ticket_id=tid, agent_id=agent, level=1, reason="bench")
+            case 3:
+                plain = ev.TicketCommented(ticket_id=tid, author=agent, author_role="agent", body="Revisando")
+            case _:
+                plain = ev.TicketResolved(ticket_id=tid, agent_id=agent, summary="Resuelto")
+        p = pv.rewrite(plain, text=partial(seal_as, key, ref))  # sealed in its place, as intake does
+        actor = f"requester:{ref}" if k == 0 else "system"
+        return Envelope.new(p, source="bench", subject=tid, time=at + after[k], actor=actor)
 
-        def sealed(text: str) -> str:
-            return text  # sealed below, in its place, as intake does
+    if not spread:
+        for i in range(tickets):
+            yield from (event(i, k) for k in range(5))
+        return
 
-        payloads: list[ev.Payload] = [
-            ev.TicketOpened(
-                ticket_id=tid,
-                requester=ref,
-                subject=sealed(f"Incidencia {i}"),
-                description=sealed("Generada para el benchmark de replay"),
-                category=CATEGORIES[i % 5],
-                impact="medium",
-                urgency="medium",
-                priority="P3",
-            ),
-            ev.TicketSlaTargetsSet(
-                ticket_id=tid,
-                priority="P3",
-                first_response_due=at + timedelta(hours=8),
-                resolution_due=at + timedelta(days=3),
-            ),
-            ev.TicketAssigned(ticket_id=tid, agent_id=f"agente{i % 40}", level=1, reason="bench"),
-            ev.TicketCommented(ticket_id=tid, author=f"agente{i % 40}", author_role="agent", body=sealed("Revisando")),
-            ev.TicketResolved(ticket_id=tid, agent_id=f"agente{i % 40}", summary=sealed("Resuelto")),
-        ]
-        for k, plain in enumerate(payloads):
-            p = pv.rewrite(plain, text=partial(seal_as, key, ref))
-            actor = f"requester:{ref}" if k == 0 else "system"
-            yield Envelope.new(p, source="bench", subject=tid, time=at + timedelta(minutes=k), actor=actor)
+    # each stage's events come in ticket order, so the log is their merge by time
+    def stage(k: int) -> Iterator[Envelope]:
+        return (event(i, k) for i in range(tickets))
+
+    yield from heapq.merge(*(stage(k) for k in range(5)), key=lambda env: env.time)
 
 
 async def requesters(settings: Settings, count: int) -> dict[str, bytes]:
@@ -132,11 +157,12 @@ async def bare(settings: Settings) -> tuple[int, float]:
         await reader.stop()
 
 
-async def main(n: int, workers: list[int]) -> None:
+async def main(n: int, workers: list[int], spread: bool) -> None:
     async with private_corner("replay") as (settings, _env):
         keys = await requesters(settings, 2_000)
-        took = await write(settings, history(n, keys))
-        print(f"wrote {n:,} events in {took:.1f} s ({n / took:,.0f}/s)")
+        took = await write(settings, history(n, keys, spread=spread))
+        shape = "each ticket's events spread over a day" if spread else "each ticket's events together"
+        print(f"wrote {n:,} events ({shape}) in {took:.1f} s ({n / took:,.0f}/s)")
         tune_gc()  # as `mesa replay` does; the bare consumer gets it too, for a fair ratio
         read, bare_s = await bare(settings)
         print(f"bare aiokafka consumer: {read:,} records in {bare_s:.1f} s = {read / bare_s:,.0f} records/s")
@@ -159,5 +185,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="replay processes, one run each")
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="each ticket's five events one after the other (the shape of the rounds before 2026-12-01's thirteenth)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.events, args.workers))
+    asyncio.run(main(args.events, args.workers, spread=not args.together))
