@@ -24,7 +24,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from ops.replay_workers import Crew
-from ops.shadow import Shadow, open_shadow, shadow_name
+from ops.shadow import Shadow, build_indexes, open_shadow, set_indexes_aside, shadow_name
 from services.registry import spec
 from shared.platform import db
 from shared.platform.bus import partitions_of
@@ -90,6 +90,7 @@ async def rebuild(
     each consumer is finished by all of them before the next one starts, as in a single-process
     replay."""
     shadow = await open_shadow(settings, service, schema or shadow_name(service, until))
+    aside = await set_indexes_aside(shadow.pool, shadow.schema, spec(service).replay_indexes_after)
     targets = {c.name: await _partitions(settings, c.topics, until) for c in shadow.consumers}
     total = sum(sum(t.values()) for t in targets.values())
     if on_total is not None:
@@ -98,10 +99,11 @@ async def rebuild(
     if shadow.workers <= 1:
         for consumer in shadow.consumers:
             shadow.read += await consumer.replay_to(targets[consumer.name], on_batch)
-        return shadow
-    async with Crew.start(settings, service, shadow.schema, shadow.workers) as crew:
-        for consumer in shadow.consumers:
-            shadow.read += await crew.replay(consumer.name, targets[consumer.name], on_batch)
+    else:
+        async with Crew.start(settings, service, shadow.schema, shadow.workers) as crew:
+            for consumer in shadow.consumers:
+                shadow.read += await crew.replay(consumer.name, targets[consumer.name], on_batch)
+    await build_indexes(shadow.pool, aside)
     return shadow
 
 

@@ -1,8 +1,17 @@
 """A shadow: a service's migrations and consumers bound to a schema of their own, folding the log
-as history (nothing published, nobody mailed) while the live service keeps serving."""
+as history (nothing published, nobody mailed) while the live service keeps serving.
+
+A replay folds into the shadow with only the unique indexes of the tables its service names
+(`ServiceSpec.replay_indexes_after`): those are what its folds find rows by, and what makes an
+upsert or an event id land once. Their other indexes (lists, search) are built once the log is
+folded: in a shop's log a ticket's events lie far apart, so a replay writes each ticket several
+times, and each write would enter every index again. A replay that fails leaves an incomplete
+shadow without them; the next replay starts over from an empty schema (`open_shadow`)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,6 +77,45 @@ async def attach_shadow(settings: Settings, service: str, schema: str, pool: asy
     rt = Runtime(service, settings, pool, None, SystemClock(), f"{service}-replay", keys_pool)
     parts: Parts = await svc.build(rt)
     return Shadow(service, schema, pool, parts, keys_pool=keys_pool)
+
+
+# building an index sorts its rows in memory up to this much (PostgreSQL's default is 64MB)
+BUILD_MEMORY = "256MB"
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def set_indexes_aside(pool: asyncpg.Pool, schema: str, tables: Sequence[str]) -> list[str]:
+    """Drop the indexes of `schema`'s `tables` that neither enforce uniqueness nor back a
+    constraint; return the statements that build them again (`build_indexes`)."""
+    if not tables:
+        return []
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "SELECT c.relname AS name, pg_get_indexdef(c.oid) AS statement FROM pg_index x"
+            " JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = $1 AND t.relname = ANY($2::text[]) AND NOT x.indisunique"
+            " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = c.oid) ORDER BY c.relname",
+            schema,
+            list(tables),
+        )
+        for row in rows:
+            await conn.execute(f"DROP INDEX {db.check_ident(schema)}.{_quoted(row['name'])}")
+    return [row["statement"] for row in rows]
+
+
+async def build_indexes(pool: asyncpg.Pool, statements: Sequence[str]) -> None:
+    """Run `set_indexes_aside`'s statements, side by side on the pool's connections."""
+
+    async def build(statement: str) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"SET LOCAL maintenance_work_mem = '{BUILD_MEMORY}'")
+            await conn.execute(statement)
+
+    await asyncio.gather(*(build(s) for s in statements))
 
 
 def replayable(service: str) -> ServiceSpec:

@@ -61,4 +61,8 @@ async def build(rt: Runtime) -> Parts:
     )
 
 
-SPEC = ServiceSpec(topology.PROJECTIONS, MIGRATIONS, build, replayable=True)
+# a ticket is rewritten each time a batch holds one of its events, and each rewrite enters every
+# index of the lists and of search again: a replay builds those once, at its end
+SPEC = ServiceSpec(
+    topology.PROJECTIONS, MIGRATIONS, build, replayable=True, replay_indexes_after=("tickets", "ticket_words")
+)

@@ -182,6 +182,9 @@ class ServiceSpec:
     # per table, the rows the log determines (a WHERE clause; all by default)
     replay_rows: Mapping[str, str] = field(default_factory=dict)
     swap_guard: SwapGuard | None = None
+    # tables whose folds find rows by unique keys only: a replay builds their other indexes once,
+    # after folding, instead of keeping them up to date row by row (ops/shadow.py)
+    replay_indexes_after: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
