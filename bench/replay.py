@@ -1,9 +1,13 @@
 """Benchmark: rebuilding the projections from the log, next to a bare consumer of the same log.
 
-    .venv/bin/python -m bench.replay [--events 1000000]
+    .venv/bin/python -m bench.replay [--events 1000000] [--together]
 
 On a private topic prefix and database: writes `--events` ticket events (opened, targets set,
-assigned, commented, resolved: five per ticket) to ticket.events, then in the same run
+assigned, commented, resolved: five per ticket) to ticket.events, each when it happens in a shop
+that opens a ticket a second (`SPREAD`: a ticket's comment two hours after it was opened, its
+resolution the next day, other tickets' events between them), or with `--together` each
+ticket's five one after the other (how rounds before 2026-12-01's thirteenth measured); then in
+the same run
 1. bare: a plain aiokafka consumer reads every record (no decoding, no database): the ceiling;
 2. replay: `ops.replay.rebuild` folds them into a shadow projections schema, as
    `mesa replay projections` does.

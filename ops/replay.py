@@ -98,11 +98,14 @@ async def rebuild(
     shadow.workers = workers if total >= WORKERS_FROM else 1
     if shadow.workers <= 1:
         for consumer in shadow.consumers:
-            shadow.read += await consumer.replay_to(targets[consumer.name], on_batch)
+            shadow.read += await consumer.replay_to(targets[consumer.name], on_batch, bulk=True)
     else:
         async with Crew.start(settings, service, shadow.schema, shadow.workers) as crew:
             for consumer in shadow.consumers:
                 shadow.read += await crew.replay(consumer.name, targets[consumer.name], on_batch)
+    finish = spec(service).replay_finish
+    if finish is not None:
+        await finish(shadow.pool)
     await build_indexes(shadow.pool, aside)
     return shadow
 

@@ -134,7 +134,7 @@ async def _work(service: str, schema: str) -> None:
         while line := await reader.readline():
             job = json.loads(line)
             targets = {TopicPartition(t, p): int(end) for t, p, end in job["targets"]}
-            read = await consumers[job["consumer"]].replay_to(targets, lambda n: report({"read": n}))
+            read = await consumers[job["consumer"]].replay_to(targets, lambda n: report({"read": n}), bulk=True)
             report({"done": read})
     finally:
         await shadow.close()

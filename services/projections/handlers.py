@@ -16,7 +16,7 @@ from services.projections import domain, store
 from services.projections.domain import Erased, TicketView
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
-from shared.platform.consumer import BatchHandler, Delivery
+from shared.platform.consumer import BatchHandler, Delivery, in_bulk_replay
 from shared.platform.keyring import Keyring
 
 NAME = "projections"
@@ -60,7 +60,8 @@ async def on_ticket_events(conn: asyncpg.Connection, envs: list[Envelope]) -> li
             fields.append((view.ticket.id, {v.field: v.value for v in env.data.values}, list(env.data.cleared)))
     if changed:
         await store.save(conn, list(changed.values()))
-        await store.save_words(conn, [v for tid, v in changed.items() if words_before.get(tid) != v.words])
+        if not in_bulk_replay():  # a rebuild stems every ticket's words once, at its end (store.all_words)
+            await store.save_words(conn, [v for tid, v in changed.items() if words_before.get(tid) != v.words])
         await store.append_timeline(conn, timeline)
     for ticket_id, other, unlinked in links:  # in order: a link taken back and made again stays
         await store.link(conn, ticket_id, other, unlinked=unlinked)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.projections import audits, kb
+from services.projections import audits, kb, store
 from services.projections.api import create_app
 from services.projections.handlers import (
     AGENTS_CONSUMER,
@@ -62,7 +62,13 @@ async def build(rt: Runtime) -> Parts:
 
 
 # a ticket is rewritten each time a batch holds one of its events, and each rewrite enters every
-# index of the lists and of search again: a replay builds those once, at its end
+# index of the lists and of search again, and stems its words again: a replay does those once,
+# at its end
 SPEC = ServiceSpec(
-    topology.PROJECTIONS, MIGRATIONS, build, replayable=True, replay_indexes_after=("tickets", "ticket_words")
+    topology.PROJECTIONS,
+    MIGRATIONS,
+    build,
+    replayable=True,
+    replay_indexes_after=("tickets", "ticket_words"),
+    replay_finish=store.all_words,
 )

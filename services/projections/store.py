@@ -105,11 +105,13 @@ async def save(conn: asyncpg.Connection, views: list[TicketView]) -> None:
 # language (the same words as stemming it all again, with the notes' positions after the rest),
 # which halves what PostgreSQL spends on a ticket's words (`OFFSET 0` keeps the planner from
 # pulling the subquery up and writing `pub` out, stemmed again, where it is used).
-_WORDS = """
+def _words_from(source: str) -> str:
+    """The statement that writes the search words of the tickets `source` gives (id, subject,
+    description, the public conversation, the internal one)."""
+    return f"""
 INSERT INTO ticket_words(ticket_id, search_public, search_all)
 SELECT id, pub, pub || to_tsvector('spanish', internal) || to_tsvector('english', internal)
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-    AS w(id, subject, description, public, internal),
+FROM {source} AS w(id, subject, description, public, internal),
 LATERAL (SELECT setweight(to_tsvector('spanish', subject), 'A') || setweight(to_tsvector('english', subject), 'A')
     || to_tsvector('spanish', description || E'\\n' || public)
     || to_tsvector('english', description || E'\\n' || public) AS pub OFFSET 0) p
@@ -117,11 +119,22 @@ ON CONFLICT (ticket_id) DO UPDATE SET search_public = excluded.search_public, se
 """
 
 
+_WORDS = _words_from("unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])")
+_ALL_WORDS = _words_from("(SELECT id, subject, description, conversation_public, conversation_internal FROM tickets)")
+
+
 async def save_words(conn: asyncpg.Connection, views: list[TicketView]) -> None:
     """The search words of tickets whose words changed (opened, a comment, an erasure): one statement."""
     if views:
         columns = zip(*((v.ticket.id, *v.words) for v in views), strict=True)
         await conn.execute(_WORDS, *(list(c) for c in columns))
+
+
+async def all_words(pool: asyncpg.Pool) -> None:
+    """Every ticket's search words from its row, in one statement: how a rebuild ends (its fold
+    left them, `in_bulk_replay`), each ticket stemmed once rather than at each of its writes."""
+    async with pool.acquire() as conn:
+        await conn.execute(_ALL_WORDS)
 
 
 def timeline_row(env: Envelope, t: Ticket) -> tuple[Any, ...]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import time
 from collections import Counter as Tally
@@ -142,6 +143,17 @@ def nothing_to_read(records: Sequence[Record], history_end: int, wants: frozense
         if kind is None or bytes(kind) in wants or _header(r, REDRIVEN_FOR) is not None:
             return False
     return True
+
+
+# Set while `replay_to` fills a shadow from offset 0 (`ops.replay.rebuild`, `bulk`): a handler
+# may then leave what it derives from its own rows to the replay's end (`ServiceSpec.replay_finish`),
+# which derives it once per row instead of at every write of the row. Never set for a live
+# consumer, nor for a shadow's catch-up before a compare or a swap.
+_BULK_REPLAY: contextvars.ContextVar[bool] = contextvars.ContextVar("bulk_replay", default=False)
+
+
+def in_bulk_replay() -> bool:
+    return _BULK_REPLAY.get()
 
 
 def decode_event(record: Record) -> Envelope:
@@ -435,10 +447,20 @@ class InboxConsumer(Generic[M]):
         self,
         targets: dict[TopicPartition, int],
         on_batch: Callable[[int], None] | None = None,
+        *,
+        bulk: bool = False,
     ) -> int:
         """Apply this consumer's records from its stored positions up to `targets` (exclusive) as
         history: folded, never acted on. Reads with a consumer of its own, outside any group, so
-        the live service's group is not disturbed. Returns how many records were read."""
+        the live service's group is not disturbed. Returns how many records were read. `bulk`:
+        a shadow filled from offset 0, finished by its service's `replay_finish` (`in_bulk_replay`)."""
+        token = _BULK_REPLAY.set(bulk)
+        try:
+            return await self._replay_to(targets, on_batch)
+        finally:
+            _BULK_REPLAY.reset(token)
+
+    async def _replay_to(self, targets: dict[TopicPartition, int], on_batch: Callable[[int], None] | None) -> int:
         todo = {tp: end for tp, end in targets.items() if end > 0}
         async with self._pool.acquire() as conn, conn.transaction():
             for tp, end in todo.items():

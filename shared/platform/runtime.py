@@ -185,6 +185,8 @@ class ServiceSpec:
     # tables whose folds find rows by unique keys only: a replay builds their other indexes once,
     # after folding, instead of keeping them up to date row by row (ops/shadow.py)
     replay_indexes_after: tuple[str, ...] = ()
+    # what a replay derives once every row is folded (the handlers left it, `in_bulk_replay`)
+    replay_finish: Callable[[asyncpg.Pool], Awaitable[None]] | None = None
 
     @property
     def name(self) -> str:

@@ -1,16 +1,26 @@
 """A replay folds into tables without the indexes its folds never read by, and builds them once
-at the end: the shadow it hands over has exactly the indexes the service's migrations make."""
+at the end: the shadow it hands over has exactly the indexes the service's migrations make. It
+stems each ticket's search words once, at its end, to what a fold writes as it goes."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import asyncpg
 import pytest
+from aiokafka import TopicPartition
 
 from ops import replay
-from ops.shadow import build_indexes, set_indexes_aside
+from ops.shadow import build_indexes, open_shadow, set_indexes_aside
+from services.projections.handlers import TICKETS_CONSUMER
 from services.registry import spec
+from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
 from shared.platform import db
+from shared.platform.settings import Settings
+from shared.platform.topics import TICKET_EVENTS
 from tests.conftest import Isolated
+from tests.kafka_tools import end_offsets, produce
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -72,3 +82,54 @@ async def test_a_replayed_shadow_has_the_indexes_of_a_migrated_schema(fresh: Iso
         await pool.close()
         await shadow.close()
         await replay.drop(s, shadow)
+
+
+def tickets_told() -> list[Envelope]:
+    """Two tickets' histories: one with a conversation in public and in private, one opened only."""
+    a, b = "T-WORDS-1", "T-WORDS-2"
+    opened = {"category": "hardware", "impact": "high", "urgency": "medium", "priority": "P2"}
+    told: list[tuple[str, ev.Payload]] = [
+        (a, ev.TicketOpened(ticket_id=a, requester="ana", subject="Impresora atascada", description="No", **opened)),
+        (b, ev.TicketOpened(ticket_id=b, requester="luis", subject="Pedido retrasado", description="Nada", **opened)),
+        (a, ev.TicketCommented(ticket_id=a, author="agente1", author_role="agent", body="Probamos el tóner")),
+        (a, ev.TicketCommented(ticket_id=a, author="agente1", author_role="agent", body="Mayorista", internal=True)),
+        (a, ev.TicketResolved(ticket_id=a, agent_id="agente1", summary="Cambiado el rodillo")),
+    ]
+    t0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    return [
+        Envelope.new(p, source="test", subject=ticket, time=t0 + timedelta(minutes=i))
+        for i, (ticket, p) in enumerate(told)
+    ]
+
+
+async def words(settings: Settings, schema: str) -> list[tuple[str, str, str]]:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        rows = await conn.fetch(
+            f"SELECT ticket_id, search_public::text AS pub, search_all::text AS staff FROM {schema}.ticket_words"
+            " ORDER BY ticket_id"
+        )
+        return [(r["ticket_id"], r["pub"], r["staff"]) for r in rows]
+    finally:
+        await conn.close()
+
+
+async def test_a_rebuild_stems_each_ticket_once_at_its_end_to_the_words_written_as_it_goes(fresh: Isolated) -> None:
+    s = fresh.settings
+    await produce(s, s.topic(TICKET_EVENTS), tickets_told())
+    bulk = await replay.rebuild(s, "projections", schema="projections_bulk")
+    as_it_goes = await open_shadow(s, "projections", "projections_each")  # as a live fold writes them
+    try:
+        for consumer in as_it_goes.consumers:
+            ends = await end_offsets(s, consumer.topics[0]) if consumer.name == TICKETS_CONSUMER else {}
+            await consumer.replay_to({TopicPartition(consumer.topics[0], p): end for p, end in ends.items()})
+        written = await words(s, "projections_each")
+        assert [t for t, _, _ in written] == ["T-WORDS-1", "T-WORDS-2"]
+        assert await words(s, "projections_bulk") == written
+        [(_, public, staff), _] = written
+        assert "rodill" in public and "mayor" not in public  # the internal note is staff's only
+        assert "mayor" in staff and "impresor" in staff
+    finally:
+        for shadow in (bulk, as_it_goes):
+            await shadow.close()
+            await replay.drop(s, shadow)
