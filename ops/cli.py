@@ -220,7 +220,14 @@ async def _replay(
             rate = done / max(time.monotonic() - started, 1e-6)
             progress.update(task, completed=done, rate=f"{rate:,.0f}")
 
-        shadow = await replay.rebuild(settings, service, until=until, on_total=total, on_batch=batch, workers=workers)
+        def phase(name: str) -> None:
+            # the bar is full; what is left is not a count of records
+            label = {replay.FINISHING: "finishing the folds", replay.INDEXING: "building the indexes"}[name]
+            progress.update(task, description=f"replay {service}: {label}")
+
+        shadow = await replay.rebuild(
+            settings, service, until=until, on_total=total, on_batch=batch, on_phase=phase, workers=workers
+        )
     elapsed = time.monotonic() - started
     console.print(
         f"{shadow.read:,} records folded into schema [bold]{shadow.schema}[/] in {elapsed:.1f} s"

@@ -28,7 +28,10 @@ from ops.shadow import Shadow, build_indexes, open_shadow, set_indexes_aside, sh
 from services.registry import spec
 from shared.platform import db
 from shared.platform.bus import partitions_of
+from shared.platform.logging import get_logger
 from shared.platform.settings import Settings
+
+log = get_logger(__name__)
 
 # Kept as they are by a swap: the live relay's pending records and the migrations ledger.
 NOT_STATE = ("schema_migrations", "outbox")
@@ -73,6 +76,12 @@ async def _partitions(settings: Settings, topics: list[str], until: datetime | N
         await reader.stop()
 
 
+# What a rebuild does after its folds, for a progress display: the service's own finishing step
+# (`ServiceSpec.replay_finish`, e.g. the projections' search words), then the indexes set aside.
+FINISHING = "finishing"
+INDEXING = "indexing"
+
+
 async def rebuild(
     settings: Settings,
     service: str,
@@ -81,6 +90,7 @@ async def rebuild(
     schema: str | None = None,
     on_total: Callable[[int], None] | None = None,
     on_batch: Callable[[int], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
     workers: int = 1,
 ) -> Shadow:
     """Replay every consumer of `service` from offset 0 (to `until`) into a fresh shadow schema.
@@ -88,9 +98,29 @@ async def rebuild(
     With `workers` > 1 (and a log of at least WORKERS_FROM records), each consumer's partitions
     are shared among that many processes (as live instances share them in a consumer group), and
     each consumer is finished by all of them before the next one starts, as in a single-process
-    replay."""
+    replay.
+
+    A shadow is whole or gone: a rebuild that raises (or is interrupted) drops its schema, which
+    would otherwise hold part of the log, without the indexes and words its end adds."""
     shadow = await open_shadow(settings, service, schema or shadow_name(service, until))
-    aside = await set_indexes_aside(shadow.pool, shadow.schema, spec(service).replay_indexes_after)
+    try:
+        await _fill(settings, shadow, until, on_total, on_batch, on_phase, workers)
+    except BaseException:
+        await _discard(settings, shadow)
+        raise
+    return shadow
+
+
+async def _fill(
+    settings: Settings,
+    shadow: Shadow,
+    until: datetime | None,
+    on_total: Callable[[int], None] | None,
+    on_batch: Callable[[int], None] | None,
+    on_phase: Callable[[str], None] | None,
+    workers: int,
+) -> None:
+    aside = await set_indexes_aside(shadow.pool, shadow.schema, spec(shadow.service).replay_indexes_after)
     targets = {c.name: await _partitions(settings, c.topics, until) for c in shadow.consumers}
     total = sum(sum(t.values()) for t in targets.values())
     if on_total is not None:
@@ -100,14 +130,30 @@ async def rebuild(
         for consumer in shadow.consumers:
             shadow.read += await consumer.replay_to(targets[consumer.name], on_batch, bulk=True)
     else:
-        async with Crew.start(settings, service, shadow.schema, shadow.workers) as crew:
+        async with Crew.start(settings, shadow.service, shadow.schema, shadow.workers) as crew:
             for consumer in shadow.consumers:
                 shadow.read += await crew.replay(consumer.name, targets[consumer.name], on_batch)
-    finish = spec(service).replay_finish
+    finish = spec(shadow.service).replay_finish
     if finish is not None:
+        if on_phase is not None:
+            on_phase(FINISHING)
         await finish(shadow.pool)
-    await build_indexes(shadow.pool, aside)
-    return shadow
+    if aside:
+        if on_phase is not None:
+            on_phase(INDEXING)
+        await build_indexes(shadow.pool, aside)
+
+
+async def _discard(settings: Settings, shadow: Shadow) -> None:
+    """Close and drop a shadow whose rebuild failed; a failure here must not hide the first."""
+    try:
+        await shadow.close()
+    except Exception:
+        log.exception("replay.shadow_close_failed", schema=shadow.schema)
+    try:
+        await drop(settings, shadow)
+    except Exception:
+        log.exception("replay.shadow_drop_failed", schema=shadow.schema)
 
 
 async def _live_positions(conn: asyncpg.Connection, service: str) -> dict[str, dict[TopicPartition, int]]:

@@ -133,3 +133,44 @@ async def test_a_rebuild_stems_each_ticket_once_at_its_end_to_the_words_written_
         for shadow in (bulk, as_it_goes):
             await shadow.close()
             await replay.drop(s, shadow)
+
+
+class Interrupted(Exception):
+    """An operator's interrupt, or any failure inside a rebuild."""
+
+
+async def schemas(settings: Settings) -> set[str]:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return {r["nspname"] for r in await conn.fetch("SELECT nspname FROM pg_namespace")}
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("at", ["total", replay.INDEXING])
+async def test_a_rebuild_that_fails_leaves_no_shadow_behind(fresh: Isolated, at: str) -> None:
+    s = fresh.settings
+    await produce(s, s.topic(TICKET_EVENTS), tickets_told())
+    phases: list[str] = []
+
+    def total(_n: int) -> None:
+        if at == "total":  # before any fold: indexes already set aside
+            raise Interrupted
+
+    def phase(name: str) -> None:
+        phases.append(name)
+        if name == at:  # every record folded, the words written, the indexes not yet built
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        await replay.rebuild(s, "projections", schema="projections_failed", on_total=total, on_phase=phase)
+    assert phases == ([] if at == "total" else [replay.FINISHING, replay.INDEXING])
+    assert "projections_failed" not in await schemas(s)
+    # and the next rebuild is whole
+    shadow = await replay.rebuild(s, "projections", schema="projections_failed", on_phase=phases.append)
+    try:
+        assert shadow.read == len(tickets_told())
+        assert [t for t, _, _ in await words(s, "projections_failed")] == ["T-WORDS-1", "T-WORDS-2"]
+    finally:
+        await shadow.close()
+        await replay.drop(s, shadow)
