@@ -139,7 +139,7 @@ class Keyring:
 
     def _fresh(self, ref: str) -> bool:
         e = self._by_ref.get(ref)
-        return e is not None and e.until > self._now()
+        return e is not None and e.until > self._now()  # open_envelopes asks the same of a batch
 
     def _remember(self, ref: str, sub: str, wrapped: bytes) -> _Entry:
         key = pv.unwrap(self.master, ref, wrapped)
@@ -174,10 +174,16 @@ class Keyring:
     async def open_envelopes(self, envs: list[Envelope], *, conn: asyncpg.Connection | None = None) -> list[Envelope]:
         """`open_envelope` for a batch: the keys it needs that are not cached come in one query."""
         touched = [_touched(env) for env in envs]
-        missing = {ref for env, t in zip(envs, touched, strict=True) if t for ref in _refs(env) if not self._fresh(ref)}
+        by_ref, now = self._by_ref, self._now()  # one clock reading per batch, not per reference
+        missing = {
+            ref
+            for env, t in zip(envs, touched, strict=True)
+            if t
+            for ref in _refs(env)
+            if (e := by_ref.get(ref)) is None or e.until <= now
+        }
         if missing:
             await self._load(missing, conn)
-        by_ref = self._by_ref
         return [self._open(env, by_ref) if t else env for env, t in zip(envs, touched, strict=True)]
 
     @staticmethod
