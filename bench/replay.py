@@ -30,6 +30,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.corner import private_corner
+from bench.machine import reference_loop_s
 from bench.relays import write
 from ops import replay
 from shared.domain import privacy as pv
@@ -182,7 +183,10 @@ async def main(n: int, workers: list[int], spread: bool) -> None:
                 f" = {rate:,.0f} events/s"
             )
             print(f"ratio: {100 * rate / (read / bare_s):.1f}% of the bare consumer")
-        print(f"machine: {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}")
+        print(
+            f"machine: {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()},"
+            f" reference loop {reference_loop_s()} s (bench.machine)"
+        )
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.load import paced, poster
+from bench.machine import reference_loop_s
 from shared.domain.principal import SCOPES
 from shared.platform.auth import Authenticator
 from shared.platform.settings import Settings
@@ -339,6 +340,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     watcher = asyncio.create_task(watch_assignments(settings, run, ready, stop))
     await asyncio.wait_for(ready.wait(), 30)
     receipts = Receipts(Path(os.environ.get("MESA_MAIL_DIR", ROOT / ".local" / "mail")) / "received.log")
+    speed_before = reference_loop_s()  # outside the measured window: its CPU is not the stack's
     cpu0, busy0, t0, wall0 = cpu_seconds(), machine_busy(), time.perf_counter(), time.time()
     if args.rate:
         offered = await open_loop(url, token, run, args.rate, args.seconds, tag)
@@ -357,6 +359,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     stop.set()
     await watcher
     mailed = receipts.mailed(ids)
+    speed_after = reference_loop_s()
     await pool.close()
     used = {k: cpu1.get(k, 0.0) - cpu0.get(k, 0.0) for k in cpu1}
     n = max(1, len(ids))
@@ -369,6 +372,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {os.cpu_count()} cores, {platform.python_version()}",
+        # the machine's speed then (bench.machine): figures of runs with other readings differ
+        "reference_loop_s": {"before": speed_before, "after": speed_after},
         "shape": shape,
         "opened": len(ids),
         "errors": run.errors,
@@ -409,6 +414,7 @@ async def curve(args: argparse.Namespace, rates: list[float]) -> dict[str, Any]:
                 "cpu_ms_per_ticket": r["cpu_ms_per_ticket"]["system"],
                 "assigned": r["assigned"],
                 "opened": r["opened"],
+                "reference_loop_s": r["reference_loop_s"],
             }
         )
     label = f"the whole stack as make up runs it, open loop, {args.seconds:g} s a step"
