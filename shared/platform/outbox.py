@@ -168,6 +168,9 @@ class OutboxRelay:
         listener: asyncpg.Connection | None = None
         try:
             while not self._stopping:
+                # cleared before the batch reads the outbox: a commit it cannot see notifies after
+                # this, so its wake-up is kept for the next turn
+                self._wake.clear()
                 try:
                     if listener is None:
                         listener = await self._listen()
@@ -182,8 +185,10 @@ class OutboxRelay:
                         await self._unlisten(listener)
                         listener = None
                     await asyncio.sleep(self._poll)
-                if sent == 0:
-                    self._wake.clear()
+                if sent < self._batch:
+                    # drained, as far as the batch could see: no second look that would find
+                    # nothing (a transaction each, per wake-up, for every relay); what committed
+                    # since has woken us already, or will
                     with suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self._poll)
                         # woken by a commit: let the commits right behind it join the batch (one
