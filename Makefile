@@ -38,10 +38,6 @@ observability:
 	@bash deploy/jaeger.sh install
 	@bash deploy/monitoring.sh install
 
-# The stack people keep running gets the broker's full JIT (deploy/kafka.sh, KAFKA_JIT): its first
-# minutes cost more while C2 compiles, then a quarter less of the broker's CPU per record. Tests'
-# brokers live minutes and keep C1 (a broker already running is reused as it is).
-up: export KAFKA_JIT ?= full
 up: venv infra observability
 	@$(VENV)/bin/mesa signing init
 	@$(VENV)/bin/mesa topics create

@@ -17,8 +17,10 @@ PORT=${KAFKA_PORT:-9092}
 CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-$((PORT + 1))}
 DATA=$MESA_LOCAL/kafka
 HEAP=${KAFKA_HEAP:-"-Xms256m -Xmx640m"}
-# KAFKA_JIT=c1: the JVM's quick compiler only (starts and warms fastest: tests' brokers live
-# minutes); full: C1 then C2 (a broker up for hours spends less per record once C2 has compiled).
+# KAFKA_JIT=c1 (default): the JVM's quick compiler only, which warms at once (tests' brokers live
+# minutes, a benchmark starts from `make up`); full: C1 then C2, for a broker that stays up for
+# hours: a quarter less CPU per record once C2 has compiled, more while it compiles
+# (docs/benchmarks.md, fourteenth round).
 JIT=${KAFKA_JIT:-c1}
 case $JIT in c1) JIT_FLAGS=-XX:TieredStopAtLevel=1 ;; full) JIT_FLAGS= ;; *) die "KAFKA_JIT is c1 or full" ;; esac
 # KAFKA_BROKERS=3: a cluster of three combined broker+controller nodes, node i on PORT + 2(i-1)
