@@ -68,6 +68,22 @@ durability() {
   fi
 }
 
+# port_is_ours: true when nothing listens on PORT (this clone may start its server there); false
+# when another clone's server (any server that knows role mesa) does: it is used, as kafka.sh
+# does. A server that is restarting leaves its port for a moment, so a taken port is watched
+# for a while before it is refused.
+port_is_ours() {
+  local deadline=$((SECONDS + 30))
+  while port_open "$HOST" "$PORT"; do
+    if PGPASSWORD=mesa psql -X -q -t -A -h "$HOST" -p "$PORT" -U mesa -d mesa -c 'SELECT 1' >/dev/null 2>&1; then
+      say "a PostgreSQL server with database mesa already listens on $HOST:$PORT; using it"
+      return 1
+    fi
+    [ $SECONDS -lt $deadline ] || die "port $HOST:$PORT is taken by another program; set PG_PORT to use another"
+    sleep 0.5
+  done
+}
+
 start_server() {
   use_server "$1"
   local bin; bin=$(bindir)
@@ -78,14 +94,7 @@ start_server() {
       || { tail -n 20 "$LOG" >&2; die "postgres did not restart; see $LOG"; }
     return 0
   fi
-  if port_open "$HOST" "$PORT" && [ ! -f "$PGDATA_DIR/postmaster.pid" ]; then
-    # another clone's cluster (or any server that knows role mesa): use it, as kafka.sh does
-    if PGPASSWORD=mesa psql -X -q -t -A -h "$HOST" -p "$PORT" -U mesa -d mesa -c 'SELECT 1' >/dev/null 2>&1; then
-      say "a PostgreSQL server with database mesa already listens on $HOST:$PORT; using it"
-      return 0
-    fi
-    die "port $HOST:$PORT is taken by another program; set PG_PORT to use another"
-  fi
+  if [ ! -f "$PGDATA_DIR/postmaster.pid" ]; then port_is_ours || return 0; fi
   mkdir -p "$DATA" "$RUN"
   [ "$(id -u)" = 0 ] && chown postgres: "$DATA" "$RUN"
   if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
@@ -101,8 +110,16 @@ CONF
   fi
   durability || true
   say "starting PostgreSQL on $HOST:$PORT"
-  as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" -l "$LOG" -w -t 60 start >/dev/null \
-    || { tail -n 20 "$LOG" >&2; die "postgres did not start; see $LOG"; }
+  local deadline=$((SECONDS + 30))
+  until as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" -l "$LOG" -w -t 60 start >/dev/null 2>&1; do
+    # the port was free when looked at and taken when bound: another server came up in between
+    # (CI once met a neighbour's server restarting), so look again rather than fail at once
+    if ! tail -n 5 "$LOG" | grep -q "Address already in use" || [ $SECONDS -ge $deadline ]; then
+      tail -n 20 "$LOG" >&2; die "postgres did not start; see $LOG"
+    fi
+    port_is_ours || return 0
+    sleep 0.5
+  done
   wait_for 60 "postgres ($HOST:$PORT)" ready || die "postgres does not answer"
   psql_ "SELECT 1 FROM pg_roles WHERE rolname='mesa'" | grep -q 1 \
     || psql_ "CREATE ROLE mesa LOGIN SUPERUSER PASSWORD 'mesa'" >/dev/null
