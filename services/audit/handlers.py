@@ -12,7 +12,7 @@ import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.audit import store
-from services.audit.chain import GENESIS, Checkpoint, digest, heads, signing_key
+from services.audit.chain import FORM, GENESIS, Checkpoint, digest, form_at, heads, signing_key
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
 from shared.platform import outbox
@@ -29,18 +29,22 @@ ACCESS_CONSUMER = "audit-access"
 _NS = UUID("a0d17c4a-5b1e-4f7e-8c39-0e4b9f3a2d61")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RawRecord:
     """A record as it is: every offset is chained, duplicates and unreadable ones included, so
-    its identity is its place in the log, not an event id (the consumer runs `by_offset`; the id
-    names the record in traces and dead letters)."""
+    its identity is its place in the log, not an event id (the consumer runs `by_offset`)."""
 
-    id: UUID
     record: Record
+
+    @property
+    def id(self) -> UUID:
+        """The record's name in traces and dead letters, made when one asks (few do: a uuid5
+        for every record was a twentieth of the auditor's time)."""
+        return uuid5(_NS, f"{self.record.topic}|{self.record.partition}|{self.record.offset}")
 
 
 def raw(record: Record) -> RawRecord:
-    return RawRecord(uuid5(_NS, f"{record.topic}|{record.partition}|{record.offset}"), record)
+    return RawRecord(record)
 
 
 class Auditor:
@@ -59,8 +63,12 @@ class Auditor:
             by_partition.setdefault((message.record.topic, message.record.partition), []).append(message.record)
         for (topic, partition), records in by_partition.items():
             records.sort(key=lambda r: r.offset)
-            digests = [digest(r.key, r.value, list(r.headers or ())) for r in records]
-            chain = heads(digests, await store.head(conn, topic, partition) or GENESIS)
+            last, since = await store.head(conn, topic, partition, FORM)
+            if since is None:  # this partition's first link in today's form (its first ever, or not)
+                since = records[0].offset
+                await store.begin_form(conn, topic, partition, FORM, since)
+            digests = [digest(r.key, r.value, list(r.headers or ()), form_at(r.offset, since)) for r in records]
+            chain = heads(digests, last or GENESIS)
             await store.links(conn, topic, partition, [r.offset for r in records], digests, chain)
             every = self.settings.audit_checkpoint_every
             for r, head in zip(records, chain, strict=True):

@@ -10,12 +10,33 @@ from uuid import UUID
 import asyncpg
 
 
-async def head(conn: asyncpg.Connection, topic: str, partition: int) -> bytes | None:
-    """The partition's last link (None before its first record)."""
-    found: bytes | None = await conn.fetchval(
-        "SELECT head FROM heads WHERE topic = $1 AND partition = $2", topic, partition
+async def head(conn: asyncpg.Connection, topic: str, partition: int, form: int) -> tuple[bytes | None, int | None]:
+    """The partition's last link (None before its first record), and where its links in `form`
+    begin (None: none made in it yet)."""
+    row = await conn.fetchrow(
+        "SELECT (SELECT head FROM heads WHERE topic = $1 AND partition = $2),"
+        " (SELECT since FROM chain_forms WHERE topic = $1 AND partition = $2 AND form = $3)",
+        topic,
+        partition,
+        form,
     )
-    return found
+    assert row is not None
+    return row[0], row[1]
+
+
+async def begin_form(conn: asyncpg.Connection, topic: str, partition: int, form: int, since: int) -> None:
+    """The partition's links from `since` on are made in `form` (with that first link)."""
+    await conn.execute(
+        "INSERT INTO chain_forms(topic, partition, form, since) VALUES ($1, $2, $3, $4)", topic, partition, form, since
+    )
+
+
+async def forms_of(conn: asyncpg.Connection, schema: str, topic: str, form: int) -> dict[int, int]:
+    """partition -> the offset its links in `form` begin at (for `mesa audit verify`)."""
+    rows = await conn.fetch(
+        f"SELECT partition, since FROM {schema}.chain_forms WHERE topic = $1 AND form = $2", topic, form
+    )
+    return {r["partition"]: r["since"] for r in rows}
 
 
 async def links(

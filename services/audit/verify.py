@@ -15,7 +15,17 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.audit import store
-from services.audit.chain import GENESIS, Checkpoint, Finding, compare, digest, heads, signing_key
+from services.audit.chain import (
+    FORM_FRAMED,
+    GENESIS,
+    Checkpoint,
+    Finding,
+    compare,
+    digest,
+    form_at,
+    heads,
+    signing_key,
+)
 from services.audit.handlers import NAME
 from shared.domain.events import InvalidRecord
 from shared.platform.bus import partitions_of
@@ -47,9 +57,13 @@ async def read_digests(
     on_batch: Callable[[int], None] | None = None,
     check: Callable[[Record], str | None] | None = None,
     findings: list[Finding] | None = None,
+    framed_since: dict[int, int] | None = None,
 ) -> dict[int, list[tuple[int, bytes]]]:
-    """(offset, digest) of every record of every partition of `topic`, in log order; with `check`,
-    what it says of a record (a problem, or None) goes to `findings`."""
+    """(offset, digest) of every record of every partition of `topic`, in log order, each in the
+    form its partition's chain was made in at that offset (`framed_since`: partition -> its
+    cut-over to form 2); with `check`, what it says of a record (a problem, or None) goes to
+    `findings`."""
+    cutover = framed_since or {}
     reader = AIOKafkaConsumer(
         **settings.kafka(),
         group_id=None,
@@ -72,7 +86,10 @@ async def read_digests(
             batch = await reader.getmany(*todo, timeout_ms=1000)
             for tp, records in batch.items():
                 kept = [r for r in records if r.offset < ends[tp]]
-                out[tp.partition] += [(r.offset, digest(r.key, r.value, list(r.headers or ()))) for r in kept]
+                since = cutover.get(tp.partition)
+                out[tp.partition] += [
+                    (r.offset, digest(r.key, r.value, list(r.headers or ()), form_at(r.offset, since))) for r in kept
+                ]
                 if check is not None and findings is not None:
                     for r in kept:
                         problem = check(r)
@@ -99,6 +116,7 @@ async def verify(
     conn = await asyncpg.connect(settings.database_url_for(NAME))
     try:
         rows, signed = await store.chain_of(conn, NAME, topic)
+        framed_since = await store.forms_of(conn, NAME, topic, FORM_FRAMED)
     finally:
         await conn.close()
     recorded: dict[int, list[tuple[int, bytes, bytes]]] = {}
@@ -115,7 +133,7 @@ async def verify(
             return exc.reason
         return None
 
-    log = await read_digests(settings, report.log_topic, on_batch, signed_by_owner, report.findings)
+    log = await read_digests(settings, report.log_topic, on_batch, signed_by_owner, report.findings, framed_since)
     report.partitions = len(log)
     report.events = sum(len(v) for v in log.values())
     report.recorded = len(rows)

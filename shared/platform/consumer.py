@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import itertools
 import time
 from collections import Counter as Tally
@@ -172,6 +173,10 @@ def verified_events(trust: Trust) -> Decoder[Envelope]:
         return env
 
     return decode
+
+
+def _id_of(message: HasId) -> str:
+    return str(message.id)
 
 
 def _traced(env: Envelope, spans: dict[str, trace.Span]) -> Envelope:
@@ -755,9 +760,8 @@ class InboxConsumer(Generic[M]):
             if d.replaying:
                 continue
             r = d.record
-            span = tracing.start_consume(
-                self.name, r.topic, r.partition, r.offset, r.timestamp, r.headers, str(message.id)
-            )
+            name: Callable[[], str] = functools.partial(_id_of, message)
+            span = tracing.start_consume(self.name, r.topic, r.partition, r.offset, r.timestamp, r.headers, name)
             if span is not None:
                 spans[str(message.id)] = span
         return spans
@@ -868,7 +872,7 @@ class InboxConsumer(Generic[M]):
         isolate: bool,
         spans: dict[str, trace.Span],
     ) -> None:
-        span = spans.get(str(message.id))
+        span = spans.get(str(message.id)) if spans else None
         # the record's span is current while it is handled: its statements are its children
         within: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
         if span is not None:

@@ -29,7 +29,7 @@ import contextlib
 import contextvars
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from opentelemetry import context, trace
@@ -228,11 +228,12 @@ def start_consume(
     offset: int,
     appended_ms: int,
     headers: Sequence[tuple[str, bytes]] | None,
-    event_id: str,
+    event_id: Callable[[], str],
 ) -> trace.Span | None:
     """The CONSUMER span of one live record, when its `traceparent` is sampled: it starts when the
     record reached the log (`appended_ms`), so a wait for the consumer shows as the gap before
-    its "applying" event; the caller ends it (`finish`)."""
+    its "applying" event; the caller ends it (`finish`). `event_id` is asked only then (some
+    consumers' ids are made on demand)."""
     parent = header(headers, "ce_traceparent")
     if not sampled(parent):
         return None
@@ -252,7 +253,7 @@ def start_consume(
             "messaging.destination.partition.id": str(partition),
             "messaging.kafka.offset": offset,
             "messaging.consumer.group.name": consumer,
-            "messaging.message.id": event_id,
+            "messaging.message.id": event_id(),
             "mesa.event_type": event_type,
         },
     )

@@ -1,5 +1,6 @@
 """The auditor's hash chain on the real log: verify passes on it, and names the exact offset when
-a copy of the log has one event altered, removed or two swapped, or the chain table is edited."""
+a copy of the log has one event altered, removed or two swapped, or the chain table is edited.
+A chain made in the first canonical form goes on in the second and still verifies."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.audit.chain import Finding
+from services.audit.chain import FORM_FRAMED, FORM_JSON, GENESIS, Checkpoint, Finding, digest, heads, signing_key
 from services.audit.verify import verify
 from shared.domain.events import Envelope
 from shared.domain.events import catalogue as ev
@@ -21,6 +22,7 @@ from tests.kafka_tools import inbox_caught_up, produce, read_all
 from tests.support import Proc, eventually, free_port
 
 pytestmark = pytest.mark.timeout(180)
+AUDIT_ENV = {"MESA_AUDIT_CHECKPOINT_EVERY": "25", "MESA_AUDIT_CHECKPOINT_INTERVAL_S": "0.3"}
 PARTITIONS = 3
 
 
@@ -78,19 +80,18 @@ async def copy_log(iso: Isolated, name: str, change: dict[tuple[int, int], str])
     return topic
 
 
-async def test_verify_passes_on_the_log_and_names_each_tampered_offset(fresh: Isolated) -> None:
-    log_topic = fresh.settings.topic(TICKET_EVENTS)
-    await produce(fresh.settings, log_topic, [opened(i) for i in range(240)])
+async def chain_all(iso: Isolated) -> None:
+    """Run the auditor until it has chained every record now in the log and signed every head."""
+    log_topic = iso.settings.topic(TICKET_EVENTS)
     port = free_port()
-    env = {**fresh.env, "AUDIT_PORT": str(port), "MESA_AUDIT_CHECKPOINT_EVERY": "25"}
-    env["MESA_AUDIT_CHECKPOINT_INTERVAL_S"] = "0.3"
-    auditor = Proc("services.audit", env, fresh.log_dir, "audit", port).start()
+    auditor = Proc("services.audit", {**iso.env, **AUDIT_ENV, "AUDIT_PORT": str(port)}, iso.log_dir, "audit", port)
+    auditor.start()
     try:
         await auditor.ready()
-        await eventually(lambda: inbox_caught_up(fresh.settings, "audit", "audit-chain", [log_topic]), what="the chain")
+        await eventually(lambda: inbox_caught_up(iso.settings, "audit", "audit-chain", [log_topic]), what="the chain")
 
         async def heads_signed() -> bool:
-            conn = await asyncpg.connect(fresh.settings.database_url)
+            conn = await asyncpg.connect(iso.settings.database_url)
             try:
                 return bool(
                     await conn.fetchval(
@@ -105,6 +106,12 @@ async def test_verify_passes_on_the_log_and_names_each_tampered_offset(fresh: Is
         await eventually(heads_signed, what="a signed checkpoint of every head")
     finally:
         auditor.stop()
+
+
+async def test_verify_passes_on_the_log_and_names_each_tampered_offset(fresh: Isolated) -> None:
+    log_topic = fresh.settings.topic(TICKET_EVENTS)
+    await produce(fresh.settings, log_topic, [opened(i) for i in range(240)])
+    await chain_all(fresh)
 
     report = await verify(fresh.settings)
     assert report.ok, report.findings
@@ -140,3 +147,72 @@ async def test_verify_passes_on_the_log_and_names_each_tampered_offset(fresh: Is
         await conn.close()
     kinds = {(f.partition, f.kind) for f in (await verify(fresh.settings)).findings}
     assert (0, "chain") in kinds and (0, "altered") in kinds
+
+
+async def as_chained_in_form_one(iso: Isolated) -> dict[int, int]:
+    """The chain rewritten as the auditor of before issue 22 made it: every link in form 1, no
+    cut-over, each head signed. Returns each partition's count of links."""
+    topic = iso.settings.topic(TICKET_EVENTS)
+    key = signing_key(iso.settings.audit_signing_key, iso.settings.jwt_secret)
+    by_partition: dict[int, list[tuple[int, bytes]]] = {}
+    for r in await read_all(iso.settings, topic):
+        by_partition.setdefault(r.partition, []).append((r.offset, digest(r.key, r.value, list(r.headers), FORM_JSON)))
+    conn = await asyncpg.connect(iso.settings.database_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("DELETE FROM audit.chain_forms; DELETE FROM audit.checkpoints")
+            for partition, links in by_partition.items():
+                chain = heads([d for _, d in links], GENESIS)
+                await conn.executemany(
+                    "UPDATE audit.chain SET digest = $4, head = $5"
+                    ' WHERE topic = $1 AND partition = $2 AND "offset" = $3',
+                    [(topic, partition, o, d, h) for (o, d), h in zip(links, chain, strict=True)],
+                )
+                last = links[-1][0]
+                await conn.execute(
+                    "UPDATE audit.heads SET head = $3 WHERE topic = $1 AND partition = $2", topic, partition, chain[-1]
+                )
+                cp = Checkpoint(topic, partition, last, chain[-1], "2026-11-01T00:00:00+00:00")
+                await conn.execute(
+                    'INSERT INTO audit.checkpoints(topic, partition, "offset", head, time, signature)'
+                    " VALUES ($1, $2, $3, $4, $5, $6)",
+                    topic,
+                    partition,
+                    last,
+                    cp.head,
+                    cp.time,
+                    cp.sign(key),
+                )
+    finally:
+        await conn.close()
+    return {p: len(links) for p, links in by_partition.items()}
+
+
+async def test_a_chain_made_in_form_one_goes_on_in_form_two_and_verifies(fresh: Isolated) -> None:
+    topic = fresh.settings.topic(TICKET_EVENTS)
+    await produce(fresh.settings, topic, [opened(i) for i in range(60)])
+    await chain_all(fresh)
+    old = await as_chained_in_form_one(fresh)
+    assert len(old) == PARTITIONS and all(n > 5 for n in old.values()), old
+    assert (await verify(fresh.settings)).ok  # the old chain, as it was
+
+    await produce(fresh.settings, topic, [opened(i) for i in range(60, 120)])
+    await chain_all(fresh)
+    conn = await asyncpg.connect(fresh.settings.database_url)
+    try:
+        rows = await conn.fetch("SELECT partition, form, since FROM audit.chain_forms WHERE topic = $1", topic)
+        # each partition went on in form 2 from its first link after the old ones
+        assert {r["partition"]: (r["form"], r["since"]) for r in rows} == {p: (FORM_FRAMED, n) for p, n in old.items()}
+        report = await verify(fresh.settings)
+        assert report.ok, report.findings
+        assert (report.events, report.recorded) == (120, 120)
+
+        # the cut-over is part of the record: moved or removed, verify names the first link it moves
+        await conn.execute("UPDATE audit.chain_forms SET since = since + 1 WHERE partition = 0")
+        [moved] = (await verify(fresh.settings)).findings
+        assert (moved.partition, moved.offset, moved.kind) == (0, old[0], "altered")
+        await conn.execute("DELETE FROM audit.chain_forms WHERE partition = 1")
+        kinds = {(f.partition, f.offset, f.kind) for f in (await verify(fresh.settings)).findings}
+        assert kinds == {(0, old[0], "altered"), (1, old[1], "altered")}
+    finally:
+        await conn.close()
