@@ -1,4 +1,4 @@
-"""Settings, clock and fault points."""
+"""Settings, clock, fault points and how consumers fetch."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.platform.bus import make_consumer
 from shared.platform.clock import ManualClock, SystemClock
 from shared.platform.db import check_ident
 from shared.platform.faults import _parse
@@ -91,3 +92,16 @@ def test_a_service_started_outside_development_with_built_in_secrets_does_not_st
     )
     assert done.returncode != 0
     assert "refusing to start in production" in done.stderr and "MESA_JWT_SECRET" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("linger_ms", "held_ms", "min_bytes"),
+    [(0, 2_000, 1), (15, 2_000, 1), (100, 500, 1), (999, 500, 1), (1000, 500, 1 << 20)],
+)
+async def test_a_consumer_nobody_waits_on_lets_the_broker_gather_its_fetch(
+    linger_ms: int, held_ms: int, min_bytes: int
+) -> None:
+    """Those who wait on a consumer get records as they come; the auditor's broker holds its
+    fetch (up to the hold) until a batch's worth is there."""
+    consumer = make_consumer(Settings(), "g", "c", linger_ms=linger_ms)
+    assert (consumer._fetch_max_wait_ms, consumer._fetch_min_bytes) == (held_ms, min_bytes)
