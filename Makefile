@@ -11,12 +11,15 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 # KAFKA_BROKERS=3: a three-node Kafka cluster (deploy/kafka.sh), every node a bootstrap server
 export KAFKA_BROKERS ?= 1
 export KAFKA_BOOTSTRAP_SERVERS ?= $(shell KAFKA_BROKERS=$(KAFKA_BROKERS) bash deploy/kafka.sh bootstrap)
-export DATABASE_URL ?= postgresql://mesa:mesa@127.0.0.1:55432/mesa
+# PostgreSQL's port lies below the kernel's range for outgoing connections (32768 on): a port in it
+# can be held by any client socket (to Kafka, to PostgreSQL itself), and the server then cannot bind it
+export PG_PORT ?= 15432
+export DATABASE_URL ?= postgresql://mesa:mesa@127.0.0.1:$(PG_PORT)/mesa
 # PG_SERVERS=2: a second PostgreSQL server (deploy/postgres.sh) holding intake's and routing's schemas
 export PG_SERVERS ?= 1
 ifeq ($(PG_SERVERS),2)
-export INTAKE_DATABASE_URL ?= postgresql://mesa:mesa@127.0.0.1:55433/mesa
-export ROUTING_DATABASE_URL ?= postgresql://mesa:mesa@127.0.0.1:55433/mesa
+export INTAKE_DATABASE_URL ?= postgresql://mesa:mesa@127.0.0.1:$(shell echo $$(($(PG_PORT) + 1)))/mesa
+export ROUTING_DATABASE_URL ?= postgresql://mesa:mesa@127.0.0.1:$(shell echo $$(($(PG_PORT) + 1)))/mesa
 endif
 
 .PHONY: up test down clean infra observability browser mta venv lint status logs bench

@@ -7,7 +7,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 HOST=${PGHOST_MESA:-127.0.0.1}
-BASE_PORT=${PG_PORT:-55432}
+BASE_PORT=${PG_PORT:-15432}
 SERVERS=${PG_SERVERS:-1}
 [[ $SERVERS =~ ^[12]$ ]] || die "PG_SERVERS is 1 or 2"
 
@@ -45,15 +45,18 @@ as_owner() {
 
 ready() { as_owner "$(bindir)/pg_isready" -q -h "$HOST" -p "$PORT"; }
 
-# Durability, written at every start so a cluster made by an older version gets it too (the
-# include comes last in postgresql.conf, so it wins). A command acknowledged with 201 is on disk;
-# consumers commit asynchronously on their own (shared/platform/inbox.py, docs/architecture.md).
-durability() {
+# Our settings, written at every start so a cluster made by an older version gets them too (the
+# include comes last in postgresql.conf, so it wins); returns 1 when they changed. The address:
+# a cluster made when the default port was 55432 moves to today's. Durability: a command
+# acknowledged with 201 is on disk; consumers commit asynchronously on their own
+# (shared/platform/inbox.py, docs/architecture.md).
+our_settings() {
   [ -f "$PGDATA_DIR/postgresql.conf" ] || return 0
   grep -q "^include_if_exists = 'mesa.conf'" "$PGDATA_DIR/postgresql.conf" \
     || echo "include_if_exists = 'mesa.conf'" >> "$PGDATA_DIR/postgresql.conf"
   local want
-  want=$'fsync = on\nfull_page_writes = on\nsynchronous_commit = on'
+  want="listen_addresses = '$HOST'"$'\n'"port = $PORT"
+  want+=$'\nfsync = on\nfull_page_writes = on\nsynchronous_commit = on'
   # The services' queue-like tables (outboxes, notify's ledger, inboxes) churn all day, and a
   # table that grows from empty (a new deployment, a rebuilt schema) is planned from its first
   # rows until it is first analyzed: looked at every 10 s rather than every minute, dead rows
@@ -87,34 +90,37 @@ port_is_ours() {
 start_server() {
   use_server "$1"
   local bin; bin=$(bindir)
-  if [ -f "$PGDATA_DIR/postmaster.pid" ] && ready; then
-    durability && return 0
-    say "PostgreSQL settings changed: restarting it"
+  if [ -f "$PGDATA_DIR/postmaster.pid" ] && as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1; then
+    if our_settings; then
+      wait_for 60 "postgres ($HOST:$PORT)" ready || die "postgres does not answer on $HOST:$PORT; see $LOG"
+      return 0
+    fi
+    say "PostgreSQL settings changed: restarting it on $HOST:$PORT"
     as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" -l "$LOG" -w -t 60 restart >/dev/null \
       || { tail -n 20 "$LOG" >&2; die "postgres did not restart; see $LOG"; }
     return 0
   fi
-  if [ ! -f "$PGDATA_DIR/postmaster.pid" ]; then port_is_ours || return 0; fi
+  port_is_ours || return 0
   mkdir -p "$DATA" "$RUN"
   [ "$(id -u)" = 0 ] && chown postgres: "$DATA" "$RUN"
   if [ ! -f "$PGDATA_DIR/PG_VERSION" ]; then
     say "creating PostgreSQL cluster in $PGDATA_DIR"
     as_owner "$bin/initdb" -D "$PGDATA_DIR" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
     cat >> "$PGDATA_DIR/postgresql.conf" <<CONF
-listen_addresses = '$HOST'
-port = $PORT
 unix_socket_directories = '$RUN'
 max_connections = 300
 shared_buffers = 128MB
 CONF
   fi
-  durability || true
+  our_settings || true
   say "starting PostgreSQL on $HOST:$PORT"
-  local deadline=$((SECONDS + 30))
-  until as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" -l "$LOG" -w -t 60 start >/dev/null 2>&1; do
-    # the port was free when looked at and taken when bound: another server came up in between
-    # (CI once met a neighbour's server restarting), so look again rather than fail at once
-    if ! tail -n 5 "$LOG" | grep -q "Address already in use" || [ $SECONDS -ge $deadline ]; then
+  local deadline=$((SECONDS + 30)) logged
+  while true; do
+    logged=$(stat -c %s "$LOG" 2>/dev/null || echo 0)
+    as_owner "$bin/pg_ctl" -D "$PGDATA_DIR" -l "$LOG" -w -t 60 start >/dev/null 2>&1 && break
+    # the port was free when looked at and taken when bound: another server came up in between,
+    # or is restarting, so look again rather than fail at once (only this attempt's lines count)
+    if ! tail -c +$((logged + 1)) "$LOG" | grep -q "Address already in use" || [ $SECONDS -ge $deadline ]; then
       tail -n 20 "$LOG" >&2; die "postgres did not start; see $LOG"
     fi
     port_is_ours || return 0

@@ -71,7 +71,7 @@ Mesa está en marcha / Mesa is up:
 $(printf '%s\n' "${SUMMARIES[@]}")
   auditoría: mesa audit verify
   correo de desarrollo            $MESA_LOCAL/mail/*.eml   (SMTP 127.0.0.1:${NOTIFY_SMTP_PORT:-8025})
-  kafka ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}   postgresql ${DATABASE_URL:-postgresql://mesa:mesa@127.0.0.1:55432/mesa}$(
+  kafka ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}   postgresql ${DATABASE_URL:-postgresql://mesa:mesa@127.0.0.1:15432/mesa}$(
     [ -n "${INTAKE_DATABASE_URL:-}" ] && printf '\n  intake, routing: postgresql %s' "$INTAKE_DATABASE_URL")
   trazas / traces (Jaeger)        http://127.0.0.1:16686
   métricas / metrics (Prometheus) http://127.0.0.1:9090   alertas / alerts http://127.0.0.1:9193

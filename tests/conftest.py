@@ -72,7 +72,7 @@ def infra() -> Iterator[Infra]:
         return
     for script in ("kafka.sh", "postgres.sh"):
         subprocess.run(["bash", str(ROOT / "deploy" / script), "start"], check=True)
-    yield Infra("127.0.0.1:9092", "postgresql://mesa:mesa@127.0.0.1:55432/mesa")
+    yield Infra("127.0.0.1:9092", "postgresql://mesa:mesa@127.0.0.1:15432/mesa")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Where notify may send a webhook: public addresses only.
 
 A subscription is another system's URL, posted to by Mesa from inside the network: pointed at
-127.0.0.1:55432, 169.254.169.254 (a cloud's metadata service) or a private address it would make
+127.0.0.1:15432, 169.254.169.254 (a cloud's metadata service) or a private address it would make
 Mesa a proxy into places an outsider cannot reach (SSRF). So a target's host must resolve only
 to global addresses, checked when the subscription is made and again before each delivery (DNS
 can change), unless an admin allow-lists the host (`NOTIFY_WEBHOOK_ALLOW_HOSTS`). Deliveries

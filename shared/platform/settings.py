@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: str = Field(default="SCRAM-SHA-512", validation_alias="KAFKA_SASL_MECHANISM")
     kafka_sasl_username: str | None = Field(default=None, validation_alias="KAFKA_SASL_USERNAME")
     kafka_sasl_password: SecretStr | None = Field(default=None, validation_alias="KAFKA_SASL_PASSWORD")
-    database_url: str = Field(default="postgresql://mesa:mesa@127.0.0.1:55432/mesa", validation_alias="DATABASE_URL")
+    database_url: str = Field(default="postgresql://mesa:mesa@127.0.0.1:15432/mesa", validation_alias="DATABASE_URL")
     # Each schema may live on a server of its own (docs/reliability.md): `<SCHEMA>_DATABASE_URL`,
     # else DATABASE_URL. Moving one is a change of configuration; nothing joins two schemas in SQL.
     # `keys` holds requesters' data keys (intake writes them, whoever shows text reads them),

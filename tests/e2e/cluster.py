@@ -100,4 +100,4 @@ async def second_postgres() -> str | None:
         "bash", str(ROOT / "deploy" / "postgres.sh"), "start", env={**os.environ, "PG_SERVERS": "2"}
     )
     assert await proc.wait() == 0, "deploy/postgres.sh start (PG_SERVERS=2)"
-    return SECOND_PG.format(port=int(os.environ.get("PG_PORT", "55432")) + 1)
+    return SECOND_PG.format(port=int(os.environ.get("PG_PORT", "15432")) + 1)

@@ -24,9 +24,12 @@ import httpx
 import pytest
 
 from ops import replay
+from shared.platform.consumer import decode_event
+from shared.platform.topics import TICKET_EVENTS
 from shared.platform.topology import STATIONS
 from tests.conftest import Infra, Isolated, isolate
 from tests.e2e.conftest import Mesa, register_roster
+from tests.kafka_tools import read_all
 from tests.support import ROOT, client, eventually, every_ticket, worker_number
 
 pytestmark = pytest.mark.timeout(600)
@@ -119,10 +122,10 @@ class Servers:
 @pytest.fixture(scope="module")
 async def servers() -> AsyncIterator[Servers]:
     # beside the checkout's own servers (PostgreSQL runs as its own user: pytest's temporary
-    # folders are closed to it); ports apart from the suite's (9092, 55432) and the cluster's
+    # folders are closed to it); ports apart from the suite's (9092, 15432) and the cluster's
     # (19092 on), per pytest worker
     n = worker_number()
-    own = Servers(ROOT / ".local" / f"faults-{n}", 19292 + 10 * n, 55532 + 10 * n)
+    own = Servers(ROOT / ".local" / f"faults-{n}", 19292 + 10 * n, 15532 + 10 * n)
     shutil.rmtree(own.local, ignore_errors=True)  # what a killed run left
     own.local.mkdir(parents=True)
     try:
@@ -166,14 +169,25 @@ async def revive(mesa: Mesa) -> list[str]:
 
 async def check(mesa: Mesa, load: Load, *, full: bool, notify_interruptions: int = 1) -> dict[str, Any]:
     ids = set(load.opened.values())
+    missing: dict[str, str] = {}  # ticket id -> what its view lacks, at the last look
 
     async def complete() -> dict[str, Any] | None:
         async with client(timeout=20) as http:
             seen = {t["id"]: t for t in await every_ticket(http, mesa.url("projections"))}
-        ready = [t for t in ids if t in seen and seen[t]["owner"] and seen[t]["sla"]["first_response_due"]]
-        return seen if len(ready) == len(ids) else None
+        missing.clear()
+        for tid in ids:
+            view = seen.get(tid)
+            lack = "no view" if view is None else "no owner" if not view["owner"] else None
+            if view is not None and lack is None and not view["sla"]["first_response_due"]:
+                lack = "no targets"
+            if lack:
+                missing[tid] = lack
+        return seen if not missing else None
 
-    seen = await eventually(complete, timeout=120, interval=1, what=f"{len(ids)} tickets assigned with targets")
+    try:
+        seen = await eventually(complete, timeout=120, interval=1, what=f"{len(ids)} tickets assigned with targets")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{await diagnosis(mesa, missing)}") from None
     assert len(ids) == len(load.opened)  # one ticket per logical open, retries included
     facts: dict[str, Any] = {"tickets": len(ids)}
     if not full:
@@ -246,6 +260,28 @@ async def check(mesa: Mesa, load: Load, *, full: bool, notify_interruptions: int
     facts |= {"assigned once": True, "one acknowledgement in each mailbox": True, "projections = replay": True}
     facts["notify = replay"] = True
     return facts
+
+
+async def diagnosis(mesa: Mesa, missing: dict[str, str]) -> str:
+    """What a failed wait for the tickets tells: what their views lack, the events of a few of them
+    on the log, the services not running, and the last lines of each service's log that say
+    something went wrong (CI keeps only what the test prints)."""
+    lines = [f"{len(missing)} tickets incomplete: {dict(Counter(missing.values()))}"]
+    some = sorted(missing)[:3]
+    events: dict[str, list[str]] = {tid: [] for tid in some}
+    for record in await read_all(mesa.iso.settings, mesa.iso.settings.topic(TICKET_EVENTS)):
+        env = decode_event(record)
+        if env.subject in events:
+            events[env.subject].append(f"{env.type}@{record.partition}:{record.offset}")
+    lines += [f"  {tid} ({missing[tid]}): {events[tid]}" for tid in some]
+    lines.append(f"not running: {[name for name, proc in mesa.procs.items() if not proc.alive()]}")
+    for name, proc in mesa.procs.items():
+        bad = [line for line in proc.log_tail(400).splitlines() if any(w in line.lower() for w in WORRIES)]
+        lines += [f"  {name}: {line[:300]}" for line in bad[-5:]]
+    return "\n".join(lines)
+
+
+WORRIES = ("error", "exception", "traceback", "warning", "dead letter", "dead_letter")
 
 
 async def settle(mesa: Mesa) -> list[str]:

@@ -91,7 +91,7 @@ async def test_signed_retried_and_never_twice(fresh: Isolated, receiver: tuple[R
                 url, json={"id": "erp", "url": "http://x", "secret": SECRET, "event_types": ["ticket.nope"]}
             )
             assert bad.status_code == 422
-            for inside in ("http://169.254.169.254/latest/meta-data/", "http://127.0.0.2:55432/", "http://[::1]/"):
+            for inside in ("http://169.254.169.254/latest/meta-data/", "http://127.0.0.2:15432/", "http://[::1]/"):
                 ssrf = {"id": "erp", "url": inside, "secret": SECRET, "event_types": ["ticket.opened"]}
                 refused = await http.post(url, json=ssrf)
                 assert refused.status_code == 422 and refused.json()["error"] == "webhook_target", inside

@@ -10,7 +10,7 @@ from services.notify.targets import TargetRefused, allow_list, check_target, pub
 @pytest.mark.parametrize(
     "url",
     [
-        "http://127.0.0.1:55432/",
+        "http://127.0.0.1:15432/",
         "http://169.254.169.254/latest/meta-data/",
         "http://10.0.0.5/hook",
         "http://[::1]:8080/",
