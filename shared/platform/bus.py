@@ -38,6 +38,11 @@ HELD_FETCH_MS_WHEN_LINGERING = 500  # aiokafka's own default
 # per batch a producer appends. A fifth of the auditor's CPU at 50 tickets/s (issue 22).
 PATIENT_LINGER_MS = 1000
 PATIENT_FETCH_MIN_BYTES = 1 << 20
+# aiokafka's fetcher also wakes on a timer (its `consumer_timeout_ms`, 200 ms) to look over every
+# partition held, although what it waits for (a fetch answered, records taken, a seek, a
+# rebalance) wakes it anyway: five times a second in every consumer, a fifth of an idle
+# service's CPU (issue 22). Once a second is its safety net here.
+FETCHER_WAKE_MS = 1_000
 
 
 def make_consumer(
@@ -59,6 +64,7 @@ def make_consumer(
         max_poll_records=max_records or settings.batch_size,
         fetch_max_wait_ms=held,
         fetch_min_bytes=PATIENT_FETCH_MIN_BYTES if linger_ms >= PATIENT_LINGER_MS else 1,
+        consumer_timeout_ms=FETCHER_WAKE_MS,
         session_timeout_ms=10_000,
         heartbeat_interval_ms=1_000,
         rebalance_timeout_ms=30_000,

@@ -139,6 +139,9 @@ async def measure_backlog(pool: asyncpg.Pool, schema: str) -> None:
     OLDEST.labels(schema).set(float(row["age"]))
 
 
+RETRY_S = 1.0  # after a failed batch (the broker or the database away), however long the idle poll
+
+
 class OutboxRelay:
     """Publishes a schema's outbox to Kafka until stopped."""
 
@@ -184,7 +187,7 @@ class OutboxRelay:
                     if listener is not None:
                         await self._unlisten(listener)
                         listener = None
-                    await asyncio.sleep(self._poll)
+                    await asyncio.sleep(min(self._poll, RETRY_S))
                 if sent < self._batch:
                     # drained, as far as the batch could see: no second look that would find
                     # nothing (a transaction each, per wake-up, for every relay); what committed

@@ -95,8 +95,10 @@ class Settings(BaseSettings):
     # when a rebalance hands over a partition that had nothing to read), this long at most.
     # Consumers with a latency budget of 100 ms or more hold 500 ms at most (`bus.make_consumer`).
     consumer_fetch_wait_ms: int = Field(default=2_000, ge=0, le=30_000, validation_alias="MESA_CONSUMER_FETCH_WAIT_MS")
-    # How long the outbox relay sleeps when no NOTIFY woke it (a safety net, not the main path).
-    outbox_poll_seconds: float = Field(default=1.0, validation_alias="MESA_OUTBOX_POLL_SECONDS")
+    # How long the outbox relay sleeps when no NOTIFY woke it (a safety net, not the main path:
+    # rows a stopped instance left, a wake-up lost with its connection). Each look is a transaction,
+    # every service's, all day: a second's was a tenth of an idle service's CPU (issue 22).
+    outbox_poll_seconds: float = Field(default=5.0, gt=0, validation_alias="MESA_OUTBOX_POLL_SECONDS")
     # After a wake-up the relay waits this long for more commits, to publish them in one batch.
     outbox_linger_ms: float = Field(default=5.0, ge=0, validation_alias="MESA_OUTBOX_LINGER_MS")
     # The inbox forgets the event ids it applied (shared.platform.inbox_pruning) once no copy of
