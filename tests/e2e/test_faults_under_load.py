@@ -9,6 +9,7 @@ one "received" mail, and the projections equal a replay of the log. The short fo
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import shutil
 import time
@@ -187,7 +188,7 @@ async def check(mesa: Mesa, load: Load, *, full: bool, notify_interruptions: int
     try:
         seen = await eventually(complete, timeout=120, interval=1, what=f"{len(ids)} tickets assigned with targets")
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{await diagnosis(mesa, missing)}") from None
+        raise AssertionError(f"{exc}\n{await diagnosis(mesa, missing, len(ids))}") from None
     assert len(ids) == len(load.opened)  # one ticket per logical open, retries included
     facts: dict[str, Any] = {"tickets": len(ids)}
     if not full:
@@ -262,11 +263,14 @@ async def check(mesa: Mesa, load: Load, *, full: bool, notify_interruptions: int
     return facts
 
 
-async def diagnosis(mesa: Mesa, missing: dict[str, str]) -> str:
+async def diagnosis(mesa: Mesa, missing: dict[str, str], total: int) -> str:
     """What a failed wait for the tickets tells: what their views lack, the events of a few of them
     on the log, the services not running, and the last lines of each service's log that say
     something went wrong (CI keeps only what the test prints)."""
-    lines = [f"{len(missing)} tickets incomplete: {dict(Counter(missing.values()))}"]
+    lines = [
+        f"{len(missing)} tickets incomplete: {dict(Counter(missing.values()))}",
+        f"the load opened {total} tickets; the crew has {CREW_PLACES} places",
+    ]
     some = sorted(missing)[:3]
     events: dict[str, list[str]] = {tid: [] for tid in some}
     for record in await read_all(mesa.iso.settings, mesa.iso.settings.topic(TICKET_EVENTS)):
@@ -306,7 +310,11 @@ async def settle(mesa: Mesa) -> list[str]:
     return revived
 
 
-# order-status agents enough for the whole run: every ticket can be assigned (none waits in a queue)
+# Order-status agents with a place for every ticket the load can open before the longest test that
+# uses it times out (tests/e2e/test_cluster.py, 900 s): no ticket waits in a queue. Six agents were
+# once enough, until a slow CI run of the cluster test opened 1,335 tickets for their 1,200 places.
+AGENT_CAPACITY = 200  # the most an agent takes (services/routing/api.py); a load ticket weighs 1
+LONGEST_RUN_S = 900
 CREW = [
     {
         "id": f"turno{i}",
@@ -314,10 +322,11 @@ CREW = [
         "email": f"turno{i}@soporte.test",
         "skills": ["order_status"],
         "level": 1,
-        "capacity": 200,
+        "capacity": AGENT_CAPACITY,
     }
-    for i in range(6)
+    for i in range(math.ceil(RATE * LONGEST_RUN_S / AGENT_CAPACITY))
 ]
+CREW_PLACES = len(CREW) * AGENT_CAPACITY
 
 
 async def test_tickets_survive_killed_frozen_and_restarted_parts(servers: Servers, mesa: Mesa) -> None:
