@@ -36,7 +36,8 @@ log = get_logger(__name__)
 # Kept as they are by a swap: the live relay's pending records and the migrations ledger.
 NOT_STATE = ("schema_migrations", "outbox")
 # Bookkeeping that legitimately differs between a replay and the live run (relay_flush: how often
-# the relay waited for the disk, see shared/platform/outbox.py).
+# a relay of before issue 22's seventeenth round waited for the disk; nothing writes it now, but a
+# relay of that version may still run beside a new one during a rolling upgrade).
 NOT_COMPARED = (*NOT_STATE, "inbox_events", "inbox_offsets", "relay_flush")
 # A worker process takes about a second to start (imports, the service's build): below this many
 # records one process is done before a second one is ready.

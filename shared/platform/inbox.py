@@ -18,14 +18,9 @@ from uuid import UUID
 
 import asyncpg
 
-Position = tuple[int, int]  # (next_offset, history_end)
+from shared.platform.durability import LAZY_COMMIT
 
-# A consumer's transaction commits without waiting for the disk: all it writes comes from the
-# log, which a crash makes it read again from the position stored with it. The relay makes such
-# commits durable before publishing what they put in the outbox (outbox.OutboxRelay._flush), and
-# anything that answers outside Mesa (a command's 201, SMTP's 250) commits synchronously.
-# Set in the claim's statement, so it costs no round trip of its own.
-LAZY_COMMIT = "set_config('synchronous_commit', 'off', true)"
+Position = tuple[int, int]  # (next_offset, history_end)
 
 
 async def adopt_partitions(

@@ -24,6 +24,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from shared.domain.events import Envelope, Headers
 from shared.platform import db, tracing
+from shared.platform.durability import DURABLE_COMMIT
 from shared.platform.faults import fault_point
 from shared.platform.logging import get_logger
 from shared.platform.signing import Signer
@@ -79,6 +80,13 @@ def _stamped(items: Iterable[tuple[str, Envelope]]) -> Iterable[tuple[str, Envel
     return [(t, e if e.traceparent == here else e.model_copy(update={"traceparent": here})) for t, e in items]
 
 
+# Ends every statement that writes the outbox: a wake-up for the relay (delivered at commit, once
+# per channel) and a commit that waits for the disk (shared.platform.durability), if rows were written.
+_WAKE_AND_WAIT = (
+    f" SELECT pg_notify('mesa_outbox_' || current_schema(), ''), {DURABLE_COMMIT} FROM (SELECT 1 FROM rows LIMIT 1) one"
+)
+
+
 async def enqueue_with(
     conn: asyncpg.Connection, change: str, args: Sequence[Any], items: Iterable[tuple[str, Envelope]]
 ) -> None:
@@ -91,20 +99,17 @@ async def enqueue_with(
         f"WITH change AS ({change}),"
         " rows AS (INSERT INTO outbox(topic, key, value, headers, event_id) SELECT * FROM"
         f" unnest(${n + 1}::text[], ${n + 2}::bytea[], ${n + 3}::bytea[], ${n + 4}::jsonb[], ${n + 5}::uuid[])"
-        " RETURNING event_id)"
-        " SELECT pg_notify('mesa_outbox_' || current_schema(), '') FROM (SELECT 1 FROM rows LIMIT 1) one"
+        " RETURNING event_id)" + _WAKE_AND_WAIT
     )
     await conn.execute(statement, *args, *_columns(rows))
 
 
-# One round trip: the rows, the inbox marks, and a wake-up for the relay (delivered at commit,
-# once per channel).
+# One round trip: the rows, the inbox marks, the relay's wake-up and the commit's wait.
 _INSERT = (
     "WITH rows AS (INSERT INTO outbox(topic, key, value, headers, event_id)"
     " SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::jsonb[], $5::uuid[]) RETURNING event_id),"
     " seen AS (INSERT INTO inbox_events(consumer, event_id) SELECT $6::text, event_id FROM rows"
-    " WHERE $6::text IS NOT NULL AND event_id IS NOT NULL ON CONFLICT DO NOTHING)"
-    " SELECT pg_notify('mesa_outbox_' || current_schema(), '') FROM (SELECT 1 FROM rows LIMIT 1) one"
+    " WHERE $6::text IS NOT NULL AND event_id IS NOT NULL ON CONFLICT DO NOTHING)" + _WAKE_AND_WAIT
 )
 
 
@@ -177,7 +182,7 @@ class OutboxRelay:
                 try:
                     if listener is None:
                         listener = await self._listen()
-                    sent = await self.publish_batch(listener)
+                    sent = await self.publish_batch()
                 except db.TRANSIENT as exc:
                     RELAY_ERRORS.labels(self._schema, type(exc).__name__).inc()
                     log.warning("outbox relay retry", error=str(exc))
@@ -219,18 +224,6 @@ class OutboxRelay:
     def stop(self) -> None:
         self._stopping = True
 
-    async def _flush(self, spare: asyncpg.Connection | None) -> None:
-        """Make every commit the open batch can see durable before any of it is published: one
-        synchronous commit of a write of our own flushes the WAL up to it, and WAL is flushed in
-        order (see migrations/0002_relay_flush.sql; consumers commit asynchronously)."""
-        flush = "BEGIN; SET LOCAL synchronous_commit = on; UPDATE relay_flush SET n = n + 1; COMMIT"  # one round trip
-        if spare is not None:
-            await spare.execute(flush)
-            return
-        async with self._pool.acquire() as conn:
-            await conn.execute(flush)
-        self._wake.set()
-
     @staticmethod
     def _open_spans(
         rows: Sequence[asyncpg.Record], headers: list[list[tuple[str, bytes]]], ours: list[int]
@@ -248,28 +241,19 @@ class OutboxRelay:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def publish_batch(self, spare: asyncpg.Connection | None = None) -> int:
+    async def publish_batch(self) -> int:
         """Publish one batch; return how many rows went out (0 when idle or not the leader).
-        `spare`: a connection outside the batch's transaction for the flush barrier (the
-        listener's, when running; else one from the pool)."""
+        Every row it can see is on disk: the transaction that wrote it committed synchronously
+        (shared.platform.durability)."""
         started = time.perf_counter()
         async with self._pool.acquire() as conn, conn.transaction():
-            # the WAL position is read after the statement's snapshot: every commit this batch can
-            # see lies before it (a transaction is visible only once its commit record is in)
-            mark = await conn.fetchrow(
-                "SELECT pg_try_advisory_xact_lock(hashtext($1)) AS leader,"
-                " pg_current_wal_insert_lsn() > pg_current_wal_flush_lsn() AS unflushed",
-                f"{self._schema}.outbox",
-            )
-            if not mark["leader"]:
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", f"{self._schema}.outbox"):
                 return 0
             rows = await conn.fetch(
                 "SELECT id, topic, key, value, headers, event_id FROM outbox ORDER BY id LIMIT $1", self._batch
             )
             if not rows:
                 return 0
-            if mark["unflushed"]:
-                await self._flush(spare)
             headers = [[(k, base64.b64decode(v)) for k, v in json.loads(row["headers"])] for row in rows]
             # the batch's events are ours: signed together, one signature (a dead letter keeps its sender's)
             ours = [i for i, row in enumerate(rows) if row["event_id"] is not None]

@@ -45,10 +45,10 @@ async def test_a_relay_reads_its_outbox_once_per_wake_up_and_misses_no_commit_ma
     looks = 0
     publish_batch = relay.publish_batch
 
-    async def counted(spare: asyncpg.Connection | None = None) -> int:
+    async def counted() -> int:
         nonlocal looks
         looks += 1
-        return await publish_batch(spare)
+        return await publish_batch()
 
     monkeypatch.setattr(relay, "publish_batch", counted)
 
