@@ -21,13 +21,14 @@ a dropped schema replays the log from the start.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import functools
 import itertools
 import time
 from collections import Counter as Tally
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 from uuid import UUID
@@ -117,6 +118,10 @@ KAFKA_COMMIT_EVERY_S = 1.0
 # position is stored with the partition's next claim, or by this long after the last one at most
 # (what `catch_up`, the pruner and `mesa replay` read of it may lag by that much).
 PASSED_OVER_STORED_WITHIN_S = 1.0
+# The ids of the decisions a consumer applied as it made them, kept until it reads them back (live,
+# a moment later): a poll of those alone needs no claim. Past this many, the oldest are forgotten
+# (their copies then take a claim, which skips them as ever).
+OWN_REMEMBERED = 10_000
 POISON_AFTER = 5  # tries (about 3 s of backoff) before a failing record is dead-lettered
 
 
@@ -132,16 +137,25 @@ def _header(record: Record, name: str) -> bytes | None:
     return None
 
 
-def nothing_to_read(records: Sequence[Record], history_end: int, wants: frozenset[bytes] | None) -> bool:
-    """Whether a partition's batch is live (at or past where its history ended) and all of types
-    outside `wants`, none re-driven (a re-driven letter is always looked at): a batch that can be
-    passed over without a claim (`InboxConsumer._set_aside_passed_over`). A record with no type is
-    read (decoded, and refused if it is not an event)."""
-    if wants is None or not records or records[0].offset < history_end:
+def nothing_to_read(
+    records: Sequence[Record], history_end: int, wants: frozenset[bytes] | None, own: Container[bytes] = ()
+) -> bool:
+    """Whether a partition's batch is live (at or past where its history ended) and each of its
+    records either of a type outside `wants` or one of this consumer's own decisions read back
+    (`own`: their `ce_id`s, applied as they were made), none re-driven (a re-driven letter is
+    always looked at): a batch that can be passed over without a claim
+    (`InboxConsumer._set_aside_passed_over`). A record with no type is read (decoded, and refused
+    if it is not an event)."""
+    if (wants is None and not own) or not records or records[0].offset < history_end:
         return False
     for r in records:
         kind = _header(r, "ce_type")
-        if kind is None or bytes(kind) in wants or _header(r, REDRIVEN_FOR) is not None:
+        if kind is None or _header(r, REDRIVEN_FOR) is not None:
+            return False
+        if wants is not None and bytes(kind) not in wants:
+            continue
+        made = _header(r, "ce_id")
+        if made is None or bytes(made) not in own:
             return False
     return True
 
@@ -248,6 +262,8 @@ class InboxConsumer(Generic[M]):
         self._applied_by = applied_by
         self._by_offset = by_offset
         self._wants = None if wants is None else frozenset(t.encode() for t in wants)
+        # (ce_id of) events this consumer's handler emitted and applied here, not read back yet
+        self._own: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self._passes_over_live = frozenset(t.encode() for t in passes_over_live)
         self._letters = letters
         self._letter_owner = letter_owner
@@ -781,21 +797,32 @@ class InboxConsumer(Generic[M]):
 
     def _set_aside_passed_over(self, batch: dict[TopicPartition, list[Record]]) -> dict[TopicPartition, list[Record]]:
         """The poll without its live partitions whose records are all of types this consumer
-        never reads (`wants`): routing reads 4 of a ticket's 10 events, and a consumer without a
-        budget meets most of the others alone, each a transaction that only moved a position.
-        Passing them over again after a restart changes nothing, so their position waits for the
+        never reads (`wants`) or its own decisions read back (applied as they were made: routing
+        meets its `ticket.assigned` alone, a moment after deciding it). Routing reads 4 of a
+        ticket's 10 events, and a consumer without a budget meets most of the others alone, each a
+        transaction that only moved a position. Passing them over again after a restart changes
+        nothing (a claim then skips the own ones by id), so their position waits for the
         partition's next claim, or `_store_passed_over`; Kafka is told at once (lag).
         History is always stored as it goes: background jobs wait for it (`_history_folded`).
         Types passed over only when live (`passes_over_live`) are not set aside: a replay of the
         service reads them, and compares its result at the stored positions."""
-        if self._wants is None:
+        if self._wants is None and not self._own:
             return batch
         kept: dict[TopicPartition, list[Record]] = {}
         for tp, records in batch.items():
-            if not nothing_to_read(records, self._history_end.get(tp, 0), self._wants):
+            if not nothing_to_read(records, self._history_end.get(tp, 0), self._wants, self._own):
                 kept[tp] = records
                 continue
-            UNWANTED.labels(self.name).inc(len(records))
+            own = 0
+            for r in records:
+                made = _header(r, "ce_id")
+                if made is not None and bytes(made) in self._own:
+                    del self._own[bytes(made)]
+                    own += 1
+            if own:
+                DUPLICATES.labels(self.name, "own").inc(own)
+            if len(records) > own:
+                UNWANTED.labels(self.name).inc(len(records) - own)
             SET_ASIDE.labels(self.name).inc()
             if not self._unstored:
                 self._unstored_since = time.monotonic()
@@ -940,6 +967,13 @@ class InboxConsumer(Generic[M]):
         if spans:  # a reaction to a traced record continues its trace from this consumer's span
             emitted = [(topic, _traced(env, spans)) for topic, env in emitted]
         await outbox.enqueue_all(conn, emitted, applied_by=self._applied_by)
+        if self._applied_by == self.name:
+            # applied here in this transaction; should it roll back, the id never reaches the log
+            # (or comes back in a decision made again, applied here the same way)
+            for _, env in emitted:
+                self._own[str(env.id).encode()] = None
+            while len(self._own) > OWN_REMEMBERED:
+                self._own.popitem(last=False)
 
     async def _dead_letter(
         self, conn: asyncpg.Connection, record: Record, why: InvalidRecord, event_id: UUID | None = None

@@ -1,7 +1,8 @@
 """A consumer that declares the event types it acts on (`wants`) passes the others over unread,
 on a real broker and a real database: its position still moves past them, nothing of them is
 recorded, and a record of a wanted type is still verified (a forged one is dead-lettered). One
-that passes a type over only live (`passes_over_live`) still reads it in its history."""
+that passes a type over only live (`passes_over_live`) still reads it in its history, and one
+that applies its own decisions as it makes them passes their copies over as it reads them back."""
 
 from __future__ import annotations
 
@@ -14,16 +15,19 @@ from aiokafka import TopicPartition
 from prometheus_client import REGISTRY
 
 from shared.domain.events import Envelope
+from shared.domain.events import catalogue as ev
 from shared.platform import db, inbox
+from shared.platform.bus import start_producer
 from shared.platform.consumer import Delivery, InboxConsumer, verified_events
 from shared.platform.keyring import Keyring
 from shared.platform.letters import Letters
+from shared.platform.outbox import OutboxRelay
 from shared.platform.signing import Trust
 from shared.platform.topics import TICKET_EVENTS
 from tests.conftest import Isolated
 from tests.integration.ledger.__main__ import MIGRATIONS, NAME
 from tests.integration.test_delivery_contract import ticket_stream
-from tests.kafka_tools import produce, read_all, signed
+from tests.kafka_tools import produce, read_all, signed, signer_of
 from tests.support import eventually
 
 pytestmark = pytest.mark.timeout(120)
@@ -232,4 +236,78 @@ async def test_types_passed_over_live_are_still_read_as_history(fresh: Isolated)
         remembered = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM inbox_events")}
         assert one[2].id not in remembered and {one[0].id, one[1].id, other.id} <= remembered
     finally:
+        await pool.close()
+
+
+def duplicates(kind: str) -> float:
+    return REGISTRY.get_sample_value("mesa_records_duplicate_total", {"consumer": NAME, "kind": kind}) or 0.0
+
+
+async def test_own_decisions_read_back_live_are_set_aside_without_a_claim(fresh: Isolated) -> None:
+    """A consumer that applies its decisions as it makes them (`applied_by` its own name, as routing
+    and SLA do) meets each of them a moment later, read back from the log: a poll of those alone is
+    set aside like one of types it never reads (no transaction of its own), the handler never sees
+    it, and the stored position still moves past it."""
+    topic = fresh.settings.topic(TICKET_EVENTS)
+    [opened] = ticket_stream(tickets=1, comments=0)
+    pool = await db.create_pool(fresh.settings.database_url, NAME)
+    producer = await start_producer(fresh.settings, "own-decisions")
+    relay = OutboxRelay(pool, producer, NAME, signer_of(fresh.settings, "routing"))
+    applied: list[str] = []
+    decided: list[Envelope] = []
+
+    async def handler(conn: asyncpg.Connection, env: Envelope, _d: Delivery) -> list[tuple[str, Envelope]]:
+        applied.append(env.type)
+        if not isinstance(env.data, ev.TicketOpened):
+            return []
+        assigned = ev.TicketAssigned(ticket_id=env.subject, agent_id="ana", level=1, reason="prueba")
+        decided.append(Envelope.new(assigned, source="routing", subject=env.subject, time=env.time, cause=env))
+        return [(topic, decided[-1])]
+
+    try:
+        await db.migrate(pool, NAME, MIGRATIONS)
+        consumer = InboxConsumer[Envelope](
+            fresh.settings,
+            pool,
+            name=NAME,
+            group_id=fresh.settings.group(NAME),
+            topics=[topic],
+            handler=handler,
+            decode=verified_events(Trust.load(fresh.settings.signing_folder)),
+            letters=Letters(await Keyring.open(pool, fresh.settings)),
+            wants=frozenset({"ticket.opened", "ticket.assigned"}),
+            applied_by=NAME,
+        )
+        task = asyncio.create_task(consumer.run())
+        try:
+            async with asyncio.timeout(30):
+                await consumer.joined.wait()
+            before_aside, before_own, before_by_id = set_aside(), duplicates("own"), duplicates("event_id")
+            await produce(fresh.settings, topic, [opened])
+
+            async def published() -> bool:
+                if decided:
+                    await relay.publish_batch()
+                return relay.published > 0
+
+            await eventually(published, timeout=30, what="the decision published")
+            records = await read_all(fresh.settings, topic)
+            assert [r.offset for r in records] == [0, 1] and records[1].key == opened.subject.encode()
+            tp = TopicPartition(records[1].topic, records[1].partition)
+
+            async def stored() -> bool:
+                return await inbox.position(pool, NAME, tp.topic, tp.partition) == 2
+
+            await eventually(stored, timeout=30, what="the position past the decision read back")
+        finally:
+            consumer.stop()
+            await task
+        assert applied == ["ticket.opened"]
+        assert duplicates("own") - before_own == 1
+        assert duplicates("event_id") == before_by_id  # no claim met it
+        assert set_aside() - before_aside == 1
+        remembered = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM inbox_events")}
+        assert remembered == {opened.id, decided[0].id}
+    finally:
+        await producer.stop()
         await pool.close()
