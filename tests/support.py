@@ -212,3 +212,16 @@ async def every_ticket(http: httpx.AsyncClient, projections: str, **params: Any)
         cursor = body["next"]
         if cursor is None:
             return out
+
+
+async def holding_every_partition(consumer: Any, settings: Settings, topics: int = 1, timeout: float = 30.0) -> None:
+    """Until `consumer` (an `InboxConsumer`) holds every partition of its topics. Its `joined` is
+    set by any assignment, an empty one too (a group's first generation may come before the
+    broker's metadata names a topic just made): a record produced then would be history to the
+    assignment that follows, whose history ends at the log's end as it finds it."""
+    expected = settings.topic_partitions * topics
+
+    async def held() -> bool:
+        return len(consumer.assigned) == expected
+
+    await eventually(held, timeout=timeout, interval=0.05, what=f"{expected} partitions held")

@@ -28,7 +28,7 @@ from tests.conftest import Isolated
 from tests.integration.ledger.__main__ import MIGRATIONS, NAME
 from tests.integration.test_delivery_contract import ticket_stream
 from tests.kafka_tools import produce, read_all, signed, signer_of
-from tests.support import eventually
+from tests.support import eventually, holding_every_partition
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -113,8 +113,7 @@ async def test_live_polls_of_nothing_wanted_are_set_aside_and_their_position_sto
         )
         task = asyncio.create_task(consumer.run())
         try:
-            async with asyncio.timeout(30):
-                await consumer.joined.wait()
+            await holding_every_partition(consumer, fresh.settings)
             before_aside, before_unwanted = set_aside(), unwanted()
             await produce(fresh.settings, topic, comments)  # live, none of them wanted
             records = await read_all(fresh.settings, topic)
@@ -214,8 +213,7 @@ async def test_types_passed_over_live_are_still_read_as_history(fresh: Isolated)
         task = asyncio.create_task(consumer.run())
         before = unwanted()
         try:
-            async with asyncio.timeout(30):
-                await consumer.joined.wait()
+            await holding_every_partition(consumer, fresh.settings)
             await produce(fresh.settings, topic, [one[2], other])  # live: a comment, another opening
             ends = {(r.topic, r.partition): r.offset + 1 for r in await read_all(fresh.settings, topic)}
 
@@ -280,8 +278,7 @@ async def test_own_decisions_read_back_live_are_set_aside_without_a_claim(fresh:
         )
         task = asyncio.create_task(consumer.run())
         try:
-            async with asyncio.timeout(30):
-                await consumer.joined.wait()
+            await holding_every_partition(consumer, fresh.settings)
             before_aside, before_own, before_by_id = set_aside(), duplicates("own"), duplicates("event_id")
             await produce(fresh.settings, topic, [opened])
 
