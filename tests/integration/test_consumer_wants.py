@@ -7,6 +7,7 @@ that applies its own decisions as it makes them passes their copies over as it r
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -33,6 +34,21 @@ from tests.support import eventually, holding_every_partition
 pytestmark = pytest.mark.timeout(120)
 
 
+async def ledger_consumer(fresh: Isolated, pool: asyncpg.Pool, handler: Any, **options: Any) -> InboxConsumer[Envelope]:
+    """The test ledger's consumer of ticket.events, verifying signatures, with `options`."""
+    return InboxConsumer[Envelope](
+        fresh.settings,
+        pool,
+        name=NAME,
+        group_id=fresh.settings.group(NAME),
+        topics=[fresh.settings.topic(TICKET_EVENTS)],
+        handler=handler,
+        decode=verified_events(Trust.load(fresh.settings.signing_folder)),
+        letters=Letters(await Keyring.open(pool, fresh.settings)),
+        **options,
+    )
+
+
 async def test_records_of_types_not_wanted_are_passed_over_and_the_position_moves_on(fresh: Isolated) -> None:
     topic = fresh.settings.topic(TICKET_EVENTS)
     events = ticket_stream(tickets=1, comments=3)  # one ticket.opened, three ticket.commented
@@ -47,17 +63,7 @@ async def test_records_of_types_not_wanted_are_passed_over_and_the_position_move
 
     try:
         await db.migrate(pool, NAME, MIGRATIONS)
-        consumer = InboxConsumer[Envelope](
-            fresh.settings,
-            pool,
-            name=NAME,
-            group_id=fresh.settings.group(NAME),
-            topics=[topic],
-            handler=handler,
-            decode=verified_events(Trust.load(fresh.settings.signing_folder)),
-            letters=Letters(await Keyring.open(pool, fresh.settings)),
-            wants=frozenset({"ticket.opened"}),
-        )
+        consumer = await ledger_consumer(fresh, pool, handler, wants=frozenset({"ticket.opened"}))
         records = await read_all(fresh.settings, topic)
         [tp] = {TopicPartition(r.topic, r.partition) for r in records}
         before = unwanted()
@@ -100,17 +106,7 @@ async def test_live_polls_of_nothing_wanted_are_set_aside_and_their_position_sto
 
     try:
         await db.migrate(pool, NAME, MIGRATIONS)
-        consumer = InboxConsumer[Envelope](
-            fresh.settings,
-            pool,
-            name=NAME,
-            group_id=fresh.settings.group(NAME),
-            topics=[topic],
-            handler=handler,
-            decode=verified_events(Trust.load(fresh.settings.signing_folder)),
-            letters=Letters(await Keyring.open(pool, fresh.settings)),
-            wants=frozenset({"ticket.opened"}),
-        )
+        consumer = await ledger_consumer(fresh, pool, handler, wants=frozenset({"ticket.opened"}))
         task = asyncio.create_task(consumer.run())
         try:
             await holding_every_partition(consumer, fresh.settings)
@@ -161,17 +157,7 @@ async def test_a_consumer_by_offset_applies_every_record_once_and_records_no_ids
 
     try:
         await db.migrate(pool, NAME, MIGRATIONS)
-        consumer = InboxConsumer[Envelope](
-            fresh.settings,
-            pool,
-            name=NAME,
-            group_id=fresh.settings.group(NAME),
-            topics=[topic],
-            handler=handler,
-            decode=verified_events(Trust.load(fresh.settings.signing_folder)),
-            letters=Letters(await Keyring.open(pool, fresh.settings)),
-            by_offset=True,
-        )
+        consumer = await ledger_consumer(fresh, pool, handler, by_offset=True)
         records = await read_all(fresh.settings, topic)
         [tp] = {TopicPartition(r.topic, r.partition) for r in records}
         assert await consumer.apply(tp, records) == records[-1].offset + 1
@@ -199,17 +185,7 @@ async def test_types_passed_over_live_are_still_read_as_history(fresh: Isolated)
 
     try:
         await db.migrate(pool, NAME, MIGRATIONS)
-        consumer = InboxConsumer[Envelope](
-            fresh.settings,
-            pool,
-            name=NAME,
-            group_id=fresh.settings.group(NAME),
-            topics=[topic],
-            handler=handler,
-            decode=verified_events(Trust.load(fresh.settings.signing_folder)),
-            letters=Letters(await Keyring.open(pool, fresh.settings)),
-            passes_over_live=frozenset({"ticket.commented"}),
-        )
+        consumer = await ledger_consumer(fresh, pool, handler, passes_over_live=frozenset({"ticket.commented"}))
         task = asyncio.create_task(consumer.run())
         before = unwanted()
         try:
@@ -264,17 +240,8 @@ async def test_own_decisions_read_back_live_are_set_aside_without_a_claim(fresh:
 
     try:
         await db.migrate(pool, NAME, MIGRATIONS)
-        consumer = InboxConsumer[Envelope](
-            fresh.settings,
-            pool,
-            name=NAME,
-            group_id=fresh.settings.group(NAME),
-            topics=[topic],
-            handler=handler,
-            decode=verified_events(Trust.load(fresh.settings.signing_folder)),
-            letters=Letters(await Keyring.open(pool, fresh.settings)),
-            wants=frozenset({"ticket.opened", "ticket.assigned"}),
-            applied_by=NAME,
+        consumer = await ledger_consumer(
+            fresh, pool, handler, wants=frozenset({"ticket.opened", "ticket.assigned"}), applied_by=NAME
         )
         task = asyncio.create_task(consumer.run())
         try:
