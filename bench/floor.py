@@ -11,8 +11,9 @@ CPU of what every ticket passes through in this design, on the same machine and 
   commit) and lazy, on 16 connections: the server's processes and the client's (asyncpg, uvloop).
 - a Kafka record: produced as the relays produce (idempotent, acks=all), and read once by a
   consumer (`getmany`): the broker's CPU and each client's.
-- a mail: aiosmtplib sending a 2 kB message over a kept connection to an aiosmtpd server that
-  keeps nothing: both sides.
+- a mail: written as notify writes it (`services.notify.mime`) and sent as notify sends it
+  (aiosmtplib, MAIL, RCPT, DATA on a kept connection, four connections) to an aiosmtpd server
+  that keeps nothing: both sides.
 - a record's signature checked and its envelope decoded, as every consumer of Mesa's events does
   (`bench.decode`: the log's order, the relays' batches), once per delivery.
 Each part's CPU is net of what the same processes spend idle over as long (the broker's ticks).
@@ -34,7 +35,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from bench import decode as decode_bench
 from bench.load import poster
 from bench.machine import reference_loop_s
 from bench.stack import cpu_seconds
+from services.notify import mime
 from shared.platform.consumer import verified_events
 from shared.platform.settings import Settings
 from shared.platform.signing import Trust
@@ -193,9 +194,9 @@ async def kafka_record(settings: Settings, n: int) -> dict[str, float]:
 async def mail(n: int) -> dict[str, float]:
     port = free_port()
     server = _serve("smtp", port)
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = "soporte@mesa.test", "cliente@example.com", "Hemos recibido tu ticket"
-    msg.set_content("Hola,\n\n" + "Tu ticket T-1 ha sido recibido. " * 60)
+    headers = [("From", "soporte@mesa.test"), ("To", "cliente@example.com"), ("Subject", "Hemos recibido tu ticket")]
+    text = "Hola,\n\n" + "Tu ticket T-1 ha sido recibido. " * 60
+    html = f"<p>{text}</p>"
     clients = [aiosmtplib.SMTP(hostname="127.0.0.1", port=port) for _ in range(4)]
     try:
         for c in clients:
@@ -203,8 +204,10 @@ async def mail(n: int) -> dict[str, float]:
 
         async def work() -> None:
             async def lane(c: aiosmtplib.SMTP, k: int) -> None:
-                for _ in range(k):
-                    await c.send_message(msg)
+                for _ in range(k):  # as notify sends (services/notify/delivery._send_mail)
+                    await c.mail("soporte@mesa.test")
+                    await c.rcpt("cliente@example.com")
+                    await c.data(mime.alternative(headers, text, html))
 
             await asyncio.gather(*(lane(c, n // len(clients)) for c in clients))
 
