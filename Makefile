@@ -76,6 +76,7 @@ bench: venv infra
 	@$(VENV)/bin/python -m bench.sla
 	@$(VENV)/bin/python -m bench.notify
 	@$(VENV)/bin/python -m bench.decode
+	@$(VENV)/bin/python -m bench.floor
 	@$(VENV)/bin/python -m bench.replay --events 1000000
 	@$(VENV)/bin/python -m bench.search --tickets 100000
 
