@@ -216,7 +216,10 @@ class Routing:
         # the roster read once, not once per queued ticket: tickets nobody can take (a level no one
         # on shift has) stay in the queue, and each freed slot used to query for every one of them
         roster = await store.everyone(conn) if queue else []
+        offered = {t.id for t in domain.worth_offering(queue, roster, self.clock.now())}
         for i, t in enumerate(queue):
+            if t.id not in offered:
+                continue
             emitted = await self._assign(conn, t, cause, seq=i + 1, roster=roster)
             got = [e for e in emitted if e[1].type == "ticket.assigned"]
             if got:
@@ -279,7 +282,7 @@ class Routing:
         async with self.pool.acquire() as conn, conn.transaction():
             queue = domain.in_queue_order(await store.queue(conn))
             roster = await store.everyone(conn) if queue else []  # once, as in _drain
-            for t in queue:
+            for t in domain.worth_offering(queue, roster, now):
                 assert t.waiting_since is not None
                 # one id per (ticket, stay in the queue), however many sweeps find it
                 stay = uuid5(NAMESPACE_URL, f"mesa:queue:{t.id}:{t.waiting_since.isoformat()}")

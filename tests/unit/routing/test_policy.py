@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -258,3 +259,58 @@ def test_the_queue_is_served_escalated_first_then_most_urgent_then_oldest() -> N
     ]
     order = [(t.level, t.priority, t.waiting_since) for t in rd.in_queue_order(queue)]
     assert order == [(2, "P4", new), (1, "P1", old), (1, "P1", new), (1, "P3", old)]
+
+
+# -- what a drain offers ------------------------------------------------------------------------
+
+queue_st = st.lists(
+    st.builds(
+        rd.Ticket,
+        id=st.uuids().map(str),
+        category=st.sampled_from(SKILLS),
+        priority=st.sampled_from(["P1", "P2", "P3", "P4"]),
+        weight=st.just(1),  # (the ticket's own column; eligibility weighs its priority)
+        language=st.sampled_from(["es", "en"]),
+        level=st.integers(1, 3),
+        waiting_since=st.just(NOW - timedelta(minutes=5)),
+    ),
+    max_size=40,
+)
+shifts_st = st.one_of(
+    st.none(), st.just(Shift(timezone="Europe/Madrid", days={"wed": (ShiftDay(start="12:00", end="18:00"),)}))
+)
+
+
+@settings(max_examples=300)
+@given(agents_st, st.lists(st.tuples(st.integers(0, 8), shifts_st), min_size=8, max_size=8), queue_st)
+def test_a_drain_offers_exactly_the_queued_tickets_someone_can_take(
+    team: list[Agent], states: list[tuple[int, Shift | None]], queue: list[rd.Ticket]
+) -> None:
+    # loads and shifts of every kind, so some needs find an agent and others none
+    roster = [
+        replace(a, load=min(load, a.capacity), shift=shift)
+        for a, (load, shift) in zip(team, states[: len(team)], strict=True)
+    ]
+    offered = rd.worth_offering(queue, roster, NOW)
+    assert offered == [t for t in queue if choose(roster, t.need, NOW) is not None]
+
+
+def test_a_sale_day_queue_is_looked_at_once_per_need(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of queued tickets of a few needs, every agent full: each need is weighed against
+    the roster once, not each ticket (the drain ran at every freed slot and every sweep)."""
+    full = [agent(f"a{i}", SKILLS, capacity=10, load=10) for i in range(50)]
+    queue = [
+        rd.Ticket(f"T-{i}", SKILLS[i % 4], "P3", 2, "es", waiting_since=NOW - timedelta(seconds=i)) for i in range(5000)
+    ]
+    looked: list[Need] = []
+
+    def counting(a: Agent, n: Need, now: datetime) -> bool:
+        looked.append(n)
+        return eligible(a, n, now)
+
+    monkeypatch.setattr(rd, "eligible", counting)
+    assert rd.worth_offering(queue, full, NOW) == []
+    assert len(looked) == 4 * 50  # four needs, each against the fifty agents
+    # one agent with room: every ticket of the needs it has the skills for is offered again
+    room = [*full[:-1], agent("free", ["hardware"], capacity=10, load=0)]
+    assert [t.category for t in rd.worth_offering(queue, room, NOW)] == ["hardware"] * 1250
