@@ -262,20 +262,23 @@ def in_queue_order(tickets: Sequence[Ticket]) -> list[Ticket]:
     return sorted(tickets, key=lambda t: queue_key(t.level, t.priority, t.waiting_since or datetime.min))
 
 
-def worth_offering(queue: Sequence[Ticket], roster: Sequence[Agent], now: datetime) -> list[Ticket]:
-    """The queued tickets someone on `roster` is eligible for now, in the queue's order: what a
-    drain offers. The rest stay queued, and stay so for the rest of the drain, since each ticket
-    it assigns only adds to a load. Eligibility depends on a need's category, level and weight
-    alone (the weight is the priority's), so each is looked at once: a sale-day queue is thousands
-    of tickets of a few needs, and offering each one cost 0.1 ms with 56 agents, at every freed
-    slot and every sweep."""
-    someone: dict[tuple[str, int, str], bool] = {}
-    offered = []
-    for t in queue:
+class Takers:
+    """Whether anyone on a roster is eligible now for a queued ticket's need, each need weighed
+    once: a drain asks it before offering a ticket, and makes a new one when an assignment changed
+    the roster. Eligibility depends on a need's category, level and weight alone (the weight is
+    the priority's). On a sale day the queue is thousands of tickets of a few needs, all agents
+    full: offering each one cost 0.1 ms with 56 agents, at every freed slot and every sweep, and
+    after the one ticket a freed slot takes, the rest of its need are passed by at once."""
+
+    def __init__(self, roster: Sequence[Agent], now: datetime) -> None:
+        self._roster = roster
+        self._now = now
+        self._someone: dict[tuple[str, int, str], bool] = {}
+
+    def any_for(self, t: Ticket) -> bool:
         key = (t.category, t.level, t.priority)
-        if key not in someone:
+        found = self._someone.get(key)
+        if found is None:
             need = t.need
-            someone[key] = any(eligible(a, need, now) for a in roster)
-        if someone[key]:
-            offered.append(t)
-    return offered
+            found = self._someone[key] = any(eligible(a, need, self._now) for a in self._roster)
+        return found

@@ -216,14 +216,15 @@ class Routing:
         # the roster read once, not once per queued ticket: tickets nobody can take (a level no one
         # on shift has) stay in the queue, and each freed slot used to query for every one of them
         roster = await store.everyone(conn) if queue else []
-        offered = {t.id for t in domain.worth_offering(queue, roster, self.clock.now())}
+        takers = domain.Takers(roster, self.clock.now())
         for i, t in enumerate(queue):
-            if t.id not in offered:
-                continue
+            if not takers.any_for(t):
+                continue  # nobody could take it: passed by without a look at each agent
             emitted = await self._assign(conn, t, cause, seq=i + 1, roster=roster)
             got = [e for e in emitted if e[1].type == "ticket.assigned"]
             if got:
                 roster = await store.everyone(conn)  # a load changed
+                takers = domain.Takers(roster, self.clock.now())
             out += got
         return out
 
@@ -282,7 +283,10 @@ class Routing:
         async with self.pool.acquire() as conn, conn.transaction():
             queue = domain.in_queue_order(await store.queue(conn))
             roster = await store.everyone(conn) if queue else []  # once, as in _drain
-            for t in domain.worth_offering(queue, roster, now):
+            takers = domain.Takers(roster, now)
+            for t in queue:
+                if not takers.any_for(t):
+                    continue
                 assert t.waiting_since is not None
                 # one id per (ticket, stay in the queue), however many sweeps find it
                 stay = uuid5(NAMESPACE_URL, f"mesa:queue:{t.id}:{t.waiting_since.isoformat()}")
@@ -291,5 +295,6 @@ class Routing:
                 await outbox.enqueue_all(conn, emitted, applied_by=TICKETS_CONSUMER)
                 if emitted:
                     roster = await store.everyone(conn)
+                    takers = domain.Takers(roster, now)
                 assigned += len(emitted)
         return assigned

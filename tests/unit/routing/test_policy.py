@@ -291,7 +291,8 @@ def test_a_drain_offers_exactly_the_queued_tickets_someone_can_take(
         replace(a, load=min(load, a.capacity), shift=shift)
         for a, (load, shift) in zip(team, states[: len(team)], strict=True)
     ]
-    offered = rd.worth_offering(queue, roster, NOW)
+    takers = rd.Takers(roster, NOW)
+    offered = [t for t in queue if takers.any_for(t)]
     assert offered == [t for t in queue if choose(roster, t.need, NOW) is not None]
 
 
@@ -309,8 +310,9 @@ def test_a_sale_day_queue_is_looked_at_once_per_need(monkeypatch: pytest.MonkeyP
         return eligible(a, n, now)
 
     monkeypatch.setattr(rd, "eligible", counting)
-    assert rd.worth_offering(queue, full, NOW) == []
+    takers = rd.Takers(full, NOW)
+    assert not any(takers.any_for(t) for t in queue)
     assert len(looked) == 4 * 50  # four needs, each against the fifty agents
     # one agent with room: every ticket of the needs it has the skills for is offered again
-    room = [*full[:-1], agent("free", ["hardware"], capacity=10, load=0)]
-    assert [t.category for t in rd.worth_offering(queue, room, NOW)] == ["hardware"] * 1250
+    room = rd.Takers([*full[:-1], agent("free", ["hardware"], capacity=10, load=0)], NOW)
+    assert [t.category for t in queue if room.any_for(t)] == ["hardware"] * 1250
